@@ -1,0 +1,44 @@
+/* ref.h - private to the reference backend: the oracle every other backend
+ * is tested against. Plain, deterministic C: each output element is summed
+ * in increasing reduction order, so results do not depend on blocking. */
+#ifndef XO_REF_H
+#define XO_REF_H
+
+#include "../../core/internal.h"
+
+typedef struct ref_plan {
+  xo_problem p;
+  /* conv2d: for each (r, pixel) of the im2col matrix of one group, the
+   * offset into that group's input channels, or -1 for padding */
+  int64_t *im2col;
+  int64_t rows, cols; /* R = C/groups * KH * KW, P = OH * OW */
+} ref_plan;
+
+/* C [m, n] = A [m, k] @ B [k, n], all row-major and contiguous. */
+void ref_gemm_f64(int64_t m, int64_t n, int64_t k, const double *a,
+                  const double *b, double *c);
+void ref_gemm_f32(int64_t m, int64_t n, int64_t k, const float *a,
+                  const float *b, float *c);
+/* Integers widened to s16 with zero points already subtracted; s32
+ * accumulators (callers bound k so they cannot overflow). */
+void ref_gemm_s16s32(int64_t m, int64_t n, int64_t k, const int16_t *a,
+                     const int16_t *b, int32_t *c);
+
+/* An integer operand read as s16: q - zero_point. The zero point of
+ * element e is zp[e / div % mod]; with group > 0 (group-wise scales over a
+ * [mod, div] matrix) it is zp[(e / div % mod) / group * div + e % div].
+ * packed4: the values are int4, packed two per byte. */
+typedef struct ref_ints {
+  const void *data;
+  const int32_t *zp;
+  int packed4, is_unsigned;
+  int64_t div, mod, group;
+} ref_ints;
+void ref_widen(const ref_ints *src, int64_t first, int64_t n, int16_t *dst);
+
+xo_status ref_matmul(const ref_plan *plan, const xo_args *args);
+xo_status ref_conv2d(const ref_plan *plan, const xo_args *args);
+xo_status ref_conv2d_plan(ref_plan *plan);
+xo_status ref_attention(const ref_plan *plan, const xo_args *args);
+
+#endif /* XO_REF_H */

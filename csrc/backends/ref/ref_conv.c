@@ -1,0 +1,128 @@
+/* ref_conv.c - reference conv2d: im2col per (image, group), then GEMM.
+ * The gather map is built once per plan; each run only gathers. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "ref.h"
+
+xo_status ref_conv2d_plan(ref_plan *plan) {
+  const xo_problem *p = &plan->p;
+  int64_t cg = p->in_c / p->groups, r, cols, total;
+  xo_status st = xo_mul_size(cg, p->kh * p->kw, &r);
+  if (st == XO_OK) st = xo_mul_size(p->out_h, p->out_w, &cols);
+  if (st == XO_OK) st = xo_mul_size(r, cols, &total);
+  if (st == XO_OK) st = xo_alloc(total, sizeof(int64_t), (void **)&plan->im2col);
+  if (st != XO_OK) return st;
+  plan->rows = r;
+  plan->cols = cols;
+  int64_t *idx = plan->im2col;
+  for (int64_t c = 0; c < cg; c++)
+    for (int64_t i = 0; i < p->kh; i++)
+      for (int64_t j = 0; j < p->kw; j++)
+        for (int64_t oh = 0; oh < p->out_h; oh++)
+          for (int64_t ow = 0; ow < p->out_w; ow++) {
+            int64_t ih = oh * p->stride[0] - p->pad_begin[0] + i * p->dil[0];
+            int64_t iw = ow * p->stride[1] - p->pad_begin[1] + j * p->dil[1];
+            int inside = ih >= 0 && ih < p->in_h && iw >= 0 && iw < p->in_w;
+            *idx++ = inside ? (c * p->in_h + ih) * p->in_w + iw : -1;
+          }
+  return XO_OK;
+}
+
+/* col[e] = src[idx[e]], 0 for padding (after zero-point subtraction, 0 is
+ * the real zero for integers too). */
+static void gather(const void *src, size_t es, const int64_t *idx, int64_t n,
+                   void *col) {
+  if (es == 8) {
+    const double *s = src;
+    double *d = col;
+    for (int64_t e = 0; e < n; e++) d[e] = idx[e] < 0 ? 0.0 : s[idx[e]];
+  } else if (es == 4) {
+    const float *s = src;
+    float *d = col;
+    for (int64_t e = 0; e < n; e++) d[e] = idx[e] < 0 ? 0.0f : s[idx[e]];
+  } else {
+    const int16_t *s = src;
+    int16_t *d = col;
+    for (int64_t e = 0; e < n; e++) d[e] = idx[e] < 0 ? 0 : s[idx[e]];
+  }
+}
+
+xo_status ref_conv2d(const ref_plan *plan, const xo_args *args) {
+  const xo_problem *p = &plan->p;
+  xo_precision prec = (xo_precision)p->prec;
+  int integer = xo_precision_is_integer(prec);
+  int64_t cg = p->in_c / p->groups, ocg = p->out_c / p->groups;
+  int64_t r = plan->rows, cols = plan->cols, hw = p->in_h * p->in_w;
+  int64_t nx = p->in_n * p->in_c * hw, nw = p->out_c * r;
+  /* working element: f64 for fp64, s16 for integers, else f32 */
+  size_t es = prec == XO_PREC_FP64 ? 8 : integer ? 2 : 4;
+  void *x = NULL, *w = NULL, *col = NULL;
+  int32_t *acc = NULL;
+  xo_status st = xo_alloc(r * cols, es, &col);
+  if (st == XO_OK && integer)
+    st = xo_alloc(ocg * cols, sizeof(int32_t), (void **)&acc);
+  if (st != XO_OK) goto fail;
+  if (integer) {
+    ref_ints rx = {.data = args->in[0], .zp = args->zero_point[0],
+                   .is_unsigned = p->a_asym, .div = 1, .mod = 1};
+    ref_ints rw = {.data = args->in[1], .zp = args->zero_point[1],
+                   .packed4 = prec == XO_PREC_INT4, .is_unsigned = p->b_asym,
+                   .div = r, .mod = p->b_granularity == XO_Q_AXIS ? p->out_c : 1};
+    st = xo_alloc(nx, es, &x);
+    if (st == XO_OK) st = xo_alloc(nw, es, &w);
+    if (st != XO_OK) goto fail;
+    ref_widen(&rx, 0, nx, x);
+    ref_widen(&rw, 0, nw, w);
+  } else if (prec != XO_PREC_FP64 && prec != XO_PREC_FP32) {
+    xo_dtype d = xo_prec_operand_dtype(prec);
+    st = xo_alloc(nx, es, &x);
+    if (st == XO_OK) st = xo_alloc(nw, es, &w);
+    if (st != XO_OK) goto fail;
+    xo_decode_f32(d, args->in[0], nx, x);
+    xo_decode_f32(d, args->in[1], nw, w);
+  }
+  const char *xs = x ? x : args->in[0], *ws = w ? w : args->in[1];
+  for (int64_t n = 0; n < p->in_n; n++)
+    for (int64_t g = 0; g < p->groups; g++) {
+      gather(xs + (size_t)((n * p->in_c + g * cg) * hw) * es, es, plan->im2col,
+             r * cols, col);
+      const void *wg = ws + (size_t)(g * ocg * r) * es;
+      int64_t o = (n * p->out_c + g * ocg) * cols; /* first output element */
+      if (es == 8) {
+        ref_gemm_f64(ocg, cols, r, wg, col, (double *)args->out + o);
+      } else if (es == 4) {
+        ref_gemm_f32(ocg, cols, r, wg, col, (float *)args->out + o);
+      } else if (p->out_dtype == XO_DTYPE_S32) {
+        ref_gemm_s16s32(ocg, cols, r, wg, col, (int32_t *)args->out + o);
+      } else {
+        ref_gemm_s16s32(ocg, cols, r, wg, col, acc);
+        float *out = (float *)args->out + o;
+        float sx = args->scale[0][0];
+        for (int64_t oc = 0; oc < ocg; oc++) {
+          int64_t c = g * ocg + oc;
+          float s = sx * args->scale[1][p->b_granularity ? c : 0];
+          for (int64_t e = 0; e < cols; e++)
+            out[oc * cols + e] = (float)acc[oc * cols + e] * s;
+        }
+      }
+    }
+  if (p->has_bias) /* after scaling, in the output type */
+    for (int64_t n = 0; n < p->in_n; n++)
+      for (int64_t c = 0; c < p->out_c; c++) {
+        int64_t o = (n * p->out_c + c) * cols;
+        if (es == 8) {
+          double *out = (double *)args->out + o, b = ((const double *)args->bias)[c];
+          for (int64_t e = 0; e < cols; e++) out[e] += b;
+        } else {
+          float *out = (float *)args->out + o, b = ((const float *)args->bias)[c];
+          for (int64_t e = 0; e < cols; e++) out[e] += b;
+        }
+      }
+fail:
+  free(x);
+  free(w);
+  free(col);
+  free(acc);
+  return st;
+}

@@ -1,0 +1,193 @@
+/* internal.h - private to the core and its backends: the backend table, the
+ * problem description that keys the plan cache, and shared helpers. */
+#ifndef XO_INTERNAL_H
+#define XO_INTERNAL_H
+
+#include <stdarg.h>
+#include <stdint.h>
+
+#include "../xpuops.h"
+
+/* ---- status ------------------------------------------------------------ */
+
+/* Record a failure message for this thread and return status. */
+xo_status xo_fail(xo_status status, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* ---- overflow-checked sizes -------------------------------------------- */
+
+/* *r = a * b for non-negative a, b; XO_ERR_OVERFLOW past INT64_MAX. */
+xo_status xo_mul_size(int64_t a, int64_t b, int64_t *r);
+/* Product of n non-negative dims with the same check. */
+xo_status xo_prod_size(const int64_t *dims, int n, int64_t *r);
+/* malloc of count * size bytes (count may be 0), overflow-checked. */
+xo_status xo_alloc(int64_t count, size_t size, void **p);
+
+/* Monotonic wall clock in seconds. */
+double xo_now(void);
+
+/* ---- strided iteration ------------------------------------------------- */
+
+/* Called once per innermost row of a strided tensor, in row-major order:
+ * n elements starting at src, stride bytes apart; first is the row-major
+ * index of the row's first element. */
+typedef xo_status (*xo_row_fn)(const char *src, int64_t stride, int64_t n,
+                               int64_t first, void *ctx);
+/* Visit every row of t (a 0-d tensor is one row of one element). */
+xo_status xo_foreach_row(const xo_tensor *t, xo_row_fn fn, void *ctx);
+/* Load n strided elements of dtype as double (exact for every dtype). */
+void xo_load_f64(xo_dtype dtype, const char *src, int64_t stride, int64_t n,
+                 double *dst);
+
+/* ---- formats ----------------------------------------------------------- */
+
+/* The operand format of a float precision (F64, F32, BF16, F16, F8E4M3). */
+xo_dtype xo_prec_operand_dtype(xo_precision prec);
+/* Decode n contiguous elements of a float dtype to float32 (exact for
+ * everything narrower than f32). */
+void xo_decode_f32(xo_dtype dtype, const void *src, int64_t n, float *dst);
+/* Largest |q| of a symmetric int precision: 127 (int8) or 7 (int4). */
+int32_t xo_qmax(xo_precision prec);
+
+/* ---- problems: what a plan is for -------------------------------------- */
+
+typedef enum xo_op_kind {
+  XO_OP_MATMUL = 1,
+  XO_OP_CONV2D = 2,
+  XO_OP_ATTENTION = 3
+} xo_op_kind;
+
+/* The plan-cache key. Always memset to 0 before filling, so that it can be
+ * compared and hashed as bytes. Unused members stay 0. */
+typedef struct xo_problem {
+  int32_t op;        /* xo_op_kind */
+  int32_t prec;      /* xo_precision */
+  int32_t out_dtype; /* xo_dtype: F64, F32 or S32 */
+  int32_t has_bias;
+  /* quantized operands: 0 symmetric, 1 with zero points */
+  int32_t a_asym, b_asym;
+  int32_t b_granularity; /* xo_qgranularity of b / w */
+  int32_t causal;
+  int64_t group_size;
+  /* matmul: out [batch, m, n] = a [batch_a, m, k] @ b [batch_b, k, n], where
+   * batch_a, batch_b are batch or 1 (broadcast) */
+  int64_t batch, batch_a, batch_b, m, n, k;
+  /* conv2d, NCHW */
+  int64_t in_n, in_c, in_h, in_w, out_c, kh, kw, out_h, out_w;
+  int64_t stride[2], pad_begin[2], pad_end[2], dil[2], groups;
+  /* attention */
+  int64_t b, h, hkv, lq, lk, d;
+  double scale;
+} xo_problem;
+
+/* Buffers for one run, all contiguous in the operand formats:
+ *   fp64/fp32: double/float; bf16, fp16: uint16 bits; fp8: uint8 bits.
+ *   int8: int8 values (uint8 when the operand has zero points).
+ *   int4: `a` int8 activations as int8; `b`/`w` packed two per byte
+ *         (xo_pack_int4 order over the whole row-major tensor).
+ * matmul: in[0] = a [batch_a, m, k], in[1] = b [batch_b, k, n].
+ * conv2d: in[0] = x [n, c, h, w], in[1] = w [oc, c/groups, kh, kw].
+ * attention: in[0..2] = q, k, v. For int8, q/k/v are s8 quantized per
+ *   (batch, head) (k after subtracting its per-head mean over keys) and
+ *   scale[i] has one float per (batch, head) of that tensor.
+ * out: f64 for fp64, s32 when out_dtype is S32, else f32. */
+typedef struct xo_args {
+  const void *in[3];
+  const float *scale[3];       /* int precisions: per problem layout */
+  const int32_t *zero_point[3]; /* NULL when symmetric */
+  const void *bias;            /* f64 for fp64, else f32; or NULL */
+  void *out;
+} xo_args;
+
+/* What a backend reports of one run. */
+typedef struct xo_run_stats {
+  double kernel_s; /* time the backend itself measured (device events where
+                      it has them), else 0 and the core times the call */
+} xo_run_stats;
+
+/* ---- backends ---------------------------------------------------------- */
+
+/* One backend: a table of function pointers, filled with designated
+ * initializers in the backend's own folder; registered in registry.c. */
+typedef struct xo_backend {
+  const char *name;
+  /* Find libraries and devices. XO_OK, or XO_ERR_UNAVAILABLE with a reason
+   * in the thread's message. Called once, under the registry lock. */
+  xo_status (*init)(void);
+  /* Number of devices after a successful init. */
+  int (*device_count)(void);
+  /* Fill desc for device index (name, kind, precisions...). */
+  xo_status (*describe)(int index, xo_device_desc *desc);
+  /* XO_OK, or XO_ERR_UNSUPPORTED with a message, for problem p. */
+  xo_status (*supports)(int index, const xo_problem *p);
+  /* Prepare once: allocate and compile what many runs reuse. */
+  xo_status (*plan)(int index, const xo_problem *p, void **plan);
+  /* Execute many. May run concurrently on the same plan from several
+   * threads: a run keeps its scratch to itself. */
+  xo_status (*run)(void *plan, const xo_args *args, xo_run_stats *stats);
+  /* Release a plan (accepts NULL). */
+  void (*plan_free)(void *plan);
+  /* Describe what a plan runs into impl (kernel, ISA). (optional) */
+  void (*plan_describe)(const void *plan, char *impl, size_t n);
+  /* Release the backend's global state. (optional) */
+  void (*fini)(void);
+} xo_backend;
+
+struct xo_device {
+  const xo_backend *backend;
+  int index;
+  xo_device_desc desc;
+};
+
+/* A cached plan, reference counted while in use. */
+typedef struct xo_plan_ref xo_plan_ref;
+/* Look up or create the plan for (dev, p); *plan_s gets the creation time
+ * (0 on a hit). Release with xo_plan_release. */
+xo_status xo_plan_acquire(xo_device_t dev, const xo_problem *p,
+                          xo_plan_ref **ref, void **plan, double *plan_s,
+                          int *created);
+void xo_plan_release(xo_plan_ref *ref);
+
+/* Run a problem on dev: check support, get the plan, run, fill info's
+ * times and impl. Shared by the three ops. */
+xo_status xo_dispatch(xo_device_t dev, const xo_problem *p,
+                      const xo_args *args, xo_op_info *info);
+
+/* ---- operand preparation (ops/prepare.c) -------------------------------- */
+
+/* An operand in the format a backend consumes (see xo_args). Owns all. */
+typedef struct xo_prepared {
+  void *data;
+  float *scale;       /* int precisions */
+  int32_t *zero_point; /* NULL when symmetric */
+  int64_t nscales;
+  int asym;
+  xo_qgranularity granularity;
+  int64_t group_size;
+  int32_t qmag;       /* largest |q - zero_point| the values can have */
+  int64_t bytes;      /* size of data */
+} xo_prepared;
+
+/* Bring op into the operand format of prec. For int precisions a float
+ * operand is quantized with def (the op's default for this role) and a
+ * pre-quantized one is checked and copied; pack4 packs int4 values two per
+ * byte. name ("a", "w", ...) goes into messages. */
+xo_status xo_prepare(const xo_operand *op, xo_precision prec,
+                     const xo_qspec *def, int pack4, const char *name,
+                     xo_prepared *out);
+void xo_prepared_free(xo_prepared *p);
+/* XO_ERR_OVERFLOW unless k * amag * bmag fits an s32 accumulator; what
+ * names the reduction length in the message ("K", "group_size", ...). */
+xo_status xo_check_accumulator(int64_t k, int32_t amag, int32_t bmag,
+                               const char *what);
+/* Convert a float tensor to a new contiguous buffer of dtype. */
+xo_status xo_to_contiguous(const xo_tensor *t, xo_dtype dtype, void **out,
+                           int64_t *numel);
+/* Check an output tensor: rank, shape, dtype and row-major contiguity. */
+xo_status xo_check_output(const xo_tensor *out, int ndim,
+                          const int64_t *shape, xo_dtype dtype);
+
+/* Number of (query, key) pairs the mask leaves visible. */
+double xo_attention_pairs(int64_t lq, int64_t lk, int causal);
+
+#endif /* XO_INTERNAL_H */

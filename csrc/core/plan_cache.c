@@ -1,0 +1,181 @@
+/* plan_cache.c - plans keyed by (device, problem), bounded, thread-safe.
+ *
+ * Entries are reference counted so that a plan evicted while another thread
+ * runs it stays alive until that run releases it. Planning happens outside
+ * the lock (it may compile kernels); if two threads plan the same problem at
+ * once, the first to insert wins and the other frees its copy. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+enum { CAPACITY = 128 };
+
+struct xo_plan_ref {
+  uint64_t hash;
+  xo_device_t dev;
+  xo_problem key;
+  void *plan;
+  int refs;
+  int cached; /* 0 once evicted: freed by the last release */
+  uint64_t last_use;
+};
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static xo_plan_ref *table[CAPACITY];
+static uint64_t clock_tick;
+static xo_cache_stats stats = {.capacity = CAPACITY};
+
+static uint64_t hash_key(xo_device_t dev, const xo_problem *p) {
+  /* FNV-1a over the device pointer and the zero-padded problem bytes */
+  uint64_t h = 1469598103934665603ull;
+  const unsigned char *b = (const unsigned char *)p;
+  for (size_t i = 0; i < sizeof *p; i++) h = (h ^ b[i]) * 1099511628211ull;
+  return (h ^ (uint64_t)(uintptr_t)dev) * 1099511628211ull;
+}
+
+static void ref_destroy(xo_plan_ref *r) {
+  r->dev->backend->plan_free(r->plan);
+  free(r);
+}
+
+static xo_plan_ref *find_locked(uint64_t h, xo_device_t dev,
+                                const xo_problem *p) {
+  for (int i = 0; i < CAPACITY; i++) {
+    xo_plan_ref *r = table[i];
+    if (r && r->hash == h && r->dev == dev && !memcmp(&r->key, p, sizeof *p))
+      return r;
+  }
+  return NULL;
+}
+
+/* Insert r, evicting the least recently used idle entry when full. Returns
+ * 0 when every entry is in use (r then stays uncached). */
+static int insert_locked(xo_plan_ref *r) {
+  int slot = -1;
+  for (int i = 0; i < CAPACITY && slot < 0; i++)
+    if (table[i] == NULL) slot = i;
+  if (slot < 0) {
+    for (int i = 0; i < CAPACITY; i++)
+      if (table[i]->refs == 0 &&
+          (slot < 0 || table[i]->last_use < table[slot]->last_use))
+        slot = i;
+    if (slot < 0) return 0;
+    ref_destroy(table[slot]);
+    stats.evictions++;
+    stats.entries--;
+  }
+  table[slot] = r;
+  r->cached = 1;
+  stats.entries++;
+  return 1;
+}
+
+xo_status xo_plan_acquire(xo_device_t dev, const xo_problem *p,
+                          xo_plan_ref **out, void **plan, double *plan_s,
+                          int *created) {
+  uint64_t h = hash_key(dev, p);
+  xo_plan_ref *r = NULL;
+  *out = NULL;
+  *plan = NULL;
+  *plan_s = 0;
+  *created = 0;
+  pthread_mutex_lock(&lock);
+  r = find_locked(h, dev, p);
+  if (r) {
+    r->refs++;
+    r->last_use = ++clock_tick;
+    stats.hits++;
+  }
+  pthread_mutex_unlock(&lock);
+  if (r) goto done;
+
+  r = calloc(1, sizeof *r);
+  if (r == NULL) return xo_fail(XO_ERR_NO_MEMORY, "cannot allocate a plan");
+  r->hash = h;
+  r->dev = dev;
+  r->key = *p;
+  r->refs = 1;
+  double t0 = xo_now();
+  xo_status st = dev->backend->plan(dev->index, p, &r->plan);
+  *plan_s = xo_now() - t0;
+  if (st != XO_OK) {
+    free(r);
+    return st;
+  }
+  *created = 1;
+  pthread_mutex_lock(&lock);
+  stats.plans_created++;
+  xo_plan_ref *other = find_locked(h, dev, p);
+  if (other) { /* another thread won the race: use its plan */
+    other->refs++;
+    other->last_use = ++clock_tick;
+    pthread_mutex_unlock(&lock);
+    ref_destroy(r);
+    r = other;
+    goto done;
+  }
+  r->last_use = ++clock_tick;
+  insert_locked(r);
+  pthread_mutex_unlock(&lock);
+done:
+  *out = r;
+  *plan = r->plan;
+  return XO_OK;
+}
+
+void xo_plan_release(xo_plan_ref *r) {
+  if (r == NULL) return;
+  pthread_mutex_lock(&lock);
+  int dead = --r->refs == 0 && !r->cached;
+  pthread_mutex_unlock(&lock);
+  if (dead) ref_destroy(r);
+}
+
+void xo_cache_stats_get(xo_cache_stats *s) {
+  pthread_mutex_lock(&lock);
+  *s = stats;
+  pthread_mutex_unlock(&lock);
+}
+
+void xo_cache_clear(void) {
+  pthread_mutex_lock(&lock);
+  for (int i = 0; i < CAPACITY; i++) {
+    xo_plan_ref *r = table[i];
+    if (r == NULL) continue;
+    table[i] = NULL;
+    stats.entries--;
+    r->cached = 0;
+    if (r->refs == 0) ref_destroy(r);
+  }
+  pthread_mutex_unlock(&lock);
+}
+
+xo_status xo_dispatch(xo_device_t dev, const xo_problem *p,
+                      const xo_args *args, xo_op_info *info) {
+  xo_plan_ref *ref = NULL;
+  void *plan = NULL;
+  double plan_s = 0;
+  int created = 0;
+  xo_status st = dev->backend->supports(dev->index, p);
+  if (st != XO_OK) return st;
+  st = xo_plan_acquire(dev, p, &ref, &plan, &plan_s, &created);
+  if (st != XO_OK) return st;
+  xo_run_stats rs = {0};
+  double t0 = xo_now();
+  st = dev->backend->run(plan, args, &rs);
+  double wall = xo_now() - t0;
+  if (info) {
+    info->plan_s = plan_s;
+    info->plan_created = created;
+    info->kernel_s = rs.kernel_s > 0 ? rs.kernel_s : wall;
+    info->native = dev->desc.precisions[p->prec] == XO_SUPPORT_NATIVE;
+    if (dev->backend->plan_describe)
+      dev->backend->plan_describe(plan, info->impl, sizeof info->impl);
+    else
+      strncpy(info->impl, dev->desc.name, sizeof info->impl - 1);
+  }
+  xo_plan_release(ref);
+  return st;
+}

@@ -1,0 +1,182 @@
+/* quant.c - scales and quantization, exactly as DESIGN.md section 2 says:
+ * x is rounded to float32 first and every step after is float32;
+ * symmetric: scale = max|x| / qmax, q = clip(rint(x / scale), -qmax, qmax);
+ * asymmetric (u8 / u4): the range [min(x, 0), max(x, 0)] maps onto
+ * [0, levels], zero_point = clip(rint(-lo / scale), 0, levels),
+ * q = clip(rint(x / scale) + zero_point, 0, levels).
+ * An all-zero slice gets scale 1. rint rounds half to even. */
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+
+#include "internal.h"
+
+typedef struct slice_map {
+  int64_t inner_axis, dim_axis;   /* XO_Q_AXIS / XO_Q_GROUP */
+  int64_t inner_group, dim_group; /* XO_Q_GROUP */
+  int64_t group_size, ngroups;
+  int axis_first;                 /* axis < group_axis */
+  xo_qgranularity g;
+} slice_map;
+
+/* The scale index of the element with row-major index idx. */
+static int64_t slice_of(const slice_map *m, int64_t idx) {
+  if (m->g == XO_Q_TENSOR) return 0;
+  int64_t a = (idx / m->inner_axis) % m->dim_axis;
+  if (m->g == XO_Q_AXIS) return a;
+  int64_t g = ((idx / m->inner_group) % m->dim_group) / m->group_size;
+  return m->axis_first ? a * m->ngroups + g : g * m->dim_axis + a;
+}
+
+static int64_t inner_size(const xo_tensor *x, int axis) {
+  int64_t s = 1;
+  for (int d = axis + 1; d < x->ndim; d++) s *= x->shape[d];
+  return s;
+}
+
+static xo_status make_map(const xo_tensor *x, const xo_qspec *spec,
+                          slice_map *m, int64_t *nscales) {
+  int64_t numel;
+  xo_status st = xo_tensor_numel(x, &numel);
+  if (st != XO_OK) return st;
+  if (spec->prec != XO_PREC_INT8 && spec->prec != XO_PREC_INT4)
+    return xo_fail(XO_ERR_INVALID_ARG,
+                   "quantization precision must be int8 or int4");
+  *m = (slice_map){.g = spec->granularity};
+  *nscales = 1;
+  if (spec->granularity == XO_Q_TENSOR) return XO_OK;
+  if (spec->axis < 0 || spec->axis >= x->ndim)
+    return xo_fail(XO_ERR_INVALID_ARG, "axis %d is out of range for a %d-d "
+                   "tensor", spec->axis, x->ndim);
+  m->inner_axis = inner_size(x, spec->axis);
+  m->dim_axis = x->shape[spec->axis];
+  *nscales = m->dim_axis;
+  if (spec->granularity == XO_Q_AXIS) return XO_OK;
+  if (spec->granularity != XO_Q_GROUP)
+    return xo_fail(XO_ERR_INVALID_ARG, "unknown quantization granularity");
+  int ga = spec->group_axis;
+  if (ga < 0 || ga >= x->ndim || ga == spec->axis)
+    return xo_fail(XO_ERR_INVALID_ARG, "group axis %d must be a different "
+                   "axis of the %d-d tensor", ga, x->ndim);
+  if (spec->group_size <= 0 || x->shape[ga] % spec->group_size != 0)
+    return xo_fail(XO_ERR_INVALID_ARG, "group_size=%lld must be positive and "
+                   "divide the grouped dimension %lld",
+                   (long long)spec->group_size, (long long)x->shape[ga]);
+  m->inner_group = inner_size(x, ga);
+  m->dim_group = x->shape[ga];
+  m->group_size = spec->group_size;
+  m->ngroups = x->shape[ga] / spec->group_size;
+  m->axis_first = spec->axis < ga;
+  return xo_mul_size(m->dim_axis, m->ngroups, nscales);
+}
+
+xo_status xo_quant_nscales(const xo_tensor *x, const xo_qspec *spec,
+                           int64_t *nscales) {
+  slice_map m;
+  if (x == NULL || spec == NULL || nscales == NULL)
+    return xo_fail(XO_ERR_INVALID_ARG, "xo_quant_nscales: NULL argument");
+  return make_map(x, spec, &m, nscales);
+}
+
+typedef struct quant_ctx {
+  const slice_map *map;
+  xo_dtype dtype;
+  float *lo, *hi;  /* pass 1: per-slice min and max */
+  const float *scale;
+  const int32_t *zp;
+  int8_t *q;       /* pass 2 output */
+  int32_t qmin, qmax;
+  int pass;
+} quant_ctx;
+
+enum { QCHUNK = 256 };
+
+static xo_status quant_row(const char *src, int64_t stride, int64_t n,
+                           int64_t first, void *vctx) {
+  quant_ctx *c = vctx;
+  double tmp[QCHUNK];
+  for (int64_t i0 = 0; i0 < n; i0 += QCHUNK) {
+    int64_t len = n - i0 < QCHUNK ? n - i0 : QCHUNK;
+    xo_load_f64(c->dtype, src + i0 * stride, stride, len, tmp);
+    for (int64_t i = 0; i < len; i++) {
+      int64_t idx = first + i0 + i;
+      int64_t s = slice_of(c->map, idx);
+      float v = (float)tmp[i];
+      if (c->pass == 1) {
+        if (!isfinite(v))
+          return xo_fail(XO_ERR_INVALID_ARG,
+                         "cannot quantize: element %lld is %s; quantization "
+                         "needs a finite range (replace NaN/Inf first, e.g. "
+                         "with numpy.nan_to_num)",
+                         (long long)idx, isnan(v) ? "NaN" : "Inf");
+        if (v < c->lo[s]) c->lo[s] = v;
+        if (v > c->hi[s]) c->hi[s] = v;
+      } else {
+        float r = nearbyintf(v / c->scale[s]);
+        if (c->zp) r += (float)c->zp[s];
+        if (r < (float)c->qmin) r = (float)c->qmin;
+        if (r > (float)c->qmax) r = (float)c->qmax;
+        c->q[idx] = (int8_t)(int32_t)r; /* u8 values keep their bits */
+      }
+    }
+  }
+  return XO_OK;
+}
+
+/* Scale of a slice from its range; never 0 for a nonzero range. */
+static float scale_of(float range, float levels) {
+  if (range == 0.0f) return 1.0f;
+  float s = range / levels;
+  return s > 0.0f ? s : FLT_TRUE_MIN; /* range/levels underflowed */
+}
+
+xo_status xo_quantize(const xo_tensor *x, const xo_qspec *spec, int8_t *q,
+                      float *scale, int32_t *zero_point) {
+  slice_map map;
+  int64_t ns;
+  float *lo = NULL, *hi = NULL;
+  xo_status st;
+  if (x == NULL || spec == NULL || scale == NULL ||
+      (!spec->symmetric && zero_point == NULL))
+    return xo_fail(XO_ERR_INVALID_ARG, "xo_quantize: NULL argument");
+  st = make_map(x, spec, &map, &ns);
+  if (st != XO_OK) goto fail;
+  st = xo_alloc(ns, sizeof(float), (void **)&lo);
+  if (st != XO_OK) goto fail;
+  st = xo_alloc(ns, sizeof(float), (void **)&hi);
+  if (st != XO_OK) goto fail;
+  for (int64_t s = 0; s < ns; s++) lo[s] = hi[s] = 0.0f;
+
+  int32_t qmax = xo_qmax(spec->prec);
+  quant_ctx c = {.map = &map, .dtype = x->dtype, .lo = lo, .hi = hi,
+                 .q = q, .pass = 1};
+  st = xo_foreach_row(x, quant_row, &c);
+  if (st != XO_OK) goto fail;
+
+  if (spec->symmetric) {
+    for (int64_t s = 0; s < ns; s++) {
+      float amax = fmaxf(fabsf(lo[s]), fabsf(hi[s]));
+      scale[s] = scale_of(amax, (float)qmax);
+    }
+    c.qmin = -qmax;
+    c.qmax = qmax;
+  } else {
+    int32_t levels = 2 * qmax + 1; /* 255 for u8, 15 for u4 */
+    for (int64_t s = 0; s < ns; s++) {
+      /* lo <= 0 <= hi: the range always holds zero, so zero is exact */
+      scale[s] = scale_of(hi[s] - lo[s], (float)levels);
+      float z = nearbyintf(-lo[s] / scale[s]);
+      zero_point[s] = z < 0 ? 0 : z > levels ? levels : (int32_t)z;
+    }
+    c.qmin = 0;
+    c.qmax = levels;
+    c.zp = zero_point;
+  }
+  c.scale = scale;
+  c.pass = 2;
+  if (q != NULL) st = xo_foreach_row(x, quant_row, &c);
+fail:
+  free(lo);
+  free(hi);
+  return st;
+}

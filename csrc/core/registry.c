@@ -1,0 +1,120 @@
+/* registry.c - the backends this build knows, and their devices.
+ *
+ * Adding a backend = its folder under backends/ + one line in kBackends.
+ * A backend whose issue has not landed yet, or whose library is missing on
+ * this machine, still gets a device entry saying why it is unavailable, so
+ * devices() always shows the whole picture. */
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "internal.h"
+
+extern const xo_backend xo_backend_ref;
+
+typedef struct backend_entry {
+  const char *name;
+  const char *kind;      /* kind of the placeholder entry when unavailable */
+  int simulated;
+  const xo_backend *impl; /* NULL: not part of this build */
+  const char *missing;    /* why, when impl is NULL */
+} backend_entry;
+
+static const backend_entry kBackends[] = {
+    {"ref", "cpu", 0, &xo_backend_ref, NULL},
+    {"openblas", "cpu", 0, NULL,
+     "not built yet: the OpenBLAS backend lands with issue #3"},
+    {"onednn", "cpu", 0, NULL,
+     "not built yet: the oneDNN backend lands with issue #3"},
+    {"opencl", "gpu", 0, NULL,
+     "not built yet: the OpenCL backend lands with issue #5"},
+    {"openvino", "npu", 0, NULL,
+     "not built yet: the OpenVINO backend lands with issue #6"},
+    {"npusim", "npu", 1, NULL,
+     "not built yet: the NPU simulator lands with issue #6"},
+};
+enum { NBACKENDS = sizeof kBackends / sizeof kBackends[0], MAX_DEVICES = 64 };
+
+static struct xo_device devices[MAX_DEVICES];
+static int ndevices;
+static pthread_once_t registry_once = PTHREAD_ONCE_INIT;
+
+static void add_placeholder(const backend_entry *b, const char *reason) {
+  if (ndevices >= MAX_DEVICES) return;
+  struct xo_device *d = &devices[ndevices++];
+  memset(d, 0, sizeof *d);
+  d->backend = b->impl;
+  snprintf(d->desc.name, sizeof d->desc.name, "%s", b->name);
+  snprintf(d->desc.backend, sizeof d->desc.backend, "%s", b->name);
+  snprintf(d->desc.kind, sizeof d->desc.kind, "%s", b->kind);
+  snprintf(d->desc.reason, sizeof d->desc.reason, "%s", reason);
+  d->desc.simulated = b->simulated;
+}
+
+static void registry_init(void) {
+  for (int i = 0; i < NBACKENDS; i++) {
+    const backend_entry *b = &kBackends[i];
+    if (b->impl == NULL) {
+      add_placeholder(b, b->missing);
+      continue;
+    }
+    if (b->impl->init() != XO_OK) {
+      add_placeholder(b, xo_last_error());
+      continue;
+    }
+    int n = b->impl->device_count();
+    for (int j = 0; j < n && ndevices < MAX_DEVICES; j++) {
+      struct xo_device *d = &devices[ndevices];
+      memset(d, 0, sizeof *d);
+      d->backend = b->impl;
+      d->index = j;
+      if (b->impl->describe(j, &d->desc) != XO_OK) {
+        add_placeholder(b, xo_last_error());
+        continue;
+      }
+      snprintf(d->desc.backend, sizeof d->desc.backend, "%s", b->name);
+      d->desc.available = 1;
+      ndevices++;
+    }
+  }
+}
+
+int xo_device_count(void) {
+  pthread_once(&registry_once, registry_init);
+  return ndevices;
+}
+
+xo_status xo_device_describe(int i, xo_device_desc *desc) {
+  if (i < 0 || i >= xo_device_count() || desc == NULL)
+    return xo_fail(XO_ERR_INVALID_ARG, "device index %d out of range", i);
+  *desc = devices[i].desc;
+  return XO_OK;
+}
+
+xo_status xo_device_find(const char *name, xo_device_t *dev) {
+  int n = xo_device_count();
+  *dev = NULL;
+  for (int i = 0; i < n; i++) {
+    if (strcmp(devices[i].desc.name, name) != 0) continue;
+    if (!devices[i].desc.available)
+      return xo_fail(XO_ERR_UNAVAILABLE, "device '%s' is not available: %s",
+                     name, devices[i].desc.reason);
+    *dev = &devices[i];
+    return XO_OK;
+  }
+  return xo_fail(XO_ERR_INVALID_ARG, "unknown device '%s'", name);
+}
+
+static int num_threads = 1;
+
+xo_status xo_set_num_threads(int n) {
+  if (n < 1)
+    return xo_fail(XO_ERR_INVALID_ARG, "number of threads must be >= 1, "
+                   "got %d", n);
+  __atomic_store_n(&num_threads, n, __ATOMIC_RELAXED);
+  return XO_OK;
+}
+
+int xo_get_num_threads(void) {
+  return __atomic_load_n(&num_threads, __ATOMIC_RELAXED);
+}

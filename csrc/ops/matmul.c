@@ -1,0 +1,126 @@
+/* matmul.c - out [batch, M, N] = a [batch, M, K] @ b [batch, K, N]. */
+#include <string.h>
+
+#include "../core/internal.h"
+
+/* The largest |acc| the s32 accumulators can reach must fit: refuse K beyond
+ * that instead of wrapping (DESIGN.md s2). */
+xo_status xo_check_accumulator(int64_t k, int32_t amag, int32_t bmag,
+                               const char *what) {
+  int64_t bound;
+  if (xo_mul_size(k, (int64_t)amag * bmag, &bound) != XO_OK ||
+      bound > INT32_MAX)
+    return xo_fail(XO_ERR_OVERFLOW,
+                   "%s = %lld is too long for s32 accumulators: |acc| could "
+                   "reach %lld x %d x %d > 2^31 - 1; the limit is %lld. Split "
+                   "the reduction, use group-wise int4 scales, or use a float "
+                   "precision", what, (long long)k, (long long)k, amag, bmag,
+                   (long long)(INT32_MAX / ((int64_t)amag * bmag)));
+  return XO_OK;
+}
+
+/* A view of the first matrix when the batch dimension is broadcast. */
+static xo_operand batch_view(const xo_operand *op, int64_t *nbatch) {
+  xo_operand v = *op;
+  if (v.t.strides[0] == 0 || v.t.shape[0] == 1) {
+    v.t.shape[0] = 1;
+    *nbatch = 1;
+  } else {
+    *nbatch = v.t.shape[0];
+  }
+  return v;
+}
+
+xo_status xo_matmul(xo_device_t dev, xo_precision prec, const xo_operand *a,
+                    const xo_operand *b, xo_tensor *out, xo_op_info *info) {
+  xo_prepared pa = {0}, pb = {0};
+  xo_problem p;
+  xo_status st;
+  xo_op_info local = {0};
+  if (info == NULL) info = &local;
+  memset(info, 0, sizeof *info);
+  if (dev == NULL || a == NULL || b == NULL || out == NULL)
+    return xo_fail(XO_ERR_INVALID_ARG, "xo_matmul: NULL argument");
+  if ((unsigned)prec >= XO_PREC_COUNT)
+    return xo_fail(XO_ERR_INVALID_ARG, "unknown precision %d", (int)prec);
+  if (a->t.ndim != 3 || b->t.ndim != 3)
+    return xo_fail(XO_ERR_INVALID_ARG, "xo_matmul takes 3-d [batch, rows, "
+                   "cols] views");
+  const int64_t *as = a->t.shape, *bs = b->t.shape;
+  if (as[2] != bs[1] || as[0] != bs[0])
+    return xo_fail(XO_ERR_INVALID_ARG, "matmul: shapes [%lld, %lld, %lld] "
+                   "and [%lld, %lld, %lld] do not match",
+                   (long long)as[0], (long long)as[1], (long long)as[2],
+                   (long long)bs[0], (long long)bs[1], (long long)bs[2]);
+  memset(&p, 0, sizeof p);
+  p.op = XO_OP_MATMUL;
+  p.prec = prec;
+  p.batch = as[0];
+  p.m = as[1];
+  p.k = as[2];
+  p.n = bs[2];
+  xo_operand va = batch_view(a, &p.batch_a), vb = batch_view(b, &p.batch_b);
+
+  int integer = xo_precision_is_integer(prec);
+  p.out_dtype = prec == XO_PREC_FP64 ? XO_DTYPE_F64 : XO_DTYPE_F32;
+  if (out->dtype == XO_DTYPE_S32) {
+    if (!integer || a->q == NULL || b->q == NULL)
+      return xo_fail(XO_ERR_INVALID_ARG, "out_dtype=int32 returns raw "
+                     "accumulators: it needs precision int8/int4 and both "
+                     "operands already quantized (QTensor)");
+    if (b->q->spec.granularity == XO_Q_GROUP)
+      return xo_fail(XO_ERR_INVALID_ARG, "out_dtype=int32 is undefined for "
+                     "group-wise scales (one accumulator per group)");
+    p.out_dtype = XO_DTYPE_S32;
+  }
+  int64_t oshape[3] = {p.batch, p.m, p.n};
+  st = xo_check_output(out, 3, oshape, (xo_dtype)p.out_dtype);
+  if (st != XO_OK) return st;
+
+  double t0 = xo_now();
+  xo_qspec qa = {.granularity = XO_Q_TENSOR, .symmetric = 1};
+  xo_qspec qb = {.granularity = XO_Q_AXIS, .axis = 2, .symmetric = 1};
+  /* activations are int8 under int4 too (W4A8) */
+  xo_precision act = prec == XO_PREC_INT4 ? XO_PREC_INT8 : prec;
+  st = xo_prepare(&va, act, &qa, 0, "a", &pa);
+  if (st != XO_OK) goto fail;
+  st = xo_prepare(&vb, prec, &qb, 1, "b", &pb);
+  if (st != XO_OK) goto fail;
+  if (integer) {
+    if (pa.granularity != XO_Q_TENSOR) {
+      st = xo_fail(XO_ERR_UNSUPPORTED, "a must be quantized per tensor "
+                   "(axis=None); per-row activation scales are not supported");
+      goto fail;
+    }
+    int group = pb.granularity == XO_Q_GROUP;
+    if ((pb.granularity == XO_Q_AXIS && b->q && b->q->spec.axis != 2) ||
+        (group && (b->q->spec.axis != 2 || b->q->spec.group_axis != 1))) {
+      st = xo_fail(XO_ERR_UNSUPPORTED, "b must be quantized per tensor, per "
+                   "output channel (axis=-1), or group-wise along K "
+                   "(axis=-1 with group_size)");
+      goto fail;
+    }
+    st = xo_check_accumulator(group ? pb.group_size : p.k, pa.qmag, pb.qmag,
+                              group ? "group_size" : "K");
+    if (st != XO_OK) goto fail;
+    p.a_asym = pa.asym;
+    p.b_asym = pb.asym;
+    p.b_granularity = pb.granularity;
+    p.group_size = pb.group_size;
+  }
+  info->prepare_s = xo_now() - t0;
+  info->ops = 2.0 * (double)p.batch * (double)p.m * (double)p.n * (double)p.k;
+  info->bytes = (double)pa.bytes + (double)pb.bytes +
+                (double)p.batch * (double)p.m * (double)p.n *
+                    (double)xo_dtype_size((xo_dtype)p.out_dtype);
+  xo_args args = {.in = {pa.data, pb.data},
+                  .scale = {pa.scale, pb.scale},
+                  .zero_point = {pa.zero_point, pb.zero_point},
+                  .out = out->data};
+  if (p.batch * p.m * p.n == 0) goto fail; /* nothing to compute, st OK */
+  st = xo_dispatch(dev, &p, &args, info);
+fail:
+  xo_prepared_free(&pa);
+  xo_prepared_free(&pb);
+  return st;
+}

@@ -1,0 +1,543 @@
+/* module.c - xpuops._core: the CPython + NumPy binding of the C core.
+ *
+ * The only file that includes Python.h. Arguments arrive already shaped by
+ * the Python layer (python/xpuops/_ops.py), which owns the user-facing
+ * validation; this layer converts arrays to borrowed xo_tensor views while
+ * holding the GIL, releases the GIL for the whole C call (conversion,
+ * quantization and the kernel touch no Python object), and maps xo_status to
+ * exceptions. */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#define NPY_NO_DEPRECATED_API NPY_1_7_API_VERSION
+#include <numpy/arrayobject.h>
+#include <string.h>
+
+#include "../xpuops.h"
+
+static PyObject *UnsupportedError, *DeviceUnavailableError;
+
+static PyObject *raise_status(xo_status st) {
+  PyObject *type;
+  switch (st) {
+    case XO_ERR_INVALID_ARG:
+    case XO_ERR_OVERFLOW: type = PyExc_ValueError; break;
+    case XO_ERR_TYPE: type = PyExc_TypeError; break;
+    case XO_ERR_UNSUPPORTED: type = UnsupportedError; break;
+    case XO_ERR_UNAVAILABLE: type = DeviceUnavailableError; break;
+    case XO_ERR_NO_MEMORY: type = PyExc_MemoryError; break;
+    default: type = PyExc_RuntimeError;
+  }
+  PyErr_SetString(type, xo_last_error());
+  return NULL;
+}
+
+/* The xo_dtype of an array, or -1 with TypeError set. */
+static int dtype_of(PyArrayObject *a, const char *name) {
+  switch (PyArray_TYPE(a)) {
+    case NPY_FLOAT64: return XO_DTYPE_F64;
+    case NPY_FLOAT32: return XO_DTYPE_F32;
+    case NPY_FLOAT16: return XO_DTYPE_F16;
+    case NPY_INT32: return XO_DTYPE_S32;
+    case NPY_INT8: return XO_DTYPE_S8;
+    case NPY_UINT8: return XO_DTYPE_U8;
+    default: break;
+  }
+  /* ml_dtypes registers its types as user dtypes; recognise them by name */
+  const char *tp = PyArray_DESCR(a)->typeobj->tp_name;
+  const char *dot = strrchr(tp, '.');
+  const char *base = dot ? dot + 1 : tp;
+  if (strcmp(base, "bfloat16") == 0) return XO_DTYPE_BF16;
+  if (strcmp(base, "float8_e4m3fn") == 0) return XO_DTYPE_F8E4M3;
+  PyErr_Format(PyExc_TypeError, "%s: unsupported dtype %s", name, tp);
+  return -1;
+}
+
+/* Fill a borrowed view of an ndarray. */
+static int to_tensor(PyObject *obj, const char *name, xo_tensor *t) {
+  if (!PyArray_Check(obj)) {
+    PyErr_Format(PyExc_TypeError, "%s must be a numpy.ndarray", name);
+    return -1;
+  }
+  PyArrayObject *a = (PyArrayObject *)obj;
+  int nd = PyArray_NDIM(a);
+  if (nd > XO_MAX_DIMS) {
+    PyErr_Format(PyExc_ValueError, "%s has %d dimensions; at most %d are "
+                 "supported", name, nd, XO_MAX_DIMS);
+    return -1;
+  }
+  int dt = dtype_of(a, name);
+  if (dt < 0) return -1;
+  memset(t, 0, sizeof *t);
+  t->dtype = (xo_dtype)dt;
+  t->ndim = nd;
+  for (int i = 0; i < nd; i++) {
+    t->shape[i] = PyArray_DIM(a, i);
+    t->strides[i] = PyArray_STRIDE(a, i);
+  }
+  t->data = PyArray_DATA(a);
+  return 0;
+}
+
+/* Quantization parameters from the Python layer:
+ * (prec, granularity, axis, group_axis, group_size, symmetric, scale
+ *  float32 C-contiguous, zero_point int32 C-contiguous or None). */
+static int to_qparams(PyObject *obj, xo_qparams *q) {
+  int prec, gran, axis, gaxis, sym;
+  long long gsize;
+  PyObject *scale, *zp;
+  if (!PyArg_ParseTuple(obj, "iiiiLiOO", &prec, &gran, &axis, &gaxis, &gsize,
+                        &sym, &scale, &zp))
+    return -1;
+  if (!PyArray_Check(scale) || PyArray_TYPE((PyArrayObject *)scale) != NPY_FLOAT32 ||
+      !PyArray_IS_C_CONTIGUOUS((PyArrayObject *)scale)) {
+    PyErr_SetString(PyExc_TypeError, "scale must be C-contiguous float32");
+    return -1;
+  }
+  memset(q, 0, sizeof *q);
+  q->spec = (xo_qspec){(xo_precision)prec, (xo_qgranularity)gran, axis, gaxis,
+                       gsize, sym};
+  q->scale = PyArray_DATA((PyArrayObject *)scale);
+  if (zp != Py_None) {
+    if (!PyArray_Check(zp) || PyArray_TYPE((PyArrayObject *)zp) != NPY_INT32 ||
+        !PyArray_IS_C_CONTIGUOUS((PyArrayObject *)zp)) {
+      PyErr_SetString(PyExc_TypeError, "zero_point must be C-contiguous int32");
+      return -1;
+    }
+    q->zero_point = PyArray_DATA((PyArrayObject *)zp);
+  }
+  /* scale/zp sizes are checked against the tensor by the core via nscales */
+  npy_intp n = PyArray_SIZE((PyArrayObject *)scale);
+  if (zp != Py_None && PyArray_SIZE((PyArrayObject *)zp) != n) {
+    PyErr_SetString(PyExc_ValueError, "scale and zero_point sizes differ");
+    return -1;
+  }
+  return 0;
+}
+
+/* An operand: (array, qparams or None); the scale size is checked here. */
+static int to_operand(PyObject *arr, PyObject *qobj, const char *name,
+                      xo_operand *op, xo_qparams *q) {
+  if (to_tensor(arr, name, &op->t) < 0) return -1;
+  op->q = NULL;
+  if (qobj == Py_None) return 0;
+  if (to_qparams(qobj, q) < 0) return -1;
+  int64_t ns;
+  if (xo_quant_nscales(&op->t, &q->spec, &ns) != XO_OK) {
+    raise_status(XO_ERR_INVALID_ARG);
+    return -1;
+  }
+  PyObject *scale = PyTuple_GET_ITEM(qobj, 6);
+  if (PyArray_SIZE((PyArrayObject *)scale) != ns) {
+    PyErr_Format(PyExc_ValueError, "%s: %lld scales given, %lld expected",
+                 name, (long long)PyArray_SIZE((PyArrayObject *)scale),
+                 (long long)ns);
+    return -1;
+  }
+  op->q = q;
+  return 0;
+}
+
+static int find_device(const char *name, xo_device_t *dev) {
+  xo_status st = xo_device_find(name, dev);
+  if (st != XO_OK) {
+    raise_status(st);
+    return -1;
+  }
+  return 0;
+}
+
+static PyObject *new_output(int nd, const int64_t *shape, int dtype) {
+  npy_intp dims[XO_MAX_DIMS];
+  for (int i = 0; i < nd; i++) dims[i] = (npy_intp)shape[i];
+  int npy = dtype == XO_DTYPE_F64 ? NPY_FLOAT64
+            : dtype == XO_DTYPE_S32 ? NPY_INT32 : NPY_FLOAT32;
+  return PyArray_ZEROS(nd, dims, npy, 0);
+}
+
+static PyObject *info_dict(const xo_op_info *i) {
+  return Py_BuildValue("{s:d,s:d,s:d,s:d,s:O,s:O,s:d,s:d,s:s}", "prepare_s",
+                       i->prepare_s, "plan_s", i->plan_s, "kernel_s",
+                       i->kernel_s, "finish_s", i->finish_s, "plan_created",
+                       i->plan_created ? Py_True : Py_False, "native",
+                       i->native ? Py_True : Py_False, "ops", i->ops, "bytes",
+                       i->bytes, "impl", i->impl);
+}
+
+static int out_dtype(int prec, int want_int32) {
+  if (want_int32) return XO_DTYPE_S32;
+  return prec == XO_PREC_FP64 ? XO_DTYPE_F64 : XO_DTYPE_F32;
+}
+
+static PyObject *finish(xo_status st, PyObject *out, const xo_op_info *info) {
+  if (st != XO_OK) {
+    Py_DECREF(out);
+    return raise_status(st);
+  }
+  return Py_BuildValue("(NN)", out, info_dict(info));
+}
+
+PyDoc_STRVAR(matmul_doc,
+             "matmul(a, b, device, prec, a_q, b_q, int32) -> (out, info)\n\n"
+             "a [batch, M, K] @ b [batch, K, N] (zero batch strides "
+             "broadcast). a_q/b_q: quantization tuples or None.");
+static PyObject *py_matmul(PyObject *self, PyObject *args) {
+  (void)self;
+  PyObject *pa, *pb, *qa, *qb;
+  const char *dev_name;
+  int prec, want_int32;
+  xo_operand a, b;
+  xo_qparams qpa, qpb;
+  xo_device_t dev;
+  if (!PyArg_ParseTuple(args, "OOsiOOp", &pa, &pb, &dev_name, &prec, &qa, &qb,
+                        &want_int32))
+    return NULL;
+  if (to_operand(pa, qa, "a", &a, &qpa) < 0 ||
+      to_operand(pb, qb, "b", &b, &qpb) < 0 || find_device(dev_name, &dev) < 0)
+    return NULL;
+  if (a.t.ndim != 3 || b.t.ndim != 3) {
+    PyErr_SetString(PyExc_ValueError, "internal: matmul takes 3-d views");
+    return NULL;
+  }
+  int64_t shape[3] = {a.t.shape[0], a.t.shape[1], b.t.shape[2]};
+  PyObject *out = new_output(3, shape, out_dtype(prec, want_int32));
+  if (out == NULL) return NULL;
+  xo_tensor to;
+  if (to_tensor(out, "out", &to) < 0) {
+    Py_DECREF(out);
+    return NULL;
+  }
+  xo_op_info info;
+  xo_status st;
+  Py_BEGIN_ALLOW_THREADS st = xo_matmul(dev, (xo_precision)prec, &a, &b, &to, &info);
+  Py_END_ALLOW_THREADS return finish(st, out, &info);
+}
+
+PyDoc_STRVAR(conv2d_doc,
+             "conv2d(x, w, bias, device, prec, x_q, w_q, stride, dilation, "
+             "pad_begin, pad_end, groups, int32) -> (out, info)\n\n"
+             "x is an NCHW view; pairs are (h, w) tuples.");
+static PyObject *py_conv2d(PyObject *self, PyObject *args) {
+  (void)self;
+  PyObject *px, *pw, *pbias, *qx, *qw;
+  const char *dev_name;
+  int prec, want_int32;
+  long long s[2], d[2], pb[2], pe[2], groups;
+  xo_operand x, w;
+  xo_qparams qpx, qpw;
+  xo_tensor bias, to;
+  xo_device_t dev;
+  if (!PyArg_ParseTuple(args, "OOOsiOO(LL)(LL)(LL)(LL)Lp", &px, &pw, &pbias,
+                        &dev_name, &prec, &qx, &qw, &s[0], &s[1], &d[0], &d[1],
+                        &pb[0], &pb[1], &pe[0], &pe[1], &groups, &want_int32))
+    return NULL;
+  if (to_operand(px, qx, "x", &x, &qpx) < 0 ||
+      to_operand(pw, qw, "w", &w, &qpw) < 0 ||
+      (pbias != Py_None && to_tensor(pbias, "bias", &bias) < 0) ||
+      find_device(dev_name, &dev) < 0)
+    return NULL;
+  xo_conv_params cp = {{s[0], s[1]}, {d[0], d[1]}, {pb[0], pb[1]},
+                       {pe[0], pe[1]}, groups};
+  if (x.t.ndim != 4 || w.t.ndim != 4) {
+    PyErr_SetString(PyExc_ValueError, "internal: conv2d takes 4-d views");
+    return NULL;
+  }
+  /* the output shape; invalid geometry is reported by the core */
+  int64_t shape[4] = {x.t.shape[0], w.t.shape[0], 0, 0};
+  for (int i = 0; i < 2; i++) {
+    int64_t span = cp.dilation[i] * (w.t.shape[2 + i] - 1) + 1;
+    int64_t padded = x.t.shape[2 + i] + cp.pad_begin[i] + cp.pad_end[i];
+    shape[2 + i] = cp.stride[i] > 0 && cp.dilation[i] > 0 && padded >= span
+                       ? (padded - span) / cp.stride[i] + 1 : 0;
+  }
+  PyObject *out = new_output(4, shape, out_dtype(prec, want_int32));
+  if (out == NULL) return NULL;
+  if (to_tensor(out, "out", &to) < 0) {
+    Py_DECREF(out);
+    return NULL;
+  }
+  xo_op_info info;
+  xo_status st;
+  const xo_tensor *bp = pbias == Py_None ? NULL : &bias;
+  Py_BEGIN_ALLOW_THREADS st = xo_conv2d(dev, (xo_precision)prec, &x, &w, bp, &cp, &to, &info);
+  Py_END_ALLOW_THREADS return finish(st, out, &info);
+}
+
+PyDoc_STRVAR(attention_doc,
+             "attention(q, k, v, device, prec, causal, scale) -> (out, info)");
+static PyObject *py_attention(PyObject *self, PyObject *args) {
+  (void)self;
+  PyObject *pq, *pk, *pv;
+  const char *dev_name;
+  int prec, causal;
+  double scale;
+  xo_tensor q, k, v, to;
+  xo_device_t dev;
+  if (!PyArg_ParseTuple(args, "OOOsipd", &pq, &pk, &pv, &dev_name, &prec,
+                        &causal, &scale))
+    return NULL;
+  if (to_tensor(pq, "q", &q) < 0 || to_tensor(pk, "k", &k) < 0 ||
+      to_tensor(pv, "v", &v) < 0 || find_device(dev_name, &dev) < 0)
+    return NULL;
+  if (q.ndim != 4) {
+    PyErr_SetString(PyExc_ValueError, "internal: attention takes 4-d views");
+    return NULL;
+  }
+  PyObject *out = new_output(4, q.shape, out_dtype(prec, 0));
+  if (out == NULL) return NULL;
+  if (to_tensor(out, "out", &to) < 0) {
+    Py_DECREF(out);
+    return NULL;
+  }
+  xo_op_info info;
+  xo_status st;
+  Py_BEGIN_ALLOW_THREADS st = xo_attention(dev, (xo_precision)prec, &q, &k, &v, causal, scale, &to, &info);
+  Py_END_ALLOW_THREADS return finish(st, out, &info);
+}
+
+PyDoc_STRVAR(quantize_doc,
+             "quantize(x, prec, granularity, axis, group_axis, group_size, "
+             "symmetric) -> (q, scale, zero_point or None)");
+static PyObject *py_quantize(PyObject *self, PyObject *args) {
+  (void)self;
+  PyObject *px, *q = NULL, *scale = NULL, *zp = NULL;
+  int prec, gran, axis, gaxis, sym;
+  long long gsize;
+  xo_tensor x;
+  if (!PyArg_ParseTuple(args, "OiiiiLp", &px, &prec, &gran, &axis, &gaxis,
+                        &gsize, &sym))
+    return NULL;
+  if (to_tensor(px, "x", &x) < 0) return NULL;
+  xo_qspec spec = {(xo_precision)prec, (xo_qgranularity)gran, axis, gaxis,
+                   gsize, sym};
+  int64_t ns;
+  xo_status st = xo_quant_nscales(&x, &spec, &ns);
+  if (st != XO_OK) return raise_status(st);
+  npy_intp dims[XO_MAX_DIMS], nsd = (npy_intp)ns;
+  for (int i = 0; i < x.ndim; i++) dims[i] = (npy_intp)x.shape[i];
+  q = PyArray_ZEROS(x.ndim, dims, sym ? NPY_INT8 : NPY_UINT8, 0);
+  scale = PyArray_ZEROS(1, &nsd, NPY_FLOAT32, 0);
+  zp = sym ? Py_NewRef(Py_None) : PyArray_ZEROS(1, &nsd, NPY_INT32, 0);
+  if (q == NULL || scale == NULL || zp == NULL) goto fail;
+  int8_t *qd = PyArray_DATA((PyArrayObject *)q);
+  float *sd = PyArray_DATA((PyArrayObject *)scale);
+  int32_t *zd = sym ? NULL : PyArray_DATA((PyArrayObject *)zp);
+  Py_BEGIN_ALLOW_THREADS st = xo_quantize(&x, &spec, qd, sd, zd);
+  Py_END_ALLOW_THREADS if (st != XO_OK) {
+    raise_status(st);
+    goto fail;
+  }
+  return Py_BuildValue("(NNN)", q, scale, zp);
+fail:
+  Py_XDECREF(q);
+  Py_XDECREF(scale);
+  Py_XDECREF(zp);
+  return NULL;
+}
+
+PyDoc_STRVAR(convert_doc,
+             "convert(x, target) -> contiguous array of the target format's "
+             "bits: target 0 f64, 1 f32, 2 f16, 3 bf16 (uint16), 4 fp8 "
+             "(uint8).");
+static PyObject *py_convert(PyObject *self, PyObject *args) {
+  (void)self;
+  PyObject *px;
+  int target;
+  xo_tensor x;
+  if (!PyArg_ParseTuple(args, "Oi", &px, &target)) return NULL;
+  if (to_tensor(px, "x", &x) < 0) return NULL;
+  static const int npy[] = {NPY_FLOAT64, NPY_FLOAT32, NPY_FLOAT16, NPY_UINT16,
+                            NPY_UINT8};
+  if (target < 0 || target > 4) {
+    PyErr_SetString(PyExc_ValueError, "target must be 0..4");
+    return NULL;
+  }
+  npy_intp dims[XO_MAX_DIMS];
+  for (int i = 0; i < x.ndim; i++) dims[i] = (npy_intp)x.shape[i];
+  PyObject *out = PyArray_ZEROS(x.ndim, dims, npy[target], 0);
+  if (out == NULL) return NULL;
+  xo_status st;
+  void *od = PyArray_DATA((PyArrayObject *)out);
+  Py_BEGIN_ALLOW_THREADS st = xo_convert(&x, (xo_dtype)target, od);
+  Py_END_ALLOW_THREADS if (st != XO_OK) {
+    Py_DECREF(out);
+    return raise_status(st);
+  }
+  return out;
+}
+
+PyDoc_STRVAR(pack_int4_doc,
+             "pack_int4(values int8/uint8 C-contiguous, unsigned) -> uint8 "
+             "array of (n + 1) // 2 bytes, element 2i in the low nibble.");
+static PyObject *py_pack_int4(PyObject *self, PyObject *args) {
+  (void)self;
+  PyArrayObject *a;
+  int is_unsigned;
+  if (!PyArg_ParseTuple(args, "O!p", &PyArray_Type, &a, &is_unsigned))
+    return NULL;
+  if (PyArray_ITEMSIZE(a) != 1 || !PyArray_IS_C_CONTIGUOUS(a)) {
+    PyErr_SetString(PyExc_TypeError, "values must be C-contiguous int8/uint8");
+    return NULL;
+  }
+  npy_intp n = PyArray_SIZE(a), nb = (n + 1) / 2;
+  PyObject *out = PyArray_ZEROS(1, &nb, NPY_UINT8, 0);
+  if (out == NULL) return NULL;
+  xo_status st = xo_pack_int4(PyArray_DATA(a), n, is_unsigned,
+                              PyArray_DATA((PyArrayObject *)out));
+  if (st != XO_OK) {
+    Py_DECREF(out);
+    return raise_status(st);
+  }
+  return out;
+}
+
+PyDoc_STRVAR(unpack_int4_doc,
+             "unpack_int4(packed uint8, n, unsigned) -> int8/uint8 array of n "
+             "values.");
+static PyObject *py_unpack_int4(PyObject *self, PyObject *args) {
+  (void)self;
+  PyArrayObject *a;
+  Py_ssize_t n;
+  int is_unsigned;
+  if (!PyArg_ParseTuple(args, "O!np", &PyArray_Type, &a, &n, &is_unsigned))
+    return NULL;
+  if (PyArray_TYPE(a) != NPY_UINT8 || !PyArray_IS_C_CONTIGUOUS(a) || n < 0 ||
+      PyArray_SIZE(a) < (n + 1) / 2) {
+    PyErr_SetString(PyExc_ValueError, "packed must be C-contiguous uint8 "
+                    "with at least (n + 1) // 2 bytes");
+    return NULL;
+  }
+  npy_intp dn = n;
+  PyObject *out = PyArray_ZEROS(1, &dn, is_unsigned ? NPY_UINT8 : NPY_INT8, 0);
+  if (out == NULL) return NULL;
+  xo_status st = xo_unpack_int4(PyArray_DATA(a), n, is_unsigned,
+                                PyArray_DATA((PyArrayObject *)out));
+  if (st != XO_OK) {
+    Py_DECREF(out);
+    return raise_status(st);
+  }
+  return out;
+}
+
+static PyObject *py_devices(PyObject *self, PyObject *noargs) {
+  (void)self;
+  (void)noargs;
+  int n = xo_device_count();
+  PyObject *list = PyList_New(0);
+  if (list == NULL) return NULL;
+  for (int i = 0; i < n; i++) {
+    xo_device_desc d;
+    if (xo_device_describe(i, &d) != XO_OK) continue;
+    PyObject *prec = PyDict_New();
+    if (prec == NULL) goto fail;
+    for (int p = 0; p < XO_PREC_COUNT; p++) {
+      if (d.precisions[p] == XO_SUPPORT_NONE) continue;
+      PyObject *v = PyUnicode_FromString(
+          d.precisions[p] == XO_SUPPORT_NATIVE ? "native" : "emulated");
+      if (v == NULL || PyDict_SetItemString(prec, xo_precision_name(p), v) < 0) {
+        Py_XDECREF(v);
+        Py_DECREF(prec);
+        goto fail;
+      }
+      Py_DECREF(v);
+    }
+    PyObject *item = Py_BuildValue(
+        "{s:s,s:s,s:s,s:s,s:O,s:O,s:O,s:s,s:N}", "name", d.name, "backend",
+        d.backend, "kind", d.kind, "full_name", d.full_name, "available",
+        d.available ? Py_True : Py_False, "simulated",
+        d.simulated ? Py_True : Py_False, "exact_integer",
+        d.exact_integer ? Py_True : Py_False, "reason", d.reason, "precisions",
+        prec);
+    if (item == NULL || PyList_Append(list, item) < 0) {
+      Py_XDECREF(item);
+      goto fail;
+    }
+    Py_DECREF(item);
+  }
+  return list;
+fail:
+  Py_DECREF(list);
+  return NULL;
+}
+
+static PyObject *py_set_num_threads(PyObject *self, PyObject *arg) {
+  (void)self;
+  long n = PyLong_AsLong(arg);
+  if (n == -1 && PyErr_Occurred()) return NULL;
+  if (n < 1 || n > 4096) {
+    PyErr_Format(PyExc_ValueError, "n must be between 1 and 4096, got %ld", n);
+    return NULL;
+  }
+  xo_status st = xo_set_num_threads((int)n);
+  if (st != XO_OK) return raise_status(st);
+  Py_RETURN_NONE;
+}
+
+static PyObject *py_get_num_threads(PyObject *self, PyObject *noargs) {
+  (void)self;
+  (void)noargs;
+  return PyLong_FromLong(xo_get_num_threads());
+}
+
+static PyObject *py_cache_stats(PyObject *self, PyObject *noargs) {
+  (void)self;
+  (void)noargs;
+  xo_cache_stats s;
+  xo_cache_stats_get(&s);
+  return Py_BuildValue("{s:L,s:L,s:L,s:L,s:L}", "plans_created",
+                       (long long)s.plans_created, "hits", (long long)s.hits,
+                       "evictions", (long long)s.evictions, "entries",
+                       (long long)s.entries, "capacity", (long long)s.capacity);
+}
+
+static PyObject *py_cache_clear(PyObject *self, PyObject *noargs) {
+  (void)self;
+  (void)noargs;
+  xo_cache_clear();
+  Py_RETURN_NONE;
+}
+
+static PyMethodDef methods[] = {
+    {"matmul", py_matmul, METH_VARARGS, matmul_doc},
+    {"conv2d", py_conv2d, METH_VARARGS, conv2d_doc},
+    {"attention", py_attention, METH_VARARGS, attention_doc},
+    {"quantize", py_quantize, METH_VARARGS, quantize_doc},
+    {"convert", py_convert, METH_VARARGS, convert_doc},
+    {"pack_int4", py_pack_int4, METH_VARARGS, pack_int4_doc},
+    {"unpack_int4", py_unpack_int4, METH_VARARGS, unpack_int4_doc},
+    {"devices", py_devices, METH_NOARGS, "Every device entry as a dict."},
+    {"set_num_threads", py_set_num_threads, METH_O,
+     "One thread count for every CPU-side pool."},
+    {"get_num_threads", py_get_num_threads, METH_NOARGS,
+     "The thread count set_num_threads set."},
+    {"cache_stats", py_cache_stats, METH_NOARGS, "Plan cache counters."},
+    {"cache_clear", py_cache_clear, METH_NOARGS, "Drop idle cached plans."},
+    {NULL, NULL, 0, NULL}};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "xpuops._core",
+                                    "The xpuops C core.", -1, methods,
+                                    NULL, NULL, NULL, NULL};
+
+PyMODINIT_FUNC PyInit__core(void) {
+  import_array();
+  PyObject *m = PyModule_Create(&module);
+  if (m == NULL) return NULL;
+  UnsupportedError = PyErr_NewExceptionWithDoc(
+      "xpuops.UnsupportedError",
+      "The device cannot run this op in this precision; the message names "
+      "the devices that can.",
+      PyExc_NotImplementedError, NULL);
+  DeviceUnavailableError = PyErr_NewExceptionWithDoc(
+      "xpuops.DeviceUnavailableError",
+      "The device exists in this build but is not usable on this machine; "
+      "the message says why.",
+      PyExc_RuntimeError, NULL);
+  if (UnsupportedError == NULL || DeviceUnavailableError == NULL ||
+      PyModule_AddObjectRef(m, "UnsupportedError", UnsupportedError) < 0 ||
+      PyModule_AddObjectRef(m, "DeviceUnavailableError",
+                            DeviceUnavailableError) < 0) {
+    Py_DECREF(m);
+    return NULL;
+  }
+  PyModule_AddIntConstant(m, "MAX_DIMS", XO_MAX_DIMS);
+  return m;
+}

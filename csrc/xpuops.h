@@ -1,0 +1,239 @@
+/* xpuops.h - the public API of the xpuops C core.
+ *
+ * Quantized matmul, conv2d and attention behind one device abstraction.
+ * Every fallible function returns xo_status and writes results through
+ * out-pointers; on failure a thread-local message (xo_last_error) says why.
+ * Nothing here exits, aborts or prints. Tensors passed in are borrowed views:
+ * the core never frees or modifies caller memory except the output tensor.
+ */
+#ifndef XPUOPS_H
+#define XPUOPS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum xo_status {
+  XO_OK = 0,
+  XO_ERR_INVALID_ARG = 1, /* bad shape, value or argument: ValueError */
+  XO_ERR_UNSUPPORTED = 2, /* valid request this device/precision cannot run */
+  XO_ERR_UNAVAILABLE = 3, /* backend or device not present on this machine */
+  XO_ERR_NO_MEMORY = 4,   /* an allocation failed */
+  XO_ERR_OVERFLOW = 5,    /* a size or an s32 accumulator would overflow */
+  XO_ERR_TYPE = 6,        /* wrong element type: TypeError */
+  XO_ERR_RUNTIME = 7,     /* a backend library failed at run time */
+} xo_status;
+
+/* The message of the last failure on this thread (never NULL, static storage
+ * owned by the core, valid until the next failing call on this thread). */
+const char *xo_last_error(void);
+
+/* Element types of tensors as they cross the API. */
+typedef enum xo_dtype {
+  XO_DTYPE_F64 = 0,
+  XO_DTYPE_F32,
+  XO_DTYPE_F16,
+  XO_DTYPE_BF16,    /* ml_dtypes.bfloat16 bit pattern */
+  XO_DTYPE_F8E4M3,  /* ml_dtypes.float8_e4m3fn bit pattern */
+  XO_DTYPE_S32,
+  XO_DTYPE_S8,
+  XO_DTYPE_U8,
+  XO_DTYPE_COUNT
+} xo_dtype;
+
+/* Size in bytes of one element of dtype (0 for an unknown dtype). */
+size_t xo_dtype_size(xo_dtype dtype);
+
+/* Compute precisions: operand format, accumulator and unit (DESIGN.md s2). */
+typedef enum xo_precision {
+  XO_PREC_FP64 = 0,
+  XO_PREC_FP32,
+  XO_PREC_BF16,
+  XO_PREC_FP16,
+  XO_PREC_FP8,
+  XO_PREC_INT8,
+  XO_PREC_INT4,
+  XO_PREC_COUNT
+} xo_precision;
+
+/* "fp32", "int8", ... (static storage); NULL for an out-of-range value. */
+const char *xo_precision_name(xo_precision prec);
+/* 1 for int8/int4 (counted in TOPS), 0 for float precisions (TFLOPS). */
+int xo_precision_is_integer(xo_precision prec);
+
+#define XO_MAX_DIMS 8
+
+/* A borrowed, strided view of caller memory. Strides are in bytes and may be
+ * zero (broadcast) or negative (reversed views). */
+typedef struct xo_tensor {
+  xo_dtype dtype;
+  int ndim;
+  int64_t shape[XO_MAX_DIMS];
+  int64_t strides[XO_MAX_DIMS];
+  void *data;
+} xo_tensor;
+
+/* Number of elements of t, overflow-checked (XO_ERR_OVERFLOW). */
+xo_status xo_tensor_numel(const xo_tensor *t, int64_t *numel);
+
+/* ---- conversion and packing ------------------------------------------- */
+
+/* Convert n elements from src (strided view, any float dtype) into dst, a
+ * contiguous buffer of dtype dst_dtype (F64, F32, F16, BF16 or F8E4M3) in
+ * row-major order of src's shape. Rounding is round-to-nearest-even with
+ * the bit patterns of NumPy (float16) and ml_dtypes (bfloat16, float8). */
+xo_status xo_convert(const xo_tensor *src, xo_dtype dst_dtype, void *dst);
+
+/* Pack n int4 values (int8 in [-8, 7], or uint8 in [0, 15] when is_unsigned)
+ * two per byte, element 2i in the low nibble of byte i (ONNX order); dst
+ * holds (n + 1) / 2 bytes, an odd tail padded with 0. */
+xo_status xo_pack_int4(const int8_t *src, int64_t n, int is_unsigned,
+                       uint8_t *dst);
+/* The inverse of xo_pack_int4: dst receives n int8 values. */
+xo_status xo_unpack_int4(const uint8_t *src, int64_t n, int is_unsigned,
+                         int8_t *dst);
+
+/* ---- quantization (DESIGN.md s2) -------------------------------------- */
+
+/* Where the scales of a quantized operand vary. */
+typedef enum xo_qgranularity {
+  XO_Q_TENSOR = 0, /* one scale for the whole tensor */
+  XO_Q_AXIS,       /* one scale per index of `axis` */
+  XO_Q_GROUP,      /* per index of `axis` and per group_size run along
+                      `group_axis` */
+} xo_qgranularity;
+
+typedef struct xo_qspec {
+  xo_precision prec; /* XO_PREC_INT8 or XO_PREC_INT4 */
+  xo_qgranularity granularity;
+  int axis;           /* XO_Q_AXIS / XO_Q_GROUP: the axis with its own scales */
+  int group_axis;     /* XO_Q_GROUP: the axis cut into groups */
+  int64_t group_size; /* XO_Q_GROUP: elements per group along group_axis */
+  int symmetric;      /* 1: s8/s4, zero point 0; 0: u8/u4 with zero points */
+} xo_qspec;
+
+/* Number of scales spec gives a tensor of shape x: 1, shape[axis], or
+ * shape[axis] * shape[group_axis] / group_size (row-major over the two axes
+ * in increasing axis order). */
+xo_status xo_quant_nscales(const xo_tensor *x, const xo_qspec *spec,
+                           int64_t *nscales);
+
+/* Quantize the float tensor x (strided, any float dtype) to q (contiguous,
+ * one int8/uint8 per element, row-major), scale (float32, nscales) and, when
+ * not symmetric, zero_point (int32, nscales). All buffers are caller-owned.
+ * x is first rounded to float32; scale = max|x| / qmax in float32, an
+ * all-zero slice gets scale 1; q = clip(rint(x / scale)) with ties to even.
+ * NaN or Inf in x is XO_ERR_INVALID_ARG. */
+xo_status xo_quantize(const xo_tensor *x, const xo_qspec *spec, int8_t *q,
+                      float *scale, int32_t *zero_point);
+
+/* ---- devices ----------------------------------------------------------- */
+
+typedef struct xo_device *xo_device_t; /* owned by the registry; lives until
+                                          process exit */
+
+typedef enum xo_support {
+  XO_SUPPORT_NONE = 0,
+  XO_SUPPORT_NATIVE = 1,   /* the device's own arithmetic in this format */
+  XO_SUPPORT_EMULATED = 2, /* computed exactly as specified, by widening */
+} xo_support;
+
+typedef struct xo_device_desc {
+  char name[64];      /* "ref", "opencl:0", "openvino:NPU", ... */
+  char backend[32];   /* "ref", "openblas", ... */
+  char kind[8];       /* "cpu", "gpu" or "npu" */
+  char full_name[128];
+  int available;      /* 0: reason says why */
+  int simulated;      /* 1: times are modeled, not measured */
+  int exact_integer;  /* 1: int accumulators are bit-identical to ref */
+  char reason[256];
+  xo_support precisions[XO_PREC_COUNT];
+} xo_device_desc;
+
+/* Number of device entries (available or not); initializes the registry on
+ * first use. Thread-safe. */
+int xo_device_count(void);
+/* Describe device i (0 <= i < xo_device_count()). */
+xo_status xo_device_describe(int i, xo_device_desc *desc);
+/* Find an available device by exact name; XO_ERR_UNAVAILABLE with the
+ * backend's reason when it exists but is not available. */
+xo_status xo_device_find(const char *name, xo_device_t *dev);
+
+/* One thread count for every CPU-side pool (n >= 1). */
+xo_status xo_set_num_threads(int n);
+int xo_get_num_threads(void);
+
+/* ---- ops --------------------------------------------------------------- */
+
+/* A quantized operand's parameters (borrowed). */
+typedef struct xo_qparams {
+  xo_qspec spec;
+  const float *scale;        /* nscales float32 */
+  const int32_t *zero_point; /* nscales int32, NULL when symmetric */
+} xo_qparams;
+
+/* An operand: float data (q == NULL; the core converts or quantizes it to
+ * the precision), or already-quantized integer values (dtype S8/U8, one
+ * value per element, int4 values unpacked) with q describing them. */
+typedef struct xo_operand {
+  xo_tensor t;
+  const xo_qparams *q;
+} xo_operand;
+
+/* What a call did, for measurement. Times in seconds. */
+typedef struct xo_op_info {
+  double prepare_s;   /* converting / quantizing inputs */
+  double plan_s;      /* creating the plan (0 when it came from the cache) */
+  double kernel_s;    /* the backend's run */
+  double finish_s;    /* dequantizing / writing the output */
+  int plan_created;   /* 1 if this call created its plan */
+  int native;         /* 1 native, 0 emulated */
+  double ops;         /* operations counted as in DESIGN.md s3 */
+  double bytes;       /* operand + result bytes in the operand formats */
+  char impl[160];     /* what ran: backend, kernel, ISA */
+} xo_op_info;
+
+/* out [batch, M, N] = a [batch, M, K] @ b [batch, K, N]. A zero batch
+ * stride broadcasts. out is contiguous, dtype F64 (fp64), F32, or S32
+ * (raw accumulators: int8/int4 with both operands pre-quantized and
+ * per-tensor or per-output-channel scales). info may be NULL. */
+xo_status xo_matmul(xo_device_t dev, xo_precision prec, const xo_operand *a,
+                    const xo_operand *b, xo_tensor *out, xo_op_info *info);
+
+typedef struct xo_conv_params {
+  int64_t stride[2], dilation[2];      /* (h, w), >= 1 */
+  int64_t pad_begin[2], pad_end[2];    /* (top, left), (bottom, right) */
+  int64_t groups;
+} xo_conv_params;
+
+/* out [N, OC, OH, OW] = conv(x [N, C, H, W], w [OC, C/groups, KH, KW]) +
+ * bias [OC]. Any layout reaches here as a strided view (NHWC is an NCHW view
+ * with permuted strides). bias may be NULL; it has the output's float dtype
+ * and is not allowed with S32 output. */
+xo_status xo_conv2d(xo_device_t dev, xo_precision prec, const xo_operand *x,
+                    const xo_operand *w, const xo_tensor *bias,
+                    const xo_conv_params *p, xo_tensor *out,
+                    xo_op_info *info);
+
+/* out [B, H, Lq, D] = softmax(scale * q k^T (+ causal mask)) v, with
+ * q [B, H, Lq, D] and k, v [B, Hkv, Lk, D], H % Hkv == 0. The causal mask is
+ * aligned bottom-right; a query row that sees no key gives 0. */
+xo_status xo_attention(xo_device_t dev, xo_precision prec, const xo_tensor *q,
+                       const xo_tensor *k, const xo_tensor *v, int causal,
+                       double scale, xo_tensor *out, xo_op_info *info);
+
+/* Plan cache statistics (for tests and measurement). */
+typedef struct xo_cache_stats {
+  int64_t plans_created, hits, evictions, entries, capacity;
+} xo_cache_stats;
+void xo_cache_stats_get(xo_cache_stats *s);
+/* Drop every cached plan not in use. */
+void xo_cache_clear(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* XPUOPS_H */

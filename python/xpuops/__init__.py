@@ -1,0 +1,32 @@
+"""xpuops: quantized matmul, conv2d and attention on every device of this
+machine, in every precision, measured in the right unit.
+
+    import numpy as np, xpuops as xo
+    y = xo.matmul(a, w, device="cpu", precision="int8")
+"""
+
+from ._devices import Device, devices, get_num_threads, set_num_threads
+from ._errors import DeviceUnavailableError, UnsupportedError
+from ._ops import attention, conv2d, last_info, matmul
+from ._precision import PRECISIONS
+from ._quant import QTensor, quantize
+from ._throughput import Throughput
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "PRECISIONS",
+    "Device",
+    "DeviceUnavailableError",
+    "QTensor",
+    "Throughput",
+    "UnsupportedError",
+    "attention",
+    "conv2d",
+    "devices",
+    "get_num_threads",
+    "last_info",
+    "matmul",
+    "quantize",
+    "set_num_threads",
+]

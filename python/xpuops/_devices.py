@@ -1,0 +1,129 @@
+"""Devices: every backend of this build, available or not, and name lookup."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+
+from . import _core
+from ._errors import DeviceUnavailableError, UnsupportedError
+
+#: Which device an alias means, best first, per kind. A simulated device is
+#: never chosen by an alias of a real kind.
+_ALIAS_PREFERENCE = {
+    "cpu": ("onednn", "openblas", "openvino", "opencl", "ref"),
+    "gpu": ("opencl", "openvino"),
+    "npu": ("openvino",),
+}
+
+
+@dataclass(frozen=True)
+class Device:
+    """One device of one backend.
+
+    ``precisions`` maps each precision the device runs to "native" (its own
+    arithmetic in that format) or "emulated" (computed exactly as specified
+    by widening to a wider format). ``peak`` (precision -> Throughput) and
+    ``bandwidth`` (bytes/s) are filled by the measurement layer; they are
+    empty/None until a device has been measured.
+    """
+
+    name: str
+    kind: str
+    backend: str
+    available: bool
+    reason: str
+    simulated: bool
+    full_name: str
+    exact_integer: bool
+    precisions: dict = field(default_factory=dict)
+    peak: dict = field(default_factory=dict)
+    bandwidth: float | None = None
+
+    def __repr__(self) -> str:
+        state = "available" if self.available else f"unavailable: {self.reason}"
+        sim = ", simulated" if self.simulated else ""
+        return f"Device({self.name!r}, kind={self.kind!r}{sim}, {state})"
+
+
+@functools.lru_cache(maxsize=1)
+def _all() -> tuple[Device, ...]:
+    return tuple(
+        Device(
+            name=d["name"],
+            kind=d["kind"],
+            backend=d["backend"],
+            available=d["available"],
+            reason=d["reason"],
+            simulated=d["simulated"],
+            full_name=d["full_name"],
+            exact_integer=d["exact_integer"],
+            precisions=dict(d["precisions"]),
+        )
+        for d in _core.devices()
+    )
+
+
+def devices() -> list[Device]:
+    """Every device of every backend of this build, available or not; an
+    unavailable one says why in ``.reason``."""
+    return list(_all())
+
+
+def resolve(device) -> Device:
+    """The available Device that ``device`` (a name, an alias "cpu"/"gpu"/
+    "npu", or a Device) means; ValueError for an unknown name,
+    DeviceUnavailableError for a device this machine lacks."""
+    if isinstance(device, Device):
+        device = device.name
+    if not isinstance(device, str):
+        raise TypeError(f"device must be a string such as 'cpu' or 'ref', got "
+                        f"{type(device).__name__}")
+    all_devices = _all()
+    if device in _ALIAS_PREFERENCE:
+        kind = device
+        for backend in _ALIAS_PREFERENCE[kind]:
+            for d in all_devices:
+                if (d.backend == backend and d.kind == kind and d.available
+                        and not d.simulated):
+                    return d
+        others = [d.name for d in all_devices if d.available]
+        raise DeviceUnavailableError(
+            f"no {kind.upper()} is available on this machine for device="
+            f"{device!r}; available devices: {', '.join(others)}"
+        )
+    for d in all_devices:
+        if d.name == device:
+            if not d.available:
+                raise DeviceUnavailableError(
+                    f"device {device!r} is not available: {d.reason}"
+                )
+            return d
+    names = ["cpu", "gpu", "npu"] + [d.name for d in all_devices]
+    raise ValueError(f"unknown device {device!r}; valid devices are "
+                     f"{', '.join(names)}")
+
+
+def check_supported(dev: Device, precision: str) -> None:
+    """UnsupportedError naming the devices that can, if dev cannot run
+    precision at all."""
+    if precision in dev.precisions:
+        return
+    able = [d.name for d in _all() if d.available and precision in d.precisions]
+    raise UnsupportedError(
+        f"device {dev.name!r} cannot run precision {precision!r}; devices "
+        f"that can: {', '.join(able) or 'none on this machine'}"
+    )
+
+
+def set_num_threads(n: int) -> None:
+    """Set one thread count for every CPU-side pool (OpenBLAS, oneDNN,
+    OpenCL-on-CPU, OpenVINO). The ref backend is single-threaded."""
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise TypeError(f"n must be an int, got {type(n).__name__}")
+    _core.set_num_threads(n)
+
+
+def get_num_threads() -> int:
+    """The thread count last set with set_num_threads."""
+    return _core.get_num_threads()

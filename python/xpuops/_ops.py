@@ -1,0 +1,285 @@
+"""matmul, conv2d and attention: argument checking with messages that name
+the argument and the fix, then one call into the C core."""
+
+from __future__ import annotations
+
+import math
+import threading
+
+import numpy as np
+
+from . import _core
+from ._devices import check_supported, resolve
+from ._precision import CODE, INTEGER, as_float_array, check_precision
+from ._precision import precision_of_dtypes
+from ._quant import QTensor
+
+
+_tls = threading.local()
+
+
+def last_info() -> dict:
+    """What the last op on this thread did: prepare/plan/kernel seconds,
+    whether it created its plan, native or emulated, ops, bytes and the
+    implementation that ran."""
+    return dict(getattr(_tls, "info", {}))
+
+
+def _operand(x, name):
+    return x if isinstance(x, QTensor) else as_float_array(x, name)
+
+
+def _default_precision(*ops) -> str:
+    quantized = [o for o in ops if isinstance(o, QTensor)]
+    if quantized:
+        # the weight's precision decides: int4 weights with int8 activations
+        # is int4 (W4A8)
+        return quantized[-1].precision
+    return precision_of_dtypes(*(o.dtype for o in ops))
+
+
+def _setup(device, precision, *ops):
+    dev = resolve(device)
+    precision = (_default_precision(*ops) if precision is None
+                 else check_precision(precision))
+    check_supported(dev, precision)
+    for o in ops:
+        if isinstance(o, QTensor) and precision not in INTEGER:
+            raise ValueError(
+                f"a QTensor ({o.precision}) cannot run in precision "
+                f"{precision!r}; pass precision={o.precision!r} or "
+                "dequantize() it first"
+            )
+    return dev, precision
+
+
+def _want_int32(out_dtype, precision, *ops) -> bool:
+    if out_dtype is None:
+        return False
+    dt = np.dtype(out_dtype)
+    if dt == np.int32:
+        if precision not in INTEGER or not all(isinstance(o, QTensor) for o in ops):
+            raise ValueError(
+                "out_dtype=int32 returns raw s32 accumulators: it needs "
+                "precision 'int8' or 'int4' and both operands quantized "
+                "(pass QTensors from xpuops.quantize)"
+            )
+        return True
+    natural = np.float64 if precision == "fp64" else np.float32
+    if dt != natural:
+        raise ValueError(
+            f"out_dtype={dt} is not produced by precision {precision!r}; "
+            f"use None (gives {np.dtype(natural)}) or int32 for raw accumulators"
+        )
+    return False
+
+
+def _run(fn, *args):
+    out, info = fn(*args)
+    _tls.info = info
+    return out
+
+
+def matmul(a, b, *, device="cpu", precision=None, out_dtype=None):
+    """``a [..., M, K] @ b [..., K, N]`` with NumPy broadcasting of the batch
+    dimensions (1-d operands as in numpy.matmul).
+
+    precision: "fp64", "fp32", "bf16", "fp16", "fp8", "int8" or "int4";
+    default: the inputs' own format. Float inputs are rounded (float
+    precisions) or quantized (int8: a per tensor, b per output channel;
+    int4: s4 weights per output channel with int8 activations) by the rules
+    of DESIGN.md s2; QTensor operands are used as they are. Result: float64
+    for fp64, float32 otherwise; ``out_dtype=np.int32`` with two QTensors
+    returns the raw s32 accumulators. Inputs are never modified.
+    """
+    a, b = _operand(a, "a"), _operand(b, "b")
+    dev, precision = _setup(device, precision, a, b)
+    int32 = _want_int32(out_dtype, precision, a, b)
+    if a.ndim == 0 or b.ndim == 0:
+        raise ValueError(f"matmul: operands must have at least 1 dimension, got "
+                         f"a.shape={a.shape}, b.shape={b.shape}; use * for "
+                         "scalars")
+    squeeze_m, squeeze_n = a.ndim == 1, b.ndim == 1
+    a_shape = (1,) + a.shape if squeeze_m else a.shape
+    b_shape = b.shape + (1,) if squeeze_n else b.shape
+    if a_shape[-1] != b_shape[-2]:
+        raise ValueError(
+            f"matmul: shapes a{tuple(a.shape)} and b{tuple(b.shape)} do not "
+            f"match: the last dimension of a ({a_shape[-1]}) must equal the "
+            f"second-to-last of b ({b_shape[-2]})"
+        )
+    try:
+        batch = np.broadcast_shapes(a_shape[:-2], b_shape[:-2])
+    except ValueError:
+        raise ValueError(
+            f"matmul: batch dimensions of a{tuple(a.shape)} and "
+            f"b{tuple(b.shape)} do not broadcast"
+        ) from None
+    m, k, n = a_shape[-2], a_shape[-1], b_shape[-1]
+    nb = math.prod(batch)
+
+    def view3(x, shape, rows, cols, name):
+        data = x.data if isinstance(x, QTensor) else x
+        data = data.reshape(shape)
+        data = np.broadcast_to(data, batch + (rows, cols)).reshape(nb, rows, cols)
+        if not isinstance(x, QTensor):
+            return data, None
+        nd = len(shape)
+
+        def axis_map(ax):
+            if ax == nd - 1:
+                return 2
+            if ax == nd - 2:
+                return 1
+            raise ValueError(
+                f"{name}: a QTensor quantized along a batch axis ({ax}) cannot "
+                "be used in matmul; quantize along the last two axes"
+            )
+        if (squeeze_m and name == "a") or (squeeze_n and name == "b"):
+            if x.axis is not None:
+                raise ValueError(f"{name}: a 1-d QTensor must be per tensor")
+        return data, x._qtuple(axis_map)
+
+    a3, qa = view3(a, a_shape, m, k, "a")
+    b3, qb = view3(b, b_shape, k, n, "b")
+    out = _run(_core.matmul, a3, b3, dev.name, CODE[precision], qa, qb, int32)
+    out = out.reshape(batch + (m, n))
+    if squeeze_m:
+        out = out[..., 0, :]
+    if squeeze_n:
+        out = out[..., 0]
+    return out
+
+
+def _pair(v, name, minimum):
+    if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
+        v = (int(v), int(v))
+    try:
+        v = tuple(v)
+    except TypeError:
+        raise TypeError(f"{name} must be an int or a pair of ints, got "
+                        f"{v!r}") from None
+    if len(v) != 2 or not all(isinstance(i, (int, np.integer))
+                              and not isinstance(i, bool) for i in v):
+        raise TypeError(f"{name} must be an int or a pair of ints, got {v!r}")
+    if any(i < minimum for i in v):
+        raise ValueError(f"{name} must be >= {minimum}, got {v}")
+    return int(v[0]), int(v[1])
+
+
+def conv2d(x, w, bias=None, *, stride=1, padding=0, dilation=1, groups=1,
+           layout="NCHW", device="cpu", precision=None, out_dtype=None):
+    """2-D convolution (cross-correlation, as in PyTorch) of x with
+    ``w [OC, C/groups, KH, KW]``, plus ``bias [OC]``.
+
+    layout: "NCHW" (x [N, C, H, W], result [N, OC, OH, OW]) or "NHWC" (x
+    [N, H, W, C], result [N, OH, OW, OC]); w keeps [OC, C/groups, KH, KW].
+    padding: int, (ph, pw), "valid" (0) or "same" (stride 1 only; an odd total
+    puts the extra row/column at the bottom/right, as PyTorch does).
+    int8: x per tensor, w per output channel; bias is added in float after
+    dequantization. Inputs are never modified.
+    """
+    x, w = _operand(x, "x"), _operand(w, "w")
+    dev, precision = _setup(device, precision, x, w)
+    int32 = _want_int32(out_dtype, precision, x, w)
+    if layout not in ("NCHW", "NHWC"):
+        raise ValueError(f"layout must be 'NCHW' or 'NHWC', got {layout!r}")
+    if x.ndim != 4:
+        raise ValueError(f"conv2d: x must be 4-d ({layout}), got shape "
+                         f"{tuple(x.shape)}")
+    if w.ndim != 4:
+        raise ValueError(f"conv2d: w must be 4-d [OC, C/groups, KH, KW], got "
+                         f"shape {tuple(w.shape)}")
+    stride = _pair(stride, "stride", 1)
+    dilation = _pair(dilation, "dilation", 1)
+    if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)):
+        raise TypeError(f"groups must be an int, got {groups!r}")
+    kh, kw = w.shape[2], w.shape[3]
+    if isinstance(padding, str):
+        if padding == "valid":
+            pb = pe = (0, 0)
+        elif padding == "same":
+            if stride != (1, 1):
+                raise ValueError("padding='same' needs stride=1 (the output "
+                                 "size would otherwise not equal the input's)")
+            tot = (dilation[0] * (kh - 1), dilation[1] * (kw - 1))
+            pb = (tot[0] // 2, tot[1] // 2)
+            pe = (tot[0] - pb[0], tot[1] - pb[1])
+        else:
+            raise ValueError(f"padding must be an int, a pair, 'same' or "
+                             f"'valid', got {padding!r}")
+    else:
+        pb = pe = _pair(padding, "padding", 0)
+    xd = x.data if isinstance(x, QTensor) else x
+    if layout == "NHWC":
+        if isinstance(x, QTensor) and x.axis is not None:
+            raise ValueError("x must be quantized per tensor")
+        xd = xd.transpose(0, 3, 1, 2)
+    c = xd.shape[1]
+    if groups < 1 or c % groups or w.shape[0] % groups:
+        raise ValueError(f"groups={groups} must be >= 1 and divide the input "
+                         f"channels ({c}) and output channels ({w.shape[0]})")
+    if w.shape[1] * groups != c:
+        raise ValueError(f"conv2d: w{tuple(w.shape)} expects "
+                         f"{w.shape[1] * groups} input channels (C/groups="
+                         f"{w.shape[1]} x groups={groups}) but x has {c}")
+    if bias is not None:
+        if isinstance(bias, QTensor):
+            raise TypeError("bias must be a float array, not a QTensor")
+        bias = as_float_array(bias, "bias")
+        if bias.shape != (w.shape[0],):
+            raise ValueError(f"bias must have shape ({w.shape[0]},), one per "
+                             f"output channel; got {tuple(bias.shape)}")
+        if int32:
+            raise ValueError("bias cannot be added to raw int32 accumulators; "
+                             "drop out_dtype or add it yourself")
+    qx = x._qtuple() if isinstance(x, QTensor) else None
+    qw = w._qtuple() if isinstance(w, QTensor) else None
+    wd = w.data if isinstance(w, QTensor) else w
+    out = _run(_core.conv2d, xd, wd, bias, dev.name, CODE[precision], qx, qw,
+               stride, dilation, pb, pe, int(groups), int32)
+    if layout == "NHWC":
+        out = np.ascontiguousarray(out.transpose(0, 2, 3, 1))
+    return out
+
+
+def attention(q, k, v, *, causal=False, scale=None, device="cpu",
+              precision=None):
+    """softmax(scale * q kᵀ + mask) v for ``q [B, H, Lq, D]`` and
+    ``k, v [B, Hkv, Lk, D]`` with ``H % Hkv == 0`` (grouped-query heads:
+    query head h uses key head h // (H // Hkv)).
+
+    causal: query i sees keys j <= i + (Lk - Lq) (aligned bottom-right); a
+    row that sees no key gives 0. scale defaults to 1/sqrt(D). int8 runs the
+    scheme of DESIGN.md s2 (per-head scales, K mean-centred, P as u8).
+    Result: float64 for fp64, float32 otherwise. Inputs are never modified.
+    """
+    for name, t in (("q", q), ("k", k), ("v", v)):
+        if isinstance(t, QTensor):
+            raise TypeError(f"attention: {name} must be a float array; the int8 "
+                            "scheme quantizes per head internally")
+    q, k, v = (as_float_array(t, n) for t, n in ((q, "q"), (k, "k"), (v, "v")))
+    dev, precision = _setup(device, precision, q, k, v)
+    for name, t in (("q", q), ("k", k), ("v", v)):
+        if t.ndim != 4:
+            raise ValueError(f"attention: {name} must be 4-d [B, heads, L, D], "
+                             f"got shape {tuple(t.shape)}")
+    if k.shape != v.shape:
+        raise ValueError(f"attention: k{tuple(k.shape)} and v{tuple(v.shape)} "
+                         "must have the same shape")
+    if q.shape[0] != k.shape[0] or q.shape[3] != k.shape[3]:
+        raise ValueError(f"attention: q{tuple(q.shape)} and k{tuple(k.shape)} "
+                         "must agree in batch (axis 0) and D (axis 3)")
+    h, hkv = q.shape[1], k.shape[1]
+    if (hkv == 0 and h != 0) or (hkv and h % hkv):
+        raise ValueError(f"attention: q has H={h} heads, not a multiple of "
+                         f"k/v's Hkv={hkv} heads (grouped-query attention "
+                         "needs H % Hkv == 0)")
+    d = q.shape[3]
+    if scale is None:
+        scale = 1.0 / math.sqrt(d) if d > 0 else 1.0
+    scale = float(scale)
+    if not math.isfinite(scale):
+        raise ValueError(f"scale must be finite, got {scale}")
+    return _run(_core.attention, q, k, v, dev.name, CODE[precision],
+                bool(causal), scale)

@@ -1,0 +1,72 @@
+"""Precisions, their codes in the C core, and the dtypes that select them."""
+
+from __future__ import annotations
+
+import ml_dtypes
+import numpy as np
+
+#: Precision names in the order of the C enum ``xo_precision``.
+PRECISIONS = ("fp64", "fp32", "bf16", "fp16", "fp8", "int8", "int4")
+CODE = {name: i for i, name in enumerate(PRECISIONS)}
+INTEGER = frozenset({"int8", "int4"})
+
+BFLOAT16 = np.dtype(ml_dtypes.bfloat16)
+FLOAT8 = np.dtype(ml_dtypes.float8_e4m3fn)
+
+#: The precision a float array selects by default (its own format).
+_BY_DTYPE = {
+    np.dtype(np.float64): "fp64",
+    np.dtype(np.float32): "fp32",
+    np.dtype(np.float16): "fp16",
+    BFLOAT16: "bf16",
+    FLOAT8: "fp8",
+}
+FLOAT_DTYPES = tuple(_BY_DTYPE)
+
+
+def check_precision(precision: str) -> str:
+    """Return ``precision`` if it names one, else raise ValueError listing them."""
+    if not isinstance(precision, str) or precision not in CODE:
+        raise ValueError(
+            f"unknown precision {precision!r}; valid precisions are "
+            + ", ".join(PRECISIONS)
+        )
+    return precision
+
+
+def unit(precision: str) -> str:
+    """TOPS for integer precisions, TFLOPS for float ones (DESIGN.md s3)."""
+    return "TOPS" if precision in INTEGER else "TFLOPS"
+
+
+def precision_of_dtypes(*dtypes: np.dtype) -> str:
+    """The default precision for float operands: their common format."""
+    common = dtypes[0]
+    for dt in dtypes[1:]:
+        common = np.result_type(common, dt)
+    return _BY_DTYPE.get(np.dtype(common), "fp32")
+
+
+def as_float_array(x, name: str) -> np.ndarray:
+    """``x`` as an ndarray of a supported float dtype, without copying when it
+    already is one. Integers and booleans are exact values and become float64.
+    Complex, object, string and other dtypes raise TypeError."""
+    try:
+        arr = np.asarray(x)
+    except (ValueError, TypeError) as e:
+        raise TypeError(f"{name} cannot be converted to a numeric array: {e}") from e
+    dt = arr.dtype
+    if dt in FLOAT_DTYPES:
+        return arr
+    if dt.kind in "biu":
+        return arr.astype(np.float64)
+    if dt.kind == "c":
+        raise TypeError(
+            f"{name} is complex ({dt}); xpuops computes on real numbers: pass "
+            f"{name}.real, or split real and imaginary parts"
+        )
+    raise TypeError(
+        f"{name} has dtype {dt}, which xpuops cannot compute with; pass "
+        "float64, float32, float16, ml_dtypes.bfloat16 or "
+        "ml_dtypes.float8_e4m3fn (or integers, taken as float64)"
+    )

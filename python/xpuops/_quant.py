@@ -1,0 +1,200 @@
+"""Quantized tensors (DESIGN.md s2): QTensor and quantize()."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import _core
+from ._precision import CODE, as_float_array
+
+# granularity codes of the C enum xo_qgranularity
+_TENSOR, _AXIS, _GROUP = 0, 1, 2
+_QMAX = {"int8": 127, "int4": 7}
+
+
+def _norm_axis(axis, ndim: int, what: str) -> int:
+    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+        raise TypeError(f"{what} must be an int or None, got {axis!r}")
+    if not -ndim <= axis < ndim:
+        raise np.exceptions.AxisError(
+            f"{what}={axis} is out of range for a {ndim}-d tensor"
+        )
+    return int(axis) % ndim
+
+
+def _default_group_axis(axis: int, ndim: int) -> int:
+    # groups run along the reduction axis: K of b [..., K, N] (axis=-1), the
+    # last axis otherwise (e.g. conv w [OC, C, KH, KW] with axis=0)
+    return ndim - 2 if axis == ndim - 1 else ndim - 1
+
+
+def _scale_shape(shape, axis, group_axis, group_size):
+    if axis is None:
+        return ()
+    if group_size is None:
+        return (shape[axis],)
+    ng = shape[group_axis] // group_size
+    return (shape[axis], ng) if axis < group_axis else (ng, shape[axis])
+
+
+class QTensor:
+    """Integer values with the scales (and zero points) that give them meaning:
+    ``x ~= (data - zero_point) * scale``.
+
+    - ``data``: int8 values (uint8 when asymmetric), one per element; int4
+      values are kept unpacked in int8 (``packed()`` gives two per byte).
+    - ``scale``: float32; shape ``()`` per tensor, ``(shape[axis],)`` per
+      axis, and for group-wise scales ``(shape[axis], n_groups)`` or
+      ``(n_groups, shape[axis])``, in the order of the two axes.
+    - ``zero_point``: int32 like ``scale`` (zeros when symmetric).
+    - ``axis``: the axis whose slices have their own scale (None: per tensor);
+      ``group_size``/``group_axis``: group-wise scales along group_axis.
+    """
+
+    __slots__ = ("data", "scale", "zero_point", "axis", "group_size",
+                 "group_axis", "precision", "symmetric")
+
+    def __init__(self, data, scale, zero_point=None, *, axis=None,
+                 group_size=None, group_axis=None, precision="int8"):
+        if precision not in _QMAX:
+            raise ValueError(f"QTensor precision must be 'int8' or 'int4', got "
+                             f"{precision!r}")
+        data = np.asarray(data)
+        symmetric = zero_point is None
+        want = np.int8 if symmetric else np.uint8
+        if data.dtype != want:
+            raise TypeError(f"QTensor data must be {np.dtype(want)} "
+                            f"({'symmetric' if symmetric else 'with zero points'})"
+                            f", got {data.dtype}")
+        if axis is not None:
+            axis = _norm_axis(axis, data.ndim, "axis")
+        if group_size is not None:
+            if axis is None:
+                raise ValueError("group_size needs an axis (the axis with "
+                                 "per-slice scales)")
+            if data.ndim < 2:
+                raise ValueError("group-wise scales need at least 2 dimensions")
+            group_axis = (_default_group_axis(axis, data.ndim)
+                          if group_axis is None
+                          else _norm_axis(group_axis, data.ndim, "group_axis"))
+            if group_axis == axis:
+                raise ValueError("group_axis must differ from axis")
+            if (isinstance(group_size, bool) or int(group_size) <= 0
+                    or data.shape[group_axis] % int(group_size)):
+                raise ValueError(f"group_size={group_size} must be positive and "
+                                 f"divide dimension {data.shape[group_axis]} of "
+                                 f"axis {group_axis}")
+            group_size = int(group_size)
+        else:
+            group_axis = None
+        shape = _scale_shape(data.shape, axis, group_axis, group_size)
+        scale = np.asarray(scale, dtype=np.float32).reshape(shape)
+        if zero_point is None:
+            zero_point = np.zeros(shape, np.int32)
+        zero_point = np.asarray(zero_point, dtype=np.int32).reshape(shape)
+        self.data, self.scale, self.zero_point = data, scale, zero_point
+        self.axis, self.group_size, self.group_axis = axis, group_size, group_axis
+        self.precision, self.symmetric = precision, symmetric
+
+    shape = property(lambda self: self.data.shape, doc="Shape of the tensor.")
+    ndim = property(lambda self: self.data.ndim, doc="Number of dimensions.")
+
+    def _broadcast_params(self):
+        """scale and zero_point broadcastable against data."""
+        nd = self.data.ndim
+        if self.axis is None:
+            return self.scale, self.zero_point
+        view = [1] * nd
+        if self.group_size is None:
+            view[self.axis] = self.data.shape[self.axis]
+            return self.scale.reshape(view), self.zero_point.reshape(view)
+        # expand the group dimension to full length, then place both axes
+        ga = self.group_axis
+        gdim = 1 if self.axis < ga else 0  # where the groups are in scale
+        s = np.repeat(self.scale, self.group_size, axis=gdim)
+        z = np.repeat(self.zero_point, self.group_size, axis=gdim)
+        view[self.axis] = self.data.shape[self.axis]
+        view[ga] = self.data.shape[ga]
+        return s.reshape(view), z.reshape(view)
+
+    def dequantize(self) -> np.ndarray:
+        """float32 values ``(data - zero_point) * scale`` (a new array)."""
+        s, z = self._broadcast_params()
+        q = self.data.astype(np.int32) - z
+        return (q.astype(np.float32) * s).astype(np.float32)
+
+    def packed(self) -> np.ndarray:
+        """int4 values two per byte (uint8), element 2i in the low nibble of
+        byte i, over the C-order flattened tensor; odd tails padded with 0."""
+        if self.precision != "int4":
+            raise ValueError("packed() is for int4 QTensors")
+        flat = np.ascontiguousarray(self.data).reshape(-1)
+        return _core.pack_int4(flat, not self.symmetric)
+
+    def _qtuple(self, axis_map=None):
+        """The parameter tuple the C core takes; axis_map renumbers axes."""
+        if self.axis is None:
+            gran, axis, gaxis, gsize = _TENSOR, 0, 0, 0
+        elif self.group_size is None:
+            gran, axis, gaxis, gsize = _AXIS, self.axis, 0, 0
+        else:
+            gran, axis, gaxis, gsize = (_GROUP, self.axis, self.group_axis,
+                                        self.group_size)
+        if axis_map is not None and gran != _TENSOR:
+            axis, gaxis = axis_map(axis), axis_map(gaxis) if gran == _GROUP else 0
+        zp = None if self.symmetric else np.ascontiguousarray(
+            self.zero_point.reshape(-1), np.int32)
+        return (CODE[self.precision], gran, axis, gaxis, gsize,
+                int(self.symmetric), np.ascontiguousarray(
+                    self.scale.reshape(-1), np.float32), zp)
+
+    def __repr__(self) -> str:
+        how = ("per tensor" if self.axis is None else
+               f"axis={self.axis}" + (f", group_size={self.group_size}"
+                                      if self.group_size else ""))
+        sym = "symmetric" if self.symmetric else "asymmetric"
+        return (f"QTensor({self.precision}, shape={self.data.shape}, {how}, "
+                f"{sym})")
+
+
+def quantize(x, precision: str = "int8", axis=None, group_size=None,
+             symmetric: bool = True, *, group_axis=None) -> QTensor:
+    """Quantize float ``x`` to a QTensor exactly as DESIGN.md section 2 says.
+
+    ``axis`` is the axis whose slices get their own scale (ONNX
+    QuantizeLinear / PyTorch quantize_per_channel); None means one scale for
+    the tensor. For ``b [K, N]``, per output channel is ``axis=1``.
+    ``group_size`` splits ``group_axis`` (default: K, i.e. axis -2 when
+    ``axis`` is the last axis, else the last axis) into groups with their own
+    scales. ``symmetric=False`` gives uint8 (u4 for int4) with zero points.
+    x is rounded to float32; scale = max|x| / qmax (127 or 7; an all-zero
+    slice gets scale 1); q = clip(rint(x / scale)), ties to even. NaN or Inf
+    raise ValueError. The input is never modified.
+    """
+    if precision not in _QMAX:
+        raise ValueError(f"precision must be 'int8' or 'int4', got {precision!r}")
+    x = as_float_array(x, "x")
+    if axis is None and group_size is not None:
+        raise ValueError("group_size needs an axis (the axis with per-slice "
+                         "scales), e.g. quantize(b, 'int4', axis=-1, "
+                         "group_size=128)")
+    if axis is None:
+        gran, ax, gax, gs = _TENSOR, 0, 0, 0
+    else:
+        ax = _norm_axis(axis, x.ndim, "axis")
+        gran, gax, gs = _AXIS, 0, 0
+        if group_size is not None:
+            if x.ndim < 2:
+                raise ValueError("group-wise scales need at least 2 dimensions")
+            gax = (_default_group_axis(ax, x.ndim) if group_axis is None
+                   else _norm_axis(group_axis, x.ndim, "group_axis"))
+            if (isinstance(group_size, bool) or
+                    not isinstance(group_size, (int, np.integer))):
+                raise TypeError(f"group_size must be an int, got {group_size!r}")
+            gran, gs = _GROUP, int(group_size)
+    q, scale, zp = _core.quantize(x, CODE[precision], gran, ax, gax, gs,
+                                  bool(symmetric))
+    return QTensor(q, scale, zp, axis=None if axis is None else ax,
+                   group_size=gs if gran == _GROUP else None,
+                   group_axis=gax if gran == _GROUP else None,
+                   precision=precision)

@@ -1,0 +1,80 @@
+"""Throughput: a rate bound to the precision it was counted in.
+
+INT8 TOPS and FP32 TFLOPS count different operations; a Throughput prints
+both the precision and the unit and refuses to be compared with one of
+another precision (DESIGN.md s3)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ._precision import INTEGER, check_precision
+
+SOURCES = ("measured", "theoretical", "rated", "modeled")
+
+
+@dataclass(frozen=True)
+class Throughput:
+    """``ops_per_s`` operations per second in ``precision``; ``source`` says
+    where the figure came from: measured, theoretical, rated or modeled."""
+
+    ops_per_s: float
+    precision: str
+    source: str = "measured"
+
+    def __post_init__(self):
+        check_precision(self.precision)
+        if self.source not in SOURCES:
+            raise ValueError(f"source must be one of {', '.join(SOURCES)}")
+
+    @property
+    def unit(self) -> str:
+        """'TOPS' for integer precisions, 'TFLOPS' for float ones."""
+        return "TOPS" if self.precision in INTEGER else "TFLOPS"
+
+    @property
+    def tera(self) -> float:
+        """The value in its unit (1e12 operations per second)."""
+        return self.ops_per_s / 1e12
+
+    def __str__(self) -> str:
+        v = self.ops_per_s
+        unit = self.unit
+        for scale, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M")):
+            if v >= scale or scale == 1e6:
+                return f"{v / scale:.3g} {self.precision.upper()} {prefix}{unit[1:]}"
+        raise AssertionError("unreachable")
+
+    def _check(self, other: Throughput) -> None:
+        if not isinstance(other, Throughput):
+            raise TypeError(f"cannot compare a Throughput with "
+                            f"{type(other).__name__}")
+        if other.precision != self.precision:
+            raise TypeError(
+                f"{self} and {other} count different operations "
+                f"({self.precision} vs {other.precision}): an INT8 op and an "
+                "FP32 op are not the same work, so their rates are not "
+                "comparable without an assumption"
+            )
+
+    def __lt__(self, other):
+        self._check(other)
+        return self.ops_per_s < other.ops_per_s
+
+    def __le__(self, other):
+        self._check(other)
+        return self.ops_per_s <= other.ops_per_s
+
+    def __gt__(self, other):
+        self._check(other)
+        return self.ops_per_s > other.ops_per_s
+
+    def __ge__(self, other):
+        self._check(other)
+        return self.ops_per_s >= other.ops_per_s
+
+    def __truediv__(self, other):
+        if isinstance(other, (int, float)):
+            return Throughput(self.ops_per_s / other, self.precision, self.source)
+        self._check(other)
+        return self.ops_per_s / other.ops_per_s
