@@ -336,7 +336,7 @@ fail:
 
 PyDoc_STRVAR(convert_doc,
              "convert(x, target) -> contiguous array of the target format's "
-             "bits: target 0 f64, 1 f32, 2 f16, 3 bf16 (uint16), 4 fp8 "
+             "bits: target 0 f64, 1 f32, 2 f16 (uint16), 3 bf16 (uint16), 4 fp8 "
              "(uint8).");
 static PyObject *py_convert(PyObject *self, PyObject *args) {
   (void)self;
@@ -345,7 +345,7 @@ static PyObject *py_convert(PyObject *self, PyObject *args) {
   xo_tensor x;
   if (!PyArg_ParseTuple(args, "Oi", &px, &target)) return NULL;
   if (to_tensor(px, "x", &x) < 0) return NULL;
-  static const int npy[] = {NPY_FLOAT64, NPY_FLOAT32, NPY_FLOAT16, NPY_UINT16,
+  static const int npy[] = {NPY_FLOAT64, NPY_FLOAT32, NPY_UINT16, NPY_UINT16,
                             NPY_UINT8};
   if (target < 0 || target > 4) {
     PyErr_SetString(PyExc_ValueError, "target must be 0..4");

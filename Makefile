@@ -1,0 +1,51 @@
+# The two commands of the README: `make tour` and `make test`. Each creates
+# the virtual environment, installs the project with its test extras, and
+# runs. Nothing needs to be installed by hand beyond Python 3 and a C
+# compiler.
+
+PYTHON ?= python3
+VENV   ?= .venv
+VPY    := $(VENV)/bin/python
+# Backends this build must provide; a missing one fails the tests instead of
+# being skipped. CI sets the list for what it installs.
+XPUOPS_REQUIRE ?= ref
+export XPUOPS_REQUIRE
+
+SOURCES := $(shell find csrc python -type f \( -name '*.c' -o -name '*.h' \
+             -o -name '*.inc' -o -name '*.py' \)) pyproject.toml setup.py
+
+.PHONY: install tour test lint format bench clean
+
+$(VENV)/.stamp-venv:
+	$(PYTHON) -m venv $(VENV)
+	$(VPY) -m pip install --quiet --upgrade pip
+	touch $@
+
+$(VENV)/.stamp-install: $(VENV)/.stamp-venv $(SOURCES)
+	$(VPY) -m pip install --quiet ".[test]"
+	touch $@
+
+install: $(VENV)/.stamp-install
+
+tour: install
+	$(VENV)/bin/xpuops tour
+
+test: install
+	$(VPY) -m pytest -q tests
+
+bench: install
+	$(VPY) -m pytest -q benchmarks
+
+lint: $(VENV)/.stamp-venv
+	$(VPY) -m pip install --quiet ruff clang-format
+	$(VENV)/bin/ruff check python tests benchmarks
+	$(VENV)/bin/clang-format --dry-run --Werror \
+	  $$(find csrc -name '*.c' -o -name '*.h')
+
+format: $(VENV)/.stamp-venv
+	$(VPY) -m pip install --quiet ruff clang-format
+	$(VENV)/bin/ruff check --fix python tests benchmarks
+	$(VENV)/bin/clang-format -i $$(find csrc -name '*.c' -o -name '*.h')
+
+clean:
+	rm -rf $(VENV) build python/*.egg-info

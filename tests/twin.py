@@ -1,0 +1,182 @@
+"""Pure-NumPy twins of every op and precision: written from DESIGN.md, not
+from the C code, so that the two oracles check each other."""
+
+from __future__ import annotations
+
+import ml_dtypes
+import numpy as np
+
+QMAX = {"int8": 127, "int4": 7}
+FORMAT = {
+    "fp64": np.float64,
+    "fp32": np.float32,
+    "bf16": ml_dtypes.bfloat16,
+    "fp16": np.float16,
+    "fp8": ml_dtypes.float8_e4m3fn,
+}
+
+
+def round_to(x, precision):
+    """Float x rounded to the operand format, returned as float64 values.
+    float64 input reaches bf16/fp8 through float32, as ml_dtypes does."""
+    fmt = FORMAT[precision]
+    x = np.asarray(x)
+    if fmt in (ml_dtypes.bfloat16, ml_dtypes.float8_e4m3fn):
+        x = x.astype(np.float32)
+    return x.astype(fmt).astype(np.float64)
+
+
+def quantize(x, precision="int8", axis=None, symmetric=True, group_size=None,
+             group_axis=None):
+    """(q int64, scale float32 broadcastable, zero_point int64 broadcastable)
+    exactly as DESIGN.md s2: float32 throughout, ties to even."""
+    x = np.asarray(x).astype(np.float32)
+    qmax = QMAX[precision]
+    if axis is None:
+        red = tuple(range(x.ndim))
+    else:
+        axis %= x.ndim
+        red = tuple(d for d in range(x.ndim) if d != axis)
+    if group_size is not None:
+        ga = (x.ndim - 2 if axis == x.ndim - 1 else x.ndim - 1) \
+            if group_axis is None else group_axis % x.ndim
+        # split the grouped axis into (groups, group_size)
+        shp = list(x.shape)
+        shp[ga:ga + 1] = [shp[ga] // group_size, group_size]
+        xg = x.reshape(shp)
+        red_g = tuple(d for d in range(xg.ndim)
+                      if d not in (ga, axis if axis < ga else axis + 1))
+        q, s, z = _quantize_reduce(xg, red_g, qmax, symmetric)
+        return q.reshape(x.shape), _expand(s, shp, ga), _expand(z, shp, ga)
+    return _quantize_reduce(x, red, qmax, symmetric)
+
+
+def _expand(p, split_shape, ga):
+    """Per-group parameters repeated over the group's elements."""
+    full = np.repeat(p, split_shape[ga + 1], axis=ga + 1)
+    shp = list(full.shape)
+    shp[ga:ga + 2] = [shp[ga] * shp[ga + 1]]
+    return full.reshape(shp)
+
+
+def _quantize_reduce(x, red, qmax, symmetric):
+    lo = np.minimum(x.min(axis=red, keepdims=True, initial=0), np.float32(0))
+    hi = np.maximum(x.max(axis=red, keepdims=True, initial=0), np.float32(0))
+    if symmetric:
+        amax = np.maximum(-lo, hi)
+        scale = np.where(amax == 0, np.float32(1), amax / np.float32(qmax))
+        scale = np.where((scale == 0) & (amax > 0),
+                         np.float32(np.finfo(np.float32).smallest_subnormal),
+                         scale).astype(np.float32)
+        q = np.clip(np.rint(x / scale), -qmax, qmax).astype(np.int64)
+        return q, scale, np.zeros_like(scale, dtype=np.int64)
+    levels = 2 * qmax + 1
+    rng = hi - lo
+    scale = np.where(rng == 0, np.float32(1), rng / np.float32(levels))
+    scale = scale.astype(np.float32)
+    zp = np.clip(np.rint(-lo / scale), 0, levels).astype(np.int64)
+    q = np.clip(np.rint(x / scale) + zp, 0, levels).astype(np.int64)
+    return q, scale, zp
+
+
+def matmul_float(a, b, precision):
+    """fp64 product of the operands rounded to the precision's format."""
+    return np.matmul(round_to(a, precision), round_to(b, precision))
+
+
+def matmul_int(a, b, precision):
+    """(acc int64, result float32) of DESIGN.md's default quantization."""
+    qa, sa, _ = quantize(a, "int8")
+    qb, sb, _ = quantize(b, precision, axis=-1)
+    acc = np.matmul(qa, qb)
+    sa = sa.reshape(())
+    sb = sb.reshape(-1)
+    return acc, acc.astype(np.float32) * (np.float32(sa) * sb)
+
+
+def conv2d(x, w, bias=None, stride=(1, 1), pad=((0, 0), (0, 0)),
+           dilation=(1, 1), groups=1):
+    """Direct convolution by sliding windows, in the dtype of x and w
+    (float64 or int64). x [N, C, H, W], w [OC, C/g, KH, KW]."""
+    n, c, h, wd = x.shape
+    oc, cg, kh, kw = w.shape
+    xp = np.pad(x, ((0, 0), (0, 0), pad[0], pad[1]))
+    eh, ew = dilation[0] * (kh - 1) + 1, dilation[1] * (kw - 1) + 1
+    win = np.lib.stride_tricks.sliding_window_view(xp, (eh, ew), axis=(2, 3))
+    win = win[:, :, ::stride[0], ::stride[1], ::dilation[0], ::dilation[1]]
+    ocg = oc // groups
+    outs = []
+    for g in range(groups):
+        xg = win[:, g * cg:(g + 1) * cg]  # N, cg, OH, OW, KH, KW
+        wg = w[g * ocg:(g + 1) * ocg]  # ocg, cg, KH, KW
+        outs.append(np.einsum("ncpqij,ocij->nopq", xg, wg))
+    out = np.concatenate(outs, axis=1)
+    if bias is not None:
+        out = out + np.asarray(bias).reshape(1, -1, 1, 1)
+    return out
+
+
+def attention(q, k, v, causal=False, scale=None):
+    """fp64 attention with a stable softmax; rows with no visible key give 0."""
+    q, k, v = (np.asarray(t, np.float64) for t in (q, k, v))
+    b, h, lq, d = q.shape
+    hkv, lk = k.shape[1], k.shape[2]
+    scale = 1 / np.sqrt(d) if scale is None else scale
+    k = np.repeat(k, h // hkv, axis=1)
+    v = np.repeat(v, h // hkv, axis=1)
+    s = np.einsum("bhid,bhjd->bhij", q, k) * scale
+    if causal:
+        i = np.arange(lq)[:, None]
+        j = np.arange(lk)[None, :]
+        s = np.where(j <= i + (lk - lq), s, -np.inf)
+    m = s.max(axis=-1, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0)
+    e = np.exp(s - m)
+    l = e.sum(axis=-1, keepdims=True)
+    p = np.divide(e, l, out=np.zeros_like(e), where=l > 0)
+    return np.einsum("bhij,bhjd->bhid", p, v)
+
+
+def attention_int8(q, k, v, causal=False, scale=None):
+    """The int8 scheme of DESIGN.md s2, in float32 NumPy: returns
+    (S = Q Kᵀ s32 as int64, out float32)."""
+    q, k, v = (np.asarray(t).astype(np.float32) for t in (q, k, v))
+    b, h, lq, d = q.shape
+    hkv, lk = k.shape[1], k.shape[2]
+    scale = np.float32(1 / np.sqrt(d) if scale is None else scale)
+    mean = (k.astype(np.float64).sum(axis=2, keepdims=True) / lk).astype(np.float32)
+    kc = k - mean
+    qq, sq, _ = quantize(q.reshape(b * h, -1), "int8", axis=0)
+    qk, sk, _ = quantize(kc.reshape(b * hkv, -1), "int8", axis=0)
+    qv, sv, _ = quantize(v.reshape(b * hkv, -1), "int8", axis=0)
+    rep = h // hkv
+    qq = qq.reshape(b, h, lq, d)
+    qk = np.repeat(qk.reshape(b, hkv, lk, d), rep, axis=1)
+    qv = np.repeat(qv.reshape(b, hkv, lk, d), rep, axis=1)
+    sq = sq.reshape(b, h, 1, 1)
+    sk = np.repeat(sk.reshape(b, hkv, 1, 1), rep, axis=1)
+    sv = np.repeat(sv.reshape(b, hkv, 1, 1), rep, axis=1)
+    s = np.einsum("bhid,bhjd->bhij", qq, qk)
+    f = s.astype(np.float32) * (sq * sk * scale)
+    vis = np.ones((lq, lk), bool)
+    if causal:
+        vis = np.arange(lk)[None, :] <= np.arange(lq)[:, None] + (lk - lq)
+    f = np.where(vis, f, -np.inf).astype(np.float32)
+    mx = f.max(axis=-1, keepdims=True)
+    e = np.where(vis, np.exp(f - np.where(np.isfinite(mx), mx, 0)), 0)
+    e = e.astype(np.float32)
+    tot = e.sum(axis=-1, keepdims=True, dtype=np.float32)
+    p = np.divide(e, tot, out=np.zeros_like(e), where=tot > 0)
+    pu = np.clip(np.rint(p * np.float32(255)), 0, 255).astype(np.int64)
+    acc = np.einsum("bhij,bhjd->bhid", pu, qv)
+    return s, acc.astype(np.float32) * (sv / np.float32(255))
+
+
+def sqnr_db(ref, x):
+    """Signal-to-quantization-noise ratio of x against ref, in dB."""
+    ref = np.asarray(ref, np.float64)
+    noise = np.sum((np.asarray(x, np.float64) - ref) ** 2)
+    signal = np.sum(ref**2)
+    if noise == 0:
+        return np.inf
+    return 10 * np.log10(signal / noise)
