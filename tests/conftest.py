@@ -42,15 +42,14 @@ SQNR_VS_TWIN = {"fp64": 250.0, "fp32": 110.0, "bf16": 110.0, "fp16": 110.0,
                 "fp8": 110.0}
 
 
-def supports(device: str, precision: str) -> bool:
-    return precision in next(d for d in xo.devices() if d.name == device).precisions
+def pairs(precisions) -> list:
+    """(device, precision) for every available device and each of precisions
+    it declares in Device.precisions; the rest are checked to raise
+    UnsupportedError in test_errors.py."""
+    return [(d.name, p) for d in xo.devices() if d.available
+            for p in precisions if p in d.precisions]
 
 
 @pytest.fixture
 def rng():
     return np.random.default_rng(20261122)
-
-
-@pytest.fixture(params=DEVICES)
-def device(request):
-    return request.param

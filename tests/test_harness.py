@@ -5,23 +5,15 @@ bound) and against the pure-NumPy twins."""
 import numpy as np
 import pytest
 import twin
-from conftest import FLOAT, INTEGER, SQNR_VS_FP64, SQNR_VS_TWIN, supports
+from conftest import FLOAT, INTEGER, SQNR_VS_FP64, SQNR_VS_TWIN, pairs
 
 import xpuops as xo
 
 ALL = FLOAT + INTEGER
 
 
-def skip_unless_supported(device, precision):
-    if not supports(device, precision):
-        # the device's own table declines it; test_errors checks that running
-        # it raises UnsupportedError naming the devices that can
-        pytest.skip(f"{device} does not list {precision} in Device.precisions")
-
-
-@pytest.mark.parametrize("precision", ALL)
+@pytest.mark.parametrize("device,precision", pairs(ALL))
 def test_matmul(device, precision, rng):
-    skip_unless_supported(device, precision)
     a = rng.standard_normal((3, 37, 70)).astype(np.float32)
     b = rng.standard_normal((70, 45)).astype(np.float32)
     y = xo.matmul(a, b, device=device, precision=precision)
@@ -40,9 +32,8 @@ def test_matmul(device, precision, rng):
         assert twin.sqnr_db(y_ref, y) > SQNR_VS_TWIN[precision] - 3
 
 
-@pytest.mark.parametrize("precision", INTEGER)
+@pytest.mark.parametrize("device,precision", pairs(INTEGER))
 def test_matmul_raw_accumulators(device, precision, rng):
-    skip_unless_supported(device, precision)
     a = rng.standard_normal((2, 19, 64)).astype(np.float32)
     b = rng.standard_normal((64, 33)).astype(np.float32)
     qa = xo.quantize(a, "int8")
@@ -53,7 +44,7 @@ def test_matmul_raw_accumulators(device, precision, rng):
     np.testing.assert_array_equal(acc, expect)
 
 
-@pytest.mark.parametrize("precision", ALL)
+@pytest.mark.parametrize("device,precision", pairs(ALL))
 @pytest.mark.parametrize(
     "case",
     [
@@ -67,7 +58,6 @@ def test_matmul_raw_accumulators(device, precision, rng):
     ids=["3x3", "strided-grouped", "depthwise", "dilated-even", "1x1-nhwc"],
 )
 def test_conv2d(device, precision, case, rng):
-    skip_unless_supported(device, precision)
     case = dict(case)
     xs, ws = case.pop("x"), case.pop("w")
     layout = case.get("layout", "NCHW")
@@ -123,7 +113,7 @@ ATTN_BOUND = {"fp64": 250.0, "fp32": 110.0, "bf16": 40.0, "fp16": 55.0,
               "fp8": 20.0, "int8": 25.0}
 
 
-@pytest.mark.parametrize("precision", FLOAT + ("int8",))
+@pytest.mark.parametrize("device,precision", pairs(FLOAT + ("int8",)))
 @pytest.mark.parametrize(
     "shape,causal",
     [(((2, 4, 33, 16), (2, 2, 33, 16)), False),
@@ -132,7 +122,6 @@ ATTN_BOUND = {"fp64": 250.0, "fp32": 110.0, "bf16": 40.0, "fp16": 55.0,
     ids=["gqa", "causal-lq<lk", "causal-lq>lk"],
 )
 def test_attention(device, precision, shape, causal, rng):
-    skip_unless_supported(device, precision)
     q = rng.standard_normal(shape[0]).astype(np.float32)
     k = rng.standard_normal(shape[1]).astype(np.float32)
     v = rng.standard_normal(shape[1]).astype(np.float32)

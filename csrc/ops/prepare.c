@@ -174,13 +174,16 @@ xo_status xo_check_output(const xo_tensor *out, int ndim,
   if (out == NULL || out->ndim != ndim || out->dtype != dtype)
     return xo_fail(XO_ERR_INVALID_ARG, "output must be a %d-d tensor of "
                    "dtype %d", ndim, (int)dtype);
-  int64_t expect = (int64_t)xo_dtype_size(dtype);
+  int64_t expect = (int64_t)xo_dtype_size(dtype), numel;
+  xo_status st = xo_tensor_numel(out, &numel);
+  if (st != XO_OK) return st;
   for (int d = ndim - 1; d >= 0; d--) {
     if (out->shape[d] != shape[d])
       return xo_fail(XO_ERR_INVALID_ARG, "output dimension %d is %lld, "
                      "expected %lld", d, (long long)out->shape[d],
                      (long long)shape[d]);
-    if (out->shape[d] > 1 && out->strides[d] != expect)
+    /* strides of an empty array are meaningless */
+    if (numel > 0 && out->shape[d] > 1 && out->strides[d] != expect)
       return xo_fail(XO_ERR_INVALID_ARG, "output must be C-contiguous");
     expect *= shape[d];
   }
