@@ -1,0 +1,51 @@
+"""The device model: every backend listed, available or with its reason;
+the backends CI requires are present (XPUOPS_REQUIRE)."""
+
+import pytest
+from conftest import REQUIRED
+
+import xpuops as xo
+
+BACKENDS = {"ref", "openblas", "onednn", "opencl", "openvino", "npusim"}
+
+
+def test_every_backend_is_listed():
+    devs = xo.devices()
+    assert {d.backend for d in devs} == BACKENDS
+    for d in devs:
+        assert d.kind in ("cpu", "gpu", "npu")
+        if not d.available:
+            assert d.reason, f"{d.name} is unavailable without a reason"
+            assert d.name in repr(d) and d.reason in repr(d)
+
+
+@pytest.mark.parametrize("backend", REQUIRED)
+def test_required_backend_is_available(backend):
+    # a backend CI installs must be present: missing is a failure, not a skip
+    assert backend in BACKENDS, f"XPUOPS_REQUIRE names unknown backend {backend}"
+    avail = [d for d in xo.devices() if d.backend == backend and d.available]
+    reasons = [d.reason for d in xo.devices() if d.backend == backend]
+    assert avail, f"required backend {backend} is unavailable: {reasons}"
+
+
+def test_ref_device():
+    ref = next(d for d in xo.devices() if d.name == "ref")
+    assert ref.available and ref.kind == "cpu" and not ref.simulated
+    assert ref.exact_integer
+    assert set(ref.precisions) == set(xo.PRECISIONS)
+    assert ref.precisions["fp32"] == "native" and ref.precisions["bf16"] == "emulated"
+
+
+def test_cpu_alias_is_the_best_available_cpu():
+    a = xo.matmul([[1.0]], [[2.0]], device="cpu")
+    assert a[0, 0] == 2.0
+    best = xo._devices.resolve("cpu")
+    assert best.kind == "cpu" and best.available and not best.simulated
+
+
+def test_simulated_device_never_answers_a_real_alias():
+    for alias in ("cpu", "gpu", "npu"):
+        try:
+            assert not xo._devices.resolve(alias).simulated
+        except xo.DeviceUnavailableError:
+            pass
