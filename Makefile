@@ -39,13 +39,15 @@ bench: install
 lint: $(VENV)/.stamp-venv
 	$(VPY) -m pip install --quiet ruff clang-format
 	$(VENV)/bin/ruff check python tests benchmarks
+	$(VENV)/bin/ruff format --check python tests benchmarks
 	$(VENV)/bin/clang-format --dry-run --Werror \
-	  $$(find csrc -name '*.c' -o -name '*.h')
+	  $$(find csrc -name '*.c' -o -name '*.h' -o -name '*.inc')
 
 format: $(VENV)/.stamp-venv
 	$(VPY) -m pip install --quiet ruff clang-format
 	$(VENV)/bin/ruff check --fix python tests benchmarks
-	$(VENV)/bin/clang-format -i $$(find csrc -name '*.c' -o -name '*.h')
+	$(VENV)/bin/ruff format python tests benchmarks
+	$(VENV)/bin/clang-format -i $$(find csrc -name '*.c' -o -name '*.h' -o -name '*.inc')
 
 clean:
 	rm -rf $(VENV) build python/*.egg-info

@@ -36,8 +36,8 @@ typedef enum xo_dtype {
   XO_DTYPE_F64 = 0,
   XO_DTYPE_F32,
   XO_DTYPE_F16,
-  XO_DTYPE_BF16,    /* ml_dtypes.bfloat16 bit pattern */
-  XO_DTYPE_F8E4M3,  /* ml_dtypes.float8_e4m3fn bit pattern */
+  XO_DTYPE_BF16,   /* ml_dtypes.bfloat16 bit pattern */
+  XO_DTYPE_F8E4M3, /* ml_dtypes.float8_e4m3fn bit pattern */
   XO_DTYPE_S32,
   XO_DTYPE_S8,
   XO_DTYPE_U8,
@@ -142,13 +142,13 @@ typedef enum xo_support {
 } xo_support;
 
 typedef struct xo_device_desc {
-  char name[64];      /* "ref", "opencl:0", "openvino:NPU", ... */
-  char backend[32];   /* "ref", "openblas", ... */
-  char kind[8];       /* "cpu", "gpu" or "npu" */
+  char name[64];    /* "ref", "opencl:0", "openvino:NPU", ... */
+  char backend[32]; /* "ref", "openblas", ... */
+  char kind[8];     /* "cpu", "gpu" or "npu" */
   char full_name[128];
-  int available;      /* 0: reason says why */
-  int simulated;      /* 1: times are modeled, not measured */
-  int exact_integer;  /* 1: int accumulators are bit-identical to ref */
+  int available;     /* 0: reason says why */
+  int simulated;     /* 1: times are modeled, not measured */
+  int exact_integer; /* 1: int accumulators are bit-identical to ref */
   char reason[256];
   xo_support precisions[XO_PREC_COUNT];
 } xo_device_desc;
@@ -162,7 +162,8 @@ xo_status xo_device_describe(int i, xo_device_desc *desc);
  * backend's reason when it exists but is not available. */
 xo_status xo_device_find(const char *name, xo_device_t *dev);
 
-/* One thread count for every CPU-side pool (n >= 1). */
+/* One thread count for every CPU-side pool (n >= 1). Until set, it is the
+ * number of cores this process may run on (sched_getaffinity). */
 xo_status xo_set_num_threads(int n);
 int xo_get_num_threads(void);
 
@@ -185,15 +186,15 @@ typedef struct xo_operand {
 
 /* What a call did, for measurement. Times in seconds. */
 typedef struct xo_op_info {
-  double prepare_s;   /* converting / quantizing inputs */
-  double plan_s;      /* creating the plan (0 when it came from the cache) */
-  double kernel_s;    /* the backend's run */
-  double finish_s;    /* dequantizing / writing the output */
-  int plan_created;   /* 1 if this call created its plan */
-  int native;         /* 1 native, 0 emulated */
-  double ops;         /* operations counted as in DESIGN.md s3 */
-  double bytes;       /* operand + result bytes in the operand formats */
-  char impl[160];     /* what ran: backend, kernel, ISA */
+  double prepare_s; /* converting / quantizing inputs */
+  double plan_s;    /* creating the plan (0 when it came from the cache) */
+  double kernel_s;  /* the backend's run */
+  double finish_s;  /* dequantizing / writing the output */
+  int plan_created; /* 1 if this call created its plan */
+  int native;       /* 1 native, 0 emulated */
+  double ops;       /* operations counted as in DESIGN.md s3 */
+  double bytes;     /* operand + result bytes in the operand formats */
+  char impl[160];   /* what ran: backend, kernel, ISA */
 } xo_op_info;
 
 /* out [batch, M, N] = a [batch, M, K] @ b [batch, K, N]. A zero batch
@@ -204,8 +205,8 @@ xo_status xo_matmul(xo_device_t dev, xo_precision prec, const xo_operand *a,
                     const xo_operand *b, xo_tensor *out, xo_op_info *info);
 
 typedef struct xo_conv_params {
-  int64_t stride[2], dilation[2];      /* (h, w), >= 1 */
-  int64_t pad_begin[2], pad_end[2];    /* (top, left), (bottom, right) */
+  int64_t stride[2], dilation[2];   /* (h, w), >= 1 */
+  int64_t pad_begin[2], pad_end[2]; /* (top, left), (bottom, right) */
   int64_t groups;
 } xo_conv_params;
 
@@ -215,8 +216,7 @@ typedef struct xo_conv_params {
  * and is not allowed with S32 output. */
 xo_status xo_conv2d(xo_device_t dev, xo_precision prec, const xo_operand *x,
                     const xo_operand *w, const xo_tensor *bias,
-                    const xo_conv_params *p, xo_tensor *out,
-                    xo_op_info *info);
+                    const xo_conv_params *p, xo_tensor *out, xo_op_info *info);
 
 /* out [B, H, Lq, D] = softmax(scale * q k^T (+ causal mask)) v, with
  * q [B, H, Lq, D] and k, v [B, Hkv, Lk, D], H % Hkv == 0. The causal mask is

@@ -11,7 +11,6 @@ import os
 
 import numpy as np
 import pytest
-
 import xpuops as xo
 
 #: Available devices; the harness runs each op x precision on all of them.
@@ -38,16 +37,26 @@ SQNR_VS_FP64 = {
 #: Least SQNR (dB) of a float precision against the fp64 product of the
 #: operands *already rounded* to its format: only accumulation error is left
 #: (f32 accumulation for every narrow format).
-SQNR_VS_TWIN = {"fp64": 250.0, "fp32": 110.0, "bf16": 110.0, "fp16": 110.0,
-                "fp8": 110.0}
+SQNR_VS_TWIN = {
+    "fp64": 250.0,
+    "fp32": 110.0,
+    "bf16": 110.0,
+    "fp16": 110.0,
+    "fp8": 110.0,
+}
 
 
 def pairs(precisions) -> list:
     """(device, precision) for every available device and each of precisions
     it declares in Device.precisions; the rest are checked to raise
     UnsupportedError in test_errors.py."""
-    return [(d.name, p) for d in xo.devices() if d.available
-            for p in precisions if p in d.precisions]
+    return [
+        (d.name, p)
+        for d in xo.devices()
+        if d.available
+        for p in precisions
+        if p in d.precisions
+    ]
 
 
 @pytest.fixture

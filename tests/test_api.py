@@ -5,9 +5,8 @@ import ml_dtypes
 import numpy as np
 import pytest
 import twin
-from conftest import SQNR_VS_FP64
-
 import xpuops as xo
+from conftest import SQNR_VS_FP64
 from xpuops import _core
 
 
@@ -22,8 +21,14 @@ def test_plain_call_behaves_like_matmul_operator(rng):
 
 @pytest.mark.parametrize(
     "sa,sb",
-    [((7,), (7,)), ((7,), (7, 3)), ((4, 7), (7,)), ((2, 1, 4, 7), (3, 7, 5)),
-     ((4, 7), (2, 3, 7, 5)), ((1, 4, 7), (6, 7, 2))],
+    [
+        ((7,), (7,)),
+        ((7,), (7, 3)),
+        ((4, 7), (7,)),
+        ((2, 1, 4, 7), (3, 7, 5)),
+        ((4, 7), (2, 3, 7, 5)),
+        ((1, 4, 7), (6, 7, 2)),
+    ],
 )
 def test_broadcasting_like_numpy(sa, sb, rng):
     a, b = rng.standard_normal(sa), rng.standard_normal(sb)
@@ -40,13 +45,16 @@ def test_non_contiguous_and_broadcast_views(precision, rng):
     b = rng.standard_normal((30, 16)).astype(np.float32)[::-1].T.T  # reversed rows
     bb = np.broadcast_to(b, (3, 30, 16))  # zero batch stride
     y = xo.matmul(a, bb, precision=precision)
-    y_c = xo.matmul(np.ascontiguousarray(a), np.ascontiguousarray(b), precision=precision)
+    y_c = xo.matmul(
+        np.ascontiguousarray(a), np.ascontiguousarray(b), precision=precision
+    )
     np.testing.assert_array_equal(y, np.broadcast_to(y_c, (3, 20, 16)))
 
 
 @pytest.mark.parametrize("precision", ["fp64", "fp32", "fp8", "int8", "int4"])
-@pytest.mark.parametrize("shape", [((0, 5), (5, 3)), ((4, 0), (0, 3)),
-                                   ((4, 5), (5, 0)), ((0, 4, 5), (5, 3))])
+@pytest.mark.parametrize(
+    "shape", [((0, 5), (5, 3)), ((4, 0), (0, 3)), ((4, 5), (5, 0)), ((0, 4, 5), (5, 3))]
+)
 def test_zero_size(shape, precision):
     a, b = np.ones(shape[0], np.float32), np.ones(shape[1], np.float32)
     y = xo.matmul(a, b, precision=precision)
@@ -61,17 +69,26 @@ def test_zero_size_conv_and_attention():
     assert xo.attention(q, k, k).shape == (1, 2, 0, 4)
     # no keys at all: every row sees nothing and gives 0
     k0 = np.ones((1, 1, 0, 4), np.float32)
-    np.testing.assert_array_equal(xo.attention(np.ones((1, 2, 3, 4), np.float32), k0, k0), 0)
+    np.testing.assert_array_equal(
+        xo.attention(np.ones((1, 2, 3, 4), np.float32), k0, k0), 0
+    )
 
 
-@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64,
-                                   ml_dtypes.bfloat16, ml_dtypes.float8_e4m3fn])
+@pytest.mark.parametrize(
+    "dtype",
+    [np.float16, np.float32, np.float64, ml_dtypes.bfloat16, ml_dtypes.float8_e4m3fn],
+)
 def test_input_dtypes_select_their_precision(dtype, rng):
     a = rng.standard_normal((6, 9)).astype(dtype)
     b = rng.standard_normal((9, 4)).astype(dtype)
     y = xo.matmul(a, b)
-    expect = {np.float16: "fp16", np.float32: "fp32", np.float64: "fp64",
-              ml_dtypes.bfloat16: "bf16", ml_dtypes.float8_e4m3fn: "fp8"}[dtype]
+    expect = {
+        np.float16: "fp16",
+        np.float32: "fp32",
+        np.float64: "fp64",
+        ml_dtypes.bfloat16: "bf16",
+        ml_dtypes.float8_e4m3fn: "fp8",
+    }[dtype]
     assert xo.last_info()["impl"].startswith(f"ref:matmul_{expect}")
     # the values are already in the format: only accumulation error remains
     exact = a.astype(np.float64) @ b.astype(np.float64)
@@ -94,8 +111,9 @@ def test_qtensor_operands_and_group_wise_int4(rng):
     # twin: one s32 accumulator per group, summed in f32 in group order
     out = np.zeros((16, 24), np.float32)
     for g in range(4):
-        acc = qa.data[:, g * 32:(g + 1) * 32].astype(np.int64) @ \
-            qb.data[g * 32:(g + 1) * 32].astype(np.int64)
+        acc = qa.data[:, g * 32 : (g + 1) * 32].astype(np.int64) @ qb.data[
+            g * 32 : (g + 1) * 32
+        ].astype(np.int64)
         out = out + acc.astype(np.float32) * (qa.scale * qb.scale[g])
     np.testing.assert_array_equal(y, out)
     exact = a.astype(np.float64) @ b
@@ -120,8 +138,9 @@ def test_conv_qtensor_raw_accumulators(rng):
     w = rng.standard_normal((3, 4, 3, 3)).astype(np.float32)
     qx, qw = xo.quantize(x), xo.quantize(w, axis=0)
     acc = xo.conv2d(qx, qw, padding=1, out_dtype=np.int32)
-    expect = twin.conv2d(qx.data.astype(np.int64), qw.data.astype(np.int64),
-                         pad=((1, 1), (1, 1)))
+    expect = twin.conv2d(
+        qx.data.astype(np.int64), qw.data.astype(np.int64), pad=((1, 1), (1, 1))
+    )
     np.testing.assert_array_equal(acc, expect)
 
 
@@ -129,25 +148,41 @@ def test_attention_custom_scale_and_causal_alignment(rng):
     q = rng.standard_normal((1, 2, 3, 8))
     k = rng.standard_normal((1, 2, 5, 8))
     y = xo.attention(q, k, k, causal=True, scale=0.3)
-    np.testing.assert_allclose(y, twin.attention(q, k, k, causal=True, scale=0.3),
-                               rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        y, twin.attention(q, k, k, causal=True, scale=0.3), rtol=1e-12, atol=1e-12
+    )
     # last query row sees every key, first row sees lk - lq + 1 = 3 keys
     full = twin.attention(q[:, :, 2:], k, k, scale=0.3)
     np.testing.assert_allclose(y[:, :, 2:], full, rtol=1e-12)
 
 
 OPS = {
-    "matmul": lambda r, p: ((r.standard_normal((9, 12)).astype(np.float32),
-                             r.standard_normal((12, 5)).astype(np.float32)),
-                            dict(precision=p), xo.matmul),
-    "conv2d": lambda r, p: ((r.standard_normal((1, 3, 8, 8)).astype(np.float32),
-                             r.standard_normal((4, 3, 3, 3)).astype(np.float32),
-                             r.standard_normal(4).astype(np.float32)),
-                            dict(precision=p, padding=1), xo.conv2d),
-    "attention": lambda r, p: ((r.standard_normal((1, 2, 5, 4)).astype(np.float32),
-                                r.standard_normal((1, 1, 6, 4)).astype(np.float32),
-                                r.standard_normal((1, 1, 6, 4)).astype(np.float32)),
-                               dict(precision=p, causal=True), xo.attention),
+    "matmul": lambda r, p: (
+        (
+            r.standard_normal((9, 12)).astype(np.float32),
+            r.standard_normal((12, 5)).astype(np.float32),
+        ),
+        dict(precision=p),
+        xo.matmul,
+    ),
+    "conv2d": lambda r, p: (
+        (
+            r.standard_normal((1, 3, 8, 8)).astype(np.float32),
+            r.standard_normal((4, 3, 3, 3)).astype(np.float32),
+            r.standard_normal(4).astype(np.float32),
+        ),
+        dict(precision=p, padding=1),
+        xo.conv2d,
+    ),
+    "attention": lambda r, p: (
+        (
+            r.standard_normal((1, 2, 5, 4)).astype(np.float32),
+            r.standard_normal((1, 1, 6, 4)).astype(np.float32),
+            r.standard_normal((1, 1, 6, 4)).astype(np.float32),
+        ),
+        dict(precision=p, causal=True),
+        xo.attention,
+    ),
 }
 
 
@@ -190,10 +225,13 @@ def test_plan_cache_is_bounded(rng):
 
 
 def test_last_info_reports_counts(rng):
-    xo.matmul(np.ones((4, 6), np.float32), np.ones((6, 5), np.float32), precision="int8")
+    xo.matmul(
+        np.ones((4, 6), np.float32), np.ones((6, 5), np.float32), precision="int8"
+    )
     info = xo.last_info()
     assert info["ops"] == 2 * 4 * 5 * 6
     assert info["bytes"] == 4 * 6 + 6 * 5 + 4 * 5 * 4  # s8, s8, f32 out
-    xo.attention(np.ones((1, 1, 4, 2)), np.ones((1, 1, 4, 2)), np.ones((1, 1, 4, 2)),
-                 causal=True)
+    xo.attention(
+        np.ones((1, 1, 4, 2)), np.ones((1, 1, 4, 2)), np.ones((1, 1, 4, 2)), causal=True
+    )
     assert xo.last_info()["ops"] == 4 * 2 * (1 + 2 + 3 + 4)  # visible pairs only

@@ -2,9 +2,8 @@
 the backends CI requires are present (XPUOPS_REQUIRE)."""
 
 import pytest
-from conftest import REQUIRED
-
 import xpuops as xo
+from conftest import REQUIRED
 
 BACKENDS = {"ref", "openblas", "onednn", "opencl", "openvino", "npusim"}
 

@@ -3,7 +3,6 @@ never a crash, never a wrong answer."""
 
 import numpy as np
 import pytest
-
 import xpuops as xo
 
 F = np.float32
@@ -65,8 +64,9 @@ def test_unsupported_dtypes_raise_type_error(dtype):
     with pytest.raises(TypeError):
         xo.conv2d(np.ones((1, 1, 3, 3)).astype(dtype), ones(1, 1, 1, 1))
     with pytest.raises(TypeError):
-        xo.attention(np.ones((1, 1, 2, 2)).astype(dtype), ones(1, 1, 2, 2),
-                     ones(1, 1, 2, 2))
+        xo.attention(
+            np.ones((1, 1, 2, 2)).astype(dtype), ones(1, 1, 2, 2), ones(1, 1, 2, 2)
+        )
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf])
@@ -91,23 +91,30 @@ def test_k_that_could_overflow_s32_is_refused():
     y = xo.matmul(ones(1, k - 1), ones(k - 1, 1), precision="int8")
     assert y[0, 0] == k - 1  # the largest safe K still computes exactly
     with pytest.raises(ValueError, match="Lk"):
-        xo.attention(ones(1, 1, 1, 2), ones(1, 1, 70000, 2), ones(1, 1, 70000, 2),
-                     precision="int8")
+        xo.attention(
+            ones(1, 1, 1, 2),
+            ones(1, 1, 70000, 2),
+            ones(1, 1, 70000, 2),
+            precision="int8",
+        )
 
 
-@pytest.mark.parametrize("kw,match", [
-    (dict(stride=0), "stride must be >= 1"),
-    (dict(stride=-1), "stride must be >= 1"),
-    (dict(dilation=0), "dilation must be >= 1"),
-    (dict(dilation=(1, -2)), "dilation must be >= 1"),
-    (dict(padding=-1), "padding must be >= 0"),
-    (dict(padding="full"), "padding must be"),
-    (dict(padding="same", stride=2), "same' needs stride=1"),
-    (dict(groups=0), "groups=0"),
-    (dict(groups=3), "groups=3"),
-    (dict(layout="CHWN"), "layout must be"),
-    (dict(stride=1.5), "stride must be an int"),
-])
+@pytest.mark.parametrize(
+    "kw,match",
+    [
+        (dict(stride=0), "stride must be >= 1"),
+        (dict(stride=-1), "stride must be >= 1"),
+        (dict(dilation=0), "dilation must be >= 1"),
+        (dict(dilation=(1, -2)), "dilation must be >= 1"),
+        (dict(padding=-1), "padding must be >= 0"),
+        (dict(padding="full"), "padding must be"),
+        (dict(padding="same", stride=2), "same' needs stride=1"),
+        (dict(groups=0), "groups=0"),
+        (dict(groups=3), "groups=3"),
+        (dict(layout="CHWN"), "layout must be"),
+        (dict(stride=1.5), "stride must be an int"),
+    ],
+)
 def test_bad_conv_arguments(kw, match):
     with pytest.raises((ValueError, TypeError), match=match):
         xo.conv2d(ones(1, 4, 8, 8), ones(4, 4, 3, 3), **kw)
@@ -130,14 +137,16 @@ def test_attention_head_mismatch():
     with pytest.raises(ValueError, match="agree in batch"):
         xo.attention(ones(1, 2, 3, 8), ones(1, 2, 3, 4), ones(1, 2, 3, 4))
     with pytest.raises(ValueError, match="scale must be finite"):
-        xo.attention(ones(1, 2, 3, 8), ones(1, 2, 3, 8), ones(1, 2, 3, 8),
-                     scale=float("inf"))
+        xo.attention(
+            ones(1, 2, 3, 8), ones(1, 2, 3, 8), ones(1, 2, 3, 8), scale=float("inf")
+        )
 
 
 def test_attention_int4_is_unsupported_with_reason():
     with pytest.raises(xo.UnsupportedError, match="no int4 scheme"):
-        xo.attention(ones(1, 1, 2, 2), ones(1, 1, 2, 2), ones(1, 1, 2, 2),
-                     precision="int4")
+        xo.attention(
+            ones(1, 1, 2, 2), ones(1, 1, 2, 2), ones(1, 1, 2, 2), precision="int4"
+        )
 
 
 def test_out_dtype_misuse():
@@ -145,8 +154,10 @@ def test_out_dtype_misuse():
         xo.matmul(ones(2, 2), ones(2, 2), precision="int8", out_dtype=np.int32)
     with pytest.raises(ValueError, match="not produced by precision"):
         xo.matmul(ones(2, 2), ones(2, 2), out_dtype=np.float16)
-    qa, qb = xo.quantize(ones(2, 4)), xo.quantize(ones(4, 2), "int4", axis=1,
-                                                   group_size=2)
+    qa, qb = (
+        xo.quantize(ones(2, 4)),
+        xo.quantize(ones(4, 2), "int4", axis=1, group_size=2),
+    )
     with pytest.raises(ValueError, match="group-wise"):
         xo.matmul(qa, qb, out_dtype=np.int32)
 

@@ -4,11 +4,13 @@
 import ml_dtypes
 import numpy as np
 import pytest
-
 from xpuops import _core
 
-TARGET = {"f16": (2, np.float16, np.uint16), "bf16": (3, ml_dtypes.bfloat16, np.uint16),
-          "fp8": (4, ml_dtypes.float8_e4m3fn, np.uint8)}
+TARGET = {
+    "f16": (2, np.float16, np.uint16),
+    "bf16": (3, ml_dtypes.bfloat16, np.uint16),
+    "fp8": (4, ml_dtypes.float8_e4m3fn, np.uint8),
+}
 
 
 def interesting_f32(rng):
@@ -18,13 +20,35 @@ def interesting_f32(rng):
     x = bits.view(np.float32)
     ties = []
     for mant_bits in (3, 7, 10):  # fp8, bf16, f16 mantissas
-        base = np.float32(1.0) + np.float32(2.0 ** -mant_bits) * np.arange(8)
+        base = np.float32(1.0) + np.float32(2.0**-mant_bits) * np.arange(8)
         half = np.float32(2.0 ** -(mant_bits + 1))
         for e in (-12, -8, -6, 0, 4, 8, 15):
             ties.append(np.ldexp(base + half, e).astype(np.float32))
-    special = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, -np.nan, 448, 449,
-                        464, 465, 480, 65504, 65520, 3.4e38, 1e-45, 2**-10,
-                        1.5 * 2**-9, 2**-24, 2**-25, 3 * 2**-26], np.float32)
+    special = np.array(
+        [
+            0.0,
+            -0.0,
+            np.inf,
+            -np.inf,
+            np.nan,
+            -np.nan,
+            448,
+            449,
+            464,
+            465,
+            480,
+            65504,
+            65520,
+            3.4e38,
+            1e-45,
+            2**-10,
+            1.5 * 2**-9,
+            2**-24,
+            2**-25,
+            3 * 2**-26,
+        ],
+        np.float32,
+    )
     return np.concatenate([x, *ties, special, -special])
 
 
@@ -32,7 +56,9 @@ def interesting_f32(rng):
 def test_f32_to_format_matches_library(fmt, rng):
     code, dtype, bits = TARGET[fmt]
     x = interesting_f32(rng)
-    with np.errstate(over="ignore", invalid="ignore"):  # overflow to inf/NaN is the point
+    with np.errstate(
+        over="ignore", invalid="ignore"
+    ):  # overflow to inf/NaN is the point
         expect = x.astype(dtype).view(bits)
         nan = np.isnan(x.astype(dtype).astype(np.float32))
     got = _core.convert(x, code)
@@ -46,8 +72,10 @@ def test_f64_to_format_matches_library(fmt, rng):
     code, dtype, bits = TARGET[fmt]
     # values between float32 neighbours expose double rounding
     x = rng.standard_normal(100_000) * np.exp2(rng.integers(-20, 20, 100_000))
-    x = np.concatenate([x, 1 + 2.0**-8 + 2.0**-30, 1 + 2.0**-11 + 2.0**-40,
-                        1 + 2.0**-4 + 2.0**-30], axis=None)
+    x = np.concatenate(
+        [x, 1 + 2.0**-8 + 2.0**-30, 1 + 2.0**-11 + 2.0**-40, 1 + 2.0**-4 + 2.0**-30],
+        axis=None,
+    )
     with np.errstate(over="ignore", invalid="ignore"):
         expect = x.astype(dtype).view(bits)
     np.testing.assert_array_equal(_core.convert(x, code), expect)

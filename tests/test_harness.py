@@ -5,9 +5,8 @@ bound) and against the pure-NumPy twins."""
 import numpy as np
 import pytest
 import twin
-from conftest import FLOAT, INTEGER, SQNR_VS_FP64, SQNR_VS_TWIN, pairs
-
 import xpuops as xo
+from conftest import FLOAT, INTEGER, SQNR_VS_FP64, SQNR_VS_TWIN, pairs
 
 ALL = FLOAT + INTEGER
 
@@ -27,8 +26,10 @@ def test_matmul(device, precision, rng):
         np.testing.assert_array_equal(y, y_twin)  # bit-exact, scales included
         np.testing.assert_array_equal(y, y_ref)
     else:
-        assert twin.sqnr_db(twin.matmul_float(a, b, precision), y) > \
-            SQNR_VS_TWIN[precision]
+        assert (
+            twin.sqnr_db(twin.matmul_float(a, b, precision), y)
+            > SQNR_VS_TWIN[precision]
+        )
         assert twin.sqnr_db(y_ref, y) > SQNR_VS_TWIN[precision] - 3
 
 
@@ -49,8 +50,7 @@ def test_matmul_raw_accumulators(device, precision, rng):
     "case",
     [
         dict(x=(2, 6, 11, 13), w=(8, 6, 3, 3), stride=1, padding=1),
-        dict(x=(1, 4, 16, 16), w=(6, 2, 3, 3), stride=2, padding=(1, 0),
-             groups=2),
+        dict(x=(1, 4, 16, 16), w=(6, 2, 3, 3), stride=2, padding=(1, 0), groups=2),
         dict(x=(2, 8, 9, 9), w=(8, 1, 3, 3), padding="same", groups=8),
         dict(x=(1, 3, 12, 10), w=(5, 3, 2, 3), dilation=2, padding="same"),
         dict(x=(1, 5, 7, 7), w=(4, 5, 1, 1), layout="NHWC"),
@@ -69,9 +69,12 @@ def test_conv2d(device, precision, case, rng):
     if layout == "NHWC":
         y = y.transpose(0, 3, 1, 2)
     pad = _padding(case, ws)
-    kw = dict(stride=_pair(case.get("stride", 1)), pad=pad,
-              dilation=_pair(case.get("dilation", 1)),
-              groups=case.get("groups", 1))
+    kw = dict(
+        stride=_pair(case.get("stride", 1)),
+        pad=pad,
+        dilation=_pair(case.get("dilation", 1)),
+        groups=case.get("groups", 1),
+    )
     exact = twin.conv2d(x.astype(np.float64), w.astype(np.float64), bias, **kw)
     assert y.shape == exact.shape
     assert twin.sqnr_db(exact, y) > SQNR_VS_FP64[precision]
@@ -82,13 +85,15 @@ def test_conv2d(device, precision, case, rng):
         qx, sx, _ = twin.quantize(x, "int8")
         qw, sw, _ = twin.quantize(w, precision, axis=0)
         acc = twin.conv2d(qx, qw, **kw)
-        y_twin = acc.astype(np.float32) * (np.float32(sx.reshape(())) *
-                                           sw.reshape(1, -1, 1, 1)) + bias.reshape(1, -1, 1, 1)
+        y_twin = acc.astype(np.float32) * (
+            np.float32(sx.reshape(())) * sw.reshape(1, -1, 1, 1)
+        ) + bias.reshape(1, -1, 1, 1)
         np.testing.assert_array_equal(y, y_twin)
         np.testing.assert_array_equal(y, y_ref)
     else:
-        rounded = twin.conv2d(twin.round_to(x, precision),
-                              twin.round_to(w, precision), **kw)
+        rounded = twin.conv2d(
+            twin.round_to(x, precision), twin.round_to(w, precision), **kw
+        )
         rounded = rounded + bias.astype(np.float64).reshape(1, -1, 1, 1)
         assert twin.sqnr_db(rounded, y) > SQNR_VS_TWIN[precision]
         assert twin.sqnr_db(y_ref, y) > SQNR_VS_TWIN[precision] - 3
@@ -103,22 +108,32 @@ def _padding(case, ws):
     if p == "same":
         d = _pair(case.get("dilation", 1))
         tot = [d[0] * (ws[2] - 1), d[1] * (ws[3] - 1)]
-        return ((tot[0] // 2, tot[0] - tot[0] // 2),
-                (tot[1] // 2, tot[1] - tot[1] // 2))
+        return (
+            (tot[0] // 2, tot[0] - tot[0] // 2),
+            (tot[1] // 2, tot[1] - tot[1] // 2),
+        )
     p = _pair(p)
     return ((p[0], p[0]), (p[1], p[1]))
 
 
-ATTN_BOUND = {"fp64": 250.0, "fp32": 110.0, "bf16": 40.0, "fp16": 55.0,
-              "fp8": 20.0, "int8": 25.0}
+ATTN_BOUND = {
+    "fp64": 250.0,
+    "fp32": 110.0,
+    "bf16": 40.0,
+    "fp16": 55.0,
+    "fp8": 20.0,
+    "int8": 25.0,
+}
 
 
 @pytest.mark.parametrize("device,precision", pairs(FLOAT + ("int8",)))
 @pytest.mark.parametrize(
     "shape,causal",
-    [(((2, 4, 33, 16), (2, 2, 33, 16)), False),
-     (((1, 4, 17, 32), (1, 1, 70, 32)), True),
-     (((1, 2, 80, 8), (1, 2, 50, 8)), True)],
+    [
+        (((2, 4, 33, 16), (2, 2, 33, 16)), False),
+        (((1, 4, 17, 32), (1, 1, 70, 32)), True),
+        (((1, 2, 80, 8), (1, 2, 50, 8)), True),
+    ],
     ids=["gqa", "causal-lq<lk", "causal-lq>lk"],
 )
 def test_attention(device, precision, shape, causal, rng):
@@ -129,8 +144,7 @@ def test_attention(device, precision, shape, causal, rng):
     exact = twin.attention(q, k, v, causal=causal)
     assert y.shape == q.shape
     assert twin.sqnr_db(exact, y) > ATTN_BOUND[precision]
-    y_ref = xo.attention(q, k, v, causal=causal, device="ref",
-                         precision=precision)
+    y_ref = xo.attention(q, k, v, causal=causal, device="ref", precision=precision)
     if precision == "int8":
         _, y_twin = twin.attention_int8(q, k, v, causal=causal)
         # P is rint(p * 255) of an f32 softmax: exp may differ by an ulp
@@ -138,8 +152,11 @@ def test_attention(device, precision, shape, causal, rng):
         assert twin.sqnr_db(y_twin, y) > 45
         assert twin.sqnr_db(y_ref, y) > 45
     else:
-        rounded = twin.attention(twin.round_to(q, precision),
-                                 twin.round_to(k, precision),
-                                 twin.round_to(v, precision), causal=causal)
+        rounded = twin.attention(
+            twin.round_to(q, precision),
+            twin.round_to(k, precision),
+            twin.round_to(v, precision),
+            causal=causal,
+        )
         assert twin.sqnr_db(rounded, y) > SQNR_VS_TWIN[precision] - 10
         assert twin.sqnr_db(y_ref, y) > SQNR_VS_TWIN[precision] - 13

@@ -5,7 +5,6 @@ per-tensor, per-axis, group-wise and asymmetric."""
 import numpy as np
 import pytest
 import twin
-
 import xpuops as xo
 
 
@@ -55,8 +54,7 @@ def test_group_wise_along_k(symmetric, rng):
     b = rng.standard_normal((64, 24)).astype(np.float32)
     q = xo.quantize(b, "int4", axis=-1, group_size=16, symmetric=symmetric)
     assert q.scale.shape == (4, 24)  # [K / group_size, N]
-    tq, ts, tz = twin.quantize(b, "int4", axis=-1, group_size=16,
-                               symmetric=symmetric)
+    tq, ts, tz = twin.quantize(b, "int4", axis=-1, group_size=16, symmetric=symmetric)
     np.testing.assert_array_equal(q.data, tq)
     np.testing.assert_array_equal(q.scale, ts[::16])
     np.testing.assert_array_equal(q.zero_point, tz[::16])
@@ -81,7 +79,9 @@ def test_asymmetric_zero_is_exact(rng):
 
 def test_float64_input_is_rounded_to_float32_first():
     x = np.array([1 + 2.0**-30, 127.0])
-    np.testing.assert_array_equal(xo.quantize(x).data, xo.quantize(x.astype(np.float32)).data)
+    np.testing.assert_array_equal(
+        xo.quantize(x).data, xo.quantize(x.astype(np.float32)).data
+    )
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])

@@ -4,7 +4,6 @@ import threading
 import time
 
 import numpy as np
-
 import xpuops as xo
 
 
@@ -41,8 +40,13 @@ def test_two_threads_run_kernels_concurrently_and_correctly(rng):
     jobs = [
         lambda p: xo.matmul(a, b, precision=p),
         lambda p: xo.conv2d(x, w, padding=1, precision=p),
-        lambda p: xo.attention(a[None], a[None], a[None], causal=True,
-                               precision=p if p != "int4" else "int8"),
+        lambda p: xo.attention(
+            a[None],
+            a[None],
+            a[None],
+            causal=True,
+            precision=p if p != "int4" else "int8",
+        ),
     ]
     precs = ["fp32", "bf16", "int8", "int4"]
     serial = {(j, p): jobs[j](p) for j in range(3) for p in precs}
@@ -65,6 +69,6 @@ def test_two_threads_run_kernels_concurrently_and_correctly(rng):
     for t in threads:
         t.join(timeout=120)
     assert not errors and not any(t.is_alive() for t in threads)
-    for (tid, rep, j, p), y in results.items():
+    for (_tid, _rep, j, p), y in results.items():
         np.testing.assert_array_equal(y, serial[(j, p)])
     assert len(results) == 2 * 3 * 3 * 4

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ml_dtypes
 import numpy as np
+from xpuops.reference import attention, conv2d, sqnr_db  # noqa: F401
 
 QMAX = {"int8": 127, "int4": 7}
 FORMAT = {
@@ -26,8 +27,9 @@ def round_to(x, precision):
     return x.astype(fmt).astype(np.float64)
 
 
-def quantize(x, precision="int8", axis=None, symmetric=True, group_size=None,
-             group_axis=None):
+def quantize(
+    x, precision="int8", axis=None, symmetric=True, group_size=None, group_axis=None
+):
     """(q int64, scale float32 broadcastable, zero_point int64 broadcastable)
     exactly as DESIGN.md s2: float32 throughout, ties to even."""
     x = np.asarray(x).astype(np.float32)
@@ -38,14 +40,18 @@ def quantize(x, precision="int8", axis=None, symmetric=True, group_size=None,
         axis %= x.ndim
         red = tuple(d for d in range(x.ndim) if d != axis)
     if group_size is not None:
-        ga = (x.ndim - 2 if axis == x.ndim - 1 else x.ndim - 1) \
-            if group_axis is None else group_axis % x.ndim
+        ga = (
+            (x.ndim - 2 if axis == x.ndim - 1 else x.ndim - 1)
+            if group_axis is None
+            else group_axis % x.ndim
+        )
         # split the grouped axis into (groups, group_size)
         shp = list(x.shape)
-        shp[ga:ga + 1] = [shp[ga] // group_size, group_size]
+        shp[ga : ga + 1] = [shp[ga] // group_size, group_size]
         xg = x.reshape(shp)
-        red_g = tuple(d for d in range(xg.ndim)
-                      if d not in (ga, axis if axis < ga else axis + 1))
+        red_g = tuple(
+            d for d in range(xg.ndim) if d not in (ga, axis if axis < ga else axis + 1)
+        )
         q, s, z = _quantize_reduce(xg, red_g, qmax, symmetric)
         return q.reshape(x.shape), _expand(s, shp, ga), _expand(z, shp, ga)
     return _quantize_reduce(x, red, qmax, symmetric)
@@ -55,7 +61,7 @@ def _expand(p, split_shape, ga):
     """Per-group parameters repeated over the group's elements."""
     full = np.repeat(p, split_shape[ga + 1], axis=ga + 1)
     shp = list(full.shape)
-    shp[ga:ga + 2] = [shp[ga] * shp[ga + 1]]
+    shp[ga : ga + 2] = [shp[ga] * shp[ga + 1]]
     return full.reshape(shp)
 
 
@@ -65,9 +71,11 @@ def _quantize_reduce(x, red, qmax, symmetric):
     if symmetric:
         amax = np.maximum(-lo, hi)
         scale = np.where(amax == 0, np.float32(1), amax / np.float32(qmax))
-        scale = np.where((scale == 0) & (amax > 0),
-                         np.float32(np.finfo(np.float32).smallest_subnormal),
-                         scale).astype(np.float32)
+        scale = np.where(
+            (scale == 0) & (amax > 0),
+            np.float32(np.finfo(np.float32).smallest_subnormal),
+            scale,
+        ).astype(np.float32)
         q = np.clip(np.rint(x / scale), -qmax, qmax).astype(np.int64)
         return q, scale, np.zeros_like(scale, dtype=np.int64)
     levels = 2 * qmax + 1
@@ -92,49 +100,6 @@ def matmul_int(a, b, precision):
     sa = sa.reshape(())
     sb = sb.reshape(-1)
     return acc, acc.astype(np.float32) * (np.float32(sa) * sb)
-
-
-def conv2d(x, w, bias=None, stride=(1, 1), pad=((0, 0), (0, 0)),
-           dilation=(1, 1), groups=1):
-    """Direct convolution by sliding windows, in the dtype of x and w
-    (float64 or int64). x [N, C, H, W], w [OC, C/g, KH, KW]."""
-    n, c, h, wd = x.shape
-    oc, cg, kh, kw = w.shape
-    xp = np.pad(x, ((0, 0), (0, 0), pad[0], pad[1]))
-    eh, ew = dilation[0] * (kh - 1) + 1, dilation[1] * (kw - 1) + 1
-    win = np.lib.stride_tricks.sliding_window_view(xp, (eh, ew), axis=(2, 3))
-    win = win[:, :, ::stride[0], ::stride[1], ::dilation[0], ::dilation[1]]
-    ocg = oc // groups
-    outs = []
-    for g in range(groups):
-        xg = win[:, g * cg:(g + 1) * cg]  # N, cg, OH, OW, KH, KW
-        wg = w[g * ocg:(g + 1) * ocg]  # ocg, cg, KH, KW
-        outs.append(np.einsum("ncpqij,ocij->nopq", xg, wg))
-    out = np.concatenate(outs, axis=1)
-    if bias is not None:
-        out = out + np.asarray(bias).reshape(1, -1, 1, 1)
-    return out
-
-
-def attention(q, k, v, causal=False, scale=None):
-    """fp64 attention with a stable softmax; rows with no visible key give 0."""
-    q, k, v = (np.asarray(t, np.float64) for t in (q, k, v))
-    b, h, lq, d = q.shape
-    hkv, lk = k.shape[1], k.shape[2]
-    scale = 1 / np.sqrt(d) if scale is None else scale
-    k = np.repeat(k, h // hkv, axis=1)
-    v = np.repeat(v, h // hkv, axis=1)
-    s = np.einsum("bhid,bhjd->bhij", q, k) * scale
-    if causal:
-        i = np.arange(lq)[:, None]
-        j = np.arange(lk)[None, :]
-        s = np.where(j <= i + (lk - lq), s, -np.inf)
-    m = s.max(axis=-1, keepdims=True)
-    m = np.where(np.isfinite(m), m, 0)
-    e = np.exp(s - m)
-    l = e.sum(axis=-1, keepdims=True)
-    p = np.divide(e, l, out=np.zeros_like(e), where=l > 0)
-    return np.einsum("bhij,bhjd->bhid", p, v)
 
 
 def attention_int8(q, k, v, causal=False, scale=None):
@@ -170,13 +135,3 @@ def attention_int8(q, k, v, causal=False, scale=None):
     pu = np.clip(np.rint(p * np.float32(255)), 0, 255).astype(np.int64)
     acc = np.einsum("bhij,bhjd->bhid", pu, qv)
     return s, acc.astype(np.float32) * (sv / np.float32(255))
-
-
-def sqnr_db(ref, x):
-    """Signal-to-quantization-noise ratio of x against ref, in dB."""
-    ref = np.asarray(ref, np.float64)
-    noise = np.sum((np.asarray(x, np.float64) - ref) ** 2)
-    signal = np.sum(ref**2)
-    if noise == 0:
-        return np.inf
-    return 10 * np.log10(signal / noise)

@@ -34,7 +34,7 @@ static uint8_t f8e4m3_from_f32(float f) {
   if (a == 0.0f) return sign;
   int e;
   frexpf(a, &e);
-  int exp = e - 1; /* a = 1.m * 2^exp */
+  int exp = e - 1;        /* a = 1.m * 2^exp */
   if (exp < -6) exp = -6; /* subnormals share the smallest exponent */
   /* a / 2^(exp-3) is exact: a power-of-two scaling within float's range */
   float r = nearbyintf(ldexpf(a, 3 - exp));
@@ -103,8 +103,7 @@ void xo_load_f64(xo_dtype dtype, const char *src, int64_t stride, int64_t n,
       break;
     case XO_DTYPE_F8E4M3: {
       const float *t = f8_table();
-      for (int64_t i = 0; i < n; i++)
-        dst[i] = t[(uint8_t)src[i * stride]];
+      for (int64_t i = 0; i < n; i++) dst[i] = t[(uint8_t)src[i * stride]];
       break;
     }
     case XO_DTYPE_S32:
@@ -163,7 +162,8 @@ static xo_status convert_row(const char *src, int64_t stride, int64_t n,
   for (int64_t i = 0; i < n; i += XO_CHUNK) {
     int64_t len = n - i < XO_CHUNK ? n - i : XO_CHUNK;
     xo_load_f64(c->src, src + i * stride, stride, len, tmp);
-    store_from_f64(c->dst, tmp, len, c->out + (size_t)(first + i) * c->out_size);
+    store_from_f64(c->dst, tmp, len,
+                   c->out + (size_t)(first + i) * c->out_size);
   }
   return XO_OK;
 }
@@ -192,7 +192,8 @@ void xo_decode_f32(xo_dtype dtype, const void *src, int64_t n, float *dst) {
         dst[i] = f32_from_bf16(((const uint16_t *)src)[i]);
       break;
     case XO_DTYPE_F16:
-      for (int64_t i = 0; i < n; i++) dst[i] = (float)((const _Float16 *)src)[i];
+      for (int64_t i = 0; i < n; i++)
+        dst[i] = (float)((const _Float16 *)src)[i];
       break;
     case XO_DTYPE_F8E4M3: {
       const float *t = f8_table();

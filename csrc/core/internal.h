@@ -93,9 +93,9 @@ typedef struct xo_problem {
  * out: f64 for fp64, s32 when out_dtype is S32, else f32. */
 typedef struct xo_args {
   const void *in[3];
-  const float *scale[3];       /* int precisions: per problem layout */
+  const float *scale[3];        /* int precisions: per problem layout */
   const int32_t *zero_point[3]; /* NULL when symmetric */
-  const void *bias;            /* f64 for fp64, else f32; or NULL */
+  const void *bias;             /* f64 for fp64, else f32; or NULL */
   void *out;
 } xo_args;
 
@@ -150,22 +150,22 @@ void xo_plan_release(xo_plan_ref *ref);
 
 /* Run a problem on dev: check support, get the plan, run, fill info's
  * times and impl. Shared by the three ops. */
-xo_status xo_dispatch(xo_device_t dev, const xo_problem *p,
-                      const xo_args *args, xo_op_info *info);
+xo_status xo_dispatch(xo_device_t dev, const xo_problem *p, const xo_args *args,
+                      xo_op_info *info);
 
 /* ---- operand preparation (ops/prepare.c) -------------------------------- */
 
 /* An operand in the format a backend consumes (see xo_args). Owns all. */
 typedef struct xo_prepared {
   void *data;
-  float *scale;       /* int precisions */
+  float *scale;        /* int precisions */
   int32_t *zero_point; /* NULL when symmetric */
   int64_t nscales;
   int asym;
   xo_qgranularity granularity;
   int64_t group_size;
-  int32_t qmag;       /* largest |q - zero_point| the values can have */
-  int64_t bytes;      /* size of data */
+  int32_t qmag;  /* largest |q - zero_point| the values can have */
+  int64_t bytes; /* size of data */
 } xo_prepared;
 
 /* Bring op into the operand format of prec. For int precisions a float
@@ -184,8 +184,8 @@ xo_status xo_check_accumulator(int64_t k, int32_t amag, int32_t bmag,
 xo_status xo_to_contiguous(const xo_tensor *t, xo_dtype dtype, void **out,
                            int64_t *numel);
 /* Check an output tensor: rank, shape, dtype and row-major contiguity. */
-xo_status xo_check_output(const xo_tensor *out, int ndim,
-                          const int64_t *shape, xo_dtype dtype);
+xo_status xo_check_output(const xo_tensor *out, int ndim, const int64_t *shape,
+                          xo_dtype dtype);
 
 /* Number of (query, key) pairs the mask leaves visible. */
 double xo_attention_pairs(int64_t lq, int64_t lk, int causal);

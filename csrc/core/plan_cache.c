@@ -152,8 +152,8 @@ void xo_cache_clear(void) {
   pthread_mutex_unlock(&lock);
 }
 
-xo_status xo_dispatch(xo_device_t dev, const xo_problem *p,
-                      const xo_args *args, xo_op_info *info) {
+xo_status xo_dispatch(xo_device_t dev, const xo_problem *p, const xo_args *args,
+                      xo_op_info *info) {
   xo_plan_ref *ref = NULL;
   void *plan = NULL;
   double plan_s = 0;

@@ -15,7 +15,7 @@ typedef struct slice_map {
   int64_t inner_axis, dim_axis;   /* XO_Q_AXIS / XO_Q_GROUP */
   int64_t inner_group, dim_group; /* XO_Q_GROUP */
   int64_t group_size, ngroups;
-  int axis_first;                 /* axis < group_axis */
+  int axis_first; /* axis < group_axis */
   xo_qgranularity g;
 } slice_map;
 
@@ -46,8 +46,10 @@ static xo_status make_map(const xo_tensor *x, const xo_qspec *spec,
   *nscales = 1;
   if (spec->granularity == XO_Q_TENSOR) return XO_OK;
   if (spec->axis < 0 || spec->axis >= x->ndim)
-    return xo_fail(XO_ERR_INVALID_ARG, "axis %d is out of range for a %d-d "
-                   "tensor", spec->axis, x->ndim);
+    return xo_fail(XO_ERR_INVALID_ARG,
+                   "axis %d is out of range for a %d-d "
+                   "tensor",
+                   spec->axis, x->ndim);
   m->inner_axis = inner_size(x, spec->axis);
   m->dim_axis = x->shape[spec->axis];
   *nscales = m->dim_axis;
@@ -56,10 +58,13 @@ static xo_status make_map(const xo_tensor *x, const xo_qspec *spec,
     return xo_fail(XO_ERR_INVALID_ARG, "unknown quantization granularity");
   int ga = spec->group_axis;
   if (ga < 0 || ga >= x->ndim || ga == spec->axis)
-    return xo_fail(XO_ERR_INVALID_ARG, "group axis %d must be a different "
-                   "axis of the %d-d tensor", ga, x->ndim);
+    return xo_fail(XO_ERR_INVALID_ARG,
+                   "group axis %d must be a different "
+                   "axis of the %d-d tensor",
+                   ga, x->ndim);
   if (spec->group_size <= 0 || x->shape[ga] % spec->group_size != 0)
-    return xo_fail(XO_ERR_INVALID_ARG, "group_size=%lld must be positive and "
+    return xo_fail(XO_ERR_INVALID_ARG,
+                   "group_size=%lld must be positive and "
                    "divide the grouped dimension %lld",
                    (long long)spec->group_size, (long long)x->shape[ga]);
   m->inner_group = inner_size(x, ga);
@@ -81,10 +86,10 @@ xo_status xo_quant_nscales(const xo_tensor *x, const xo_qspec *spec,
 typedef struct quant_ctx {
   const slice_map *map;
   xo_dtype dtype;
-  float *lo, *hi;  /* pass 1: per-slice min and max */
+  float *lo, *hi; /* pass 1: per-slice min and max */
   const float *scale;
   const int32_t *zp;
-  int8_t *q;       /* pass 2 output */
+  int8_t *q; /* pass 2 output */
   int32_t qmin, qmax;
   int pass;
 } quant_ctx;
@@ -148,8 +153,8 @@ xo_status xo_quantize(const xo_tensor *x, const xo_qspec *spec, int8_t *q,
   for (int64_t s = 0; s < ns; s++) lo[s] = hi[s] = 0.0f;
 
   int32_t qmax = xo_qmax(spec->prec);
-  quant_ctx c = {.map = &map, .dtype = x->dtype, .lo = lo, .hi = hi,
-                 .q = q, .pass = 1};
+  quant_ctx c = {
+      .map = &map, .dtype = x->dtype, .lo = lo, .hi = hi, .q = q, .pass = 1};
   st = xo_foreach_row(x, quant_row, &c);
   if (st != XO_OK) goto fail;
 

@@ -5,6 +5,7 @@
  * this machine, still gets a device entry saying why it is unavailable, so
  * devices() always shows the whole picture. */
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -14,7 +15,7 @@ extern const xo_backend xo_backend_ref;
 
 typedef struct backend_entry {
   const char *name;
-  const char *kind;      /* kind of the placeholder entry when unavailable */
+  const char *kind; /* kind of the placeholder entry when unavailable */
   int simulated;
   const xo_backend *impl; /* NULL: not part of this build */
   const char *missing;    /* why, when impl is NULL */
@@ -105,16 +106,27 @@ xo_status xo_device_find(const char *name, xo_device_t *dev) {
   return xo_fail(XO_ERR_INVALID_ARG, "unknown device '%s'", name);
 }
 
-static int num_threads = 1;
+/* 0 until set: then the cores this process may run on */
+static int num_threads;
+
+static int affinity_cores(void) {
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) != 0) return 1;
+  int n = CPU_COUNT(&set);
+  return n > 0 ? n : 1;
+}
 
 xo_status xo_set_num_threads(int n) {
   if (n < 1)
-    return xo_fail(XO_ERR_INVALID_ARG, "number of threads must be >= 1, "
-                   "got %d", n);
+    return xo_fail(XO_ERR_INVALID_ARG,
+                   "number of threads must be >= 1, "
+                   "got %d",
+                   n);
   __atomic_store_n(&num_threads, n, __ATOMIC_RELAXED);
   return XO_OK;
 }
 
 int xo_get_num_threads(void) {
-  return __atomic_load_n(&num_threads, __ATOMIC_RELAXED);
+  int n = __atomic_load_n(&num_threads, __ATOMIC_RELAXED);
+  return n > 0 ? n : affinity_cores();
 }

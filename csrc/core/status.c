@@ -5,7 +5,9 @@
 
 static _Thread_local char xo_message[1024];
 
-const char *xo_last_error(void) { return xo_message; }
+const char *xo_last_error(void) {
+  return xo_message;
+}
 
 xo_status xo_fail(xo_status status, const char *fmt, ...) {
   va_list ap;

@@ -42,7 +42,9 @@ int xo_precision_is_integer(xo_precision prec) {
   return prec == XO_PREC_INT8 || prec == XO_PREC_INT4;
 }
 
-int32_t xo_qmax(xo_precision prec) { return prec == XO_PREC_INT4 ? 7 : 127; }
+int32_t xo_qmax(xo_precision prec) {
+  return prec == XO_PREC_INT4 ? 7 : 127;
+}
 
 xo_dtype xo_prec_operand_dtype(xo_precision prec) {
   switch (prec) {

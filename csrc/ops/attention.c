@@ -21,11 +21,15 @@ double xo_attention_pairs(int64_t lq, int64_t lk, int causal) {
 /* Quantize a contiguous f32 [heads, per_head] per head (symmetric s8). */
 static xo_status quantize_heads(float *x, int64_t heads, int64_t per_head,
                                 int8_t **q, float **scale) {
-  xo_tensor t = {.dtype = XO_DTYPE_F32, .ndim = 2,
+  xo_tensor t = {.dtype = XO_DTYPE_F32,
+                 .ndim = 2,
                  .shape = {heads, per_head},
-                 .strides = {per_head * 4, 4}, .data = x};
-  xo_qspec spec = {.prec = XO_PREC_INT8, .granularity = XO_Q_AXIS,
-                   .axis = 0, .symmetric = 1};
+                 .strides = {per_head * 4, 4},
+                 .data = x};
+  xo_qspec spec = {.prec = XO_PREC_INT8,
+                   .granularity = XO_Q_AXIS,
+                   .axis = 0,
+                   .symmetric = 1};
   xo_status st = xo_alloc(heads * per_head, 1, (void **)q);
   if (st == XO_OK) st = xo_alloc(heads, sizeof(float), (void **)scale);
   if (st == XO_OK) st = xo_quantize(&t, &spec, *q, *scale, NULL);
@@ -34,8 +38,8 @@ static xo_status quantize_heads(float *x, int64_t heads, int64_t per_head,
 
 /* k [heads, lk, d] -= its mean over keys (softmax is invariant to it); the
  * mean is summed in double and rounded to f32. */
-static void subtract_key_mean(float *k, int64_t heads, int64_t lk,
-                              int64_t d, double *sum) {
+static void subtract_key_mean(float *k, int64_t heads, int64_t lk, int64_t d,
+                              double *sum) {
   for (int64_t h = 0; h < heads; h++) {
     float *kh = k + h * lk * d;
     for (int64_t c = 0; c < d; c++) sum[c] = 0;
@@ -49,8 +53,8 @@ static void subtract_key_mean(float *k, int64_t heads, int64_t lk,
 }
 
 typedef struct attn_bufs {
-  void *f[3];      /* converted operands */
-  int8_t *q[3];    /* int8: quantized */
+  void *f[3];   /* converted operands */
+  int8_t *q[3]; /* int8: quantized */
   float *scale[3];
   double *sum;
 } attn_bufs;
@@ -78,26 +82,30 @@ xo_status xo_attention(xo_device_t dev, xo_precision prec, const xo_tensor *q,
   if ((unsigned)prec >= XO_PREC_COUNT)
     return xo_fail(XO_ERR_INVALID_ARG, "unknown precision %d", (int)prec);
   if (q->ndim != 4 || k->ndim != 4 || v->ndim != 4)
-    return xo_fail(XO_ERR_INVALID_ARG, "attention: q, k, v must be 4-d "
+    return xo_fail(XO_ERR_INVALID_ARG,
+                   "attention: q, k, v must be 4-d "
                    "[B, heads, L, D]");
   const int64_t *qs = q->shape, *ks = k->shape, *vs = v->shape;
   for (int i = 0; i < 4; i++)
     if (ks[i] != vs[i])
       return xo_fail(XO_ERR_INVALID_ARG, "k and v must have the same shape");
   if (qs[0] != ks[0] || qs[3] != ks[3])
-    return xo_fail(XO_ERR_INVALID_ARG, "q [%lld, %lld, %lld, %lld] and k "
+    return xo_fail(XO_ERR_INVALID_ARG,
+                   "q [%lld, %lld, %lld, %lld] and k "
                    "[%lld, %lld, %lld, %lld] must agree in batch and D",
                    (long long)qs[0], (long long)qs[1], (long long)qs[2],
                    (long long)qs[3], (long long)ks[0], (long long)ks[1],
                    (long long)ks[2], (long long)ks[3]);
   if (ks[1] == 0 ? qs[1] != 0 : qs[1] % ks[1] != 0)
-    return xo_fail(XO_ERR_INVALID_ARG, "q has %lld heads, which is not a "
-                   "multiple of the %lld key/value heads", (long long)qs[1],
-                   (long long)ks[1]);
+    return xo_fail(XO_ERR_INVALID_ARG,
+                   "q has %lld heads, which is not a "
+                   "multiple of the %lld key/value heads",
+                   (long long)qs[1], (long long)ks[1]);
   if (!isfinite(scale))
     return xo_fail(XO_ERR_INVALID_ARG, "scale must be finite");
   if (prec == XO_PREC_INT4)
-    return xo_fail(XO_ERR_UNSUPPORTED, "attention has no int4 scheme: int4 "
+    return xo_fail(XO_ERR_UNSUPPORTED,
+                   "attention has no int4 scheme: int4 "
                    "is for weights (W4A8) and attention has none; use int8 "
                    "or a float precision");
   memset(&p, 0, sizeof p);
@@ -127,7 +135,8 @@ xo_status xo_attention(xo_device_t dev, xo_precision prec, const xo_tensor *q,
       st = xo_to_contiguous(in[i], XO_DTYPE_F32, &bufs.f[i], &n[i]);
     if (st == XO_OK) st = xo_alloc(p.d, sizeof(double), (void **)&bufs.sum);
     if (st != XO_OK) goto fail;
-    if (p.lk > 0) subtract_key_mean(bufs.f[1], p.b * p.hkv, p.lk, p.d, bufs.sum);
+    if (p.lk > 0)
+      subtract_key_mean(bufs.f[1], p.b * p.hkv, p.lk, p.d, bufs.sum);
     int64_t heads[3] = {p.b * p.h, p.b * p.hkv, p.b * p.hkv};
     int64_t len[3] = {p.lq * p.d, p.lk * p.d, p.lk * p.d};
     for (int i = 0; i < 3 && st == XO_OK; i++) {

@@ -9,7 +9,8 @@ static xo_status conv_shape(const int64_t *xs, const int64_t *ws,
                             const xo_conv_params *cp, xo_problem *p) {
   for (int i = 0; i < 2; i++) {
     if (cp->stride[i] < 1 || cp->dilation[i] < 1)
-      return xo_fail(XO_ERR_INVALID_ARG, "stride and dilation must be >= 1, "
+      return xo_fail(XO_ERR_INVALID_ARG,
+                     "stride and dilation must be >= 1, "
                      "got stride=(%lld, %lld), dilation=(%lld, %lld)",
                      (long long)cp->stride[0], (long long)cp->stride[1],
                      (long long)cp->dilation[0], (long long)cp->dilation[1]);
@@ -17,22 +18,25 @@ static xo_status conv_shape(const int64_t *xs, const int64_t *ws,
       return xo_fail(XO_ERR_INVALID_ARG, "padding must be >= 0");
   }
   if (cp->groups < 1 || xs[1] % cp->groups || ws[0] % cp->groups)
-    return xo_fail(XO_ERR_INVALID_ARG, "groups=%lld must be >= 1 and divide "
+    return xo_fail(XO_ERR_INVALID_ARG,
+                   "groups=%lld must be >= 1 and divide "
                    "both the input channels (%lld) and the output channels "
-                   "(%lld)", (long long)cp->groups, (long long)xs[1],
-                   (long long)ws[0]);
+                   "(%lld)",
+                   (long long)cp->groups, (long long)xs[1], (long long)ws[0]);
   if (ws[1] != xs[1] / cp->groups)
-    return xo_fail(XO_ERR_INVALID_ARG, "w has %lld input channels per group "
+    return xo_fail(XO_ERR_INVALID_ARG,
+                   "w has %lld input channels per group "
                    "but x has %lld channels / groups=%lld = %lld; w must be "
-                   "[OC, C/groups, KH, KW]", (long long)ws[1],
-                   (long long)xs[1], (long long)cp->groups,
+                   "[OC, C/groups, KH, KW]",
+                   (long long)ws[1], (long long)xs[1], (long long)cp->groups,
                    (long long)(xs[1] / cp->groups));
   int64_t out[2];
   for (int i = 0; i < 2; i++) {
     int64_t span = cp->dilation[i] * (ws[2 + i] - 1) + 1;
     int64_t padded = xs[2 + i] + cp->pad_begin[i] + cp->pad_end[i];
     if (span > padded)
-      return xo_fail(XO_ERR_INVALID_ARG, "the kernel (%lld with dilation "
+      return xo_fail(XO_ERR_INVALID_ARG,
+                     "the kernel (%lld with dilation "
                      "%lld) is larger than the padded input (%lld)",
                      (long long)ws[2 + i], (long long)cp->dilation[i],
                      (long long)padded);
@@ -83,7 +87,8 @@ xo_status xo_conv2d(xo_device_t dev, xo_precision prec, const xo_operand *x,
   p.out_dtype = prec == XO_PREC_FP64 ? XO_DTYPE_F64 : XO_DTYPE_F32;
   if (out->dtype == XO_DTYPE_S32) {
     if (!integer || x->q == NULL || w->q == NULL || bias != NULL)
-      return xo_fail(XO_ERR_INVALID_ARG, "out_dtype=int32 returns raw "
+      return xo_fail(XO_ERR_INVALID_ARG,
+                     "out_dtype=int32 returns raw "
                      "accumulators: it needs precision int8/int4, x and w "
                      "already quantized, and no bias");
     p.out_dtype = XO_DTYPE_S32;
@@ -96,8 +101,10 @@ xo_status xo_conv2d(xo_device_t dev, xo_precision prec, const xo_operand *x,
   if (bias != NULL) {
     int64_t nb;
     if (bias->ndim != 1 || bias->shape[0] != p.out_c)
-      return xo_fail(XO_ERR_INVALID_ARG, "bias must have shape [%lld] (one "
-                     "per output channel)", (long long)p.out_c);
+      return xo_fail(XO_ERR_INVALID_ARG,
+                     "bias must have shape [%lld] (one "
+                     "per output channel)",
+                     (long long)p.out_c);
     st = xo_to_contiguous(bias, (xo_dtype)p.out_dtype, &pbias, &nb);
     if (st != XO_OK) goto fail;
     p.has_bias = 1;
@@ -109,10 +116,10 @@ xo_status xo_conv2d(xo_device_t dev, xo_precision prec, const xo_operand *x,
   if (st == XO_OK) st = xo_prepare(w, prec, &qw, 1, "w", &pw);
   if (st != XO_OK) goto fail;
   if (integer) {
-    if (px.granularity != XO_Q_TENSOR ||
-        pw.granularity == XO_Q_GROUP ||
+    if (px.granularity != XO_Q_TENSOR || pw.granularity == XO_Q_GROUP ||
         (pw.granularity == XO_Q_AXIS && w->q && w->q->spec.axis != 0)) {
-      st = xo_fail(XO_ERR_UNSUPPORTED, "conv2d takes x quantized per tensor "
+      st = xo_fail(XO_ERR_UNSUPPORTED,
+                   "conv2d takes x quantized per tensor "
                    "and w per tensor or per output channel (axis=0)");
       goto fail;
     }
@@ -124,8 +131,8 @@ xo_status xo_conv2d(xo_device_t dev, xo_precision prec, const xo_operand *x,
     p.b_granularity = pw.granularity;
   }
   info->prepare_s = xo_now() - t0;
-  double outn = (double)p.in_n * (double)p.out_c * (double)p.out_h *
-                (double)p.out_w;
+  double outn =
+      (double)p.in_n * (double)p.out_c * (double)p.out_h * (double)p.out_w;
   info->ops = 2.0 * outn * (double)w->t.shape[1] * (double)(p.kh * p.kw);
   info->bytes = (double)px.bytes + (double)pw.bytes +
                 outn * (double)xo_dtype_size((xo_dtype)p.out_dtype);

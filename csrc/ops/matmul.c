@@ -14,7 +14,8 @@ xo_status xo_check_accumulator(int64_t k, int32_t amag, int32_t bmag,
                    "%s = %lld is too long for s32 accumulators: |acc| could "
                    "reach %lld x %d x %d > 2^31 - 1; the limit is %lld. Split "
                    "the reduction, use group-wise int4 scales, or use a float "
-                   "precision", what, (long long)k, (long long)k, amag, bmag,
+                   "precision",
+                   what, (long long)k, (long long)k, amag, bmag,
                    (long long)(INT32_MAX / ((int64_t)amag * bmag)));
   return XO_OK;
 }
@@ -44,11 +45,13 @@ xo_status xo_matmul(xo_device_t dev, xo_precision prec, const xo_operand *a,
   if ((unsigned)prec >= XO_PREC_COUNT)
     return xo_fail(XO_ERR_INVALID_ARG, "unknown precision %d", (int)prec);
   if (a->t.ndim != 3 || b->t.ndim != 3)
-    return xo_fail(XO_ERR_INVALID_ARG, "xo_matmul takes 3-d [batch, rows, "
+    return xo_fail(XO_ERR_INVALID_ARG,
+                   "xo_matmul takes 3-d [batch, rows, "
                    "cols] views");
   const int64_t *as = a->t.shape, *bs = b->t.shape;
   if (as[2] != bs[1] || as[0] != bs[0])
-    return xo_fail(XO_ERR_INVALID_ARG, "matmul: shapes [%lld, %lld, %lld] "
+    return xo_fail(XO_ERR_INVALID_ARG,
+                   "matmul: shapes [%lld, %lld, %lld] "
                    "and [%lld, %lld, %lld] do not match",
                    (long long)as[0], (long long)as[1], (long long)as[2],
                    (long long)bs[0], (long long)bs[1], (long long)bs[2]);
@@ -65,11 +68,13 @@ xo_status xo_matmul(xo_device_t dev, xo_precision prec, const xo_operand *a,
   p.out_dtype = prec == XO_PREC_FP64 ? XO_DTYPE_F64 : XO_DTYPE_F32;
   if (out->dtype == XO_DTYPE_S32) {
     if (!integer || a->q == NULL || b->q == NULL)
-      return xo_fail(XO_ERR_INVALID_ARG, "out_dtype=int32 returns raw "
+      return xo_fail(XO_ERR_INVALID_ARG,
+                     "out_dtype=int32 returns raw "
                      "accumulators: it needs precision int8/int4 and both "
                      "operands already quantized (QTensor)");
     if (b->q->spec.granularity == XO_Q_GROUP)
-      return xo_fail(XO_ERR_INVALID_ARG, "out_dtype=int32 is undefined for "
+      return xo_fail(XO_ERR_INVALID_ARG,
+                     "out_dtype=int32 is undefined for "
                      "group-wise scales (one accumulator per group)");
     p.out_dtype = XO_DTYPE_S32;
   }
@@ -88,14 +93,16 @@ xo_status xo_matmul(xo_device_t dev, xo_precision prec, const xo_operand *a,
   if (st != XO_OK) goto fail;
   if (integer) {
     if (pa.granularity != XO_Q_TENSOR) {
-      st = xo_fail(XO_ERR_UNSUPPORTED, "a must be quantized per tensor "
+      st = xo_fail(XO_ERR_UNSUPPORTED,
+                   "a must be quantized per tensor "
                    "(axis=None); per-row activation scales are not supported");
       goto fail;
     }
     int group = pb.granularity == XO_Q_GROUP;
     if ((pb.granularity == XO_Q_AXIS && b->q && b->q->spec.axis != 2) ||
         (group && (b->q->spec.axis != 2 || b->q->spec.group_axis != 1))) {
-      st = xo_fail(XO_ERR_UNSUPPORTED, "b must be quantized per tensor, per "
+      st = xo_fail(XO_ERR_UNSUPPORTED,
+                   "b must be quantized per tensor, per "
                    "output channel (axis=-1), or group-wise along K "
                    "(axis=-1 with group_size)");
       goto fail;

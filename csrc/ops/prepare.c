@@ -64,10 +64,12 @@ static xo_status take_quantized(const xo_operand *op, xo_precision prec,
   int asym = !q->spec.symmetric;
   int32_t qmax = xo_qmax(prec), levels = 2 * qmax + 1;
   if (q->spec.prec != prec)
-    return xo_fail(XO_ERR_INVALID_ARG, "%s is quantized to %s but precision "
-                   "is %s; quantize it to %s or pass precision='%s'", name,
-                   xo_precision_name(q->spec.prec), xo_precision_name(prec),
-                   xo_precision_name(prec), xo_precision_name(q->spec.prec));
+    return xo_fail(XO_ERR_INVALID_ARG,
+                   "%s is quantized to %s but precision "
+                   "is %s; quantize it to %s or pass precision='%s'",
+                   name, xo_precision_name(q->spec.prec),
+                   xo_precision_name(prec), xo_precision_name(prec),
+                   xo_precision_name(q->spec.prec));
   if (op->t.dtype != (asym ? XO_DTYPE_U8 : XO_DTYPE_S8))
     return xo_fail(XO_ERR_TYPE, "%s: %s quantized data must be %s", name,
                    asym ? "asymmetric" : "symmetric", asym ? "uint8" : "int8");
@@ -83,8 +85,10 @@ static xo_status take_quantized(const xo_operand *op, xo_precision prec,
   for (int64_t s = 0; s < out->nscales; s++) {
     float v = q->scale[s];
     if (!(isfinite(v) && v > 0))
-      return xo_fail(XO_ERR_INVALID_ARG, "%s: scale[%lld] = %g must be "
-                     "finite and positive", name, (long long)s, (double)v);
+      return xo_fail(XO_ERR_INVALID_ARG,
+                     "%s: scale[%lld] = %g must be "
+                     "finite and positive",
+                     name, (long long)s, (double)v);
     out->scale[s] = v;
   }
   if (asym) {
@@ -93,8 +97,10 @@ static xo_status take_quantized(const xo_operand *op, xo_precision prec,
     for (int64_t s = 0; s < out->nscales; s++) {
       int32_t z = q->zero_point[s];
       if (z < 0 || z > levels)
-        return xo_fail(XO_ERR_INVALID_ARG, "%s: zero_point[%lld] = %d is "
-                       "outside [0, %d]", name, (long long)s, z, levels);
+        return xo_fail(XO_ERR_INVALID_ARG,
+                       "%s: zero_point[%lld] = %d is "
+                       "outside [0, %d]",
+                       name, (long long)s, z, levels);
       out->zero_point[s] = z;
     }
   }
@@ -131,7 +137,8 @@ xo_status xo_prepare(const xo_operand *op, xo_precision prec,
   if (st != XO_OK) return st;
   if (!xo_precision_is_integer(prec)) {
     if (op->q != NULL)
-      return xo_fail(XO_ERR_INVALID_ARG, "%s is quantized (%s) but precision "
+      return xo_fail(XO_ERR_INVALID_ARG,
+                     "%s is quantized (%s) but precision "
                      "is %s; pass precision='%s' or dequantize() it first",
                      name, xo_precision_name(op->q->spec.prec),
                      xo_precision_name(prec),
@@ -147,8 +154,10 @@ xo_status xo_prepare(const xo_operand *op, xo_precision prec,
     st = take_quantized(op, prec, name, numel, out);
   } else {
     if (!is_float(op->t.dtype))
-      return xo_fail(XO_ERR_TYPE, "%s must hold floating-point values to be "
-                     "quantized, or be a QTensor", name);
+      return xo_fail(XO_ERR_TYPE,
+                     "%s must hold floating-point values to be "
+                     "quantized, or be a QTensor",
+                     name);
     xo_qspec spec = *def;
     spec.prec = prec;
     st = quantize_float(op, &spec, numel, out);
@@ -169,19 +178,22 @@ xo_status xo_prepare(const xo_operand *op, xo_precision prec,
   return XO_OK;
 }
 
-xo_status xo_check_output(const xo_tensor *out, int ndim,
-                          const int64_t *shape, xo_dtype dtype) {
+xo_status xo_check_output(const xo_tensor *out, int ndim, const int64_t *shape,
+                          xo_dtype dtype) {
   if (out == NULL || out->ndim != ndim || out->dtype != dtype)
-    return xo_fail(XO_ERR_INVALID_ARG, "output must be a %d-d tensor of "
-                   "dtype %d", ndim, (int)dtype);
+    return xo_fail(XO_ERR_INVALID_ARG,
+                   "output must be a %d-d tensor of "
+                   "dtype %d",
+                   ndim, (int)dtype);
   int64_t expect = (int64_t)xo_dtype_size(dtype), numel;
   xo_status st = xo_tensor_numel(out, &numel);
   if (st != XO_OK) return st;
   for (int d = ndim - 1; d >= 0; d--) {
     if (out->shape[d] != shape[d])
-      return xo_fail(XO_ERR_INVALID_ARG, "output dimension %d is %lld, "
-                     "expected %lld", d, (long long)out->shape[d],
-                     (long long)shape[d]);
+      return xo_fail(XO_ERR_INVALID_ARG,
+                     "output dimension %d is %lld, "
+                     "expected %lld",
+                     d, (long long)out->shape[d], (long long)shape[d]);
     /* strides of an empty array are meaningless */
     if (numel > 0 && out->shape[d] > 1 && out->strides[d] != expect)
       return xo_fail(XO_ERR_INVALID_ARG, "output must be C-contiguous");

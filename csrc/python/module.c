@@ -61,8 +61,10 @@ static int to_tensor(PyObject *obj, const char *name, xo_tensor *t) {
   PyArrayObject *a = (PyArrayObject *)obj;
   int nd = PyArray_NDIM(a);
   if (nd > XO_MAX_DIMS) {
-    PyErr_Format(PyExc_ValueError, "%s has %d dimensions; at most %d are "
-                 "supported", name, nd, XO_MAX_DIMS);
+    PyErr_Format(PyExc_ValueError,
+                 "%s has %d dimensions; at most %d are "
+                 "supported",
+                 name, nd, XO_MAX_DIMS);
     return -1;
   }
   int dt = dtype_of(a, name);
@@ -88,14 +90,15 @@ static int to_qparams(PyObject *obj, xo_qparams *q) {
   if (!PyArg_ParseTuple(obj, "iiiiLiOO", &prec, &gran, &axis, &gaxis, &gsize,
                         &sym, &scale, &zp))
     return -1;
-  if (!PyArray_Check(scale) || PyArray_TYPE((PyArrayObject *)scale) != NPY_FLOAT32 ||
+  if (!PyArray_Check(scale) ||
+      PyArray_TYPE((PyArrayObject *)scale) != NPY_FLOAT32 ||
       !PyArray_IS_C_CONTIGUOUS((PyArrayObject *)scale)) {
     PyErr_SetString(PyExc_TypeError, "scale must be C-contiguous float32");
     return -1;
   }
   memset(q, 0, sizeof *q);
-  q->spec = (xo_qspec){(xo_precision)prec, (xo_qgranularity)gran, axis, gaxis,
-                       gsize, sym};
+  q->spec = (xo_qspec){
+      (xo_precision)prec, (xo_qgranularity)gran, axis, gaxis, gsize, sym};
   q->scale = PyArray_DATA((PyArrayObject *)scale);
   if (zp != Py_None) {
     if (!PyArray_Check(zp) || PyArray_TYPE((PyArrayObject *)zp) != NPY_INT32 ||
@@ -128,8 +131,8 @@ static int to_operand(PyObject *arr, PyObject *qobj, const char *name,
   }
   PyObject *scale = PyTuple_GET_ITEM(qobj, 6);
   if (PyArray_SIZE((PyArrayObject *)scale) != ns) {
-    PyErr_Format(PyExc_ValueError, "%s: %lld scales given, %lld expected",
-                 name, (long long)PyArray_SIZE((PyArrayObject *)scale),
+    PyErr_Format(PyExc_ValueError, "%s: %lld scales given, %lld expected", name,
+                 (long long)PyArray_SIZE((PyArrayObject *)scale),
                  (long long)ns);
     return -1;
   }
@@ -149,8 +152,9 @@ static int find_device(const char *name, xo_device_t *dev) {
 static PyObject *new_output(int nd, const int64_t *shape, int dtype) {
   npy_intp dims[XO_MAX_DIMS];
   for (int i = 0; i < nd; i++) dims[i] = (npy_intp)shape[i];
-  int npy = dtype == XO_DTYPE_F64 ? NPY_FLOAT64
-            : dtype == XO_DTYPE_S32 ? NPY_INT32 : NPY_FLOAT32;
+  int npy = dtype == XO_DTYPE_F64   ? NPY_FLOAT64
+            : dtype == XO_DTYPE_S32 ? NPY_INT32
+                                    : NPY_FLOAT32;
   return PyArray_ZEROS(nd, dims, npy, 0);
 }
 
@@ -208,7 +212,8 @@ static PyObject *py_matmul(PyObject *self, PyObject *args) {
   }
   xo_op_info info;
   xo_status st;
-  Py_BEGIN_ALLOW_THREADS st = xo_matmul(dev, (xo_precision)prec, &a, &b, &to, &info);
+  Py_BEGIN_ALLOW_THREADS st =
+      xo_matmul(dev, (xo_precision)prec, &a, &b, &to, &info);
   Py_END_ALLOW_THREADS return finish(st, out, &info);
 }
 
@@ -235,8 +240,8 @@ static PyObject *py_conv2d(PyObject *self, PyObject *args) {
       (pbias != Py_None && to_tensor(pbias, "bias", &bias) < 0) ||
       find_device(dev_name, &dev) < 0)
     return NULL;
-  xo_conv_params cp = {{s[0], s[1]}, {d[0], d[1]}, {pb[0], pb[1]},
-                       {pe[0], pe[1]}, groups};
+  xo_conv_params cp = {
+      {s[0], s[1]}, {d[0], d[1]}, {pb[0], pb[1]}, {pe[0], pe[1]}, groups};
   if (x.t.ndim != 4 || w.t.ndim != 4) {
     PyErr_SetString(PyExc_ValueError, "internal: conv2d takes 4-d views");
     return NULL;
@@ -247,7 +252,8 @@ static PyObject *py_conv2d(PyObject *self, PyObject *args) {
     int64_t span = cp.dilation[i] * (w.t.shape[2 + i] - 1) + 1;
     int64_t padded = x.t.shape[2 + i] + cp.pad_begin[i] + cp.pad_end[i];
     shape[2 + i] = cp.stride[i] > 0 && cp.dilation[i] > 0 && padded >= span
-                       ? (padded - span) / cp.stride[i] + 1 : 0;
+                       ? (padded - span) / cp.stride[i] + 1
+                       : 0;
   }
   PyObject *out = new_output(4, shape, out_dtype(prec, want_int32));
   if (out == NULL) return NULL;
@@ -258,7 +264,8 @@ static PyObject *py_conv2d(PyObject *self, PyObject *args) {
   xo_op_info info;
   xo_status st;
   const xo_tensor *bp = pbias == Py_None ? NULL : &bias;
-  Py_BEGIN_ALLOW_THREADS st = xo_conv2d(dev, (xo_precision)prec, &x, &w, bp, &cp, &to, &info);
+  Py_BEGIN_ALLOW_THREADS st =
+      xo_conv2d(dev, (xo_precision)prec, &x, &w, bp, &cp, &to, &info);
   Py_END_ALLOW_THREADS return finish(st, out, &info);
 }
 
@@ -290,7 +297,8 @@ static PyObject *py_attention(PyObject *self, PyObject *args) {
   }
   xo_op_info info;
   xo_status st;
-  Py_BEGIN_ALLOW_THREADS st = xo_attention(dev, (xo_precision)prec, &q, &k, &v, causal, scale, &to, &info);
+  Py_BEGIN_ALLOW_THREADS st = xo_attention(dev, (xo_precision)prec, &q, &k, &v,
+                                           causal, scale, &to, &info);
   Py_END_ALLOW_THREADS return finish(st, out, &info);
 }
 
@@ -307,8 +315,8 @@ static PyObject *py_quantize(PyObject *self, PyObject *args) {
                         &gsize, &sym))
     return NULL;
   if (to_tensor(px, "x", &x) < 0) return NULL;
-  xo_qspec spec = {(xo_precision)prec, (xo_qgranularity)gran, axis, gaxis,
-                   gsize, sym};
+  xo_qspec spec = {
+      (xo_precision)prec, (xo_qgranularity)gran, axis, gaxis, gsize, sym};
   int64_t ns;
   xo_status st = xo_quant_nscales(&x, &spec, &ns);
   if (st != XO_OK) return raise_status(st);
@@ -334,10 +342,11 @@ fail:
   return NULL;
 }
 
-PyDoc_STRVAR(convert_doc,
-             "convert(x, target) -> contiguous array of the target format's "
-             "bits: target 0 f64, 1 f32, 2 f16 (uint16), 3 bf16 (uint16), 4 fp8 "
-             "(uint8).");
+PyDoc_STRVAR(
+    convert_doc,
+    "convert(x, target) -> contiguous array of the target format's "
+    "bits: target 0 f64, 1 f32, 2 f16 (uint16), 3 bf16 (uint16), 4 fp8 "
+    "(uint8).");
 static PyObject *py_convert(PyObject *self, PyObject *args) {
   (void)self;
   PyObject *px;
@@ -402,7 +411,8 @@ static PyObject *py_unpack_int4(PyObject *self, PyObject *args) {
     return NULL;
   if (PyArray_TYPE(a) != NPY_UINT8 || !PyArray_IS_C_CONTIGUOUS(a) || n < 0 ||
       PyArray_SIZE(a) < (n + 1) / 2) {
-    PyErr_SetString(PyExc_ValueError, "packed must be C-contiguous uint8 "
+    PyErr_SetString(PyExc_ValueError,
+                    "packed must be C-contiguous uint8 "
                     "with at least (n + 1) // 2 bytes");
     return NULL;
   }
@@ -433,7 +443,8 @@ static PyObject *py_devices(PyObject *self, PyObject *noargs) {
       if (d.precisions[p] == XO_SUPPORT_NONE) continue;
       PyObject *v = PyUnicode_FromString(
           d.precisions[p] == XO_SUPPORT_NATIVE ? "native" : "emulated");
-      if (v == NULL || PyDict_SetItemString(prec, xo_precision_name(p), v) < 0) {
+      if (v == NULL ||
+          PyDict_SetItemString(prec, xo_precision_name(p), v) < 0) {
         Py_XDECREF(v);
         Py_DECREF(prec);
         goto fail;
@@ -513,9 +524,15 @@ static PyMethodDef methods[] = {
     {"cache_clear", py_cache_clear, METH_NOARGS, "Drop idle cached plans."},
     {NULL, NULL, 0, NULL}};
 
-static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "xpuops._core",
-                                    "The xpuops C core.", -1, methods,
-                                    NULL, NULL, NULL, NULL};
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT,
+                                    "xpuops._core",
+                                    "The xpuops C core.",
+                                    -1,
+                                    methods,
+                                    NULL,
+                                    NULL,
+                                    NULL,
+                                    NULL};
 
 PyMODINIT_FUNC PyInit__core(void) {
   import_array();

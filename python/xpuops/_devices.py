@@ -77,15 +77,21 @@ def resolve(device) -> Device:
     if isinstance(device, Device):
         device = device.name
     if not isinstance(device, str):
-        raise TypeError(f"device must be a string such as 'cpu' or 'ref', got "
-                        f"{type(device).__name__}")
+        raise TypeError(
+            f"device must be a string such as 'cpu' or 'ref', got "
+            f"{type(device).__name__}"
+        )
     all_devices = _all()
     if device in _ALIAS_PREFERENCE:
         kind = device
         for backend in _ALIAS_PREFERENCE[kind]:
             for d in all_devices:
-                if (d.backend == backend and d.kind == kind and d.available
-                        and not d.simulated):
+                if (
+                    d.backend == backend
+                    and d.kind == kind
+                    and d.available
+                    and not d.simulated
+                ):
                     return d
         others = [d.name for d in all_devices if d.available]
         raise DeviceUnavailableError(
@@ -100,8 +106,7 @@ def resolve(device) -> Device:
                 )
             return d
     names = ["cpu", "gpu", "npu"] + [d.name for d in all_devices]
-    raise ValueError(f"unknown device {device!r}; valid devices are "
-                     f"{', '.join(names)}")
+    raise ValueError(f"unknown device {device!r}; valid devices are {', '.join(names)}")
 
 
 def check_supported(dev: Device, precision: str) -> None:

@@ -10,10 +10,14 @@ import numpy as np
 
 from . import _core
 from ._devices import check_supported, resolve
-from ._precision import CODE, INTEGER, as_float_array, check_precision
-from ._precision import precision_of_dtypes
+from ._precision import (
+    CODE,
+    INTEGER,
+    as_float_array,
+    check_precision,
+    precision_of_dtypes,
+)
 from ._quant import QTensor
-
 
 _tls = threading.local()
 
@@ -40,8 +44,9 @@ def _default_precision(*ops) -> str:
 
 def _setup(device, precision, *ops):
     dev = resolve(device)
-    precision = (_default_precision(*ops) if precision is None
-                 else check_precision(precision))
+    precision = (
+        _default_precision(*ops) if precision is None else check_precision(precision)
+    )
     check_supported(dev, precision)
     for o in ops:
         if isinstance(o, QTensor) and precision not in INTEGER:
@@ -96,9 +101,11 @@ def matmul(a, b, *, device="cpu", precision=None, out_dtype=None):
     dev, precision = _setup(device, precision, a, b)
     int32 = _want_int32(out_dtype, precision, a, b)
     if a.ndim == 0 or b.ndim == 0:
-        raise ValueError(f"matmul: operands must have at least 1 dimension, got "
-                         f"a.shape={a.shape}, b.shape={b.shape}; use * for "
-                         "scalars")
+        raise ValueError(
+            f"matmul: operands must have at least 1 dimension, got "
+            f"a.shape={a.shape}, b.shape={b.shape}; use * for "
+            "scalars"
+        )
     squeeze_m, squeeze_n = a.ndim == 1, b.ndim == 1
     a_shape = (1,) + a.shape if squeeze_m else a.shape
     b_shape = b.shape + (1,) if squeeze_n else b.shape
@@ -135,6 +142,7 @@ def matmul(a, b, *, device="cpu", precision=None, out_dtype=None):
                 f"{name}: a QTensor quantized along a batch axis ({ax}) cannot "
                 "be used in matmul; quantize along the last two axes"
             )
+
         if (squeeze_m and name == "a") or (squeeze_n and name == "b"):
             if x.axis is not None:
                 raise ValueError(f"{name}: a 1-d QTensor must be per tensor")
@@ -157,18 +165,30 @@ def _pair(v, name, minimum):
     try:
         v = tuple(v)
     except TypeError:
-        raise TypeError(f"{name} must be an int or a pair of ints, got "
-                        f"{v!r}") from None
-    if len(v) != 2 or not all(isinstance(i, (int, np.integer))
-                              and not isinstance(i, bool) for i in v):
+        raise TypeError(f"{name} must be an int or a pair of ints, got {v!r}") from None
+    if len(v) != 2 or not all(
+        isinstance(i, (int, np.integer)) and not isinstance(i, bool) for i in v
+    ):
         raise TypeError(f"{name} must be an int or a pair of ints, got {v!r}")
     if any(i < minimum for i in v):
         raise ValueError(f"{name} must be >= {minimum}, got {v}")
     return int(v[0]), int(v[1])
 
 
-def conv2d(x, w, bias=None, *, stride=1, padding=0, dilation=1, groups=1,
-           layout="NCHW", device="cpu", precision=None, out_dtype=None):
+def conv2d(
+    x,
+    w,
+    bias=None,
+    *,
+    stride=1,
+    padding=0,
+    dilation=1,
+    groups=1,
+    layout="NCHW",
+    device="cpu",
+    precision=None,
+    out_dtype=None,
+):
     """2-D convolution (cross-correlation, as in PyTorch) of x with
     ``w [OC, C/groups, KH, KW]``, plus ``bias [OC]``.
 
@@ -185,11 +205,13 @@ def conv2d(x, w, bias=None, *, stride=1, padding=0, dilation=1, groups=1,
     if layout not in ("NCHW", "NHWC"):
         raise ValueError(f"layout must be 'NCHW' or 'NHWC', got {layout!r}")
     if x.ndim != 4:
-        raise ValueError(f"conv2d: x must be 4-d ({layout}), got shape "
-                         f"{tuple(x.shape)}")
+        raise ValueError(
+            f"conv2d: x must be 4-d ({layout}), got shape {tuple(x.shape)}"
+        )
     if w.ndim != 4:
-        raise ValueError(f"conv2d: w must be 4-d [OC, C/groups, KH, KW], got "
-                         f"shape {tuple(w.shape)}")
+        raise ValueError(
+            f"conv2d: w must be 4-d [OC, C/groups, KH, KW], got shape {tuple(w.shape)}"
+        )
     stride = _pair(stride, "stride", 1)
     dilation = _pair(dilation, "dilation", 1)
     if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)):
@@ -200,14 +222,17 @@ def conv2d(x, w, bias=None, *, stride=1, padding=0, dilation=1, groups=1,
             pb = pe = (0, 0)
         elif padding == "same":
             if stride != (1, 1):
-                raise ValueError("padding='same' needs stride=1 (the output "
-                                 "size would otherwise not equal the input's)")
+                raise ValueError(
+                    "padding='same' needs stride=1 (the output "
+                    "size would otherwise not equal the input's)"
+                )
             tot = (dilation[0] * (kh - 1), dilation[1] * (kw - 1))
             pb = (tot[0] // 2, tot[1] // 2)
             pe = (tot[0] - pb[0], tot[1] - pb[1])
         else:
-            raise ValueError(f"padding must be an int, a pair, 'same' or "
-                             f"'valid', got {padding!r}")
+            raise ValueError(
+                f"padding must be an int, a pair, 'same' or 'valid', got {padding!r}"
+            )
     else:
         pb = pe = _pair(padding, "padding", 0)
     xd = x.data if isinstance(x, QTensor) else x
@@ -217,34 +242,55 @@ def conv2d(x, w, bias=None, *, stride=1, padding=0, dilation=1, groups=1,
         xd = xd.transpose(0, 3, 1, 2)
     c = xd.shape[1]
     if groups < 1 or c % groups or w.shape[0] % groups:
-        raise ValueError(f"groups={groups} must be >= 1 and divide the input "
-                         f"channels ({c}) and output channels ({w.shape[0]})")
+        raise ValueError(
+            f"groups={groups} must be >= 1 and divide the input "
+            f"channels ({c}) and output channels ({w.shape[0]})"
+        )
     if w.shape[1] * groups != c:
-        raise ValueError(f"conv2d: w{tuple(w.shape)} expects "
-                         f"{w.shape[1] * groups} input channels (C/groups="
-                         f"{w.shape[1]} x groups={groups}) but x has {c}")
+        raise ValueError(
+            f"conv2d: w{tuple(w.shape)} expects "
+            f"{w.shape[1] * groups} input channels (C/groups="
+            f"{w.shape[1]} x groups={groups}) but x has {c}"
+        )
     if bias is not None:
         if isinstance(bias, QTensor):
             raise TypeError("bias must be a float array, not a QTensor")
         bias = as_float_array(bias, "bias")
         if bias.shape != (w.shape[0],):
-            raise ValueError(f"bias must have shape ({w.shape[0]},), one per "
-                             f"output channel; got {tuple(bias.shape)}")
+            raise ValueError(
+                f"bias must have shape ({w.shape[0]},), one per "
+                f"output channel; got {tuple(bias.shape)}"
+            )
         if int32:
-            raise ValueError("bias cannot be added to raw int32 accumulators; "
-                             "drop out_dtype or add it yourself")
+            raise ValueError(
+                "bias cannot be added to raw int32 accumulators; "
+                "drop out_dtype or add it yourself"
+            )
     qx = x._qtuple() if isinstance(x, QTensor) else None
     qw = w._qtuple() if isinstance(w, QTensor) else None
     wd = w.data if isinstance(w, QTensor) else w
-    out = _run(_core.conv2d, xd, wd, bias, dev.name, CODE[precision], qx, qw,
-               stride, dilation, pb, pe, int(groups), int32)
+    out = _run(
+        _core.conv2d,
+        xd,
+        wd,
+        bias,
+        dev.name,
+        CODE[precision],
+        qx,
+        qw,
+        stride,
+        dilation,
+        pb,
+        pe,
+        int(groups),
+        int32,
+    )
     if layout == "NHWC":
         out = np.ascontiguousarray(out.transpose(0, 2, 3, 1))
     return out
 
 
-def attention(q, k, v, *, causal=False, scale=None, device="cpu",
-              precision=None):
+def attention(q, k, v, *, causal=False, scale=None, device="cpu", precision=None):
     """softmax(scale * q kᵀ + mask) v for ``q [B, H, Lq, D]`` and
     ``k, v [B, Hkv, Lk, D]`` with ``H % Hkv == 0`` (grouped-query heads:
     query head h uses key head h // (H // Hkv)).
@@ -256,30 +302,41 @@ def attention(q, k, v, *, causal=False, scale=None, device="cpu",
     """
     for name, t in (("q", q), ("k", k), ("v", v)):
         if isinstance(t, QTensor):
-            raise TypeError(f"attention: {name} must be a float array; the int8 "
-                            "scheme quantizes per head internally")
+            raise TypeError(
+                f"attention: {name} must be a float array; the int8 "
+                "scheme quantizes per head internally"
+            )
     q, k, v = (as_float_array(t, n) for t, n in ((q, "q"), (k, "k"), (v, "v")))
     dev, precision = _setup(device, precision, q, k, v)
     for name, t in (("q", q), ("k", k), ("v", v)):
         if t.ndim != 4:
-            raise ValueError(f"attention: {name} must be 4-d [B, heads, L, D], "
-                             f"got shape {tuple(t.shape)}")
+            raise ValueError(
+                f"attention: {name} must be 4-d [B, heads, L, D], "
+                f"got shape {tuple(t.shape)}"
+            )
     if k.shape != v.shape:
-        raise ValueError(f"attention: k{tuple(k.shape)} and v{tuple(v.shape)} "
-                         "must have the same shape")
+        raise ValueError(
+            f"attention: k{tuple(k.shape)} and v{tuple(v.shape)} "
+            "must have the same shape"
+        )
     if q.shape[0] != k.shape[0] or q.shape[3] != k.shape[3]:
-        raise ValueError(f"attention: q{tuple(q.shape)} and k{tuple(k.shape)} "
-                         "must agree in batch (axis 0) and D (axis 3)")
+        raise ValueError(
+            f"attention: q{tuple(q.shape)} and k{tuple(k.shape)} "
+            "must agree in batch (axis 0) and D (axis 3)"
+        )
     h, hkv = q.shape[1], k.shape[1]
     if (hkv == 0 and h != 0) or (hkv and h % hkv):
-        raise ValueError(f"attention: q has H={h} heads, not a multiple of "
-                         f"k/v's Hkv={hkv} heads (grouped-query attention "
-                         "needs H % Hkv == 0)")
+        raise ValueError(
+            f"attention: q has H={h} heads, not a multiple of "
+            f"k/v's Hkv={hkv} heads (grouped-query attention "
+            "needs H % Hkv == 0)"
+        )
     d = q.shape[3]
     if scale is None:
         scale = 1.0 / math.sqrt(d) if d > 0 else 1.0
     scale = float(scale)
     if not math.isfinite(scale):
         raise ValueError(f"scale must be finite, got {scale}")
-    return _run(_core.attention, q, k, v, dev.name, CODE[precision],
-                bool(causal), scale)
+    return _run(
+        _core.attention, q, k, v, dev.name, CODE[precision], bool(causal), scale
+    )

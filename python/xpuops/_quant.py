@@ -51,39 +51,67 @@ class QTensor:
       ``group_size``/``group_axis``: group-wise scales along group_axis.
     """
 
-    __slots__ = ("data", "scale", "zero_point", "axis", "group_size",
-                 "group_axis", "precision", "symmetric")
+    __slots__ = (
+        "data",
+        "scale",
+        "zero_point",
+        "axis",
+        "group_size",
+        "group_axis",
+        "precision",
+        "symmetric",
+    )
 
-    def __init__(self, data, scale, zero_point=None, *, axis=None,
-                 group_size=None, group_axis=None, precision="int8"):
+    def __init__(
+        self,
+        data,
+        scale,
+        zero_point=None,
+        *,
+        axis=None,
+        group_size=None,
+        group_axis=None,
+        precision="int8",
+    ):
         if precision not in _QMAX:
-            raise ValueError(f"QTensor precision must be 'int8' or 'int4', got "
-                             f"{precision!r}")
+            raise ValueError(
+                f"QTensor precision must be 'int8' or 'int4', got {precision!r}"
+            )
         data = np.asarray(data)
         symmetric = zero_point is None
         want = np.int8 if symmetric else np.uint8
         if data.dtype != want:
-            raise TypeError(f"QTensor data must be {np.dtype(want)} "
-                            f"({'symmetric' if symmetric else 'with zero points'})"
-                            f", got {data.dtype}")
+            raise TypeError(
+                f"QTensor data must be {np.dtype(want)} "
+                f"({'symmetric' if symmetric else 'with zero points'})"
+                f", got {data.dtype}"
+            )
         if axis is not None:
             axis = _norm_axis(axis, data.ndim, "axis")
         if group_size is not None:
             if axis is None:
-                raise ValueError("group_size needs an axis (the axis with "
-                                 "per-slice scales)")
+                raise ValueError(
+                    "group_size needs an axis (the axis with per-slice scales)"
+                )
             if data.ndim < 2:
                 raise ValueError("group-wise scales need at least 2 dimensions")
-            group_axis = (_default_group_axis(axis, data.ndim)
-                          if group_axis is None
-                          else _norm_axis(group_axis, data.ndim, "group_axis"))
+            group_axis = (
+                _default_group_axis(axis, data.ndim)
+                if group_axis is None
+                else _norm_axis(group_axis, data.ndim, "group_axis")
+            )
             if group_axis == axis:
                 raise ValueError("group_axis must differ from axis")
-            if (isinstance(group_size, bool) or int(group_size) <= 0
-                    or data.shape[group_axis] % int(group_size)):
-                raise ValueError(f"group_size={group_size} must be positive and "
-                                 f"divide dimension {data.shape[group_axis]} of "
-                                 f"axis {group_axis}")
+            if (
+                isinstance(group_size, bool)
+                or int(group_size) <= 0
+                or data.shape[group_axis] % int(group_size)
+            ):
+                raise ValueError(
+                    f"group_size={group_size} must be positive and "
+                    f"divide dimension {data.shape[group_axis]} of "
+                    f"axis {group_axis}"
+                )
             group_size = int(group_size)
         else:
             group_axis = None
@@ -138,27 +166,50 @@ class QTensor:
         elif self.group_size is None:
             gran, axis, gaxis, gsize = _AXIS, self.axis, 0, 0
         else:
-            gran, axis, gaxis, gsize = (_GROUP, self.axis, self.group_axis,
-                                        self.group_size)
+            gran, axis, gaxis, gsize = (
+                _GROUP,
+                self.axis,
+                self.group_axis,
+                self.group_size,
+            )
         if axis_map is not None and gran != _TENSOR:
             axis, gaxis = axis_map(axis), axis_map(gaxis) if gran == _GROUP else 0
-        zp = None if self.symmetric else np.ascontiguousarray(
-            self.zero_point.reshape(-1), np.int32)
-        return (CODE[self.precision], gran, axis, gaxis, gsize,
-                int(self.symmetric), np.ascontiguousarray(
-                    self.scale.reshape(-1), np.float32), zp)
+        zp = (
+            None
+            if self.symmetric
+            else np.ascontiguousarray(self.zero_point.reshape(-1), np.int32)
+        )
+        return (
+            CODE[self.precision],
+            gran,
+            axis,
+            gaxis,
+            gsize,
+            int(self.symmetric),
+            np.ascontiguousarray(self.scale.reshape(-1), np.float32),
+            zp,
+        )
 
     def __repr__(self) -> str:
-        how = ("per tensor" if self.axis is None else
-               f"axis={self.axis}" + (f", group_size={self.group_size}"
-                                      if self.group_size else ""))
+        how = (
+            "per tensor"
+            if self.axis is None
+            else f"axis={self.axis}"
+            + (f", group_size={self.group_size}" if self.group_size else "")
+        )
         sym = "symmetric" if self.symmetric else "asymmetric"
-        return (f"QTensor({self.precision}, shape={self.data.shape}, {how}, "
-                f"{sym})")
+        return f"QTensor({self.precision}, shape={self.data.shape}, {how}, {sym})"
 
 
-def quantize(x, precision: str = "int8", axis=None, group_size=None,
-             symmetric: bool = True, *, group_axis=None) -> QTensor:
+def quantize(
+    x,
+    precision: str = "int8",
+    axis=None,
+    group_size=None,
+    symmetric: bool = True,
+    *,
+    group_axis=None,
+) -> QTensor:
     """Quantize float ``x`` to a QTensor exactly as DESIGN.md section 2 says.
 
     ``axis`` is the axis whose slices get their own scale (ONNX
@@ -175,9 +226,11 @@ def quantize(x, precision: str = "int8", axis=None, group_size=None,
         raise ValueError(f"precision must be 'int8' or 'int4', got {precision!r}")
     x = as_float_array(x, "x")
     if axis is None and group_size is not None:
-        raise ValueError("group_size needs an axis (the axis with per-slice "
-                         "scales), e.g. quantize(b, 'int4', axis=-1, "
-                         "group_size=128)")
+        raise ValueError(
+            "group_size needs an axis (the axis with per-slice "
+            "scales), e.g. quantize(b, 'int4', axis=-1, "
+            "group_size=128)"
+        )
     if axis is None:
         gran, ax, gax, gs = _TENSOR, 0, 0, 0
     else:
@@ -186,15 +239,25 @@ def quantize(x, precision: str = "int8", axis=None, group_size=None,
         if group_size is not None:
             if x.ndim < 2:
                 raise ValueError("group-wise scales need at least 2 dimensions")
-            gax = (_default_group_axis(ax, x.ndim) if group_axis is None
-                   else _norm_axis(group_axis, x.ndim, "group_axis"))
-            if (isinstance(group_size, bool) or
-                    not isinstance(group_size, (int, np.integer))):
+            gax = (
+                _default_group_axis(ax, x.ndim)
+                if group_axis is None
+                else _norm_axis(group_axis, x.ndim, "group_axis")
+            )
+            if isinstance(group_size, bool) or not isinstance(
+                group_size, (int, np.integer)
+            ):
                 raise TypeError(f"group_size must be an int, got {group_size!r}")
             gran, gs = _GROUP, int(group_size)
-    q, scale, zp = _core.quantize(x, CODE[precision], gran, ax, gax, gs,
-                                  bool(symmetric))
-    return QTensor(q, scale, zp, axis=None if axis is None else ax,
-                   group_size=gs if gran == _GROUP else None,
-                   group_axis=gax if gran == _GROUP else None,
-                   precision=precision)
+    q, scale, zp = _core.quantize(
+        x, CODE[precision], gran, ax, gax, gs, bool(symmetric)
+    )
+    return QTensor(
+        q,
+        scale,
+        zp,
+        axis=None if axis is None else ax,
+        group_size=gs if gran == _GROUP else None,
+        group_axis=gax if gran == _GROUP else None,
+        precision=precision,
+    )

@@ -47,8 +47,7 @@ class Throughput:
 
     def _check(self, other: Throughput) -> None:
         if not isinstance(other, Throughput):
-            raise TypeError(f"cannot compare a Throughput with "
-                            f"{type(other).__name__}")
+            raise TypeError(f"cannot compare a Throughput with {type(other).__name__}")
         if other.precision != self.precision:
             raise TypeError(
                 f"{self} and {other} count different operations "

@@ -1,14 +1,18 @@
 /* ref.c - the reference backend's table: one CPU device, every op in every
  * precision, single-threaded, deterministic. */
+#include "ref.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "ref.h"
+static xo_status ref_init(void) {
+  return XO_OK;
+}
 
-static xo_status ref_init(void) { return XO_OK; }
-
-static int ref_device_count(void) { return 1; }
+static int ref_device_count(void) {
+  return 1;
+}
 
 static xo_status ref_describe(int index, xo_device_desc *desc) {
   (void)index;
@@ -72,7 +76,7 @@ static xo_status ref_run(void *vplan, const xo_args *args,
 static void ref_plan_describe(const void *vplan, char *impl, size_t n) {
   const ref_plan *plan = vplan;
   static const char *const ops[] = {"", "matmul", "conv2d", "attention"};
-  const char *how = plan->p.op == XO_OP_CONV2D ? "im2col + blocked gemm"
+  const char *how = plan->p.op == XO_OP_CONV2D      ? "im2col + blocked gemm"
                     : plan->p.op == XO_OP_ATTENTION ? "online softmax"
                                                     : "blocked gemm";
   snprintf(impl, n, "ref:%s_%s (%s, portable C)", ops[plan->p.op],

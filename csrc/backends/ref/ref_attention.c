@@ -85,8 +85,8 @@ xo_status ref_attention(const ref_plan *plan, const xo_args *args) {
     st = xo_alloc(ATTN_BLOCK, sizeof(double), &buf[0]);
     if (st == XO_OK) st = xo_alloc(p->d, sizeof(double), &buf[1]);
     if (st == XO_OK)
-      attention_f64(p, args->in[0], args->in[1], args->in[2], args->out,
-                    buf[0], buf[1]);
+      attention_f64(p, args->in[0], args->in[1], args->in[2], args->out, buf[0],
+                    buf[1]);
   } else {
     /* narrow formats decode to f32, then compute in f32 */
     xo_dtype d = xo_prec_operand_dtype(prec);

@@ -11,7 +11,8 @@ xo_status ref_conv2d_plan(ref_plan *plan) {
   xo_status st = xo_mul_size(cg, p->kh * p->kw, &r);
   if (st == XO_OK) st = xo_mul_size(p->out_h, p->out_w, &cols);
   if (st == XO_OK) st = xo_mul_size(r, cols, &total);
-  if (st == XO_OK) st = xo_alloc(total, sizeof(int64_t), (void **)&plan->im2col);
+  if (st == XO_OK)
+    st = xo_alloc(total, sizeof(int64_t), (void **)&plan->im2col);
   if (st != XO_OK) return st;
   plan->rows = r;
   plan->cols = cols;
@@ -64,11 +65,17 @@ xo_status ref_conv2d(const ref_plan *plan, const xo_args *args) {
     st = xo_alloc(ocg * cols, sizeof(int32_t), (void **)&acc);
   if (st != XO_OK) goto fail;
   if (integer) {
-    ref_ints rx = {.data = args->in[0], .zp = args->zero_point[0],
-                   .is_unsigned = p->a_asym, .div = 1, .mod = 1};
-    ref_ints rw = {.data = args->in[1], .zp = args->zero_point[1],
-                   .packed4 = prec == XO_PREC_INT4, .is_unsigned = p->b_asym,
-                   .div = r, .mod = p->b_granularity == XO_Q_AXIS ? p->out_c : 1};
+    ref_ints rx = {.data = args->in[0],
+                   .zp = args->zero_point[0],
+                   .is_unsigned = p->a_asym,
+                   .div = 1,
+                   .mod = 1};
+    ref_ints rw = {.data = args->in[1],
+                   .zp = args->zero_point[1],
+                   .packed4 = prec == XO_PREC_INT4,
+                   .is_unsigned = p->b_asym,
+                   .div = r,
+                   .mod = p->b_granularity == XO_Q_AXIS ? p->out_c : 1};
     st = xo_alloc(nx, es, &x);
     if (st == XO_OK) st = xo_alloc(nw, es, &w);
     if (st != XO_OK) goto fail;
@@ -112,10 +119,12 @@ xo_status ref_conv2d(const ref_plan *plan, const xo_args *args) {
       for (int64_t c = 0; c < p->out_c; c++) {
         int64_t o = (n * p->out_c + c) * cols;
         if (es == 8) {
-          double *out = (double *)args->out + o, b = ((const double *)args->bias)[c];
+          double *out = (double *)args->out + o,
+                 b = ((const double *)args->bias)[c];
           for (int64_t e = 0; e < cols; e++) out[e] += b;
         } else {
-          float *out = (float *)args->out + o, b = ((const float *)args->bias)[c];
+          float *out = (float *)args->out + o,
+                b = ((const float *)args->bias)[c];
           for (int64_t e = 0; e < cols; e++) out[e] += b;
         }
       }

@@ -11,22 +11,22 @@
 enum { MB = 32, KB = 128, NB = 512 };
 
 /* One body, three element types; the function names stay greppable. */
-#define REF_GEMM_BODY(TA, TC)                                              \
-  memset(c, 0, (size_t)(m * n) * sizeof(TC));                              \
-  for (int64_t i0 = 0; i0 < m; i0 += MB)                                   \
-    for (int64_t k0 = 0; k0 < k; k0 += KB)                                 \
-      for (int64_t j0 = 0; j0 < n; j0 += NB) {                             \
-        int64_t i1 = i0 + MB < m ? i0 + MB : m;                            \
-        int64_t k1 = k0 + KB < k ? k0 + KB : k;                            \
-        int64_t j1 = j0 + NB < n ? j0 + NB : n;                            \
-        for (int64_t i = i0; i < i1; i++) {                                \
-          TC *restrict ci = c + i * n;                                     \
-          for (int64_t kk = k0; kk < k1; kk++) {                           \
-            TC aik = (TC)a[i * k + kk];                                    \
-            const TA *restrict bk = b + kk * n;                            \
-            for (int64_t j = j0; j < j1; j++) ci[j] += aik * (TC)bk[j];    \
-          }                                                                \
-        }                                                                  \
+#define REF_GEMM_BODY(TA, TC)                                           \
+  memset(c, 0, (size_t)(m * n) * sizeof(TC));                           \
+  for (int64_t i0 = 0; i0 < m; i0 += MB)                                \
+    for (int64_t k0 = 0; k0 < k; k0 += KB)                              \
+      for (int64_t j0 = 0; j0 < n; j0 += NB) {                          \
+        int64_t i1 = i0 + MB < m ? i0 + MB : m;                         \
+        int64_t k1 = k0 + KB < k ? k0 + KB : k;                         \
+        int64_t j1 = j0 + NB < n ? j0 + NB : n;                         \
+        for (int64_t i = i0; i < i1; i++) {                             \
+          TC *restrict ci = c + i * n;                                  \
+          for (int64_t kk = k0; kk < k1; kk++) {                        \
+            TC aik = (TC)a[i * k + kk];                                 \
+            const TA *restrict bk = b + kk * n;                         \
+            for (int64_t j = j0; j < j1; j++) ci[j] += aik * (TC)bk[j]; \
+          }                                                             \
+        }                                                               \
       }
 
 void ref_gemm_f64(int64_t m, int64_t n, int64_t k, const double *a,

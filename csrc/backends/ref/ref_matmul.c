@@ -11,10 +11,11 @@ static xo_status matmul_float(const xo_problem *p, const xo_args *args) {
   xo_status st = XO_OK;
   if (p->prec == XO_PREC_FP64) {
     for (int64_t i = 0; i < p->batch; i++)
-      ref_gemm_f64(m, n, k,
-                   (const double *)args->in[0] + (p->batch_a > 1 ? i : 0) * m * k,
-                   (const double *)args->in[1] + (p->batch_b > 1 ? i : 0) * k * n,
-                   (double *)args->out + i * m * n);
+      ref_gemm_f64(
+          m, n, k,
+          (const double *)args->in[0] + (p->batch_a > 1 ? i : 0) * m * k,
+          (const double *)args->in[1] + (p->batch_b > 1 ? i : 0) * k * n,
+          (double *)args->out + i * m * n);
     return XO_OK;
   }
   /* narrow formats are decoded to f32 (exactly) and accumulated in f32 */
@@ -58,11 +59,17 @@ static xo_status matmul_int(const xo_problem *p, const xo_args *args) {
   if (st == XO_OK) st = xo_alloc(m * gs, sizeof(int16_t), (void **)&ag);
   if (st == XO_OK) st = xo_alloc(m * n, sizeof(int32_t), (void **)&acc);
   if (st != XO_OK) goto fail;
-  ref_ints ra = {.data = args->in[0], .zp = args->zero_point[0],
-                 .is_unsigned = p->a_asym, .div = 1, .mod = 1};
-  ref_ints rb = {.data = args->in[1], .zp = args->zero_point[1],
+  ref_ints ra = {.data = args->in[0],
+                 .zp = args->zero_point[0],
+                 .is_unsigned = p->a_asym,
+                 .div = 1,
+                 .mod = 1};
+  ref_ints rb = {.data = args->in[1],
+                 .zp = args->zero_point[1],
                  .packed4 = p->prec == XO_PREC_INT4,
-                 .is_unsigned = p->b_asym, .div = 1, .mod = 1};
+                 .is_unsigned = p->b_asym,
+                 .div = 1,
+                 .mod = 1};
   if (p->b_granularity == XO_Q_AXIS) rb.mod = n;
   if (group) {
     rb.div = n;
@@ -74,8 +81,8 @@ static xo_status matmul_int(const xo_problem *p, const xo_args *args) {
   for (int64_t i = 0; i < p->batch; i++) {
     if (i == 0 || p->batch_a > 1) ref_widen(&ra, i * m * k, m * k, a16);
     if (i == 0 || p->batch_b > 1) ref_widen(&rb, i * k * n, k * n, b16);
-    int32_t *c = p->out_dtype == XO_DTYPE_S32 ? (int32_t *)args->out + i * m * n
-                                              : acc;
+    int32_t *c =
+        p->out_dtype == XO_DTYPE_S32 ? (int32_t *)args->out + i * m * n : acc;
     float *out = (float *)args->out + i * m * n;
     if (!group) {
       ref_gemm_s16s32(m, n, k, a16, b16, c);
