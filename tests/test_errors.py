@@ -185,3 +185,14 @@ def test_set_num_threads_validates():
     xo.set_num_threads(3)
     assert xo.get_num_threads() == 3
     xo.set_num_threads(old)
+
+
+def test_huge_broadcast_operands_fail_cleanly():
+    # zero-stride views of 2^60 elements cost no memory; converting them would
+    k = 2**60
+    a = np.broadcast_to(ones(1, 1), (1, k))
+    b = np.broadcast_to(ones(1, 1), (k, 1))
+    with pytest.raises(ValueError, match="overflows 64 bits"):
+        xo.matmul(a, b, precision="fp64")  # 2^60 x 8 bytes does not fit int64
+    with pytest.raises(MemoryError, match="cannot allocate"):
+        xo.matmul(a, b, precision="fp32")  # 2^62 bytes: a clean MemoryError
