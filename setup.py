@@ -33,7 +33,7 @@ setup(
             include_dirs=[np.get_include(), "csrc"],
             define_macros=[("NPY_TARGET_VERSION", "NPY_2_0_API_VERSION")],
             extra_compile_args=CFLAGS,
-            libraries=["m"],
+            libraries=["m", "dl", "pthread"],
         )
     ],
     package_data={"xpuops": ["py.typed"]},

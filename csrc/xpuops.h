@@ -162,6 +162,11 @@ xo_status xo_device_describe(int i, xo_device_desc *desc);
  * backend's reason when it exists but is not available. */
 xo_status xo_device_find(const char *name, xo_device_t *dev);
 
+/* Tell the core where backend's library is (e.g. "onednn" ->
+ * ".../lib/libdnnl.so.3"), before the first device query; path is copied.
+ * XO_ERR_INVALID_ARG after the registry has been initialized. */
+xo_status xo_set_library_path(const char *backend, const char *path);
+
 /* One thread count for every CPU-side pool (n >= 1). Until set, it is the
  * number of cores this process may run on (sched_getaffinity). */
 xo_status xo_set_num_threads(int n);

@@ -89,7 +89,7 @@ def test_input_dtypes_select_their_precision(dtype, rng):
         ml_dtypes.bfloat16: "bf16",
         ml_dtypes.float8_e4m3fn: "fp8",
     }[dtype]
-    assert xo.last_info()["impl"].startswith(f"ref:matmul_{expect}")
+    assert f":matmul_{expect} " in xo.last_info()["impl"]
     # the values are already in the format: only accumulation error remains
     exact = a.astype(np.float64) @ b.astype(np.float64)
     assert twin.sqnr_db(exact, y) > 110
@@ -107,7 +107,7 @@ def test_qtensor_operands_and_group_wise_int4(rng):
     qa = xo.quantize(a, "int8")
     qb = xo.quantize(b, "int4", axis=-1, group_size=32)
     y = xo.matmul(qa, qb)  # precision from the QTensors: int4 (W4A8)
-    assert xo.last_info()["impl"].startswith("ref:matmul_int4")
+    assert ":matmul_int4 " in xo.last_info()["impl"]
     # twin: one s32 accumulator per group, summed in f32 in group order
     out = np.zeros((16, 24), np.float32)
     for g in range(4):

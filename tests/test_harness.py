@@ -160,3 +160,22 @@ def test_attention(device, precision, shape, causal, rng):
         )
         assert twin.sqnr_db(rounded, y) > SQNR_VS_TWIN[precision] - 10
         assert twin.sqnr_db(y_ref, y) > SQNR_VS_TWIN[precision] - 13
+
+
+UNSUPPORTED = [
+    (d.name, p)
+    for d in xo.devices()
+    if d.available
+    for p in ALL
+    if p not in d.precisions
+]
+
+
+@pytest.mark.parametrize("device,precision", UNSUPPORTED)
+def test_unlisted_precision_raises_with_alternatives(device, precision):
+    able = [d.name for d in xo.devices() if d.available and precision in d.precisions]
+    a = np.ones((4, 4), np.float32)
+    with pytest.raises(xo.UnsupportedError, match=f"devices that can: {able[0]}"):
+        xo.matmul(a, a, device=device, precision=precision)
+    with pytest.raises(xo.UnsupportedError, match=precision):
+        xo.conv2d(a[None, None], a[None, None], device=device, precision=precision)

@@ -129,9 +129,15 @@ typedef struct xo_backend {
   void (*plan_free)(void *plan);
   /* Describe what a plan runs into impl (kernel, ISA). (optional) */
   void (*plan_describe)(const void *plan, char *impl, size_t n);
+  /* Apply a new CPU thread count to the backend's pools. (optional) */
+  void (*set_num_threads)(int n);
   /* Release the backend's global state. (optional) */
   void (*fini)(void);
 } xo_backend;
+
+/* Where the Python layer found a backend's library ("openblas", "onednn"),
+ * or NULL: the backend then tries the system's soname. */
+const char *xo_library_path(const char *backend);
 
 struct xo_device {
   const xo_backend *backend;
@@ -186,6 +192,18 @@ xo_status xo_to_contiguous(const xo_tensor *t, xo_dtype dtype, void **out,
 /* Check an output tensor: rank, shape, dtype and row-major contiguity. */
 xo_status xo_check_output(const xo_tensor *out, int ndim, const int64_t *shape,
                           xo_dtype dtype);
+
+/* The im2col gather map of a conv2d problem, for one (image, group): entry
+ * r * cols + p is the offset into that group's [C/groups, H, W] input of
+ * row r = (c * KH + i) * KW + j and output pixel p, or -1 for padding.
+ * Caller frees *map. */
+xo_status xo_im2col_map(const xo_problem *p, int64_t **map, int64_t *rows,
+                        int64_t *cols);
+
+/* col[e] = src[map[e]] (0 where map[e] < 0) for n elements of es bytes
+ * (8: double, 4: float, 2: int16). */
+void xo_im2col_gather(const void *src, size_t es, const int64_t *map, int64_t n,
+                      void *col);
 
 /* Number of (query, key) pairs the mask leaves visible. */
 double xo_attention_pairs(int64_t lq, int64_t lk, int causal);

@@ -12,6 +12,7 @@
 #include "internal.h"
 
 extern const xo_backend xo_backend_ref;
+extern const xo_backend xo_backend_openblas;
 
 typedef struct backend_entry {
   const char *name;
@@ -23,8 +24,7 @@ typedef struct backend_entry {
 
 static const backend_entry kBackends[] = {
     {"ref", "cpu", 0, &xo_backend_ref, NULL},
-    {"openblas", "cpu", 0, NULL,
-     "not built yet: the OpenBLAS backend lands with issue #3"},
+    {"openblas", "cpu", 0, &xo_backend_openblas, NULL},
     {"onednn", "cpu", 0, NULL,
      "not built yet: the oneDNN backend lands with issue #3"},
     {"opencl", "gpu", 0, NULL,
@@ -39,6 +39,29 @@ enum { NBACKENDS = sizeof kBackends / sizeof kBackends[0], MAX_DEVICES = 64 };
 static struct xo_device devices[MAX_DEVICES];
 static int ndevices;
 static pthread_once_t registry_once = PTHREAD_ONCE_INIT;
+static int registry_ready;
+
+/* Library paths the Python layer found, by backend name. */
+static char library_paths[NBACKENDS][1024];
+
+xo_status xo_set_library_path(const char *backend, const char *path) {
+  if (__atomic_load_n(&registry_ready, __ATOMIC_ACQUIRE))
+    return xo_fail(XO_ERR_INVALID_ARG,
+                   "library paths must be set before the first device query");
+  for (int i = 0; i < NBACKENDS; i++)
+    if (strcmp(kBackends[i].name, backend) == 0) {
+      snprintf(library_paths[i], sizeof library_paths[i], "%s", path);
+      return XO_OK;
+    }
+  return xo_fail(XO_ERR_INVALID_ARG, "unknown backend '%s'", backend);
+}
+
+const char *xo_library_path(const char *backend) {
+  for (int i = 0; i < NBACKENDS; i++)
+    if (strcmp(kBackends[i].name, backend) == 0)
+      return library_paths[i][0] ? library_paths[i] : NULL;
+  return NULL;
+}
 
 static void add_placeholder(const backend_entry *b, const char *reason) {
   if (ndevices >= MAX_DEVICES) return;
@@ -53,6 +76,7 @@ static void add_placeholder(const backend_entry *b, const char *reason) {
 }
 
 static void registry_init(void) {
+  __atomic_store_n(&registry_ready, 1, __ATOMIC_RELEASE);
   for (int i = 0; i < NBACKENDS; i++) {
     const backend_entry *b = &kBackends[i];
     if (b->impl == NULL) {

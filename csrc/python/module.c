@@ -470,6 +470,15 @@ fail:
   return NULL;
 }
 
+static PyObject *py_set_library_path(PyObject *self, PyObject *args) {
+  (void)self;
+  const char *backend, *path;
+  if (!PyArg_ParseTuple(args, "ss", &backend, &path)) return NULL;
+  xo_status st = xo_set_library_path(backend, path);
+  if (st != XO_OK) return raise_status(st);
+  Py_RETURN_NONE;
+}
+
 static PyObject *py_set_num_threads(PyObject *self, PyObject *arg) {
   (void)self;
   long n = PyLong_AsLong(arg);
@@ -516,6 +525,9 @@ static PyMethodDef methods[] = {
     {"pack_int4", py_pack_int4, METH_VARARGS, pack_int4_doc},
     {"unpack_int4", py_unpack_int4, METH_VARARGS, unpack_int4_doc},
     {"devices", py_devices, METH_NOARGS, "Every device entry as a dict."},
+    {"set_library_path", py_set_library_path, METH_VARARGS,
+     "set_library_path(backend, path): where a backend's library is; before "
+     "the first device query."},
     {"set_num_threads", py_set_num_threads, METH_O,
      "One thread count for every CPU-side pool."},
     {"get_num_threads", py_get_num_threads, METH_NOARGS,

@@ -5,12 +5,16 @@ machine, in every precision, measured in the right unit.
     y = xo.matmul(a, w, device="cpu", precision="int8")
 """
 
+from . import _libs
 from ._devices import Device, devices, get_num_threads, set_num_threads
 from ._errors import DeviceUnavailableError, UnsupportedError
 from ._ops import attention, conv2d, last_info, matmul
 from ._precision import PRECISIONS
 from ._quant import QTensor, quantize
 from ._throughput import Throughput
+
+# device enumeration is lazy: the library paths are in place before it runs
+_libs.configure()
 
 __version__ = "0.1.0"
 

@@ -70,10 +70,12 @@ def devices() -> list[Device]:
     return list(_all())
 
 
-def resolve(device) -> Device:
+def resolve(device, precision: str | None = None) -> Device:
     """The available Device that ``device`` (a name, an alias "cpu"/"gpu"/
     "npu", or a Device) means; ValueError for an unknown name,
-    DeviceUnavailableError for a device this machine lacks."""
+    DeviceUnavailableError for a device this machine lacks. An alias picks
+    the best device of its kind that runs ``precision`` (when given), so
+    ``device="cpu"`` means "on the CPU", whatever the precision."""
     if isinstance(device, Device):
         device = device.name
     if not isinstance(device, str):
@@ -91,11 +93,13 @@ def resolve(device) -> Device:
                     and d.kind == kind
                     and d.available
                     and not d.simulated
+                    and (precision is None or precision in d.precisions)
                 ):
                     return d
         others = [d.name for d in all_devices if d.available]
+        runs = f" that runs {precision}" if precision else ""
         raise DeviceUnavailableError(
-            f"no {kind.upper()} is available on this machine for device="
+            f"no {kind.upper()}{runs} is available on this machine for device="
             f"{device!r}; available devices: {', '.join(others)}"
         )
     for d in all_devices:

@@ -43,10 +43,10 @@ def _default_precision(*ops) -> str:
 
 
 def _setup(device, precision, *ops):
-    dev = resolve(device)
     precision = (
         _default_precision(*ops) if precision is None else check_precision(precision)
     )
+    dev = resolve(device, precision)
     check_supported(dev, precision)
     for o in ops:
         if isinstance(o, QTensor) and precision not in INTEGER:

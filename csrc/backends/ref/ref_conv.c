@@ -6,47 +6,7 @@
 #include "ref.h"
 
 xo_status ref_conv2d_plan(ref_plan *plan) {
-  const xo_problem *p = &plan->p;
-  int64_t cg = p->in_c / p->groups, r, cols, total;
-  xo_status st = xo_mul_size(cg, p->kh * p->kw, &r);
-  if (st == XO_OK) st = xo_mul_size(p->out_h, p->out_w, &cols);
-  if (st == XO_OK) st = xo_mul_size(r, cols, &total);
-  if (st == XO_OK)
-    st = xo_alloc(total, sizeof(int64_t), (void **)&plan->im2col);
-  if (st != XO_OK) return st;
-  plan->rows = r;
-  plan->cols = cols;
-  int64_t *idx = plan->im2col;
-  for (int64_t c = 0; c < cg; c++)
-    for (int64_t i = 0; i < p->kh; i++)
-      for (int64_t j = 0; j < p->kw; j++)
-        for (int64_t oh = 0; oh < p->out_h; oh++)
-          for (int64_t ow = 0; ow < p->out_w; ow++) {
-            int64_t ih = oh * p->stride[0] - p->pad_begin[0] + i * p->dil[0];
-            int64_t iw = ow * p->stride[1] - p->pad_begin[1] + j * p->dil[1];
-            int inside = ih >= 0 && ih < p->in_h && iw >= 0 && iw < p->in_w;
-            *idx++ = inside ? (c * p->in_h + ih) * p->in_w + iw : -1;
-          }
-  return XO_OK;
-}
-
-/* col[e] = src[idx[e]], 0 for padding (after zero-point subtraction, 0 is
- * the real zero for integers too). */
-static void gather(const void *src, size_t es, const int64_t *idx, int64_t n,
-                   void *col) {
-  if (es == 8) {
-    const double *s = src;
-    double *d = col;
-    for (int64_t e = 0; e < n; e++) d[e] = idx[e] < 0 ? 0.0 : s[idx[e]];
-  } else if (es == 4) {
-    const float *s = src;
-    float *d = col;
-    for (int64_t e = 0; e < n; e++) d[e] = idx[e] < 0 ? 0.0f : s[idx[e]];
-  } else {
-    const int16_t *s = src;
-    int16_t *d = col;
-    for (int64_t e = 0; e < n; e++) d[e] = idx[e] < 0 ? 0 : s[idx[e]];
-  }
+  return xo_im2col_map(&plan->p, &plan->im2col, &plan->rows, &plan->cols);
 }
 
 xo_status ref_conv2d(const ref_plan *plan, const xo_args *args) {
@@ -92,8 +52,8 @@ xo_status ref_conv2d(const ref_plan *plan, const xo_args *args) {
   const char *xs = x ? x : args->in[0], *ws = w ? w : args->in[1];
   for (int64_t n = 0; n < p->in_n; n++)
     for (int64_t g = 0; g < p->groups; g++) {
-      gather(xs + (size_t)((n * p->in_c + g * cg) * hw) * es, es, plan->im2col,
-             r * cols, col);
+      xo_im2col_gather(xs + (size_t)((n * p->in_c + g * cg) * hw) * es, es,
+                       plan->im2col, r * cols, col);
       const void *wg = ws + (size_t)(g * ocg * r) * es;
       int64_t o = (n * p->out_c + g * ocg) * cols; /* first output element */
       if (es == 8) {

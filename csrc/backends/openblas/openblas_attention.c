@@ -1,0 +1,41 @@
+/* openblas_attention.c - attention on OpenBLAS GEMMs, fp32 and fp64. */
+#include <math.h>
+#include <stdlib.h>
+
+#include "openblas.h"
+
+enum { QB = 128 }; /* query rows per block: bounds the score buffer */
+
+#define REAL float
+#define ATTN_FN attention_f32
+#define GEMM blas_gemm_f32
+#define EXP expf
+#include "attention_impl.inc"
+#undef REAL
+#undef ATTN_FN
+#undef GEMM
+#undef EXP
+
+#define REAL double
+#define ATTN_FN attention_f64
+#define GEMM blas_gemm_f64
+#define EXP exp
+#include "attention_impl.inc"
+#undef REAL
+#undef ATTN_FN
+#undef GEMM
+#undef EXP
+
+xo_status blas_attention(const blas_plan *plan, const xo_args *args) {
+  const xo_problem *p = &plan->p;
+  int dbl = p->prec == XO_PREC_FP64;
+  void *s = NULL;
+  xo_status st = xo_alloc(QB * (p->lk > 0 ? p->lk : 1), dbl ? 8 : 4, &s);
+  if (st != XO_OK) return st;
+  if (dbl)
+    attention_f64(p, args->in[0], args->in[1], args->in[2], args->out, s);
+  else
+    attention_f32(p, args->in[0], args->in[1], args->in[2], args->out, s);
+  free(s);
+  return XO_OK;
+}

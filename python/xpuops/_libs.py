@@ -1,0 +1,56 @@
+"""Find the libraries of the CPU backends in their Python packages and tell
+the C core, before it enumerates devices. A missing package is not an error
+here: the backend then reports itself unavailable, with the reason."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+from pathlib import Path
+
+from . import _core
+
+#: backend -> (environment override, finder)
+ENV = {"openblas": "XPUOPS_OPENBLAS_LIB", "onednn": "XPUOPS_ONEDNN_LIB"}
+
+
+def _openblas() -> str | None:
+    try:
+        import scipy_openblas32 as sob
+    except ImportError:
+        return None
+    path = Path(sob.get_lib_dir()) / f"lib{sob.get_library()}.so"
+    return str(path) if path.exists() else None
+
+
+def _dist_file(dist: str, name: str) -> str | None:
+    """A file a wheel installed (wheels of C libraries put them under the
+    environment's data directory, e.g. <venv>/lib)."""
+    try:
+        files = importlib.metadata.distribution(dist).files or []
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    for f in files:
+        if f.name == name:
+            path = Path(f.locate()).resolve()
+            if path.exists():
+                return str(path)
+    return None
+
+
+def _onednn() -> str | None:
+    return _dist_file("onednn-cpu-gomp", "libdnnl.so.3")
+
+
+FINDERS = {"openblas": _openblas, "onednn": _onednn}
+
+
+def configure() -> dict:
+    """Set each backend's library path in the core; returns what was found."""
+    found = {}
+    for backend, finder in FINDERS.items():
+        path = os.environ.get(ENV[backend]) or finder()
+        if path:
+            _core.set_library_path(backend, path)
+            found[backend] = path
+    return found
