@@ -4,6 +4,7 @@ Sources are every .c file under csrc/ except those of backends that have no
 code yet. Warnings are on and the build is expected to be clean.
 """
 
+import importlib.metadata
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,17 @@ from setuptools import Extension, setup
 
 ROOT = Path(__file__).parent
 SOURCES = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "csrc").rglob("*.c"))
+
+
+def onednn_include() -> str:
+    """oneDNN's headers, from the onednn-devel-cpu-gomp wheel (a build
+    requirement). The library itself is dlopen'ed at run time."""
+    dist = importlib.metadata.distribution("onednn-devel-cpu-gomp")
+    for f in dist.files or []:
+        if f.name == "dnnl.h" and f.parent.name == "dnnl":
+            return str(Path(f.locate()).resolve().parent.parent.parent)
+    raise RuntimeError("onednn-devel-cpu-gomp is installed without dnnl.h")
+
 
 CFLAGS = [
     "-std=c11",
@@ -30,7 +42,7 @@ setup(
         Extension(
             "xpuops._core",
             sources=SOURCES,
-            include_dirs=[np.get_include(), "csrc"],
+            include_dirs=[np.get_include(), "csrc", onednn_include()],
             define_macros=[("NPY_TARGET_VERSION", "NPY_2_0_API_VERSION")],
             extra_compile_args=CFLAGS,
             libraries=["m", "dl", "pthread"],

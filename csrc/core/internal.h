@@ -205,6 +205,19 @@ xo_status xo_im2col_map(const xo_problem *p, int64_t **map, int64_t *rows,
 void xo_im2col_gather(const void *src, size_t es, const int64_t *map, int64_t n,
                       void *col);
 
+/* out[i, j] = float(acc[i, j]) * (sa * sb[per_col ? j : 0]) for an
+ * [m, n] block, or out += that when add (group-wise sums, in group order).
+ * The scale product is formed in f32 first, as DESIGN.md s2 writes it. */
+void xo_dequant_rows(int64_t m, int64_t n, const int32_t *acc, float sa,
+                     const float *sb, int per_col, int add, float *out);
+
+/* The int8 attention softmax of one query row (DESIGN.md s2): f = s *
+ * alpha in f32, a stable softmax, p = rint(255 * softmax) as u8. Every
+ * backend calls this one function, so P is identical everywhere. f is n
+ * floats of scratch. */
+void xo_softmax_u8(const int32_t *s, int64_t n, float alpha, float *f,
+                   uint8_t *p);
+
 /* Number of (query, key) pairs the mask leaves visible. */
 double xo_attention_pairs(int64_t lq, int64_t lk, int causal);
 

@@ -185,3 +185,14 @@ fail:
   free(hi);
   return st;
 }
+
+/* out[i, j] (+)= float(acc[i, j]) * (sa * sb[j]); the scale product is
+ * formed in f32 first, as DESIGN.md s2 writes it. */
+void xo_dequant_rows(int64_t m, int64_t n, const int32_t *acc, float sa,
+                     const float *sb, int per_col, int add, float *out) {
+  for (int64_t i = 0; i < m; i++)
+    for (int64_t j = 0; j < n; j++) {
+      float v = (float)acc[i * n + j] * (sa * sb[per_col ? j : 0]);
+      out[i * n + j] = add ? out[i * n + j] + v : v;
+    }
+}

@@ -13,6 +13,7 @@
 
 extern const xo_backend xo_backend_ref;
 extern const xo_backend xo_backend_openblas;
+extern const xo_backend xo_backend_onednn;
 
 typedef struct backend_entry {
   const char *name;
@@ -25,8 +26,7 @@ typedef struct backend_entry {
 static const backend_entry kBackends[] = {
     {"ref", "cpu", 0, &xo_backend_ref, NULL},
     {"openblas", "cpu", 0, &xo_backend_openblas, NULL},
-    {"onednn", "cpu", 0, NULL,
-     "not built yet: the oneDNN backend lands with issue #3"},
+    {"onednn", "cpu", 0, &xo_backend_onednn, NULL},
     {"opencl", "gpu", 0, NULL,
      "not built yet: the OpenCL backend lands with issue #5"},
     {"openvino", "npu", 0, NULL,

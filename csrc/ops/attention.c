@@ -165,3 +165,20 @@ fail:
   attn_bufs_free(&bufs);
   return st;
 }
+
+void xo_softmax_u8(const int32_t *s, int64_t n, float alpha, float *f,
+                   uint8_t *p) {
+  float mx = -INFINITY, sum = 0.0f;
+  for (int64_t j = 0; j < n; j++) {
+    f[j] = (float)s[j] * alpha;
+    if (f[j] > mx) mx = f[j];
+  }
+  for (int64_t j = 0; j < n; j++) {
+    f[j] = expf(f[j] - mx);
+    sum += f[j];
+  }
+  for (int64_t j = 0; j < n; j++) {
+    float r = nearbyintf(f[j] / sum * 255.0f);
+    p[j] = (uint8_t)(r < 0.0f ? 0.0f : r > 255.0f ? 255.0f : r);
+  }
+}

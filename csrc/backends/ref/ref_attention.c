@@ -44,23 +44,13 @@ static void attention_s8(const xo_problem *p, const xo_args *args, int32_t *s,
         for (int64_t c = 0; c < d; c++) oi[c] = 0.0f;
         continue;
       }
-      float mx = -INFINITY, sum = 0.0f;
       for (int64_t j = 0; j < vis; j++) {
         int32_t dot = 0;
         for (int64_t c = 0; c < d; c++)
           dot += (int32_t)qi[c] * (int32_t)kh[j * d + c];
         s[j] = dot;
-        f[j] = (float)dot * alpha;
-        if (f[j] > mx) mx = f[j];
       }
-      for (int64_t j = 0; j < vis; j++) {
-        f[j] = expf(f[j] - mx);
-        sum += f[j];
-      }
-      for (int64_t j = 0; j < vis; j++) {
-        float r = nearbyintf(f[j] / sum * 255.0f);
-        pu[j] = (uint8_t)(r < 0.0f ? 0.0f : r > 255.0f ? 255.0f : r);
-      }
+      xo_softmax_u8(s, vis, alpha, f, pu);
       for (int64_t c = 0; c < d; c++) acc[c] = 0;
       for (int64_t j = 0; j < vis; j++)
         for (int64_t c = 0; c < d; c++)

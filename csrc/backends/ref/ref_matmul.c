@@ -37,17 +37,6 @@ fail:
   return st;
 }
 
-/* out[i, j] (+)= float(acc[i, j]) * (sa * sb[j]); the scale product is
- * formed in f32 first, as DESIGN.md s2 writes it. */
-static void dequant_rows(int64_t m, int64_t n, const int32_t *acc, float sa,
-                         const float *sb, int per_col, int add, float *out) {
-  for (int64_t i = 0; i < m; i++)
-    for (int64_t j = 0; j < n; j++) {
-      float v = (float)acc[i * n + j] * (sa * sb[per_col ? j : 0]);
-      out[i * n + j] = add ? out[i * n + j] + v : v;
-    }
-}
-
 static xo_status matmul_int(const xo_problem *p, const xo_args *args) {
   int64_t m = p->m, n = p->n, k = p->k;
   int group = p->b_granularity == XO_Q_GROUP;
@@ -87,7 +76,7 @@ static xo_status matmul_int(const xo_problem *p, const xo_args *args) {
     if (!group) {
       ref_gemm_s16s32(m, n, k, a16, b16, c);
       if (p->out_dtype != XO_DTYPE_S32)
-        dequant_rows(m, n, c, sa, args->scale[1], per_col, 0, out);
+        xo_dequant_rows(m, n, c, sa, args->scale[1], per_col, 0, out);
       continue;
     }
     /* group-wise int4: one s32 accumulator per group, summed in f32 in
@@ -98,7 +87,7 @@ static xo_status matmul_int(const xo_problem *p, const xo_args *args) {
         for (int64_t c2 = 0; c2 < gs; c2++)
           ag[r * gs + c2] = a16[r * k + g * gs + c2];
       ref_gemm_s16s32(m, n, gs, ag, b16 + g * gs * n, acc);
-      dequant_rows(m, n, acc, sa, args->scale[1] + g * n, 1, g > 0, out);
+      xo_dequant_rows(m, n, acc, sa, args->scale[1] + g * n, 1, g > 0, out);
     }
   }
 fail:

@@ -1,0 +1,381 @@
+/* onednn.c - the oneDNN backend: loading, helpers, device description and
+ * the backend table. Ops live in onednn_{matmul,conv,attention}.c. */
+#include "onednn.h"
+
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+dnn_api D;
+dnnl_engine_t dnn_engine;
+static void *handle;
+static char isa_name[48];
+static xo_support support[XO_PREC_COUNT];
+
+static xo_status dnn_init(void) {
+  const char *path = xo_library_path("onednn");
+  handle = dlopen(path ? path : "libdnnl.so.3", RTLD_NOW | RTLD_LOCAL);
+  if (handle == NULL)
+    return xo_fail(XO_ERR_UNAVAILABLE,
+                   "cannot load oneDNN (%s); install it with "
+                   "`pip install onednn-cpu-gomp`",
+                   dlerror());
+#define XO_DNNL_LOAD(f)                     \
+  D.f = (__typeof__(D.f))dlsym(handle, #f); \
+  if (D.f == NULL)                          \
+    return xo_fail(XO_ERR_UNAVAILABLE, "oneDNN at %s lacks %s", path, #f);
+  XO_DNNL_FUNCS(XO_DNNL_LOAD)
+#undef XO_DNNL_LOAD
+  /* the OpenMP runtime oneDNN was built with (a dependency of the handle) */
+  D.omp_set_num_threads = (void (*)(int))dlsym(handle, "omp_set_num_threads");
+  const dnnl_version_t *v = D.dnnl_version();
+  if (v->major != 3)
+    return xo_fail(XO_ERR_UNAVAILABLE, "oneDNN %d.%d found; v3 is required",
+                   v->major, v->minor);
+  if (v->cpu_runtime != DNNL_RUNTIME_OMP || D.omp_set_num_threads == NULL)
+    return xo_fail(XO_ERR_UNAVAILABLE,
+                   "this oneDNN's CPU runtime (0x%x) is not OpenMP: its "
+                   "thread count could not follow set_num_threads",
+                   v->cpu_runtime);
+  if (D.dnnl_engine_create(&dnn_engine, dnnl_cpu, 0) != dnnl_success)
+    return xo_fail(XO_ERR_UNAVAILABLE, "oneDNN: no CPU engine");
+  return XO_OK;
+}
+
+static int dnn_device_count(void) {
+  return 1;
+}
+
+static const char *isa_string(dnnl_cpu_isa_t isa) {
+  switch ((int)isa) {
+    case dnnl_cpu_isa_avx512_core_amx_fp16: return "AMX (int8, bf16, fp16)";
+    case dnnl_cpu_isa_avx512_core_amx: return "AMX (int8, bf16)";
+    case dnnl_cpu_isa_avx512_core_fp16: return "AVX-512 FP16";
+    case dnnl_cpu_isa_avx512_core_bf16: return "AVX-512 BF16";
+    case dnnl_cpu_isa_avx512_core_vnni: return "AVX-512 VNNI";
+    case dnnl_cpu_isa_avx512_core: return "AVX-512";
+    case dnnl_cpu_isa_avx2_vnni_2: return "AVX2 VNNI-INT8";
+    case dnnl_cpu_isa_avx2_vnni: return "AVX2 VNNI";
+    case dnnl_cpu_isa_avx2: return "AVX2";
+    default: return "SSE4.1";
+  }
+}
+
+/* Native when oneDNN has an optimized (non-reference) matmul for the
+ * type on this CPU; its reference implementations widen to f32. */
+static xo_support probe(dnnl_data_type_t a, dnnl_data_type_t b,
+                        dnnl_data_type_t c) {
+  dnnl_memory_desc_t ma = NULL, mb = NULL, mc = NULL;
+  dnnl_primitive_desc_t pd = NULL;
+  dnnl_dims_t da = {64, 64}, db = {64, 64}, dc = {64, 64};
+  xo_support s = XO_SUPPORT_NONE;
+  D.dnnl_memory_desc_create_with_tag(&ma, 2, da, a, dnnl_ab);
+  D.dnnl_memory_desc_create_with_tag(&mb, 2, db, b, dnnl_ab);
+  D.dnnl_memory_desc_create_with_tag(&mc, 2, dc, c, dnnl_ab);
+  if (D.dnnl_matmul_primitive_desc_create(&pd, dnn_engine, ma, mb, NULL, mc,
+                                          NULL) == dnnl_success) {
+    const char *impl = "";
+    D.dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl);
+    s = strncmp(impl, "ref", 3) == 0 ? XO_SUPPORT_EMULATED : XO_SUPPORT_NATIVE;
+    D.dnnl_primitive_desc_destroy(pd);
+  }
+  D.dnnl_memory_desc_destroy(ma);
+  D.dnnl_memory_desc_destroy(mb);
+  D.dnnl_memory_desc_destroy(mc);
+  return s;
+}
+
+static xo_status dnn_describe(int index, xo_device_desc *d) {
+  (void)index;
+  const dnnl_version_t *v = D.dnnl_version();
+  snprintf(isa_name, sizeof isa_name, "%s",
+           isa_string(D.dnnl_get_effective_cpu_isa()));
+  snprintf(d->name, sizeof d->name, "onednn");
+  snprintf(d->kind, sizeof d->kind, "cpu");
+  snprintf(d->full_name, sizeof d->full_name, "oneDNN %d.%d.%d, %s", v->major,
+           v->minor, v->patch, isa_name);
+  d->exact_integer = 1;
+  support[XO_PREC_FP32] = probe(dnnl_f32, dnnl_f32, dnnl_f32);
+  support[XO_PREC_BF16] = probe(dnnl_bf16, dnnl_bf16, dnnl_f32);
+  support[XO_PREC_FP16] = probe(dnnl_f16, dnnl_f16, dnnl_f32);
+  support[XO_PREC_INT8] = probe(dnnl_s8, dnnl_s8, dnnl_s32);
+  /* oneDNN 3.2 has no f8 or s4 type: fp8 runs on bf16 (exact widening)
+   * and int4 on s8 (exact unpacking), computing the same values */
+  if (support[XO_PREC_BF16]) support[XO_PREC_FP8] = XO_SUPPORT_EMULATED;
+  if (support[XO_PREC_INT8]) support[XO_PREC_INT4] = XO_SUPPORT_EMULATED;
+  memcpy(d->precisions, support, sizeof support);
+  return XO_OK;
+}
+
+static xo_status dnn_supports(int index, const xo_problem *p) {
+  (void)index;
+  const char *prec = xo_precision_name((xo_precision)p->prec);
+  if (support[p->prec] == XO_SUPPORT_NONE)
+    return xo_fail(XO_ERR_UNSUPPORTED,
+                   "onednn has no %s %s on this CPU (oneDNN computes no fp64 "
+                   "on CPUs); use openblas or ref",
+                   prec, p->op == XO_OP_CONV2D ? "convolution" : "matmul");
+  if (p->b_asym)
+    return xo_fail(XO_ERR_UNSUPPORTED,
+                   "onednn: weights with zero points (asymmetric) are not "
+                   "supported; quantize them symmetrically or use ref");
+  if (p->op == XO_OP_CONV2D && p->a_asym)
+    return xo_fail(XO_ERR_UNSUPPORTED,
+                   "onednn: conv2d with an asymmetric input is not "
+                   "supported (zero-point padding); use ref");
+  if (p->op == XO_OP_ATTENTION && p->prec == XO_PREC_INT4)
+    return xo_fail(XO_ERR_UNSUPPORTED, "onednn: attention has no int4 scheme");
+  return XO_OK;
+}
+
+static void dnn_plan_free(void *vplan) {
+  dnn_plan *pl = vplan;
+  if (pl == NULL) return;
+  dnn_prim_free(&pl->main);
+  dnn_prim_free(&pl->second);
+  dnn_prim_free(&pl->third);
+  for (int i = 0; i < 3; i++) dnn_prim_free(&pl->reorder[i]);
+  for (int i = 0; i < pl->nmd; i++) D.dnnl_memory_desc_destroy(pl->md[i]);
+  free(pl->mask);
+  free(pl);
+}
+
+static xo_status dnn_plan_create(int index, const xo_problem *p, void **out) {
+  (void)index;
+  dnn_plan *pl = calloc(1, sizeof *pl);
+  if (pl == NULL) return xo_fail(XO_ERR_NO_MEMORY, "onednn: no memory");
+  pl->p = *p;
+  pl->widen8 = p->prec == XO_PREC_FP8;
+  pl->unpack4 = p->prec == XO_PREC_INT4;
+  xo_status st = p->op == XO_OP_MATMUL   ? dnn_matmul_plan(pl)
+                 : p->op == XO_OP_CONV2D ? dnn_conv_plan(pl)
+                                         : dnn_attention_plan(pl);
+  if (st != XO_OK) {
+    dnn_plan_free(pl);
+    return st;
+  }
+  *out = pl;
+  return XO_OK;
+}
+
+static xo_status dnn_run(void *vplan, const xo_args *args,
+                         xo_run_stats *stats) {
+  const dnn_plan *pl = vplan;
+  stats->kernel_s = 0;
+  /* OpenMP's thread count is per calling thread: set it for this one */
+  D.omp_set_num_threads(xo_get_num_threads());
+  switch (pl->p.op) {
+    case XO_OP_MATMUL: return dnn_matmul_run(pl, args);
+    case XO_OP_CONV2D: return dnn_conv_run(pl, args);
+    default: return dnn_attention_run(pl, args);
+  }
+}
+
+static void dnn_plan_describe(const void *vplan, char *impl, size_t n) {
+  const dnn_plan *pl = vplan;
+  static const char *const ops[] = {"", "matmul", "conv2d", "attention"};
+  const char *emul = pl->widen8    ? ", fp8 widened to bf16"
+                     : pl->unpack4 ? ", int4 unpacked to s8"
+                                   : "";
+  if (pl->p.op == XO_OP_ATTENTION)
+    snprintf(impl, n, "onednn:attention_%s (matmul %s + %s + matmul %s%s)",
+             xo_precision_name((xo_precision)pl->p.prec), pl->main.impl,
+             pl->second.prim ? pl->second.impl : "int8 softmax", pl->third.impl,
+             emul);
+  else
+    snprintf(impl, n, "onednn:%s_%s (%s%s)", ops[pl->p.op],
+             xo_precision_name((xo_precision)pl->p.prec), pl->main.impl, emul);
+}
+
+static void dnn_set_num_threads(int n) {
+  D.omp_set_num_threads(n);
+}
+
+const xo_backend xo_backend_onednn = {
+    .name = "onednn",
+    .init = dnn_init,
+    .device_count = dnn_device_count,
+    .describe = dnn_describe,
+    .supports = dnn_supports,
+    .plan = dnn_plan_create,
+    .run = dnn_run,
+    .plan_free = dnn_plan_free,
+    .plan_describe = dnn_plan_describe,
+    .set_num_threads = dnn_set_num_threads,
+};
+
+/* ---- helpers ------------------------------------------------------------ */
+
+xo_status dnn_prim_make(dnnl_primitive_desc_t pd, dnn_prim *out,
+                        const char *what) {
+  const char *impl = "?";
+  D.dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl);
+  snprintf(out->impl, sizeof out->impl, "%s", impl);
+  const_dnnl_memory_desc_t smd =
+      D.dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+  out->scratch = smd ? D.dnnl_memory_desc_get_size(smd) : 0;
+  if (smd) D.dnnl_memory_desc_clone(&out->scratch_md, smd);
+  dnnl_status_t s = D.dnnl_primitive_create(&out->prim, pd);
+  D.dnnl_primitive_desc_destroy(pd);
+  if (s != dnnl_success)
+    return xo_fail(XO_ERR_RUNTIME,
+                   "onednn: cannot create the %s primitive "
+                   "(status %d)",
+                   what, (int)s);
+  return XO_OK;
+}
+
+void dnn_prim_free(dnn_prim *p) {
+  if (p->prim) D.dnnl_primitive_destroy(p->prim);
+  if (p->scratch_md) D.dnnl_memory_desc_destroy(p->scratch_md);
+  memset(p, 0, sizeof *p);
+}
+
+static dnnl_memory_desc_t keep(dnn_plan *pl, dnnl_status_t s,
+                               dnnl_memory_desc_t md) {
+  if (s != dnnl_success || pl->nmd >= DNN_MAX_MDS) {
+    if (s == dnnl_success) D.dnnl_memory_desc_destroy(md);
+    return NULL;
+  }
+  pl->md[pl->nmd++] = md;
+  return md;
+}
+
+dnnl_memory_desc_t dnn_md(dnn_plan *pl, int ndims, const int64_t *dims,
+                          dnnl_data_type_t dt, dnnl_format_tag_t tag) {
+  dnnl_memory_desc_t md = NULL;
+  dnnl_status_t s =
+      D.dnnl_memory_desc_create_with_tag(&md, ndims, dims, dt, tag);
+  return keep(pl, s, md);
+}
+
+dnnl_memory_desc_t dnn_md_strided(dnn_plan *pl, int ndims, const int64_t *dims,
+                                  dnnl_data_type_t dt, const int64_t *strides) {
+  dnnl_memory_desc_t md = NULL;
+  dnnl_status_t s =
+      D.dnnl_memory_desc_create_with_strides(&md, ndims, dims, dt, strides);
+  return keep(pl, s, md);
+}
+
+dnnl_primitive_attr_t dnn_attr(void) {
+  dnnl_primitive_attr_t attr = NULL;
+  if (D.dnnl_primitive_attr_create(&attr) != dnnl_success) return NULL;
+  /* the scratchpad comes from our per-thread arena: plans stay shareable
+   * between threads and no run allocates it */
+  D.dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user);
+  return attr;
+}
+
+/* ---- per-thread stream and scratch ------------------------------------- */
+
+typedef struct dnn_tls {
+  dnnl_stream_t stream;
+  void *slot[DNN_SLOTS];
+  size_t size[DNN_SLOTS];
+} dnn_tls;
+
+static pthread_key_t tls_key;
+static pthread_once_t tls_once = PTHREAD_ONCE_INIT;
+
+static void tls_free(void *v) {
+  dnn_tls *t = v;
+  if (t->stream) D.dnnl_stream_destroy(t->stream);
+  for (int i = 0; i < DNN_SLOTS; i++) free(t->slot[i]);
+  free(t);
+}
+
+static void tls_key_init(void) {
+  pthread_key_create(&tls_key, tls_free);
+}
+
+static dnn_tls *tls(void) {
+  pthread_once(&tls_once, tls_key_init);
+  dnn_tls *t = pthread_getspecific(tls_key);
+  if (t == NULL) {
+    t = calloc(1, sizeof *t);
+    if (t == NULL) return NULL;
+    if (D.dnnl_stream_create(&t->stream, dnn_engine,
+                             dnnl_stream_default_flags) != dnnl_success) {
+      free(t);
+      return NULL;
+    }
+    pthread_setspecific(tls_key, t);
+  }
+  return t;
+}
+
+void *dnn_scratch(int slot, size_t bytes) {
+  dnn_tls *t = tls();
+  if (t == NULL) return NULL;
+  if (bytes == 0) bytes = 1; /* a valid pointer even for empty tensors */
+  if (t->size[slot] < bytes) {
+    free(t->slot[slot]);
+    t->slot[slot] = malloc(bytes ? bytes : 1);
+    t->size[slot] = t->slot[slot] ? bytes : 0;
+  }
+  return t->slot[slot];
+}
+
+enum { SCRATCH_SLOT = DNN_SLOTS - 1, MAX_ARGS = 12 };
+
+xo_status dnn_exec(const dnn_prim *p, const dnn_arg *args, int n) {
+  dnn_tls *t = tls();
+  dnnl_exec_arg_t ex[MAX_ARGS];
+  dnnl_memory_t mem[MAX_ARGS] = {0};
+  xo_status st = XO_OK;
+  int m = 0;
+  if (t == NULL) return xo_fail(XO_ERR_NO_MEMORY, "onednn: no stream");
+  for (int i = 0; i < n && i < MAX_ARGS - 1; i++, m++) {
+    if (D.dnnl_memory_create(&mem[m], args[i].md, dnn_engine,
+                             (void *)args[i].ptr) != dnnl_success) {
+      st = xo_fail(XO_ERR_RUNTIME, "onednn: cannot wrap argument %d", i);
+      goto done;
+    }
+    ex[m] = (dnnl_exec_arg_t){args[i].arg, mem[m]};
+  }
+  if (p->scratch > 0) {
+    void *buf = dnn_scratch(SCRATCH_SLOT, p->scratch);
+    if (buf == NULL || D.dnnl_memory_create(&mem[m], p->scratch_md, dnn_engine,
+                                            buf) != dnnl_success) {
+      st = xo_fail(XO_ERR_NO_MEMORY, "onednn: no scratchpad");
+      goto done;
+    }
+    ex[m] = (dnnl_exec_arg_t){DNNL_ARG_SCRATCHPAD, mem[m]};
+    m++;
+  }
+  dnnl_status_t s = D.dnnl_primitive_execute(p->prim, t->stream, m, ex);
+  if (s != dnnl_success)
+    st = xo_fail(XO_ERR_RUNTIME, "onednn: %s failed (status %d)", p->impl,
+                 (int)s);
+done:
+  for (int i = 0; i < MAX_ARGS; i++)
+    if (mem[i]) D.dnnl_memory_destroy(mem[i]);
+  return st;
+}
+
+void dnn_fp8_to_bf16(const uint8_t *src, int64_t n, uint16_t *dst) {
+  /* decode to f32 exactly, then keep the top half: exact since E4M3 has 3
+   * mantissa bits and a range inside bf16's */
+  float tmp[256];
+  for (int64_t i = 0; i < n; i += 256) {
+    int64_t len = n - i < 256 ? n - i : 256;
+    xo_decode_f32(XO_DTYPE_F8E4M3, src + i, len, tmp);
+    for (int64_t j = 0; j < len; j++) {
+      uint32_t bits;
+      memcpy(&bits, &tmp[j], 4);
+      dst[i + j] = (uint16_t)(bits >> 16);
+    }
+  }
+}
+
+dnnl_data_type_t dnn_operand_type(xo_precision prec, int is_unsigned) {
+  switch (prec) {
+    case XO_PREC_FP32: return dnnl_f32;
+    case XO_PREC_BF16:
+    case XO_PREC_FP8: return dnnl_bf16;
+    case XO_PREC_FP16: return dnnl_f16;
+    default: return is_unsigned ? dnnl_u8 : dnnl_s8;
+  }
+}

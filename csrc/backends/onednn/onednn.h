@@ -1,0 +1,120 @@
+/* onednn.h - private to the oneDNN backend.
+ *
+ * oneDNN v3 comes from PyPI (onednn-cpu-gomp: the CPU build on GNU OpenMP;
+ * headers from onednn-devel-cpu-gomp at build time). The library is
+ * dlopen'ed so that importing xpuops never depends on it; its functions are
+ * reached through the table below, typed from oneDNN's own header. */
+#ifndef XO_ONEDNN_H
+#define XO_ONEDNN_H
+
+#include <oneapi/dnnl/dnnl.h>
+
+#include "../../core/internal.h"
+
+/* Every oneDNN function the backend calls. */
+#define XO_DNNL_FUNCS(X)                            \
+  X(dnnl_version)                                   \
+  X(dnnl_get_effective_cpu_isa)                     \
+  X(dnnl_engine_create)                             \
+  X(dnnl_stream_create)                             \
+  X(dnnl_stream_destroy)                            \
+  X(dnnl_memory_desc_create_with_tag)               \
+  X(dnnl_memory_desc_create_with_strides)           \
+  X(dnnl_memory_desc_destroy)                       \
+  X(dnnl_memory_desc_get_size)                      \
+  X(dnnl_memory_desc_equal)                         \
+  X(dnnl_memory_desc_clone)                         \
+  X(dnnl_memory_create)                             \
+  X(dnnl_memory_destroy)                            \
+  X(dnnl_primitive_attr_create)                     \
+  X(dnnl_primitive_attr_destroy)                    \
+  X(dnnl_primitive_attr_set_scales_mask)            \
+  X(dnnl_primitive_attr_set_zero_points_mask)       \
+  X(dnnl_primitive_attr_set_scratchpad_mode)        \
+  X(dnnl_primitive_attr_set_post_ops)               \
+  X(dnnl_post_ops_create)                           \
+  X(dnnl_post_ops_destroy)                          \
+  X(dnnl_post_ops_append_eltwise)                   \
+  X(dnnl_post_ops_append_binary)                    \
+  X(dnnl_matmul_primitive_desc_create)              \
+  X(dnnl_convolution_forward_primitive_desc_create) \
+  X(dnnl_softmax_forward_primitive_desc_create)     \
+  X(dnnl_reorder_primitive_desc_create)             \
+  X(dnnl_primitive_desc_query)                      \
+  X(dnnl_primitive_desc_query_md)                   \
+  X(dnnl_primitive_desc_destroy)                    \
+  X(dnnl_primitive_create)                          \
+  X(dnnl_primitive_execute)                         \
+  X(dnnl_primitive_destroy)
+
+typedef struct dnn_api {
+#define XO_DNNL_MEMBER(f) __typeof__(&f) f;
+  XO_DNNL_FUNCS(XO_DNNL_MEMBER)
+#undef XO_DNNL_MEMBER
+  void (*omp_set_num_threads)(int);
+} dnn_api;
+
+extern dnn_api D;
+extern dnnl_engine_t dnn_engine;
+
+/* One primitive with what running it needs. */
+typedef struct dnn_prim {
+  dnnl_primitive_t prim;
+  char impl[96];  /* oneDNN's implementation name, e.g. brg:avx512_core_amx */
+  size_t scratch; /* user-managed scratchpad bytes */
+  dnnl_memory_desc_t scratch_md;
+} dnn_prim;
+
+enum { DNN_MAX_MDS = 12 };
+
+typedef struct dnn_plan {
+  xo_problem p;
+  dnn_prim main, second, third;       /* matmul | conv | QK, softmax, PV */
+  dnn_prim reorder[3];                /* conv: src in, weights in, dst out */
+  dnnl_memory_desc_t md[DNN_MAX_MDS]; /* owned descriptors, see users */
+  int nmd;
+  size_t bytes[4]; /* conv: reordered src, weights, dst */
+  float *mask;     /* attention: additive causal mask, or NULL */
+  int widen8;      /* fp8 operands widened to bf16 (exact) */
+  int unpack4;     /* int4 weights unpacked to s8 (exact) */
+} dnn_plan;
+
+/* Create a primitive from pd (taking ownership of pd) and record what it
+ * runs and its scratchpad. */
+xo_status dnn_prim_make(dnnl_primitive_desc_t pd, dnn_prim *out,
+                        const char *what);
+void dnn_prim_free(dnn_prim *p);
+/* A new memory descriptor owned by the plan (freed with it). */
+dnnl_memory_desc_t dnn_md(dnn_plan *pl, int ndims, const int64_t *dims,
+                          dnnl_data_type_t dt, dnnl_format_tag_t tag);
+dnnl_memory_desc_t dnn_md_strided(dnn_plan *pl, int ndims, const int64_t *dims,
+                                  dnnl_data_type_t dt, const int64_t *strides);
+/* An attr with user scratchpad; NULL on failure. */
+dnnl_primitive_attr_t dnn_attr(void);
+/* Execute with n (arg, md, pointer) triples plus the scratchpad. */
+typedef struct dnn_arg {
+  int arg;
+  const_dnnl_memory_desc_t md;
+  const void *ptr;
+} dnn_arg;
+xo_status dnn_exec(const dnn_prim *p, const dnn_arg *args, int n);
+
+/* Thread-local scratch, slot 0..DNN_SLOTS-1, grown as needed and kept for
+ * the next run on this thread. */
+enum { DNN_SLOTS = 8 };
+void *dnn_scratch(int slot, size_t bytes);
+
+/* fp8 E4M3 codes to bf16 bits (every E4M3 value is a bf16 value). */
+void dnn_fp8_to_bf16(const uint8_t *src, int64_t n, uint16_t *dst);
+
+xo_status dnn_matmul_plan(dnn_plan *pl);
+xo_status dnn_matmul_run(const dnn_plan *pl, const xo_args *args);
+xo_status dnn_conv_plan(dnn_plan *pl);
+xo_status dnn_conv_run(const dnn_plan *pl, const xo_args *args);
+xo_status dnn_attention_plan(dnn_plan *pl);
+xo_status dnn_attention_run(const dnn_plan *pl, const xo_args *args);
+
+/* The oneDNN data type of an operand of precision prec (fp8 widened). */
+dnnl_data_type_t dnn_operand_type(xo_precision prec, int is_unsigned);
+
+#endif /* XO_ONEDNN_H */

@@ -1,0 +1,165 @@
+/* onednn_attention.c - attention from oneDNN primitives, per key/value head
+ * (the query heads sharing it are stacked as rows: M = H/Hkv * Lq):
+ *   float: S = scale * Q Kᵀ (+ causal mask) as one matmul with post-ops,
+ *          P = softmax(S) (the softmax primitive, P in the operand type),
+ *          O = P V as a second matmul.
+ *   int8:  S = Q Kᵀ in s32, P = rint(255 softmax) as u8 by the shared
+ *          xo_softmax_u8 (identical to ref), O = P V in s32, then scaled.
+ * oneDNN 3.2's Graph API has no SDPA fusion for this, so the three steps
+ * stay separate. */
+#include <math.h>
+#include <string.h>
+
+#include "onednn.h"
+
+enum { MD_Q, MD_KT, MD_S, MD_MASK, MD_P, MD_V, MD_O, MD_S2 };
+
+static int visible(const xo_problem *p, int64_t row) {
+  int64_t i = row % p->lq, vis = p->causal ? i + (p->lk - p->lq) + 1 : p->lk;
+  return (int)(vis < 0 ? 0 : vis > p->lk ? p->lk : vis);
+}
+
+xo_status dnn_attention_plan(dnn_plan *pl) {
+  const xo_problem *p = &pl->p;
+  xo_precision prec = (xo_precision)p->prec;
+  int int8 = prec == XO_PREC_INT8;
+  int64_t m = p->h / p->hkv * p->lq, d = p->d, lk = p->lk;
+  dnnl_data_type_t op = dnn_operand_type(prec, 0);
+  dnnl_data_type_t sdt = int8 ? dnnl_s32 : dnnl_f32;
+  dnnl_data_type_t pdt = int8 ? dnnl_u8 : op;
+  int64_t qd[3] = {1, m, d}, kd[3] = {1, d, lk}, ks[3] = {lk * d, 1, d};
+  int64_t sd[3] = {1, m, lk}, vd[3] = {1, lk, d}, od[3] = {1, m, d};
+  int64_t s2[2] = {m, lk};
+  dnn_md(pl, 3, qd, op, dnnl_abc);
+  dnn_md_strided(pl, 3, kd, op, ks); /* Kᵀ as a transposed view of K */
+  dnn_md(pl, 3, sd, sdt, dnnl_abc);
+  dnn_md(pl, 3, sd, dnnl_f32, dnnl_abc); /* MD_MASK */
+  dnn_md(pl, 3, sd, pdt, dnnl_abc);
+  dnn_md(pl, 3, vd, op, dnnl_abc);
+  dnn_md(pl, 3, od, int8 ? dnnl_s32 : dnnl_f32, dnnl_abc);
+  dnn_md(pl, 2, s2, dnnl_f32, dnnl_ab); /* S and P seen as rows */
+  dnn_md(pl, 2, s2, pdt, dnnl_ab);
+  if (pl->nmd != 9)
+    return xo_fail(XO_ERR_RUNTIME, "onednn: cannot describe attention");
+
+  dnnl_primitive_attr_t attr = dnn_attr();
+  dnnl_post_ops_t po = NULL;
+  if (!int8) {
+    D.dnnl_post_ops_create(&po);
+    D.dnnl_post_ops_append_eltwise(po, dnnl_eltwise_linear, (float)p->scale,
+                                   0.0f);
+    if (p->causal) {
+      D.dnnl_post_ops_append_binary(po, dnnl_binary_add, pl->md[MD_MASK]);
+      xo_status st = xo_alloc(m * lk, sizeof(float), (void **)&pl->mask);
+      if (st != XO_OK) {
+        D.dnnl_post_ops_destroy(po);
+        D.dnnl_primitive_attr_destroy(attr);
+        return st;
+      }
+      for (int64_t r = 0; r < m; r++)
+        for (int64_t j = 0; j < lk; j++)
+          pl->mask[r * lk + j] = j < visible(p, r) ? 0.0f : -INFINITY;
+    }
+    D.dnnl_primitive_attr_set_post_ops(attr, po);
+    D.dnnl_post_ops_destroy(po);
+  }
+  dnnl_primitive_desc_t pd = NULL;
+  dnnl_status_t s = D.dnnl_matmul_primitive_desc_create(
+      &pd, dnn_engine, pl->md[MD_Q], pl->md[MD_KT], NULL, pl->md[MD_S], attr);
+  D.dnnl_primitive_attr_destroy(attr);
+  if (s != dnnl_success)
+    return xo_fail(XO_ERR_UNSUPPORTED, "onednn: no %s QKᵀ matmul (status %d)",
+                   xo_precision_name(prec), (int)s);
+  xo_status st = dnn_prim_make(pd, &pl->main, "QKᵀ matmul");
+  if (st != XO_OK) return st;
+  if (!int8) {
+    attr = dnn_attr();
+    s = D.dnnl_softmax_forward_primitive_desc_create(
+        &pd, dnn_engine, dnnl_forward_inference, dnnl_softmax_accurate,
+        pl->md[MD_S2], pl->md[MD_S2 + 1], 1, attr);
+    D.dnnl_primitive_attr_destroy(attr);
+    if (s != dnnl_success)
+      return xo_fail(XO_ERR_UNSUPPORTED, "onednn: no softmax (status %d)",
+                     (int)s);
+    st = dnn_prim_make(pd, &pl->second, "softmax");
+    if (st != XO_OK) return st;
+  }
+  attr = dnn_attr();
+  s = D.dnnl_matmul_primitive_desc_create(
+      &pd, dnn_engine, pl->md[MD_P], pl->md[MD_V], NULL, pl->md[MD_O], attr);
+  D.dnnl_primitive_attr_destroy(attr);
+  if (s != dnnl_success)
+    return xo_fail(XO_ERR_UNSUPPORTED, "onednn: no %s PV matmul (status %d)",
+                   xo_precision_name(prec), (int)s);
+  return dnn_prim_make(pd, &pl->third, "PV matmul");
+}
+
+xo_status dnn_attention_run(const dnn_plan *pl, const xo_args *args) {
+  const xo_problem *p = &pl->p;
+  int int8 = p->prec == XO_PREC_INT8;
+  int64_t rep = p->h / p->hkv, m = rep * p->lq, d = p->d, lk = p->lk;
+  int64_t nq = p->b * p->h * p->lq * d, nk = p->b * p->hkv * lk * d;
+  size_t es = int8 ? 1 : p->prec == XO_PREC_FP32 ? 4 : 2;
+  const char *q = args->in[0], *k = args->in[1], *v = args->in[2];
+  if (pl->widen8) {
+    uint16_t *w = dnn_scratch(0, (size_t)(nq + 2 * nk) * 2);
+    if (!w) return xo_fail(XO_ERR_NO_MEMORY, "onednn: no memory");
+    dnn_fp8_to_bf16(args->in[0], nq, w);
+    dnn_fp8_to_bf16(args->in[1], nk, w + nq);
+    dnn_fp8_to_bf16(args->in[2], nk, w + nq + nk);
+    q = (const char *)w;
+    k = (const char *)(w + nq);
+    v = (const char *)(w + nq + nk);
+  }
+  void *s = dnn_scratch(1, (size_t)(m * lk) * 4);
+  void *pbuf = dnn_scratch(2, (size_t)(m * lk) * (int8 ? 1 : es));
+  int32_t *acc = int8 ? dnn_scratch(3, (size_t)(m * d) * 4) : NULL;
+  float *f = int8 ? dnn_scratch(4, (size_t)(lk ? lk : 1) * 4) : NULL;
+  if (!s || !pbuf || (int8 && (!acc || !f)))
+    return xo_fail(XO_ERR_NO_MEMORY, "onednn: no memory");
+  for (int64_t g = 0; g < p->b * p->hkv; g++) {
+    const char *qg = q + (size_t)(g * m * d) * es;
+    const char *kg = k + (size_t)(g * lk * d) * es;
+    const char *vg = v + (size_t)(g * lk * d) * es;
+    float *og = (float *)args->out + g * m * d;
+    dnn_arg qk[] = {
+        {DNNL_ARG_SRC, pl->md[MD_Q], qg},
+        {DNNL_ARG_WEIGHTS, pl->md[MD_KT], kg},
+        {DNNL_ARG_DST, pl->md[MD_S], s},
+        {DNNL_ARG_ATTR_MULTIPLE_POST_OP(1) | DNNL_ARG_SRC_1, pl->md[MD_MASK],
+         pl->mask},
+    };
+    xo_status st = dnn_exec(&pl->main, qk, pl->mask ? 4 : 3);
+    if (st != XO_OK) return st;
+    if (int8) {
+      for (int64_t r = 0; r < m; r++) {
+        int64_t bh = g / p->hkv * p->h + g % p->hkv * rep + r / p->lq;
+        float alpha = args->scale[0][bh] * args->scale[1][g] * (float)p->scale;
+        uint8_t *pr = (uint8_t *)pbuf + r * lk;
+        int vis = visible(p, r);
+        xo_softmax_u8((const int32_t *)s + r * lk, vis, alpha, f, pr);
+        memset(pr + vis, 0, (size_t)(lk - vis));
+      }
+    } else {
+      dnn_arg sm[] = {{DNNL_ARG_SRC, pl->md[MD_S2], s},
+                      {DNNL_ARG_DST, pl->md[MD_S2 + 1], pbuf}};
+      st = dnn_exec(&pl->second, sm, 2);
+      if (st != XO_OK) return st;
+    }
+    dnn_arg pv[] = {{DNNL_ARG_SRC, pl->md[MD_P], pbuf},
+                    {DNNL_ARG_WEIGHTS, pl->md[MD_V], vg},
+                    {DNNL_ARG_DST, pl->md[MD_O], int8 ? (void *)acc : og}};
+    st = dnn_exec(&pl->third, pv, 3);
+    if (st != XO_OK) return st;
+    float vscale = int8 ? args->scale[2][g] / 255.0f : 0.0f;
+    for (int64_t r = 0; r < m; r++) {
+      float *o = og + r * d;
+      if (visible(p, r) == 0) { /* no key: 0, not softmax's NaN */
+        memset(o, 0, (size_t)d * 4);
+      } else if (int8) {
+        for (int64_t c = 0; c < d; c++) o[c] = (float)acc[r * d + c] * vscale;
+      }
+    }
+  }
+  return XO_OK;
+}

@@ -1,0 +1,159 @@
+/* onednn_conv.c - convolution primitives. The primitive chooses its own
+ * layouts (blocked or channels-last, whatever its ISA wants); reorders from
+ * and to the plain NCHW / (G)OIHW buffers are created with the plan. */
+#include <stdlib.h>
+
+#include "onednn.h"
+
+enum { MD_SRC, MD_WEI, MD_BIAS, MD_DST, MD_SA, MD_SB, MD_ZA };
+
+/* A reorder from `from` to `to`, unless they are the same layout. */
+static xo_status make_reorder(const_dnnl_memory_desc_t from,
+                              const_dnnl_memory_desc_t to, dnn_prim *out) {
+  if (D.dnnl_memory_desc_equal(from, to)) return XO_OK;
+  dnnl_primitive_desc_t pd = NULL;
+  dnnl_primitive_attr_t attr = dnn_attr();
+  dnnl_status_t s = D.dnnl_reorder_primitive_desc_create(&pd, from, dnn_engine,
+                                                         to, dnn_engine, attr);
+  if (attr) D.dnnl_primitive_attr_destroy(attr);
+  if (s != dnnl_success)
+    return xo_fail(XO_ERR_RUNTIME, "onednn: no reorder (status %d)", (int)s);
+  return dnn_prim_make(pd, out, "reorder");
+}
+
+xo_status dnn_conv_plan(dnn_plan *pl) {
+  const xo_problem *p = &pl->p;
+  xo_precision prec = (xo_precision)p->prec;
+  int integer = xo_precision_is_integer(prec);
+  int64_t g = p->groups;
+  int64_t sd[4] = {p->in_n, p->in_c, p->in_h, p->in_w};
+  int64_t wd[5] = {g, p->out_c / g, p->in_c / g, p->kh, p->kw};
+  int64_t dd[4] = {p->in_n, p->out_c, p->out_h, p->out_w};
+  int wn = g > 1 ? 5 : 4; /* (G)OIHW */
+  const int64_t *w = g > 1 ? wd : wd + 1;
+  dnnl_data_type_t dst = p->out_dtype == XO_DTYPE_S32 ? dnnl_s32 : dnnl_f32;
+  dnnl_data_type_t st = dnn_operand_type(prec, p->a_asym);
+  dnnl_data_type_t wt = dnn_operand_type(prec, 0);
+  /* the user's plain layouts */
+  dnn_md(pl, 4, sd, st, dnnl_nchw);
+  dnn_md(pl, wn, w, wt, g > 1 ? dnnl_goihw : dnnl_oihw);
+  dnn_md(pl, 1, &p->out_c, dnnl_f32, dnnl_a);
+  dnn_md(pl, 4, dd, dst, dnnl_nchw);
+  int64_t ns = p->b_granularity == XO_Q_AXIS ? p->out_c : 1, one = 1;
+  dnn_md(pl, 1, &one, dnnl_f32, dnnl_a);
+  dnn_md(pl, 1, &ns, dnnl_f32, dnnl_a);
+  dnn_md(pl, 1, &one, dnnl_s32, dnnl_a);
+  /* what the primitive may choose */
+  dnnl_memory_desc_t asrc = NULL, awei = NULL, adst = NULL;
+  D.dnnl_memory_desc_create_with_tag(&asrc, 4, sd, st, dnnl_format_tag_any);
+  D.dnnl_memory_desc_create_with_tag(&awei, wn, w, wt, dnnl_format_tag_any);
+  D.dnnl_memory_desc_create_with_tag(&adst, 4, dd, dst, dnnl_format_tag_any);
+  dnnl_primitive_attr_t attr = dnn_attr();
+  if (integer && dst == dnnl_f32) {
+    D.dnnl_primitive_attr_set_scales_mask(attr, DNNL_ARG_SRC, 0);
+    int per_oc = p->b_granularity == XO_Q_AXIS;
+    D.dnnl_primitive_attr_set_scales_mask(attr, DNNL_ARG_WEIGHTS,
+                                          per_oc ? (g > 1 ? 3 : 1) : 0);
+  }
+  int64_t strides[2] = {p->stride[0], p->stride[1]};
+  int64_t dil[2] = {p->dil[0] - 1, p->dil[1] - 1}; /* oneDNN counts gaps */
+  int64_t pl_[2] = {p->pad_begin[0], p->pad_begin[1]};
+  int64_t pr[2] = {p->pad_end[0], p->pad_end[1]};
+  dnnl_primitive_desc_t pd = NULL;
+  dnnl_status_t s = D.dnnl_convolution_forward_primitive_desc_create(
+      &pd, dnn_engine, dnnl_forward_inference, dnnl_convolution_direct, asrc,
+      awei, p->has_bias ? pl->md[MD_BIAS] : NULL, adst, strides, dil, pl_, pr,
+      attr);
+  D.dnnl_memory_desc_destroy(asrc);
+  D.dnnl_memory_desc_destroy(awei);
+  D.dnnl_memory_desc_destroy(adst);
+  if (attr) D.dnnl_primitive_attr_destroy(attr);
+  if (s != dnnl_success || pl->nmd != 7)
+    return xo_fail(XO_ERR_UNSUPPORTED,
+                   "onednn: no %s convolution for this shape (status %d); "
+                   "use ref",
+                   xo_precision_name(prec), (int)s);
+  const_dnnl_memory_desc_t q[3] = {
+      D.dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0),
+      D.dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0),
+      D.dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0)};
+  xo_status r = XO_OK;
+  for (int i = 0; i < 3 && r == XO_OK; i++) {
+    dnnl_memory_desc_t c = NULL;
+    D.dnnl_memory_desc_clone(&c, q[i]);
+    if (pl->nmd < DNN_MAX_MDS) pl->md[pl->nmd++] = c; /* 7, 8, 9 */
+    pl->bytes[i] = D.dnnl_memory_desc_get_size(c);
+    const_dnnl_memory_desc_t user = pl->md[i == 2 ? MD_DST : i];
+    r = i < 2 ? make_reorder(user, c, &pl->reorder[i])
+              : make_reorder(c, user, &pl->reorder[i]);
+  }
+  if (r != XO_OK) {
+    D.dnnl_primitive_desc_destroy(pd);
+    return r;
+  }
+  return dnn_prim_make(pd, &pl->main, "convolution");
+}
+
+/* Run reorder r from (md_from, from) into a scratch slot, or pass through. */
+static const void *through(const dnn_plan *pl, int r, int slot,
+                           const_dnnl_memory_desc_t from_md, const void *from,
+                           const_dnnl_memory_desc_t to_md, xo_status *st) {
+  if (pl->reorder[r].prim == NULL) return from;
+  void *to = dnn_scratch(slot, pl->bytes[r]);
+  if (to == NULL) {
+    *st = xo_fail(XO_ERR_NO_MEMORY, "onednn: no memory");
+    return NULL;
+  }
+  dnn_arg ex[] = {{DNNL_ARG_FROM, from_md, from}, {DNNL_ARG_TO, to_md, to}};
+  *st = dnn_exec(&pl->reorder[r], ex, 2);
+  return to;
+}
+
+xo_status dnn_conv_run(const dnn_plan *pl, const xo_args *args) {
+  const xo_problem *p = &pl->p;
+  const void *x = args->in[0], *w = args->in[1];
+  int64_t nx = p->in_n * p->in_c * p->in_h * p->in_w;
+  int64_t nw = p->out_c * (p->in_c / p->groups) * p->kh * p->kw;
+  xo_status st = XO_OK;
+  if (pl->widen8) {
+    uint16_t *wx = dnn_scratch(0, (size_t)nx * 2);
+    uint16_t *ww = dnn_scratch(1, (size_t)nw * 2);
+    if (!wx || !ww) return xo_fail(XO_ERR_NO_MEMORY, "onednn: no memory");
+    dnn_fp8_to_bf16(x, nx, wx);
+    dnn_fp8_to_bf16(w, nw, ww);
+    x = wx;
+    w = ww;
+  }
+  if (pl->unpack4) {
+    int8_t *uw = dnn_scratch(1, (size_t)nw);
+    if (!uw) return xo_fail(XO_ERR_NO_MEMORY, "onednn: no memory");
+    st = xo_unpack_int4(w, nw, 0, uw);
+    w = uw;
+  }
+  const void *xs =
+      st == XO_OK ? through(pl, 0, 2, pl->md[MD_SRC], x, pl->md[7], &st) : NULL;
+  const void *ws =
+      st == XO_OK ? through(pl, 1, 3, pl->md[MD_WEI], w, pl->md[8], &st) : NULL;
+  if (st != XO_OK) return st;
+  void *dst = pl->reorder[2].prim ? dnn_scratch(4, pl->bytes[2]) : args->out;
+  if (dst == NULL) return xo_fail(XO_ERR_NO_MEMORY, "onednn: no memory");
+  dnn_arg ex[] = {
+      {DNNL_ARG_SRC, pl->md[7], xs},
+      {DNNL_ARG_WEIGHTS, pl->md[8], ws},
+      {DNNL_ARG_DST, pl->md[9], dst},
+      {DNNL_ARG_ATTR_SCALES | DNNL_ARG_SRC, pl->md[MD_SA], args->scale[0]},
+      {DNNL_ARG_ATTR_SCALES | DNNL_ARG_WEIGHTS, pl->md[MD_SB], args->scale[1]},
+      {DNNL_ARG_BIAS, pl->md[MD_BIAS], args->bias},
+  };
+  int integer = xo_precision_is_integer((xo_precision)p->prec);
+  int n = 3;
+  if (integer && p->out_dtype != XO_DTYPE_S32) n = 5;
+  if (p->has_bias) ex[n++] = ex[5];
+  st = dnn_exec(&pl->main, ex, n);
+  if (st == XO_OK && pl->reorder[2].prim) {
+    dnn_arg back[] = {{DNNL_ARG_FROM, pl->md[9], dst},
+                      {DNNL_ARG_TO, pl->md[MD_DST], args->out}};
+    st = dnn_exec(&pl->reorder[2], back, 2);
+  }
+  return st;
+}

@@ -1,0 +1,119 @@
+/* onednn_matmul.c - matmul primitives: fp32, bf16, fp16, fp8 (on bf16),
+ * int8 and int4 (on s8) with the scales and zero points of DESIGN.md s2 as
+ * primitive attributes; group-wise int4 as one s32 primitive per group. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "onednn.h"
+
+enum { MD_SRC, MD_WEI, MD_DST, MD_SA, MD_SB, MD_ZA };
+
+xo_status dnn_matmul_plan(dnn_plan *pl) {
+  const xo_problem *p = &pl->p;
+  xo_precision prec = (xo_precision)p->prec;
+  int integer = xo_precision_is_integer(prec);
+  int group = p->b_granularity == XO_Q_GROUP;
+  int64_t k = group ? p->group_size : p->k;
+  /* src rows keep the full K stride, so one group is a strided view */
+  int64_t sd[3] = {p->batch_a, p->m, k}, ss[3] = {p->m * p->k, p->k, 1};
+  int64_t wd[3] = {p->batch_b, k, p->n}, ws[3] = {p->k * p->n, p->n, 1};
+  /* when both operands broadcast, compute one batch; the run copies it */
+  int64_t nbatch = p->batch_a > p->batch_b ? p->batch_a : p->batch_b;
+  int64_t dd[3] = {nbatch, p->m, p->n};
+  dnnl_data_type_t dst =
+      integer && (group || p->out_dtype == XO_DTYPE_S32) ? dnnl_s32 : dnnl_f32;
+  dnnl_memory_desc_t src =
+      dnn_md_strided(pl, 3, sd, dnn_operand_type(prec, p->a_asym), ss);
+  dnnl_memory_desc_t wei =
+      dnn_md_strided(pl, 3, wd, dnn_operand_type(prec, 0), ws);
+  dnnl_memory_desc_t out = dnn_md(pl, 3, dd, dst, dnnl_abc);
+  int64_t ns = p->b_granularity == XO_Q_AXIS ? p->n : 1, one = 1;
+  dnn_md(pl, 1, &one, dnnl_f32, dnnl_a); /* MD_SA */
+  dnn_md(pl, 1, &ns, dnnl_f32, dnnl_a);  /* MD_SB */
+  dnn_md(pl, 1, &one, dnnl_s32, dnnl_a); /* MD_ZA */
+  dnnl_primitive_attr_t attr = dnn_attr();
+  if (!src || !wei || !out || pl->nmd != 6 || !attr) {
+    if (attr) D.dnnl_primitive_attr_destroy(attr);
+    return xo_fail(XO_ERR_RUNTIME, "onednn: cannot describe the matmul");
+  }
+  if (integer && dst == dnnl_f32) {
+    D.dnnl_primitive_attr_set_scales_mask(attr, DNNL_ARG_SRC, 0);
+    D.dnnl_primitive_attr_set_scales_mask(
+        attr, DNNL_ARG_WEIGHTS, p->b_granularity == XO_Q_AXIS ? 1 << 2 : 0);
+  }
+  if (integer && p->a_asym)
+    D.dnnl_primitive_attr_set_zero_points_mask(attr, DNNL_ARG_SRC, 0);
+  dnnl_primitive_desc_t pd = NULL;
+  dnnl_status_t s = D.dnnl_matmul_primitive_desc_create(&pd, dnn_engine, src,
+                                                        wei, NULL, out, attr);
+  D.dnnl_primitive_attr_destroy(attr);
+  if (s != dnnl_success)
+    return xo_fail(XO_ERR_UNSUPPORTED,
+                   "onednn: no %s matmul for this shape (status %d); use ref",
+                   xo_precision_name(prec), (int)s);
+  return dnn_prim_make(pd, &pl->main, "matmul");
+}
+
+xo_status dnn_matmul_run(const dnn_plan *pl, const xo_args *args) {
+  const xo_problem *p = &pl->p;
+  const void *a = args->in[0], *b = args->in[1];
+  int64_t na = p->batch_a * p->m * p->k, nb = p->batch_b * p->k * p->n;
+  if (pl->widen8) { /* emulation: fp8 values are exactly bf16 values */
+    uint16_t *wa = dnn_scratch(0, (size_t)na * 2);
+    uint16_t *wb = dnn_scratch(1, (size_t)nb * 2);
+    if (!wa || !wb) return xo_fail(XO_ERR_NO_MEMORY, "onednn: no memory");
+    dnn_fp8_to_bf16(a, na, wa);
+    dnn_fp8_to_bf16(b, nb, wb);
+    a = wa;
+    b = wb;
+  }
+  if (pl->unpack4) { /* emulation: s4 values are exactly s8 values */
+    int8_t *ub = dnn_scratch(1, (size_t)nb);
+    if (!ub) return xo_fail(XO_ERR_NO_MEMORY, "onednn: no memory");
+    xo_status st = xo_unpack_int4(b, nb, 0, ub);
+    if (st != XO_OK) return st;
+    b = ub;
+  }
+  const int32_t zero = 0;
+  const int32_t *za = args->zero_point[0] ? args->zero_point[0] : &zero;
+  if (p->b_granularity != XO_Q_GROUP) {
+    dnn_arg ex[] = {
+        {DNNL_ARG_SRC, pl->md[MD_SRC], a},
+        {DNNL_ARG_WEIGHTS, pl->md[MD_WEI], b},
+        {DNNL_ARG_DST, pl->md[MD_DST], args->out},
+        {DNNL_ARG_ATTR_SCALES | DNNL_ARG_SRC, pl->md[MD_SA], args->scale[0]},
+        {DNNL_ARG_ATTR_SCALES | DNNL_ARG_WEIGHTS, pl->md[MD_SB],
+         args->scale[1]},
+        {DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC, pl->md[MD_ZA], za},
+    };
+    int integer = xo_precision_is_integer((xo_precision)p->prec);
+    xo_status st = dnn_exec(&pl->main, ex, integer ? 6 : 3);
+    size_t one = (size_t)(p->m * p->n) * 4; /* f32 and s32 alike */
+    if (p->batch_a == 1 && p->batch_b == 1)
+      for (int64_t i = 1; i < p->batch && st == XO_OK; i++)
+        memcpy((char *)args->out + i * one, args->out, one);
+    return st;
+  }
+  /* group-wise: s32 per group, dequantized and summed in group order as
+   * ref does, so the results are identical */
+  int64_t nbatch = p->batch_a > p->batch_b ? p->batch_a : p->batch_b;
+  int64_t mn = p->batch * p->m * p->n, gs = p->group_size;
+  int32_t *acc = dnn_scratch(2, (size_t)mn * 4);
+  if (!acc) return xo_fail(XO_ERR_NO_MEMORY, "onednn: no memory");
+  for (int64_t g = 0; g < p->k / gs; g++) {
+    dnn_arg ex[] = {
+        {DNNL_ARG_SRC, pl->md[MD_SRC], (const int8_t *)a + g * gs},
+        {DNNL_ARG_WEIGHTS, pl->md[MD_WEI], (const int8_t *)b + g * gs * p->n},
+        {DNNL_ARG_DST, pl->md[MD_DST], acc},
+        {DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC, pl->md[MD_ZA], za},
+    };
+    xo_status st = dnn_exec(&pl->main, ex, args->zero_point[0] ? 4 : 3);
+    if (st != XO_OK) return st;
+    for (int64_t i = 0; i < p->batch; i++)
+      xo_dequant_rows(p->m, p->n, acc + (i % nbatch) * p->m * p->n,
+                      args->scale[0][0], args->scale[1] + g * p->n, 1, g > 0,
+                      (float *)args->out + i * p->m * p->n);
+  }
+  if (p->k == 0) memset(args->out, 0, (size_t)mn * 4);
+  return XO_OK;
+}
