@@ -5,6 +5,7 @@
  * float64), ml_dtypes' bfloat16 and float8_e4m3fn (which round float64 to
  * float32 first, then to the narrow format; E4M3FN has no infinity, so an
  * overflow becomes NaN). */
+#include <immintrin.h>
 #include <math.h>
 #include <string.h>
 
@@ -155,9 +156,73 @@ typedef struct convert_ctx {
 
 enum { XO_CHUNK = 256 };
 
+/* bf16 of a contiguous f32 row without a branch, so that it vectorizes;
+ * the same bits as bf16_from_f32. */
+XO_CLONES static void bf16_row(const float *restrict src, int64_t n,
+                               uint16_t *restrict dst) {
+  for (int64_t i = 0; i < n; i++) {
+    uint32_t bits;
+    memcpy(&bits, &src[i], 4);
+    uint32_t rounded = (bits + 0x7FFFu + ((bits >> 16) & 1u)) >> 16;
+    uint32_t quiet = (bits >> 16) | 0x40u;
+    int nan = (bits & 0x7FFFFFFFu) > 0x7F800000u;
+    dst[i] = (uint16_t)(nan ? quiet : rounded);
+  }
+}
+
+static int has_f16c(void) {
+  static int cached = -1;
+  if (cached < 0) cached = __builtin_cpu_supports("f16c");
+  return cached;
+}
+
+/* F16C's conversion rounds to nearest even, exactly as the _Float16 cast
+ * (and NumPy) does, eight values at a time. */
+__attribute__((target("avx,f16c"))) static void f16_row_f16c(const float *src,
+                                                             int64_t n,
+                                                             uint16_t *dst) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    __m128i h =
+        _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT);
+    _mm_storeu_si128((__m128i *)(void *)(dst + i), h);
+  }
+  for (; i < n; i++) {
+    _Float16 h = (_Float16)src[i];
+    memcpy(&dst[i], &h, 2);
+  }
+}
+
+/* Direct loops for the common sources: no detour through double. */
+static int convert_fast(const convert_ctx *c, const char *src, int64_t stride,
+                        int64_t n, int64_t first) {
+  size_t es = xo_dtype_size(c->src);
+  char *out = c->out + (size_t)first * c->out_size;
+  if (c->src == c->dst) {
+    if (stride == (int64_t)es) {
+      memcpy(out, src, (size_t)n * es);
+    } else {
+      for (int64_t i = 0; i < n; i++)
+        memcpy(out + (size_t)i * es, src + i * stride, es);
+    }
+    return 1;
+  }
+  if (c->src != XO_DTYPE_F32) return 0;
+  if (c->dst == XO_DTYPE_BF16 && stride == 4) {
+    bf16_row((const float *)(const void *)src, n, (uint16_t *)out);
+    return 1;
+  }
+  if (c->dst == XO_DTYPE_F16 && stride == 4 && has_f16c()) {
+    f16_row_f16c((const float *)(const void *)src, n, (uint16_t *)out);
+    return 1;
+  }
+  return 0;
+}
+
 static xo_status convert_row(const char *src, int64_t stride, int64_t n,
                              int64_t first, void *vctx) {
   convert_ctx *c = vctx;
+  if (convert_fast(c, src, stride, n, first)) return XO_OK;
   double tmp[XO_CHUNK];
   for (int64_t i = 0; i < n; i += XO_CHUNK) {
     int64_t len = n - i < XO_CHUNK ? n - i : XO_CHUNK;

@@ -8,6 +8,11 @@
 
 #include "../xpuops.h"
 
+/* Hot loops are compiled for several ISAs and chosen at load time (ifunc).
+ * Contraction to FMA is off everywhere, so every clone computes the same
+ * bits: only the vector width differs. */
+#define XO_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+
 /* ---- status ------------------------------------------------------------ */
 
 /* Record a failure message for this thread and return status. */
@@ -163,7 +168,9 @@ xo_status xo_dispatch(xo_device_t dev, const xo_problem *p, const xo_args *args,
 
 /* An operand in the format a backend consumes (see xo_args). Owns all. */
 typedef struct xo_prepared {
-  void *data;
+  const void *ptr;     /* what the backend reads: data, or the caller's own
+                          memory when it already is in the operand format */
+  void *data;          /* owned buffer, or NULL when ptr borrows */
   float *scale;        /* int precisions */
   int32_t *zero_point; /* NULL when symmetric */
   int64_t nscales;

@@ -8,6 +8,7 @@
 #include <float.h>
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "internal.h"
 
@@ -96,34 +97,125 @@ typedef struct quant_ctx {
 
 enum { QCHUNK = 256 };
 
+/* Round to nearest, ties to even, for |t| <= 256: adding and subtracting
+ * 1.5 * 2^23 leaves an integer in float32's default rounding mode. Exact,
+ * branch-free and vectorizable (nearbyintf is a libm call on baseline
+ * x86-64). */
+static inline float round_small(float t) {
+  t = t < -256.0f ? -256.0f : t > 256.0f ? 256.0f : t;
+  return (t + 12582912.0f) - 12582912.0f;
+}
+
+/* Pass 1 (range) or pass 2 (quantize) of n values sharing slice s0 + j *
+ * step for j = 0..n-1 (step 0: one slice). */
+XO_CLONES static void quant_run(quant_ctx *c, const float *v, int64_t n,
+                                int64_t first, int64_t s0, int64_t step) {
+  float qmin = (float)c->qmin, qmax = (float)c->qmax;
+  int8_t *q = c->q + first;
+  if (step == 0) { /* one slice: registers, not memory, so it vectorizes */
+    if (c->pass == 1) {
+      float lo = c->lo[s0], hi = c->hi[s0];
+      for (int64_t i = 0; i < n; i++) {
+        lo = v[i] < lo ? v[i] : lo;
+        hi = v[i] > hi ? v[i] : hi;
+      }
+      c->lo[s0] = lo;
+      c->hi[s0] = hi;
+      return;
+    }
+    float scale = c->scale[s0], zp = c->zp ? (float)c->zp[s0] : 0.0f;
+    for (int64_t i = 0; i < n; i++) {
+      float r = round_small(v[i] / scale) + zp;
+      r = r < qmin ? qmin : r > qmax ? qmax : r;
+      q[i] = (int8_t)(int32_t)r;
+    }
+    return;
+  }
+  if (c->pass == 1) {
+    for (int64_t i = 0; i < n; i++) {
+      int64_t s = s0 + i * step;
+      c->lo[s] = v[i] < c->lo[s] ? v[i] : c->lo[s];
+      c->hi[s] = v[i] > c->hi[s] ? v[i] : c->hi[s];
+    }
+    return;
+  }
+  for (int64_t i = 0; i < n; i++) {
+    int64_t s = s0 + i * step;
+    float r = round_small(v[i] / c->scale[s]);
+    if (c->zp) r += (float)c->zp[s];
+    r = r < qmin ? qmin : r > qmax ? qmax : r;
+    q[i] = (int8_t)(int32_t)r; /* u8 values keep their bits */
+  }
+}
+
+static void quant_values(quant_ctx *c, const float *v, int64_t n,
+                         int64_t first) {
+  const slice_map *m = c->map;
+  if (m->g == XO_Q_GROUP && m->inner_group == 1) {
+    /* groups run along the innermost axis: constant over runs of a group */
+    for (int64_t i = 0; i < n;) {
+      int64_t in_group = m->group_size - (first + i) % m->group_size;
+      int64_t len = n - i < in_group ? n - i : in_group;
+      quant_run(c, v + i, len, first + i, slice_of(m, first + i), 0);
+      i += len;
+    }
+    return;
+  }
+  if (m->g == XO_Q_TENSOR || m->inner_axis != 1) {
+    quant_run(c, v, n, first, slice_of(m, first), 0); /* one slice per row */
+    return;
+  }
+  /* the per-scale axis is innermost: the slice steps with the element,
+   * wrapping every dim_axis elements */
+  for (int64_t i = 0; i < n;) {
+    int64_t a = (first + i) % m->dim_axis;
+    int64_t len = n - i < m->dim_axis - a ? n - i : m->dim_axis - a;
+    quant_run(c, v + i, len, first + i, slice_of(m, first + i), 1);
+    i += len;
+  }
+}
+
+/* Index of the first NaN or Inf among n floats, or -1: an integer test of
+ * the exponent bits, OR-reduced so that it vectorizes. */
+XO_CLONES static int64_t first_non_finite(const float *v, int64_t n) {
+  uint32_t any = 0;
+  for (int64_t i = 0; i < n; i++) {
+    uint32_t b;
+    memcpy(&b, &v[i], 4);
+    any |= (b & 0x7F800000u) == 0x7F800000u;
+  }
+  if (!any) return -1;
+  for (int64_t i = 0; i < n; i++)
+    if (!isfinite(v[i])) return i;
+  return -1;
+}
+
 static xo_status quant_row(const char *src, int64_t stride, int64_t n,
                            int64_t first, void *vctx) {
   quant_ctx *c = vctx;
+  float buf[QCHUNK];
   double tmp[QCHUNK];
   for (int64_t i0 = 0; i0 < n; i0 += QCHUNK) {
     int64_t len = n - i0 < QCHUNK ? n - i0 : QCHUNK;
-    xo_load_f64(c->dtype, src + i0 * stride, stride, len, tmp);
-    for (int64_t i = 0; i < len; i++) {
-      int64_t idx = first + i0 + i;
-      int64_t s = slice_of(c->map, idx);
-      float v = (float)tmp[i];
-      if (c->pass == 1) {
-        if (!isfinite(v))
-          return xo_fail(XO_ERR_INVALID_ARG,
-                         "cannot quantize: element %lld is %s; quantization "
-                         "needs a finite range (replace NaN/Inf first, e.g. "
-                         "with numpy.nan_to_num)",
-                         (long long)idx, isnan(v) ? "NaN" : "Inf");
-        if (v < c->lo[s]) c->lo[s] = v;
-        if (v > c->hi[s]) c->hi[s] = v;
-      } else {
-        float r = nearbyintf(v / c->scale[s]);
-        if (c->zp) r += (float)c->zp[s];
-        if (r < (float)c->qmin) r = (float)c->qmin;
-        if (r > (float)c->qmax) r = (float)c->qmax;
-        c->q[idx] = (int8_t)(int32_t)r; /* u8 values keep their bits */
-      }
+    const char *p = src + i0 * stride;
+    const float *v = buf;
+    if (c->dtype == XO_DTYPE_F32 && stride == 4) {
+      v = (const float *)(const void *)p; /* contiguous: read in place */
+    } else if (c->dtype == XO_DTYPE_F32) {
+      for (int64_t i = 0; i < len; i++) memcpy(&buf[i], p + i * stride, 4);
+    } else {
+      xo_load_f64(c->dtype, p, stride, len, tmp);
+      for (int64_t i = 0; i < len; i++) buf[i] = (float)tmp[i];
     }
+    int64_t bad = c->pass == 1 ? first_non_finite(v, len) : -1;
+    if (bad >= 0)
+      return xo_fail(XO_ERR_INVALID_ARG,
+                     "cannot quantize: element %lld is %s; quantization "
+                     "needs a finite range (replace NaN/Inf first, e.g. "
+                     "with numpy.nan_to_num)",
+                     (long long)(first + i0 + bad),
+                     isnan(v[bad]) ? "NaN" : "Inf");
+    quant_values(c, v, len, first + i0);
   }
   return XO_OK;
 }

@@ -136,7 +136,7 @@ xo_status xo_conv2d(xo_device_t dev, xo_precision prec, const xo_operand *x,
   info->ops = 2.0 * outn * (double)w->t.shape[1] * (double)(p.kh * p.kw);
   info->bytes = (double)px.bytes + (double)pw.bytes +
                 outn * (double)xo_dtype_size((xo_dtype)p.out_dtype);
-  xo_args args = {.in = {px.data, pw.data},
+  xo_args args = {.in = {px.ptr, pw.ptr},
                   .scale = {px.scale, pw.scale},
                   .zero_point = {px.zero_point, pw.zero_point},
                   .bias = pbias,

@@ -120,7 +120,7 @@ xo_status xo_matmul(xo_device_t dev, xo_precision prec, const xo_operand *a,
   info->bytes = (double)pa.bytes + (double)pb.bytes +
                 (double)p.batch * (double)p.m * (double)p.n *
                     (double)xo_dtype_size((xo_dtype)p.out_dtype);
-  xo_args args = {.in = {pa.data, pb.data},
+  xo_args args = {.in = {pa.ptr, pb.ptr},
                   .scale = {pa.scale, pb.scale},
                   .zero_point = {pa.zero_point, pb.zero_point},
                   .out = out->data};

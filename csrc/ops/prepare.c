@@ -15,6 +15,16 @@ void xo_prepared_free(xo_prepared *p) {
   memset(p, 0, sizeof *p);
 }
 
+/* Row-major contiguous (dimensions of extent 1 may have any stride). */
+static int is_contiguous(const xo_tensor *t) {
+  int64_t expect = (int64_t)xo_dtype_size(t->dtype);
+  for (int d = t->ndim - 1; d >= 0; d--) {
+    if (t->shape[d] != 1 && t->strides[d] != expect) return 0;
+    expect *= t->shape[d];
+  }
+  return 1;
+}
+
 static int is_float(xo_dtype d) {
   return d == XO_DTYPE_F64 || d == XO_DTYPE_F32 || d == XO_DTYPE_F16 ||
          d == XO_DTYPE_BF16 || d == XO_DTYPE_F8E4M3;
@@ -75,11 +85,36 @@ static xo_status take_quantized(const xo_operand *op, xo_precision prec,
                    asym ? "asymmetric" : "symmetric", asym ? "uint8" : "int8");
   xo_status st = xo_quant_nscales(&op->t, &q->spec, &out->nscales);
   if (st != XO_OK) return st;
-  st = xo_alloc(numel, 1, &out->data);
-  if (st != XO_OK) return st;
-  copy_ctx c = {out->data, asym ? 0 : -qmax, asym ? levels : qmax, asym, name};
-  st = xo_foreach_row(&op->t, copy_q_row, &c);
-  if (st != XO_OK) return st;
+  if (is_contiguous(&op->t)) { /* check the range, then read in place */
+    int lo = 255, hi = -128;
+    if (asym) {
+      const uint8_t *u = op->t.data;
+      for (int64_t i = 0; i < numel; i++) {
+        lo = u[i] < lo ? u[i] : lo;
+        hi = u[i] > hi ? u[i] : hi;
+      }
+    } else {
+      const int8_t *s8 = op->t.data;
+      for (int64_t i = 0; i < numel; i++) {
+        lo = s8[i] < lo ? s8[i] : lo;
+        hi = s8[i] > hi ? s8[i] : hi;
+      }
+    }
+    if (numel > 0 && (lo < (asym ? 0 : -qmax) || hi > (asym ? levels : qmax)))
+      return xo_fail(XO_ERR_INVALID_ARG,
+                     "%s: quantized values span [%d, %d], outside [%d, %d]; "
+                     "quantize it with xpuops.quantize()",
+                     name, lo, hi, asym ? 0 : -qmax, asym ? levels : qmax);
+    out->ptr = op->t.data;
+  } else {
+    st = xo_alloc(numel, 1, &out->data);
+    if (st != XO_OK) return st;
+    copy_ctx c = {out->data, asym ? 0 : -qmax, asym ? levels : qmax, asym,
+                  name};
+    st = xo_foreach_row(&op->t, copy_q_row, &c);
+    if (st != XO_OK) return st;
+    out->ptr = out->data;
+  }
   st = xo_alloc(out->nscales, sizeof(float), (void **)&out->scale);
   if (st != XO_OK) return st;
   for (int64_t s = 0; s < out->nscales; s++) {
@@ -146,8 +181,13 @@ xo_status xo_prepare(const xo_operand *op, xo_precision prec,
     if (!is_float(op->t.dtype))
       return xo_fail(XO_ERR_TYPE, "%s must hold floating-point values", name);
     xo_dtype d = xo_prec_operand_dtype(prec);
-    st = xo_to_contiguous(&op->t, d, &out->data, &numel);
     out->bytes = numel * (int64_t)xo_dtype_size(d);
+    if (op->t.dtype == d && is_contiguous(&op->t)) {
+      out->ptr = op->t.data; /* already in the operand format: no copy */
+      return XO_OK;
+    }
+    st = xo_to_contiguous(&op->t, d, &out->data, &numel);
+    out->ptr = out->data;
     return st;
   }
   if (op->q != NULL) {
@@ -163,17 +203,19 @@ xo_status xo_prepare(const xo_operand *op, xo_precision prec,
     st = quantize_float(op, &spec, numel, out);
   }
   out->bytes = numel;
+  if (out->ptr == NULL) out->ptr = out->data;
   if (st != XO_OK || !pack4 || prec != XO_PREC_INT4) return st;
   /* int4: two values per byte */
   void *packed = NULL;
   st = xo_alloc((numel + 1) / 2, 1, &packed);
-  if (st == XO_OK) st = xo_pack_int4(out->data, numel, out->asym, packed);
+  if (st == XO_OK) st = xo_pack_int4(out->ptr, numel, out->asym, packed);
   if (st != XO_OK) {
     free(packed);
     return st;
   }
   free(out->data);
   out->data = packed;
+  out->ptr = packed;
   out->bytes = (numel + 1) / 2;
   return XO_OK;
 }

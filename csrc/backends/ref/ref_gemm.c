@@ -29,18 +29,16 @@ enum { MB = 32, KB = 128, NB = 512 };
         }                                                               \
       }
 
-void ref_gemm_f64(int64_t m, int64_t n, int64_t k, const double *a,
-                  const double *b, double *c) {
-  REF_GEMM_BODY(double, double)
-}
+XO_CLONES void ref_gemm_f64(int64_t m, int64_t n, int64_t k, const double *a,
+                            const double *b,
+                            double *c){REF_GEMM_BODY(double, double)}
 
-void ref_gemm_f32(int64_t m, int64_t n, int64_t k, const float *a,
-                  const float *b, float *c) {
-  REF_GEMM_BODY(float, float)
-}
+XO_CLONES
+    void ref_gemm_f32(int64_t m, int64_t n, int64_t k, const float *a,
+                      const float *b, float *c){REF_GEMM_BODY(float, float)}
 
-void ref_gemm_s16s32(int64_t m, int64_t n, int64_t k, const int16_t *a,
-                     const int16_t *b, int32_t *c) {
+XO_CLONES void ref_gemm_s16s32(int64_t m, int64_t n, int64_t k,
+                               const int16_t *a, const int16_t *b, int32_t *c) {
   REF_GEMM_BODY(int16_t, int32_t)
 }
 
