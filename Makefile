@@ -14,7 +14,7 @@ export XPUOPS_REQUIRE
 SOURCES := $(shell find csrc python -type f \( -name '*.c' -o -name '*.h' \
              -o -name '*.inc' -o -name '*.py' \)) pyproject.toml setup.py
 
-.PHONY: install tour test lint format bench clean
+.PHONY: install tour test lint format bench bench-cpu clean
 
 $(VENV)/.stamp-venv:
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,21 @@ test: install
 
 bench: install
 	$(VPY) -m pytest -q benchmarks
+
+# The CPU backends against NumPy (and PyTorch when installed) and the
+# machine's theoretical peaks; also builds the direct oneDNN C program.
+bench-cpu: install benchmarks/onednn_direct
+	$(VPY) benchmarks/cpu_backends.py
+
+benchmarks/onednn_direct: benchmarks/onednn_direct.c install
+	$(CC) -O2 -o $@ $< $$($(VPY) -c "import sysconfig,sys; \
+	  print('-I' + sys.prefix + '/include -L' + sys.prefix + '/lib -Wl,-rpath,' + sys.prefix + '/lib')") \
+	  -l:libdnnl.so.3
+
+$(VENV)/.stamp-devel: $(VENV)/.stamp-venv
+	$(VPY) -m pip install --quiet onednn-devel-cpu-gomp==2023.2.0
+	touch $@
+benchmarks/onednn_direct: $(VENV)/.stamp-devel
 
 lint: $(VENV)/.stamp-venv
 	$(VPY) -m pip install --quiet ruff clang-format

@@ -291,13 +291,26 @@ xo_status xo_pack_int4(const int8_t *src, int64_t n, int is_unsigned,
   return XO_OK;
 }
 
-xo_status xo_unpack_int4(const uint8_t *src, int64_t n, int is_unsigned,
-                         int8_t *dst) {
+XO_CLONES xo_status xo_unpack_int4(const uint8_t *src, int64_t n,
+                                   int is_unsigned, int8_t *dst) {
   if (n < 0 || (n > 0 && (src == NULL || dst == NULL)))
     return xo_fail(XO_ERR_INVALID_ARG, "xo_unpack_int4: bad buffer or count");
-  for (int64_t i = 0; i < n; i++) {
-    int nib = (src[i / 2] >> ((i & 1) * 4)) & 0x0F;
-    dst[i] = (int8_t)(is_unsigned ? nib : (nib ^ 8) - 8); /* sign-extend */
+  /* sign extension by shifts, branch-free so that it vectorizes */
+  int64_t pairs = n / 2;
+  if (is_unsigned) {
+    for (int64_t i = 0; i < pairs; i++) {
+      dst[2 * i] = (int8_t)(src[i] & 0x0F);
+      dst[2 * i + 1] = (int8_t)(src[i] >> 4);
+    }
+  } else {
+    for (int64_t i = 0; i < pairs; i++) {
+      dst[2 * i] = (int8_t)((int8_t)(src[i] << 4) >> 4);
+      dst[2 * i + 1] = (int8_t)((int8_t)src[i] >> 4);
+    }
+  }
+  if (n % 2) {
+    int nib = src[pairs] & 0x0F;
+    dst[n - 1] = (int8_t)(is_unsigned ? nib : (nib ^ 8) - 8);
   }
   return XO_OK;
 }

@@ -45,8 +45,20 @@ def _onednn() -> str | None:
 FINDERS = {"openblas": _openblas, "onednn": _onednn}
 
 
+#: Thread pools that spin after a call steal the cores the other library
+#: needs next: measured on 2 cores, oneDNN right after OpenBLAS ran 1.6x
+#: slower (OpenBLAS workers spin ~0.1 s by default) and OpenBLAS after
+#: oneDNN 1.3x (GOMP's spin count). Both libraries read these when they
+#: load; a value the user set is kept.
+SPIN_LIMITS = {"OPENBLAS_THREAD_TIMEOUT": "4", "GOMP_SPINCOUNT": "10000"}
+
+
 def configure() -> dict:
-    """Set each backend's library path in the core; returns what was found."""
+    """Set each backend's library path in the core, and the spin limits that
+    keep the two CPU thread pools from oversubscribing the cores; returns
+    the libraries found."""
+    for name, value in SPIN_LIMITS.items():
+        os.environ.setdefault(name, value)
     found = {}
     for backend, finder in FINDERS.items():
         path = os.environ.get(ENV[backend]) or finder()
