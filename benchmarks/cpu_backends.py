@@ -280,9 +280,16 @@ def main():
 
     dec = matmuls(n, 1, max(reps, 20), torch, rng)
     show(f"decode: matmul 1x{n}x{n}")
+    # the weights may fit a large last-level cache: measure the bandwidth at
+    # their own working-set size as well as the streaming one
+    bw_ws = bandwidth(mib=n * n * 4 // 2**20 // 2)
+    print(
+        f"- bandwidth at the fp32 weights' size ({n * n * 4 // 2**20} MiB "
+        f"traffic): {bw_ws / 1e9:.1f} GB/s"
+    )
     for key, t in dec.items():
         wbytes = n * n * {"fp32": 4, "bf16": 2, "fp16": 2, "int8": 1, "int4": 1}[key[1]]
-        bound = 2.0 * n * n / (wbytes / bw)
+        bound = 2.0 * n * n / (wbytes / bw_ws)
         print(
             f"- {key[0]} {key[1]}: {t}; reading the weights once at "
             f"{bw / 1e9:.0f} GB/s bounds it at {xo.Throughput(bound, key[1])}"

@@ -14,6 +14,8 @@
 #include <string.h>
 
 xo_sgemm_fn xo_openblas_sgemm;
+xo_sgemv_fn xo_openblas_sgemv;
+xo_dgemv_fn xo_openblas_dgemv;
 xo_dgemm_fn xo_openblas_dgemm;
 static void (*set_threads)(int);
 static char *(*get_config)(void);
@@ -38,10 +40,13 @@ static xo_status blas_init(void) {
                    dlerror());
   xo_openblas_sgemm = (xo_sgemm_fn)sym("cblas_sgemm");
   xo_openblas_dgemm = (xo_dgemm_fn)sym("cblas_dgemm");
+  xo_openblas_sgemv = (xo_sgemv_fn)sym("cblas_sgemv");
+  xo_openblas_dgemv = (xo_dgemv_fn)sym("cblas_dgemv");
   set_threads = (void (*)(int))sym("openblas_set_num_threads");
   get_config = (char *(*)(void))sym("openblas_get_config");
   get_corename = (char *(*)(void))sym("openblas_get_corename");
-  if (!xo_openblas_sgemm || !xo_openblas_dgemm || !set_threads) {
+  if (!xo_openblas_sgemm || !xo_openblas_dgemm || !xo_openblas_sgemv ||
+      !xo_openblas_dgemv || !set_threads) {
     dlclose(handle);
     handle = NULL;
     return xo_fail(XO_ERR_UNAVAILABLE,
@@ -155,7 +160,15 @@ static xo_status blas_matmul(const xo_problem *p, const xo_args *args) {
     const char *b = (const char *)args->in[1] +
                     (size_t)((p->batch_b > 1 ? i : 0) * k * n) * es;
     char *c = (char *)args->out + (size_t)(i * m * n) * es;
-    if (dbl)
+    if (rows == 1 && dbl) /* one row: a matrix-vector product, c = bᵀ a */
+      xo_openblas_dgemv(XO_CBLAS_ROW_MAJOR, XO_CBLAS_TRANS, (int)k, (int)n, 1.0,
+                        (const double *)b, (int)n, (const double *)a, 1, 0.0,
+                        (double *)c, 1);
+    else if (rows == 1)
+      xo_openblas_sgemv(XO_CBLAS_ROW_MAJOR, XO_CBLAS_TRANS, (int)k, (int)n,
+                        1.0f, (const float *)b, (int)n, (const float *)a, 1,
+                        0.0f, (float *)c, 1);
+    else if (dbl)
       blas_gemm_f64(rows, n, k, 1.0, (const double *)a, k, (const double *)b, n,
                     0, (double *)c, n);
     else

@@ -20,7 +20,16 @@ typedef void (*xo_dgemm_fn)(int order, int ta, int tb, int m, int n, int k,
                             const double *b, int ldb, double beta, double *c,
                             int ldc);
 
+typedef void (*xo_sgemv_fn)(int order, int trans, int m, int n, float alpha,
+                            const float *a, int lda, const float *x, int incx,
+                            float beta, float *y, int incy);
+typedef void (*xo_dgemv_fn)(int order, int trans, int m, int n, double alpha,
+                            const double *a, int lda, const double *x, int incx,
+                            double beta, double *y, int incy);
+
 extern xo_sgemm_fn xo_openblas_sgemm;
+extern xo_sgemv_fn xo_openblas_sgemv;
+extern xo_dgemv_fn xo_openblas_dgemv;
 extern xo_dgemm_fn xo_openblas_dgemm;
 
 typedef struct blas_plan {
