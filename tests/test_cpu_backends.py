@@ -3,7 +3,6 @@ ran (ISA included), native or emulated, and the limits they refuse."""
 
 import numpy as np
 import pytest
-
 import xpuops as xo
 from xpuops import _libs
 from xpuops._cpu import cpu_info
