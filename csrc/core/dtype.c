@@ -27,27 +27,24 @@ static float f32_from_bf16(uint16_t h) {
 }
 
 /* E4M3FN: 1 sign, 4 exponent (bias 7), 3 mantissa bits; 0x7F/0xFF is NaN,
- * the largest finite value 448. */
+ * the largest finite value 448. Rounding is done on the float32 bits. */
 static uint8_t f8e4m3_from_f32(float f) {
-  uint8_t sign = signbit(f) ? 0x80 : 0;
-  float a = fabsf(f);
-  if (isnan(a) || isinf(a)) return sign | 0x7F;
-  if (a == 0.0f) return sign;
-  int e;
-  frexpf(a, &e);
-  int exp = e - 1;        /* a = 1.m * 2^exp */
-  if (exp < -6) exp = -6; /* subnormals share the smallest exponent */
-  /* a / 2^(exp-3) is exact: a power-of-two scaling within float's range */
-  float r = nearbyintf(ldexpf(a, 3 - exp));
-  if (r >= 16.0f) { /* the mantissa rounded up into the next binade */
-    exp += 1;
-    r = 8.0f;
+  uint32_t b;
+  memcpy(&b, &f, 4);
+  uint8_t sign = (uint8_t)((b >> 24) & 0x80);
+  uint32_t a = b & 0x7FFFFFFFu;
+  if (a > 0x43E80000u) return sign | 0x7F; /* NaN, Inf, or past 464: NaN */
+  if (a >= 0x3C800000u) {                  /* normal: |f| >= 2^-6 */
+    /* round the 23-bit mantissa to 3 bits, ties to even (a carry moves
+     * into the exponent as it should), then rebias 127 -> 7 */
+    uint32_t r = (a + 0x7FFFFu + ((a >> 20) & 1u)) >> 20;
+    return sign | (uint8_t)(r - ((127u - 7u) << 3));
   }
-  int m = (int)r;
-  if (m < 8) return sign | (uint8_t)m; /* subnormal (exp == -6) */
-  int code = ((exp + 7) << 3) | (m - 8);
-  if (exp + 7 > 15 || code >= 0x7F) return sign | 0x7F; /* overflow: NaN */
-  return sign | (uint8_t)code;
+  /* subnormal: a multiple of 2^-9; |f| * 512 is exact and the magic
+   * constant rounds it to an integer, ties to even (8 is 2^-6, code 8) */
+  float m = fabsf(f) * 512.0f;
+  m = (m + 12582912.0f) - 12582912.0f;
+  return sign | (uint8_t)m;
 }
 
 static float f8e4m3_table[256];
@@ -210,6 +207,14 @@ static int convert_fast(const convert_ctx *c, const char *src, int64_t stride,
   if (c->src != XO_DTYPE_F32) return 0;
   if (c->dst == XO_DTYPE_BF16 && stride == 4) {
     bf16_row((const float *)(const void *)src, n, (uint16_t *)out);
+    return 1;
+  }
+  if (c->dst == XO_DTYPE_F8E4M3) {
+    for (int64_t i = 0; i < n; i++) {
+      float f;
+      memcpy(&f, src + i * stride, 4);
+      ((uint8_t *)out)[i] = f8e4m3_from_f32(f);
+    }
     return 1;
   }
   if (c->dst == XO_DTYPE_F16 && stride == 4 && has_f16c()) {
