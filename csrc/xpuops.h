@@ -187,6 +187,11 @@ typedef struct xo_qparams {
 typedef struct xo_operand {
   xo_tensor t;
   const xo_qparams *q;
+  /* Nonzero: the caller promises this operand's data and parameters never
+   * change under this token (an immutable QTensor), so a backend may keep
+   * forms derived from it (unpacked, widened, reordered weights) across
+   * calls. 0: derive them on every call. */
+  uint64_t cache_token;
 } xo_operand;
 
 /* What a call did, for measurement. Times in seconds. */

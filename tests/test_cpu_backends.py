@@ -90,3 +90,49 @@ def test_results_do_not_depend_on_thread_count(n):
     ref = xo.matmul(a, a.T, device="ref", precision="int8")
     for y in got.values():
         np.testing.assert_array_equal(y, ref)
+
+
+def test_qtensor_is_immutable_and_owns_its_data():
+    data = np.array([[1, -2], [3, 4]], np.int8)
+    q = xo.QTensor(data, 0.5)
+    data[0, 0] = 7  # the caller's array, not the QTensor's
+    assert q.data[0, 0] == 1
+    with pytest.raises(ValueError, match="read-only"):
+        q.data[0, 0] = 2
+    with pytest.raises(ValueError, match="read-only"):
+        xo.quantize(ones(3, 3)).scale[...] = 2
+
+
+@pytest.mark.parametrize("precision", ["int4", "int8"])
+def test_cached_weights_follow_the_operand(precision):
+    """Several QTensors through one plan: each call sees its own weights,
+    never another's cached form."""
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal((8, 64)).astype(np.float32)
+    qa = xo.quantize(a)
+    qbs = [
+        xo.quantize(rng.standard_normal((64, 16)), precision, axis=1) for _ in range(3)
+    ]
+    x = rng.standard_normal((1, 8, 6, 6)).astype(np.float32)
+    qx = xo.quantize(x)
+    qws = [
+        xo.quantize(rng.standard_normal((4, 8, 3, 3)), precision, axis=0)
+        for _ in range(3)
+    ]
+    for i in (0, 1, 0, 2, 2, 1):  # hits and replacements, out of order
+        want = xo.matmul(qa, qbs[i], device="ref")
+        np.testing.assert_array_equal(xo.matmul(qa, qbs[i], device="onednn"), want)
+        want = xo.conv2d(qx, qws[i], padding=1, device="ref")
+        got = xo.conv2d(qx, qws[i], padding=1, device="onednn")
+        np.testing.assert_array_equal(got, want)
+
+
+def test_cached_fp8_weights_follow_the_data():
+    # float operands carry no token: nothing derived from them is kept
+    rng = np.random.default_rng(4)
+    a = rng.standard_normal((4, 32)).astype(np.float32)
+    b = rng.standard_normal((32, 8)).astype(np.float32)
+    y1 = xo.matmul(a, b, device="onednn", precision="fp8")
+    np.negative(b, out=b)  # same array, new values (negation is exact)
+    y2 = xo.matmul(a, b, device="onednn", precision="fp8")
+    np.testing.assert_array_equal(y2, -y1)

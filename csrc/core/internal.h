@@ -102,6 +102,8 @@ typedef struct xo_args {
   const int32_t *zero_point[3]; /* NULL when symmetric */
   const void *bias;             /* f64 for fp64, else f32; or NULL */
   void *out;
+  /* xo_operand.cache_token of the weights (in[1]); 0: not cacheable */
+  uint64_t weight_token;
 } xo_args;
 
 /* What a backend reports of one run. */

@@ -140,7 +140,8 @@ xo_status xo_conv2d(xo_device_t dev, xo_precision prec, const xo_operand *x,
                   .scale = {px.scale, pw.scale},
                   .zero_point = {px.zero_point, pw.zero_point},
                   .bias = pbias,
-                  .out = out->data};
+                  .out = out->data,
+                  .weight_token = w->q ? w->cache_token : 0};
   if (outn == 0) goto fail; /* nothing to compute, st OK */
   st = xo_dispatch(dev, &p, &args, info);
 fail:

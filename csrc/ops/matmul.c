@@ -123,7 +123,8 @@ xo_status xo_matmul(xo_device_t dev, xo_precision prec, const xo_operand *a,
   xo_args args = {.in = {pa.ptr, pb.ptr},
                   .scale = {pa.scale, pb.scale},
                   .zero_point = {pa.zero_point, pb.zero_point},
-                  .out = out->data};
+                  .out = out->data,
+                  .weight_token = b->q ? b->cache_token : 0};
   if (p.batch * p.m * p.n == 0) goto fail; /* nothing to compute, st OK */
   st = xo_dispatch(dev, &p, &args, info);
 fail:

@@ -117,13 +117,25 @@ static int to_qparams(PyObject *obj, xo_qparams *q) {
   return 0;
 }
 
-/* An operand: (array, qparams or None); the scale size is checked here. */
+/* An operand: (array, qparams or None); the scale size is checked here. A
+ * quantized operand's tuple may carry a cache token after its 8 fields. */
 static int to_operand(PyObject *arr, PyObject *qobj, const char *name,
                       xo_operand *op, xo_qparams *q) {
   if (to_tensor(arr, name, &op->t) < 0) return -1;
   op->q = NULL;
+  op->cache_token = 0;
   if (qobj == Py_None) return 0;
-  if (to_qparams(qobj, q) < 0) return -1;
+  if (PyTuple_Check(qobj) && PyTuple_GET_SIZE(qobj) == 9) {
+    op->cache_token = PyLong_AsUnsignedLongLong(PyTuple_GET_ITEM(qobj, 8));
+    if (PyErr_Occurred()) return -1;
+    PyObject *head = PyTuple_GetSlice(qobj, 0, 8);
+    if (head == NULL) return -1;
+    int r = to_qparams(head, q);
+    Py_DECREF(head);
+    if (r < 0) return -1;
+  } else if (to_qparams(qobj, q) < 0) {
+    return -1;
+  }
   int64_t ns;
   if (xo_quant_nscales(&op->t, &q->spec, &ns) != XO_OK) {
     raise_status(XO_ERR_INVALID_ARG);

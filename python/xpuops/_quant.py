@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from . import _core
 from ._precision import CODE, as_float_array
+
+# one token per QTensor: backends may keep forms derived from its (immutable)
+# data under it, e.g. unpacked or reordered weights
+_tokens = itertools.count(1)
 
 # granularity codes of the C enum xo_qgranularity
 _TENSOR, _AXIS, _GROUP = 0, 1, 2
@@ -49,6 +55,10 @@ class QTensor:
     - ``zero_point``: int32 like ``scale`` (zeros when symmetric).
     - ``axis``: the axis whose slices have their own scale (None: per tensor);
       ``group_size``/``group_axis``: group-wise scales along group_axis.
+
+    A QTensor is immutable: its arrays are read-only (data given to the
+    constructor is copied once), so that backends may cache what they derive
+    from it, such as weights reordered for a kernel.
     """
 
     __slots__ = (
@@ -60,6 +70,7 @@ class QTensor:
         "group_axis",
         "precision",
         "symmetric",
+        "_token",
     )
 
     def __init__(
@@ -72,6 +83,7 @@ class QTensor:
         group_size=None,
         group_axis=None,
         precision="int8",
+        _owned=False,  # quantize() hands over fresh arrays: no second copy
     ):
         if precision not in _QMAX:
             raise ValueError(
@@ -120,9 +132,17 @@ class QTensor:
         if zero_point is None:
             zero_point = np.zeros(shape, np.int32)
         zero_point = np.asarray(zero_point, dtype=np.int32).reshape(shape)
+        # private copies made read-only: what the token names cannot change
+        if not _owned:
+            data, scale, zero_point = (
+                np.array(x, copy=True) for x in (data, scale, zero_point)
+            )
+        for x in (data, scale, zero_point):
+            x.flags.writeable = False
         self.data, self.scale, self.zero_point = data, scale, zero_point
         self.axis, self.group_size, self.group_axis = axis, group_size, group_axis
         self.precision, self.symmetric = precision, symmetric
+        self._token = next(_tokens)
 
     shape = property(lambda self: self.data.shape, doc="Shape of the tensor.")
     ndim = property(lambda self: self.data.ndim, doc="Number of dimensions.")
@@ -188,6 +208,7 @@ class QTensor:
             int(self.symmetric),
             np.ascontiguousarray(self.scale.reshape(-1), np.float32),
             zp,
+            self._token,
         )
 
     def __repr__(self) -> str:
@@ -260,4 +281,5 @@ def quantize(
         group_size=gs if gran == _GROUP else None,
         group_axis=gax if gran == _GROUP else None,
         precision=precision,
+        _owned=True,
     )

@@ -139,6 +139,8 @@ static void dnn_plan_free(void *vplan) {
   for (int i = 0; i < 3; i++) dnn_prim_free(&pl->reorder[i]);
   for (int i = 0; i < pl->nmd; i++) D.dnnl_memory_desc_destroy(pl->md[i]);
   free(pl->mask);
+  free(pl->wc.buf);
+  pthread_rwlock_destroy(&pl->wc.lock);
   free(pl);
 }
 
@@ -147,6 +149,7 @@ static xo_status dnn_plan_create(int index, const xo_problem *p, void **out) {
   dnn_plan *pl = calloc(1, sizeof *pl);
   if (pl == NULL) return xo_fail(XO_ERR_NO_MEMORY, "onednn: no memory");
   pl->p = *p;
+  pthread_rwlock_init(&pl->wc.lock, NULL);
   pl->widen8 = p->prec == XO_PREC_FP8;
   pl->unpack4 = p->prec == XO_PREC_INT4;
   xo_status st = p->op == XO_OP_MATMUL   ? dnn_matmul_plan(pl)
@@ -171,6 +174,33 @@ static xo_status dnn_run(void *vplan, const xo_args *args,
     case XO_OP_CONV2D: return dnn_conv_run(pl, args);
     default: return dnn_attention_run(pl, args);
   }
+}
+
+const void *dnn_wcache_get(dnn_wcache *c, uint64_t token) {
+  if (token == 0) return NULL;
+  pthread_rwlock_rdlock(&c->lock);
+  if (c->token == token) return c->buf; /* the caller releases */
+  pthread_rwlock_unlock(&c->lock);
+  return NULL;
+}
+
+void dnn_wcache_done(dnn_wcache *c) {
+  pthread_rwlock_unlock(&c->lock);
+}
+
+void dnn_wcache_put(dnn_wcache *c, uint64_t token, const void *src,
+                    size_t bytes) {
+  if (token == 0) return;
+  void *copy = malloc(bytes ? bytes : 1);
+  if (copy == NULL) return; /* not caching is always correct */
+  memcpy(copy, src, bytes);
+  pthread_rwlock_wrlock(&c->lock);
+  void *old = c->buf;
+  c->buf = copy;
+  c->bytes = bytes;
+  c->token = token;
+  pthread_rwlock_unlock(&c->lock);
+  free(old);
 }
 
 static void dnn_plan_describe(const void *vplan, char *impl, size_t n) {

@@ -8,6 +8,7 @@
 #define XO_ONEDNN_H
 
 #include <oneapi/dnnl/dnnl.h>
+#include <pthread.h>
 
 #include "../../core/internal.h"
 
@@ -67,6 +68,23 @@ typedef struct dnn_prim {
 
 enum { DNN_MAX_MDS = 12 };
 
+/* Weights derived once (unpacked, widened, reordered) for the immutable
+ * operand named by token; kept by the plan across calls. */
+typedef struct dnn_wcache {
+  pthread_rwlock_t lock;
+  uint64_t token; /* 0: empty */
+  void *buf;
+  size_t bytes;
+} dnn_wcache;
+
+/* The cached weights for token with the read lock held (release with
+ * dnn_wcache_done), or NULL with no lock held. */
+const void *dnn_wcache_get(dnn_wcache *c, uint64_t token);
+void dnn_wcache_done(dnn_wcache *c);
+/* Keep a copy of bytes at src under token (no-op for token 0). */
+void dnn_wcache_put(dnn_wcache *c, uint64_t token, const void *src,
+                    size_t bytes);
+
 typedef struct dnn_plan {
   xo_problem p;
   dnn_prim main, second, third;       /* matmul | conv | QK, softmax, PV */
@@ -77,6 +95,7 @@ typedef struct dnn_plan {
   float *mask;     /* attention: additive causal mask, or NULL */
   int widen8;      /* fp8 operands widened to bf16 (exact) */
   int unpack4;     /* int4 weights unpacked to s8 (exact) */
+  dnn_wcache wc;   /* derived weights of the last immutable operand */
 } dnn_plan;
 
 /* Create a primitive from pd (taking ownership of pd) and record what it
@@ -108,9 +127,9 @@ void *dnn_scratch(int slot, size_t bytes);
 void dnn_fp8_to_bf16(const uint8_t *src, int64_t n, uint16_t *dst);
 
 xo_status dnn_matmul_plan(dnn_plan *pl);
-xo_status dnn_matmul_run(const dnn_plan *pl, const xo_args *args);
+xo_status dnn_matmul_run(const dnn_plan *cpl, const xo_args *args);
 xo_status dnn_conv_plan(dnn_plan *pl);
-xo_status dnn_conv_run(const dnn_plan *pl, const xo_args *args);
+xo_status dnn_conv_run(const dnn_plan *cpl, const xo_args *args);
 xo_status dnn_attention_plan(dnn_plan *pl);
 xo_status dnn_attention_run(const dnn_plan *pl, const xo_args *args);
 

@@ -109,34 +109,67 @@ static const void *through(const dnn_plan *pl, int r, int slot,
   return to;
 }
 
-xo_status dnn_conv_run(const dnn_plan *pl, const xo_args *args) {
+/* The weights in the primitive's layout: widened (fp8) or unpacked (int4)
+ * and reordered as needed, kept under the operand's cache token so that an
+ * immutable QTensor is reordered once per plan, not per call. */
+static const void *conv_weights(dnn_plan *pl, const xo_args *args, int *held,
+                                xo_status *st) {
   const xo_problem *p = &pl->p;
-  const void *x = args->in[0], *w = args->in[1];
-  int64_t nx = p->in_n * p->in_c * p->in_h * p->in_w;
+  const void *w = args->in[1];
   int64_t nw = p->out_c * (p->in_c / p->groups) * p->kh * p->kw;
+  *held = 0;
+  int derived = pl->widen8 || pl->unpack4 || pl->reorder[1].prim;
+  if (!derived) return w;
+  const void *cached = dnn_wcache_get(&pl->wc, args->weight_token);
+  if (cached) {
+    *held = 1;
+    return cached;
+  }
+  size_t bytes = (size_t)nw * (pl->widen8 ? 2 : 1);
+  if (pl->widen8) {
+    uint16_t *ww = dnn_scratch(1, bytes);
+    if (!ww) goto oom;
+    dnn_fp8_to_bf16(w, nw, ww);
+    w = ww;
+  } else if (pl->unpack4) {
+    int8_t *uw = dnn_scratch(1, bytes);
+    if (!uw) goto oom;
+    *st = xo_unpack_int4(w, nw, 0, uw);
+    w = uw;
+  }
+  if (*st == XO_OK && pl->reorder[1].prim) {
+    w = through(pl, 1, 3, pl->md[MD_WEI], w, pl->md[8], st);
+    bytes = pl->bytes[1];
+  }
+  if (*st == XO_OK) dnn_wcache_put(&pl->wc, args->weight_token, w, bytes);
+  return w;
+oom:
+  *st = xo_fail(XO_ERR_NO_MEMORY, "onednn: no memory");
+  return NULL;
+}
+
+xo_status dnn_conv_run(const dnn_plan *cpl, const xo_args *args) {
+  dnn_plan *pl = (dnn_plan *)cpl; /* only the locked weight cache changes */
+  const xo_problem *p = &pl->p;
+  const void *x = args->in[0];
+  int64_t nx = p->in_n * p->in_c * p->in_h * p->in_w;
   xo_status st = XO_OK;
   if (pl->widen8) {
     uint16_t *wx = dnn_scratch(0, (size_t)nx * 2);
-    uint16_t *ww = dnn_scratch(1, (size_t)nw * 2);
-    if (!wx || !ww) return xo_fail(XO_ERR_NO_MEMORY, "onednn: no memory");
+    if (!wx) return xo_fail(XO_ERR_NO_MEMORY, "onednn: no memory");
     dnn_fp8_to_bf16(x, nx, wx);
-    dnn_fp8_to_bf16(w, nw, ww);
     x = wx;
-    w = ww;
   }
-  if (pl->unpack4) {
-    int8_t *uw = dnn_scratch(1, (size_t)nw);
-    if (!uw) return xo_fail(XO_ERR_NO_MEMORY, "onednn: no memory");
-    st = xo_unpack_int4(w, nw, 0, uw);
-    w = uw;
-  }
+  int held;
+  const void *ws = conv_weights(pl, args, &held, &st);
   const void *xs =
       st == XO_OK ? through(pl, 0, 2, pl->md[MD_SRC], x, pl->md[7], &st) : NULL;
-  const void *ws =
-      st == XO_OK ? through(pl, 1, 3, pl->md[MD_WEI], w, pl->md[8], &st) : NULL;
-  if (st != XO_OK) return st;
+  if (st != XO_OK) goto done;
   void *dst = pl->reorder[2].prim ? dnn_scratch(4, pl->bytes[2]) : args->out;
-  if (dst == NULL) return xo_fail(XO_ERR_NO_MEMORY, "onednn: no memory");
+  if (dst == NULL) {
+    st = xo_fail(XO_ERR_NO_MEMORY, "onednn: no memory");
+    goto done;
+  }
   dnn_arg ex[] = {
       {DNNL_ARG_SRC, pl->md[7], xs},
       {DNNL_ARG_WEIGHTS, pl->md[8], ws},
@@ -155,5 +188,7 @@ xo_status dnn_conv_run(const dnn_plan *pl, const xo_args *args) {
                       {DNNL_ARG_TO, pl->md[MD_DST], args->out}};
     st = dnn_exec(&pl->reorder[2], back, 2);
   }
+done:
+  if (held) dnn_wcache_done(&pl->wc);
   return st;
 }

@@ -54,26 +54,9 @@ xo_status dnn_matmul_plan(dnn_plan *pl) {
   return dnn_prim_make(pd, &pl->main, "matmul");
 }
 
-xo_status dnn_matmul_run(const dnn_plan *pl, const xo_args *args) {
+static xo_status run_matmul(const dnn_plan *pl, const xo_args *args,
+                            const void *a, const void *b) {
   const xo_problem *p = &pl->p;
-  const void *a = args->in[0], *b = args->in[1];
-  int64_t na = p->batch_a * p->m * p->k, nb = p->batch_b * p->k * p->n;
-  if (pl->widen8) { /* emulation: fp8 values are exactly bf16 values */
-    uint16_t *wa = dnn_scratch(0, (size_t)na * 2);
-    uint16_t *wb = dnn_scratch(1, (size_t)nb * 2);
-    if (!wa || !wb) return xo_fail(XO_ERR_NO_MEMORY, "onednn: no memory");
-    dnn_fp8_to_bf16(a, na, wa);
-    dnn_fp8_to_bf16(b, nb, wb);
-    a = wa;
-    b = wb;
-  }
-  if (pl->unpack4) { /* emulation: s4 values are exactly s8 values */
-    int8_t *ub = dnn_scratch(1, (size_t)nb);
-    if (!ub) return xo_fail(XO_ERR_NO_MEMORY, "onednn: no memory");
-    xo_status st = xo_unpack_int4(b, nb, 0, ub);
-    if (st != XO_OK) return st;
-    b = ub;
-  }
   const int32_t zero = 0;
   const int32_t *za = args->zero_point[0] ? args->zero_point[0] : &zero;
   if (p->b_granularity != XO_Q_GROUP) {
@@ -116,4 +99,51 @@ xo_status dnn_matmul_run(const dnn_plan *pl, const xo_args *args) {
   }
   if (p->k == 0) memset(args->out, 0, (size_t)mn * 4);
   return XO_OK;
+}
+
+/* The weights as the primitive reads them: b itself, or b widened (fp8)
+ * or unpacked (int4) — kept under the operand's cache token, so an
+ * immutable QTensor is converted once per plan, not per call. *held tells
+ * the caller to release the cache's read lock. */
+static const void *weights(dnn_plan *pl, const xo_args *args, int64_t nb,
+                           int *held, xo_status *st) {
+  const void *b = args->in[1];
+  *held = 0;
+  if (!pl->widen8 && !pl->unpack4) return b;
+  const void *cached = dnn_wcache_get(&pl->wc, args->weight_token);
+  if (cached) {
+    *held = 1;
+    return cached;
+  }
+  size_t bytes = (size_t)nb * (pl->widen8 ? 2 : 1);
+  void *w = dnn_scratch(1, bytes);
+  if (w == NULL) {
+    *st = xo_fail(XO_ERR_NO_MEMORY, "onednn: no memory");
+    return NULL;
+  }
+  if (pl->widen8) /* emulation: fp8 values are exactly bf16 values */
+    dnn_fp8_to_bf16(b, nb, w);
+  else /* emulation: s4 values are exactly s8 values */
+    *st = xo_unpack_int4(b, nb, 0, w);
+  if (*st == XO_OK) dnn_wcache_put(&pl->wc, args->weight_token, w, bytes);
+  return w;
+}
+
+xo_status dnn_matmul_run(const dnn_plan *cpl, const xo_args *args) {
+  dnn_plan *pl = (dnn_plan *)cpl; /* only the locked weight cache changes */
+  const xo_problem *p = &pl->p;
+  const void *a = args->in[0];
+  int64_t na = p->batch_a * p->m * p->k, nb = p->batch_b * p->k * p->n;
+  xo_status st = XO_OK;
+  if (pl->widen8) {
+    uint16_t *wa = dnn_scratch(0, (size_t)na * 2);
+    if (!wa) return xo_fail(XO_ERR_NO_MEMORY, "onednn: no memory");
+    dnn_fp8_to_bf16(a, na, wa);
+    a = wa;
+  }
+  int held;
+  const void *b = weights(pl, args, nb, &held, &st);
+  if (st == XO_OK) st = run_matmul(pl, args, a, b);
+  if (held) dnn_wcache_done(&pl->wc);
+  return st;
 }
