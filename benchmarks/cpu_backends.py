@@ -292,7 +292,7 @@ def main():
         bound = 2.0 * n * n / (wbytes / bw_ws)
         print(
             f"- {key[0]} {key[1]}: {t}; reading the weights once at "
-            f"{bw / 1e9:.0f} GB/s bounds it at {xo.Throughput(bound, key[1])}"
+            f"{bw_ws / 1e9:.0f} GB/s bounds it at {xo.Throughput(bound, key[1])}"
             f" ({t.ops_per_s / bound:.0%} of that)"
         )
 
