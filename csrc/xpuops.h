@@ -187,10 +187,11 @@ typedef struct xo_qparams {
 typedef struct xo_operand {
   xo_tensor t;
   const xo_qparams *q;
-  /* Nonzero: the caller promises this operand's data and parameters never
-   * change under this token (an immutable QTensor), so a backend may keep
-   * forms derived from it (unpacked, widened, reordered weights) across
-   * calls. 0: derive them on every call. */
+  /* Nonzero: the caller promises this operand's data and parameters were
+   * validated (values within the precision's range) and never change under
+   * this token (an immutable QTensor), so the core skips re-checking them
+   * and a backend may keep forms derived from them (unpacked, widened,
+   * reordered weights) across calls. 0: check and derive on every call. */
   uint64_t cache_token;
 } xo_operand;
 
@@ -234,6 +235,16 @@ xo_status xo_conv2d(xo_device_t dev, xo_precision prec, const xo_operand *x,
 xo_status xo_attention(xo_device_t dev, xo_precision prec, const xo_tensor *q,
                        const xo_tensor *k, const xo_tensor *v, int causal,
                        double scale, xo_tensor *out, xo_op_info *info);
+
+/* ---- probes ------------------------------------------------------------- */
+
+/* The sustained clock of the calling core in GHz, from a chain of dependent
+ * one-cycle adds (x86-64; XO_ERR_UNSUPPORTED elsewhere). ~0.5 s. */
+xo_status xo_measure_clock(double *ghz);
+/* Memory read bandwidth in bytes/s: threads read disjoint slices of a
+ * buffer of the given size (make it larger than the last-level cache to
+ * measure DRAM), best of 5 passes. */
+xo_status xo_measure_bandwidth(int64_t bytes, int threads, double *bps);
 
 /* Plan cache statistics (for tests and measurement). */
 typedef struct xo_cache_stats {

@@ -85,7 +85,10 @@ static xo_status take_quantized(const xo_operand *op, xo_precision prec,
                    asym ? "asymmetric" : "symmetric", asym ? "uint8" : "int8");
   xo_status st = xo_quant_nscales(&op->t, &q->spec, &out->nscales);
   if (st != XO_OK) return st;
-  if (is_contiguous(&op->t)) { /* check the range, then read in place */
+  if (is_contiguous(&op->t) && op->cache_token != 0) {
+    /* an immutable operand validated when it was made (xo_operand) */
+    out->ptr = op->t.data;
+  } else if (is_contiguous(&op->t)) { /* check the range, read in place */
     int lo = 255, hi = -128;
     if (asym) {
       const uint8_t *u = op->t.data;

@@ -510,6 +510,28 @@ static PyObject *py_get_num_threads(PyObject *self, PyObject *noargs) {
   return PyLong_FromLong(xo_get_num_threads());
 }
 
+static PyObject *py_measure_clock(PyObject *self, PyObject *noargs) {
+  (void)self;
+  (void)noargs;
+  double ghz = 0;
+  xo_status st;
+  Py_BEGIN_ALLOW_THREADS st = xo_measure_clock(&ghz);
+  Py_END_ALLOW_THREADS if (st != XO_OK) return raise_status(st);
+  return PyFloat_FromDouble(ghz);
+}
+
+static PyObject *py_measure_bandwidth(PyObject *self, PyObject *args) {
+  (void)self;
+  long long bytes;
+  int threads;
+  if (!PyArg_ParseTuple(args, "Li", &bytes, &threads)) return NULL;
+  double bps = 0;
+  xo_status st;
+  Py_BEGIN_ALLOW_THREADS st = xo_measure_bandwidth(bytes, threads, &bps);
+  Py_END_ALLOW_THREADS if (st != XO_OK) return raise_status(st);
+  return PyFloat_FromDouble(bps);
+}
+
 static PyObject *py_cache_stats(PyObject *self, PyObject *noargs) {
   (void)self;
   (void)noargs;
@@ -544,6 +566,10 @@ static PyMethodDef methods[] = {
      "One thread count for every CPU-side pool."},
     {"get_num_threads", py_get_num_threads, METH_NOARGS,
      "The thread count set_num_threads set."},
+    {"measure_clock", py_measure_clock, METH_NOARGS,
+     "Sustained clock of one core in GHz (dependent-add chain)."},
+    {"measure_bandwidth", py_measure_bandwidth, METH_VARARGS,
+     "measure_bandwidth(bytes, threads) -> read bandwidth in bytes/s."},
     {"cache_stats", py_cache_stats, METH_NOARGS, "Plan cache counters."},
     {"cache_clear", py_cache_clear, METH_NOARGS, "Drop idle cached plans."},
     {NULL, NULL, 0, NULL}};

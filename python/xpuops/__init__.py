@@ -8,7 +8,9 @@ machine, in every precision, measured in the right unit.
 from . import _libs
 from ._devices import Device, devices, get_num_threads, set_num_threads
 from ._errors import DeviceUnavailableError, UnsupportedError
+from ._measure import Measurement, measure
 from ._ops import attention, conv2d, last_info, matmul
+from ._peaks import bandwidth, peak
 from ._precision import PRECISIONS
 from ._quant import QTensor, quantize
 from ._throughput import Throughput
@@ -22,15 +24,19 @@ __all__ = [
     "PRECISIONS",
     "Device",
     "DeviceUnavailableError",
+    "Measurement",
     "QTensor",
     "Throughput",
     "UnsupportedError",
     "attention",
+    "bandwidth",
     "conv2d",
     "devices",
     "get_num_threads",
     "last_info",
     "matmul",
+    "measure",
+    "peak",
     "quantize",
     "set_num_threads",
 ]

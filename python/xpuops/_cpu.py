@@ -1,14 +1,16 @@
 """What this CPU is and what it could do in theory: model, ISA flags, cores
-this process may use, nominal clock, and per-precision theoretical peaks
-(cores x clock x operations per cycle of the widest native instruction),
-each with the formula it came from."""
+this process may use, a measured sustained clock, and per-precision
+theoretical peaks (cores x clock x operations per cycle of the widest native
+instruction), each with the formula it came from."""
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 from dataclasses import dataclass
 
+from . import _core
 from ._throughput import Throughput
 
 
@@ -32,9 +34,10 @@ class CpuInfo:
     model: str
     flags: frozenset
     cores: int  # cores this process may run on
-    mhz: float  # nominal clock (/proc/cpuinfo), not a measured one
+    nominal_mhz: float  # /proc/cpuinfo's figure, not a measured one
 
 
+@functools.lru_cache(maxsize=1)
 def cpu_info() -> CpuInfo:
     """The CPU model, ISA flags, usable cores and nominal clock."""
     info = _cpuinfo()
@@ -42,22 +45,32 @@ def cpu_info() -> CpuInfo:
         model=info.get("model name", platform.processor() or "unknown CPU"),
         flags=frozenset(info.get("flags", "").split()),
         cores=len(os.sched_getaffinity(0)),
-        mhz=float(info.get("cpu MHz", "0") or 0),
+        nominal_mhz=float(info.get("cpu MHz", "0") or 0),
     )
 
 
-# Operations per cycle per core of the widest native instruction, by ISA
-# flag (best first). AVX-512 and AVX2 figures assume two FMA ports, as on
-# Xeon cores; AMX is one TMUL unit per core: 1024 BF16 FLOP or 2048 INT8 OP
-# per cycle.
-_OPS_PER_CYCLE = {
-    "fp32": [
-        ("avx512f", 64, "2 x AVX-512 FMA x 16 lanes x 2"),
-        ("avx2", 32, "2 x AVX2 FMA x 8 lanes x 2"),
-    ],
+@functools.lru_cache(maxsize=1)
+def measured_clock_ghz() -> float:
+    """The sustained clock of one core (a chain of dependent register adds,
+    best of five runs), in GHz; the nominal clock where the probe cannot
+    run."""
+    try:
+        return _core.measure_clock()
+    except Exception:  # not x86-64: fall back to what the OS says
+        return cpu_info().nominal_mhz / 1000
+
+
+#: Operations per cycle per core of the widest native instruction, by ISA
+#: flag, best first: (flag, ops/cycle/core, what). AVX-512 and AVX2 assume
+#: two FMA ports, as on Xeon cores; AMX is one TMUL unit per core.
+OPS_PER_CYCLE = {
     "fp64": [
         ("avx512f", 32, "2 x AVX-512 FMA x 8 lanes x 2"),
         ("avx2", 16, "2 x AVX2 FMA x 4 lanes x 2"),
+    ],
+    "fp32": [
+        ("avx512f", 64, "2 x AVX-512 FMA x 16 lanes x 2"),
+        ("avx2", 32, "2 x AVX2 FMA x 8 lanes x 2"),
     ],
     "bf16": [
         ("amx_bf16", 1024, "AMX-BF16 TMUL"),
@@ -70,20 +83,43 @@ _OPS_PER_CYCLE = {
     "int8": [
         ("amx_int8", 2048, "AMX-INT8 TMUL"),
         ("avx512_vnni", 256, "2 x AVX-512 VNNI x 64 MACs x 2"),
+        ("avx_vnni", 128, "2 x AVX-VNNI x 32 MACs x 2"),
     ],
 }
+#: Precisions no x86 instruction computes natively: they run on another
+#: format's units (exact widening), whose rate is then their ceiling.
+RUNS_ON = {"fp8": "bf16", "int4": "int8"}
 
 
-def theoretical_peak(precision: str, cpu: CpuInfo | None = None):
-    """(Throughput, formula) of the widest native instruction for precision
-    on all usable cores at the nominal clock, or None if no listed ISA."""
-    cpu = cpu or cpu_info()
-    for flag, per_cycle, what in _OPS_PER_CYCLE.get(precision, []):
-        if flag in cpu.flags and cpu.mhz > 0:
-            ops = cpu.cores * cpu.mhz * 1e6 * per_cycle
-            formula = (
-                f"{cpu.cores} cores x {cpu.mhz / 1000:.2f} GHz x "
-                f"{per_cycle} ops/cycle ({what})"
+def theoretical_peaks(flags, cores: int, ghz: float) -> dict:
+    """precision -> Throughput (source "theoretical", the formula in
+    ``detail``) for a CPU with these ISA flags, cores and clock. Pure: the
+    tests feed it known feature sets."""
+    peaks = {}
+    for prec, table in OPS_PER_CYCLE.items():
+        for flag, per_cycle, what in table:
+            if flag in flags:
+                formula = (
+                    f"{cores} cores x {ghz:.2f} GHz x {per_cycle} ops/cycle ({what})"
+                )
+                peaks[prec] = Throughput(
+                    cores * ghz * 1e9 * per_cycle, prec, "theoretical", formula
+                )
+                break
+    for prec, host in RUNS_ON.items():
+        if host in peaks:
+            h = peaks[host]
+            peaks[prec] = Throughput(
+                h.ops_per_s,
+                prec,
+                "theoretical",
+                f"no native {prec} instruction: runs on the {host} units, {h.detail}",
             )
-            return Throughput(ops, precision, "theoretical"), formula
-    return None
+    return peaks
+
+
+def machine_peaks(cores: int | None = None) -> dict:
+    """Theoretical peaks of this CPU with the measured clock, for ``cores``
+    cores (default: every core this process may use)."""
+    cpu = cpu_info()
+    return theoretical_peaks(cpu.flags, cores or cpu.cores, measured_clock_ghz())

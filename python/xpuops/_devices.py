@@ -23,9 +23,10 @@ class Device:
 
     ``precisions`` maps each precision the device runs to "native" (its own
     arithmetic in that format) or "emulated" (computed exactly as specified
-    by widening to a wider format). ``peak`` (precision -> Throughput) and
-    ``bandwidth`` (bytes/s) are filled by the measurement layer; they are
-    empty/None until a device has been measured.
+    by widening to a wider format). ``peak`` maps precisions to theoretical
+    Throughputs (formula in ``.detail``); ``bandwidth`` is the measured
+    memory bandwidth in bytes/s once ``xpuops.bandwidth()`` has run, else
+    None.
     """
 
     name: str
@@ -37,8 +38,20 @@ class Device:
     full_name: str
     exact_integer: bool
     precisions: dict = field(default_factory=dict)
-    peak: dict = field(default_factory=dict)
-    bandwidth: float | None = None
+
+    @property
+    def peak(self) -> dict:
+        """precision -> theoretical Throughput, each with its formula."""
+        from ._peaks import theoretical
+
+        return theoretical(self)
+
+    @property
+    def bandwidth(self) -> float | None:
+        """Measured memory bandwidth (bytes/s), or None until measured."""
+        from ._peaks import known_bandwidth
+
+        return known_bandwidth(self)
 
     def __repr__(self) -> str:
         state = "available" if self.available else f"unavailable: {self.reason}"

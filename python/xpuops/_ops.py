@@ -175,6 +175,29 @@ def _pair(v, name, minimum):
     return int(v[0]), int(v[1])
 
 
+def conv_padding(kh, kw, stride, padding, dilation):
+    """(begin, end) padding pairs for an int, pair, "valid" or "same"
+    (stride 1 only; an odd total puts the extra row/column at the end, as
+    PyTorch does). stride and dilation are pairs."""
+    if not isinstance(padding, str):
+        pad = _pair(padding, "padding", 0)
+        return pad, pad
+    if padding == "valid":
+        return (0, 0), (0, 0)
+    if padding != "same":
+        raise ValueError(
+            f"padding must be an int, a pair, 'same' or 'valid', got {padding!r}"
+        )
+    if stride != (1, 1):
+        raise ValueError(
+            "padding='same' needs stride=1 (the output size would otherwise "
+            "not equal the input's)"
+        )
+    tot = (dilation[0] * (kh - 1), dilation[1] * (kw - 1))
+    pb = (tot[0] // 2, tot[1] // 2)
+    return pb, (tot[0] - pb[0], tot[1] - pb[1])
+
+
 def conv2d(
     x,
     w,
@@ -216,25 +239,7 @@ def conv2d(
     dilation = _pair(dilation, "dilation", 1)
     if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)):
         raise TypeError(f"groups must be an int, got {groups!r}")
-    kh, kw = w.shape[2], w.shape[3]
-    if isinstance(padding, str):
-        if padding == "valid":
-            pb = pe = (0, 0)
-        elif padding == "same":
-            if stride != (1, 1):
-                raise ValueError(
-                    "padding='same' needs stride=1 (the output "
-                    "size would otherwise not equal the input's)"
-                )
-            tot = (dilation[0] * (kh - 1), dilation[1] * (kw - 1))
-            pb = (tot[0] // 2, tot[1] // 2)
-            pe = (tot[0] - pb[0], tot[1] - pb[1])
-        else:
-            raise ValueError(
-                f"padding must be an int, a pair, 'same' or 'valid', got {padding!r}"
-            )
-    else:
-        pb = pe = _pair(padding, "padding", 0)
+    pb, pe = conv_padding(w.shape[2], w.shape[3], stride, padding, dilation)
     xd = x.data if isinstance(x, QTensor) else x
     if layout == "NHWC":
         if isinstance(x, QTensor) and x.axis is not None:

@@ -132,6 +132,17 @@ class QTensor:
         if zero_point is None:
             zero_point = np.zeros(shape, np.int32)
         zero_point = np.asarray(zero_point, dtype=np.int32).reshape(shape)
+        if not _owned:  # quantize() output is in range by construction
+            lo, hi = (
+                (0, 2 * _QMAX[precision] + 1)
+                if not symmetric
+                else (-_QMAX[precision], _QMAX[precision])
+            )
+            if data.size and (data.min() < lo or data.max() > hi):
+                raise ValueError(
+                    f"QTensor {precision} values must lie in [{lo}, {hi}], got "
+                    f"[{data.min()}, {data.max()}]"
+                )
         # private copies made read-only: what the token names cannot change
         if not _owned:
             data, scale, zero_point = (

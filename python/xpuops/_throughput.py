@@ -11,16 +11,20 @@ from dataclasses import dataclass
 from ._precision import INTEGER, check_precision
 
 SOURCES = ("measured", "theoretical", "rated", "modeled")
+#: Operand width in bits, for normalisations that assume rate ~ 1 / width.
+BITS = {"fp64": 64, "fp32": 32, "bf16": 16, "fp16": 16, "fp8": 8, "int8": 8, "int4": 4}
 
 
 @dataclass(frozen=True)
 class Throughput:
     """``ops_per_s`` operations per second in ``precision``; ``source`` says
-    where the figure came from: measured, theoretical, rated or modeled."""
+    where the figure came from: measured, theoretical, rated or modeled;
+    ``detail`` how (a formula, a device, an assumption)."""
 
     ops_per_s: float
     precision: str
     source: str = "measured"
+    detail: str = ""
 
     def __post_init__(self):
         check_precision(self.precision)
@@ -40,9 +44,12 @@ class Throughput:
     def __str__(self) -> str:
         v = self.ops_per_s
         unit = self.unit
+        tag = " (assumed)" if self.detail.startswith("ASSUMED") else ""
         for scale, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M")):
             if v >= scale or scale == 1e6:
-                return f"{v / scale:.3g} {self.precision.upper()} {prefix}{unit[1:]}"
+                return (
+                    f"{v / scale:.3g} {self.precision.upper()} {prefix}{unit[1:]}{tag}"
+                )
         raise AssertionError("unreachable")
 
     def _check(self, other: Throughput) -> None:
@@ -71,6 +78,27 @@ class Throughput:
     def __ge__(self, other):
         self._check(other)
         return self.ops_per_s >= other.ops_per_s
+
+    def normalized(
+        self, precision: str, assume: str = "2x per halving of operand width"
+    ):
+        """This figure re-expressed in another precision under a stated
+        assumption; the result says it is assumed. The only assumption
+        implemented is the vendors' rule of thumb: the same silicon does 2x
+        the operations each time the operand width halves."""
+        if assume != "2x per halving of operand width":
+            raise ValueError(
+                "the only normalisation implemented is "
+                "assume='2x per halving of operand width'"
+            )
+        check_precision(precision)
+        factor = BITS[self.precision] / BITS[precision]
+        return Throughput(
+            self.ops_per_s * factor,
+            precision,
+            self.source,
+            f"ASSUMED: {self} x {factor:g} ({assume})",
+        )
 
     def __truediv__(self, other):
         if isinstance(other, (int, float)):
