@@ -6,6 +6,7 @@ machine, in every precision, measured in the right unit.
 """
 
 from . import _libs
+from ._compare import Comparison, compare
 from ._devices import Device, devices, get_num_threads, set_num_threads
 from ._errors import DeviceUnavailableError, UnsupportedError
 from ._measure import Measurement, measure
@@ -23,6 +24,7 @@ __version__ = "0.1.0"
 __all__ = [
     "PRECISIONS",
     "Device",
+    "Comparison",
     "DeviceUnavailableError",
     "Measurement",
     "QTensor",
@@ -30,6 +32,7 @@ __all__ = [
     "UnsupportedError",
     "attention",
     "bandwidth",
+    "compare",
     "conv2d",
     "devices",
     "get_num_threads",

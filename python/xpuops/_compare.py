@@ -1,0 +1,328 @@
+"""compare(): one op over devices x precisions, as a table, records, JSON,
+pandas, HTML and a roofline picture."""
+
+from __future__ import annotations
+
+import html
+import json
+import platform
+import sys
+
+import numpy as np
+
+from ._cpu import cpu_info, measured_clock_ghz
+from ._devices import devices as all_devices
+from ._devices import get_num_threads
+from ._errors import DeviceUnavailableError, UnsupportedError
+from ._measure import OPS, Measurement, measure
+from ._precision import PRECISIONS
+
+#: The flat record of one measurement (Comparison.records()); every key is
+#: always present, None where it does not apply. Units: seconds, bytes,
+#: operations per second; percentages as fractions.
+RECORD_FIELDS = {
+    "op": "matmul, conv2d or attention",
+    "shape": "operand shapes (matmul: [batch x] M x K x N)",
+    "device": "device name, e.g. onednn",
+    "backend": "backend of the device",
+    "kind": "cpu, gpu or npu",
+    "precision": "fp64 ... int4",
+    "support": "native or emulated",
+    "impl": "what ran: backend kernel and ISA",
+    "unit": "TOPS (integer) or TFLOPS (float)",
+    "throughput": "operations per second, best kernel time",
+    "throughput_str": "the same with precision and unit, e.g. '2.1 INT8 TOPS'",
+    "throughput_e2e": "operations per second, median whole call",
+    "kernel_min_s": "best kernel time",
+    "kernel_median_s": "median kernel time",
+    "spread": "(p90 - p10) / median of the kernel times",
+    "e2e_median_s": "median whole-call time (quantization, copies included)",
+    "first_call_s": "first call, plan creation included",
+    "plan_s": "plan creation time",
+    "prepare_s": "median input preparation time (conversion, quantization)",
+    "repeats": "number of timed calls",
+    "ops": "operations counted as in DESIGN.md s3 (a MAC is 2)",
+    "bytes": "operand and result bytes in their operand formats",
+    "intensity": "ops / bytes",
+    "peak": "theoretical peak, operations per second",
+    "peak_formula": "how the peak was computed",
+    "pct_of_peak": "throughput / peak",
+    "sqnr_db": "SQNR against an fp64 NumPy reference, dB",
+    "rel_fro": "relative Frobenius error against fp64",
+    "max_abs": "max absolute error against fp64",
+    "quantized_inputs": "operands were QTensors",
+    "fallback": "always None: xpuops never falls back silently",
+}
+MACHINE_FIELDS = {
+    "machine_cpu": "CPU model",
+    "machine_isa": "ISA flags that matter for these kernels",
+    "machine_cores": "cores this process may use",
+    "machine_threads": "threads the CPU backends use",
+    "machine_clock_ghz": "measured sustained clock of one core",
+    "machine_os": "operating system",
+    "machine_python": "Python version",
+    "machine_numpy": "NumPy version",
+    "machine_xpuops": "xpuops version",
+    "machine_libraries": "each available device's library and version",
+}
+_ISA = (
+    "avx2",
+    "fma",
+    "f16c",
+    "avx512f",
+    "avx512_vnni",
+    "avx512_bf16",
+    "avx512_fp16",
+    "avx_vnni",
+    "amx_tile",
+    "amx_int8",
+    "amx_bf16",
+    "amx_fp16",
+)
+
+
+def machine_fingerprint() -> dict:
+    """Who measured: CPU, ISA flags, OS, library versions (MACHINE_FIELDS)."""
+    from . import __version__
+
+    cpu = cpu_info()
+    return {
+        "machine_cpu": cpu.model,
+        "machine_isa": " ".join(f for f in _ISA if f in cpu.flags),
+        "machine_cores": cpu.cores,
+        "machine_threads": get_num_threads(),
+        "machine_clock_ghz": round(measured_clock_ghz(), 2),
+        "machine_os": f"{platform.system()} {platform.release()}",
+        "machine_python": platform.python_version(),
+        "machine_numpy": np.__version__,
+        "machine_xpuops": __version__,
+        "machine_libraries": "; ".join(
+            f"{d.name}: {d.full_name}" for d in all_devices() if d.available
+        ),
+    }
+
+
+def _record(m: Measurement) -> dict:
+    e = m.errors or {}
+    return {
+        "op": m.op,
+        "shape": m.shape,
+        "device": m.device,
+        "backend": m.backend,
+        "kind": m.kind,
+        "precision": m.precision,
+        "support": m.support,
+        "impl": m.impl,
+        "unit": m.throughput.unit,
+        "throughput": m.throughput.ops_per_s,
+        "throughput_str": str(m.throughput),
+        "throughput_e2e": m.throughput_e2e.ops_per_s,
+        "kernel_min_s": m.kernel_min_s,
+        "kernel_median_s": m.kernel_median_s,
+        "spread": m.spread,
+        "e2e_median_s": m.wall_median_s,
+        "first_call_s": m.first_call_s,
+        "plan_s": m.plan_s,
+        "prepare_s": m.prepare_s,
+        "repeats": len(m.kernel_s),
+        "ops": m.ops,
+        "bytes": m.bytes,
+        "intensity": m.intensity,
+        "peak": m.peak.ops_per_s if m.peak else None,
+        "peak_formula": m.peak.detail if m.peak else None,
+        "pct_of_peak": m.pct_of_peak,
+        "sqnr_db": e.get("sqnr_db"),
+        "rel_fro": e.get("rel_fro"),
+        "max_abs": e.get("max_abs"),
+        "quantized_inputs": m.quantized_inputs,
+        "fallback": m.fallback,
+    }
+
+
+class Comparison:
+    """The measurements of one compare() sweep, and the combinations that
+    could not run with the reason (``skipped``: (device, precision, why))."""
+
+    def __init__(self, measurements, skipped, machine):
+        self.measurements = list(measurements)
+        self.skipped = list(skipped)
+        self.machine = dict(machine)
+
+    def __len__(self):
+        return len(self.measurements)
+
+    def __iter__(self):
+        return iter(self.measurements)
+
+    def records(self) -> list:
+        """One flat dict per measurement with the keys of RECORD_FIELDS and
+        MACHINE_FIELDS (documented in xpuops._compare)."""
+        return [dict(_record(m), **self.machine) for m in self.measurements]
+
+    def to_pandas(self):
+        """records() as a pandas DataFrame (pandas must be installed)."""
+        try:
+            import pandas as pd
+        except ImportError as e:
+            raise ImportError("to_pandas() needs pandas: pip install pandas") from e
+        return pd.DataFrame(self.records())
+
+    def to_json(self, path=None) -> str:
+        """records() and the skipped combinations as JSON (written to path
+        when given)."""
+        text = json.dumps(
+            {
+                "records": self.records(),
+                "skipped": [
+                    {"device": d, "precision": p, "reason": r}
+                    for d, p, r in self.skipped
+                ],
+            },
+            indent=1,
+        )
+        if path is not None:
+            with open(path, "w") as f:
+                f.write(text)
+        return text
+
+    def rows(self) -> list:
+        """Display rows: device, precision, how, kernel ms, throughput,
+        % of peak, SQNR."""
+        out = []
+        for m in self.measurements:
+            pct = f"{m.pct_of_peak:.0%}" if m.pct_of_peak is not None else "-"
+            db = f"{m.errors['sqnr_db']:.1f}" if m.errors else "-"
+            out.append(
+                [
+                    m.op + " " + m.shape,
+                    m.device,
+                    m.precision,
+                    m.support,
+                    f"{m.kernel_min_s * 1e3:.3f}",
+                    f"{m.wall_median_s * 1e3:.3f}",
+                    str(m.throughput),
+                    pct,
+                    db,
+                ]
+            )
+        return out
+
+    HEADER = [
+        "op",
+        "device",
+        "precision",
+        "how",
+        "kernel ms",
+        "call ms",
+        "throughput",
+        "of peak",
+        "SQNR dB",
+    ]
+
+    def __str__(self) -> str:
+        rows = self.rows()
+        w = [
+            max(len(str(r[i])) for r in [self.HEADER, *rows])
+            for i in range(len(self.HEADER))
+        ]
+        fmt = "  ".join(f"{{:<{n}}}" for n in w)
+        lines = [fmt.format(*self.HEADER), fmt.format(*("-" * n for n in w))]
+        lines += [fmt.format(*r) for r in rows]
+        lines += [f"(not run: {d} {p}: {r})" for d, p, r in self.skipped]
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return f"<Comparison of {len(self)} measurements>\n{self}"
+
+    def __rich__(self):
+        from rich.table import Table
+
+        t = Table(title="xpuops compare", show_lines=False)
+        for h in self.HEADER:
+            t.add_column(
+                h, justify="right" if h.endswith(("ms", "dB", "peak")) else "left"
+            )
+        for r in self.rows():
+            t.add_row(*r)
+        return t
+
+    def _repr_html_(self) -> str:
+        head = "".join(f"<th>{html.escape(h)}</th>" for h in self.HEADER)
+        body = "".join(
+            "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>"
+            for r in self.rows()
+        )
+        skipped = "".join(
+            f"<li>{html.escape(d)} {html.escape(p)}: {html.escape(r)}</li>"
+            for d, p, r in self.skipped
+        )
+        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>" + (
+            f"<p>Not run:</p><ul>{skipped}</ul>" if skipped else ""
+        )
+
+    def plot(self, path=None, bandwidth=None):
+        """A roofline per precision with the measured points (left) and the
+        throughput of each run with its accuracy (right). Returns the
+        matplotlib Figure; saves it to ``path`` when given."""
+        from ._plot import plot_comparison
+
+        return plot_comparison(self, path=path, bandwidth=bandwidth)
+
+
+def compare(
+    op, *args, devices="all", precisions=None, progress=None, **kw
+) -> Comparison:
+    """Measure ``op(*args, **kw)`` on every device x precision.
+
+    devices: "all" (every available device) or a list of names/aliases;
+    precisions: a list, or None for every precision each device runs.
+    Combinations a device cannot run are listed in ``.skipped`` with the
+    reason, never silently dropped. progress: a progress bar on stderr
+    (default: when the sweep is long and stderr is a terminal). Other
+    keywords go to measure() (repeats, min_time, accuracy) and to the op."""
+    if op not in OPS:
+        raise TypeError(
+            f"op must be xpuops.matmul, xpuops.conv2d or xpuops.attention, got {op!r}"
+        )
+    avail = [d for d in all_devices() if d.available]
+    if devices == "all":
+        chosen = avail
+    else:
+        names = [devices] if isinstance(devices, str) else list(devices)
+        from ._devices import resolve
+
+        chosen = [resolve(n) for n in names]
+    if precisions is not None:
+        bad = [p for p in precisions if p not in PRECISIONS]
+        if bad:
+            raise ValueError(
+                f"unknown precisions {bad}; valid: {', '.join(PRECISIONS)}"
+            )
+    grid = []
+    skipped = []
+    for d in chosen:
+        for p in precisions or list(d.precisions):
+            if p not in d.precisions:
+                skipped.append((d.name, p, f"{d.name} does not run {p}"))
+            else:
+                grid.append((d, p))
+    bar = None
+    if progress or (progress is None and len(grid) > 6 and sys.stderr.isatty()):
+        from rich.progress import Progress
+
+        bar = Progress(transient=True)
+        bar.start()
+        task = bar.add_task("measuring", total=len(grid))
+    results = []
+    try:
+        for d, p in grid:
+            try:
+                results.append(measure(op, *args, device=d.name, precision=p, **kw))
+            except (UnsupportedError, DeviceUnavailableError) as e:
+                skipped.append((d.name, p, str(e)))
+            if bar is not None:
+                bar.advance(task)
+    finally:
+        if bar is not None:
+            bar.stop()
+    return Comparison(results, skipped, machine_fingerprint())
