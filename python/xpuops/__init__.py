@@ -5,7 +5,7 @@ machine, in every precision, measured in the right unit.
     y = xo.matmul(a, w, device="cpu", precision="int8")
 """
 
-from . import _libs
+from . import _libs, chips
 from ._compare import Comparison, compare
 from ._devices import Device, devices, get_num_threads, set_num_threads
 from ._errors import DeviceUnavailableError, UnsupportedError
@@ -32,6 +32,7 @@ __all__ = [
     "UnsupportedError",
     "attention",
     "bandwidth",
+    "chips",
     "compare",
     "conv2d",
     "devices",

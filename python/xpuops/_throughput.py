@@ -11,8 +11,20 @@ from dataclasses import dataclass
 from ._precision import INTEGER, check_precision
 
 SOURCES = ("measured", "theoretical", "rated", "modeled")
+#: Formats vendors rate chips in that xpuops does not compute in (a rated
+#: Throughput may carry them).
+RATED_ONLY = ("fp4",)
 #: Operand width in bits, for normalisations that assume rate ~ 1 / width.
-BITS = {"fp64": 64, "fp32": 32, "bf16": 16, "fp16": 16, "fp8": 8, "int8": 8, "int4": 4}
+BITS = {
+    "fp64": 64,
+    "fp32": 32,
+    "bf16": 16,
+    "fp16": 16,
+    "fp8": 8,
+    "fp4": 4,
+    "int8": 8,
+    "int4": 4,
+}
 
 
 @dataclass(frozen=True)
@@ -27,7 +39,8 @@ class Throughput:
     detail: str = ""
 
     def __post_init__(self):
-        check_precision(self.precision)
+        if self.precision not in RATED_ONLY:
+            check_precision(self.precision)
         if self.source not in SOURCES:
             raise ValueError(f"source must be one of {', '.join(SOURCES)}")
 
@@ -91,7 +104,8 @@ class Throughput:
                 "the only normalisation implemented is "
                 "assume='2x per halving of operand width'"
             )
-        check_precision(precision)
+        if precision not in RATED_ONLY:
+            check_precision(precision)
         factor = BITS[self.precision] / BITS[precision]
         return Throughput(
             self.ops_per_s * factor,

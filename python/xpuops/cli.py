@@ -1,33 +1,41 @@
-"""The ``xpuops`` command: ``devices`` and ``tour``."""
+"""The ``xpuops`` command (also ``python -m xpuops``):
+
+xpuops devices                  every device, its precisions and peaks
+xpuops compare matmul 512x4096x4096 --precisions fp32,bf16,int8
+xpuops tour                     the main job: measure this machine
+"""
 
 from __future__ import annotations
 
 import argparse
+import csv
 import platform
-import statistics
 import sys
 
 import numpy as np
 
-from . import _devices, reference
+from . import _devices
+from ._compare import compare
+from ._cpu import cpu_info, measured_clock_ghz
 from ._ops import attention, conv2d, matmul
-from ._throughput import Throughput
-from ._timing import time_op
+from ._peaks import bandwidth
 
-
-def _db(v: float) -> str:
-    return "exact" if v == float("inf") else f"{v:.1f}"
+OPS = {"matmul": matmul, "conv2d": conv2d, "attention": attention}
 
 
 def _table(rows, header) -> str:
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    line = lambda r: "  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True))  # noqa: E731
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
     return "\n".join(
-        [line(header), line(["-" * w for w in widths]), *(line(r) for r in rows)]
+        [
+            fmt.format(*header),
+            fmt.format(*("-" * w for w in widths)),
+            *(fmt.format(*map(str, r)) for r in rows),
+        ]
     )
 
 
-def cmd_devices(_args) -> int:
+def cmd_devices(_args=None) -> int:
     rows = []
     for d in _devices.devices():
         precs = " ".join(
@@ -38,118 +46,177 @@ def cmd_devices(_args) -> int:
             [d.name, d.kind + (" (sim)" if d.simulated else ""), state, precs or "-"]
         )
     print(_table(rows, ["device", "kind", "available", "precisions (* emulated)"]))
+    peaks = {}
+    for d in _devices.devices():
+        for prec, t in d.peak.items():
+            if d.backend != "ref":  # ref runs on one core: the same formulas
+                peaks.setdefault(prec, t)
+    if peaks:
+        print("\nTheoretical peaks of this CPU (measured clock):")
+        for prec, t in peaks.items():
+            print(f"  {prec:5s} {str(t):>18s} = {t.detail}")
     return 0
 
 
-def _workloads(rng, quick):
-    n = 256 if quick else 512
-    a = rng.standard_normal((n, n)).astype(np.float32)
-    b = rng.standard_normal((n, n)).astype(np.float32)
-    x = rng.standard_normal((1, 64, 28, 28)).astype(np.float32)
-    w = rng.standard_normal((64, 64, 3, 3)).astype(np.float32)
-    lq = 128 if quick else 256
-    q = rng.standard_normal((1, 8, lq, 64)).astype(np.float32)
-    kv = rng.standard_normal((1, 8, lq, 64)).astype(np.float32)
-    return [
-        (f"matmul {n}x{n}x{n}", matmul, (a, b), {}, a.astype(np.float64) @ b),
-        (
-            "conv2d 64x28x28 3x3",
-            conv2d,
-            (x, w),
-            {"padding": 1},
-            reference.conv2d(
-                x.astype(np.float64), w.astype(np.float64), pad=((1, 1), (1, 1))
-            ),
-        ),
-        (
-            f"attention L={lq} D=64 causal",
-            attention,
-            (q, kv, kv),
-            {"causal": True},
-            reference.attention(q, kv, kv, causal=True),
-        ),
-    ]
+def _parse_shape(op: str, text: str):
+    dims = [int(v) for v in text.lower().split("x")]
+    if op == "matmul":
+        if len(dims) != 3:
+            raise SystemExit("matmul shape is MxKxN, e.g. 512x4096x4096")
+        m, k, n = dims
+        return [(m, k), (k, n)], {}
+    if op == "conv2d":
+        if len(dims) != 6:
+            raise SystemExit(
+                "conv2d shape is NxCxHxWxOCxK (square kernel, "
+                "'same' padding), e.g. 1x64x56x56x64x3"
+            )
+        nb, c, h, w, oc, k = dims
+        return [(nb, c, h, w), (oc, c, k, k)], {"padding": "same"}
+    if len(dims) != 4:
+        raise SystemExit("attention shape is BxHxLxD, e.g. 1x8x512x64")
+    b, h, length, d = dims
+    return [(b, h, length, d)] * 3, {"causal": True}
+
+
+def cmd_compare(args) -> int:
+    shapes, kw = _parse_shape(args.op, args.shape)
+    rng = np.random.default_rng(0)
+    arrays = [rng.standard_normal(s).astype(np.float32) for s in shapes]
+    devices = "all" if args.devices == "all" else args.devices.split(",")
+    precisions = args.precisions.split(",") if args.precisions else None
+    cmp = compare(
+        OPS[args.op],
+        *arrays,
+        devices=devices,
+        precisions=precisions,
+        min_time=args.min_time,
+        **kw,
+    )
+    if args.json:
+        cmp.to_json(args.json)
+    if args.csv:
+        recs = cmp.records()
+        with open(args.csv, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(recs[0]) if recs else [])
+            w.writeheader()
+            w.writerows(recs)
+    if args.plot:
+        cmp.plot(args.plot)
+    _print(cmp)
+    return 0
+
+
+def _print(cmp):
+    try:
+        from rich.console import Console
+
+        Console(width=160).print(cmp)
+    except ImportError:  # rich is a dependency; plain text if it is missing
+        print(cmp)
+
+
+def _summary(cmp, bw) -> list:
+    """A few plain sentences about what the tour measured."""
+    best = {}
+    for m in cmp:
+        if (
+            m.precision not in best
+            or m.throughput.ops_per_s > best[m.precision].throughput.ops_per_s
+        ):
+            best[m.precision] = m
+    out = []
+    if "fp32" in best and "int8" in best:
+        f, i = best["fp32"], best["int8"]
+        out.append(
+            f"- The best INT8 run ({i.device}, {i.throughput}) did "
+            f"{i.throughput.ops_per_s / f.throughput.ops_per_s:.1f}x as many "
+            f"operations per second as the best FP32 run ({f.device}, "
+            f"{f.throughput}); INT8 operations are halves of 8-bit integer "
+            "multiply-accumulates, FP32 ones of 32-bit float ones: different "
+            "work, so the ratio is of rates, not of results."
+        )
+    for prec, m in best.items():
+        if m.pct_of_peak is not None:
+            out.append(
+                f"- {prec}: {m.pct_of_peak:.0%} of this CPU's theoretical "
+                f"{m.peak} ({m.peak.detail})."
+            )
+    accs = {p: m.errors["sqnr_db"] for p, m in best.items() if m.errors}
+    if accs:
+        out.append(
+            "- Accuracy against fp64 (SQNR, ~6 dB per bit): "
+            + ", ".join(f"{p} {db:.0f} dB" for p, db in accs.items())
+            + "."
+        )
+    out.append(
+        f"- Memory bandwidth measured: {bw / 1e9:.1f} GB/s. A 7B-parameter "
+        f"model at 4 bits (3.5 GB) could decode at most "
+        f"{bw / 3.5e9:.1f} tokens/s here, whatever the TOPS."
+    )
+    return out
 
 
 def cmd_tour(args) -> int:
+    cpu = cpu_info()
     print(
-        f"xpuops tour on {platform.machine()} {platform.processor() or ''}, "
-        f"{_devices.get_num_threads()} CPU threads\n"
+        f"xpuops tour: {cpu.model} ({platform.machine()}), {cpu.cores} cores, "
+        f"measured clock {measured_clock_ghz():.2f} GHz, "
+        f"{_devices.get_num_threads()} threads\n"
     )
-    print("Devices\n")
-    cmd_devices(args)
+    cmd_devices()
+    bw = bandwidth("cpu")
+    print(
+        f"\nMemory read bandwidth (measured, 1 GiB, all threads): {bw / 1e9:.1f} GB/s\n"
+    )
+    n = 512 if args.quick else 1024
     rng = np.random.default_rng(0)
-    rows = []
-    devs = [d for d in _devices.devices() if d.available]
-    for label, fn, inputs, kw, exact in _workloads(rng, args.quick):
-        for d in devs:
-            for prec in d.precisions:
-                if fn is attention and prec == "int4":
-                    continue  # attention has no int4 scheme
-                r = time_op(
-                    fn,
-                    *inputs,
-                    device=d.name,
-                    precision=prec,
-                    min_time=args.min_time,
-                    **kw,
-                )
-                best = min(r["kernel_s"])
-                thr = Throughput(r["info"]["ops"] / best, prec)
-                rows.append(
-                    [
-                        label,
-                        d.name,
-                        prec,
-                        d.precisions[prec],
-                        f"{best * 1e3:.2f}",
-                        f"{statistics.median(r['wall_s']) * 1e3:.2f}",
-                        str(thr),
-                        _db(reference.sqnr_db(exact, r["out"])),
-                    ]
-                )
-    print(
-        "\nMeasured on this machine (kernel = best repeat; end-to-end = "
-        "median, quantization and copies included)\n"
-    )
-    print(
-        _table(
-            rows,
-            [
-                "op",
-                "device",
-                "precision",
-                "how",
-                "kernel ms",
-                "end-to-end ms",
-                "throughput",
-                "SQNR dB vs fp64",
-            ],
-        )
-    )
-    print(
-        "\nTOPS count integer operations, TFLOPS floating-point ones: an "
-        "INT8 figure and an FP32 figure measure different work."
-    )
-    print("The roofline picture arrives with the measurement layer (issue #4).")
+    a = rng.standard_normal((n, n)).astype(np.float32)
+    b = rng.standard_normal((n, n)).astype(np.float32)
+    precs = args.precisions.split(",")
+    print(f"matmul {n}x{n}x{n} on every available device in {', '.join(precs)} ...")
+    cmp = compare(matmul, a, b, devices="all", precisions=precs, min_time=args.min_time)
+    _print(cmp)
+    print("\nWhat this means on this machine:")
+    print("\n".join(_summary(cmp, bw)))
+    cmp.plot(args.plot, bandwidth=bw)
+    print(f"\nRoofline picture: {args.plot}")
     return 0
 
 
 def main(argv=None) -> int:
     """Entry point of the ``xpuops`` command."""
-    p = argparse.ArgumentParser(prog="xpuops", description=__doc__)
+    p = argparse.ArgumentParser(
+        prog="xpuops",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = p.add_subparsers(dest="cmd", required=True)
-    sub.add_parser("devices", help="list every device, available or not")
-    t = sub.add_parser("tour", help="detect devices, measure, print the table")
+    sub.add_parser("devices", help="every device, its precisions and peaks")
+    c = sub.add_parser("compare", help="one op over devices x precisions")
+    c.add_argument("op", choices=list(OPS))
+    c.add_argument("shape", help="matmul MxKxN; conv2d NxCxHxWxOCxK; attention BxHxLxD")
+    c.add_argument("--devices", default="all", help="'all' or a comma list")
+    c.add_argument(
+        "--precisions", default=None, help="comma list (default: all each device runs)"
+    )
+    c.add_argument(
+        "--min-time", type=float, default=0.2, help="seconds of repeats per figure"
+    )
+    c.add_argument("--json", help="write the records as JSON")
+    c.add_argument("--csv", help="write the records as CSV")
+    c.add_argument("--plot", help="write the roofline picture (PNG)")
+    t = sub.add_parser("tour", help="measure this machine: the main job")
     t.add_argument("--quick", action="store_true", help="smaller shapes")
+    t.add_argument("--precisions", default="fp32,bf16,int8")
+    t.add_argument("--min-time", type=float, default=0.2)
     t.add_argument(
-        "--min-time",
-        type=float,
-        default=0.2,
-        help="seconds of repeats per figure (default 0.2)",
+        "--plot", default="xpuops-roofline.png", help="where to write the roofline PNG"
     )
     args = p.parse_args(argv)
-    return {"devices": cmd_devices, "tour": cmd_tour}[args.cmd](args)
+    return {"devices": cmd_devices, "compare": cmd_compare, "tour": cmd_tour}[args.cmd](
+        args
+    )
 
 
 if __name__ == "__main__":

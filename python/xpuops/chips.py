@@ -1,0 +1,389 @@
+"""The rated figures of shipping chips, as vendors quote them, and helpers
+that teach how to read them.
+
+A rating is data: chip, block, value, unit, the precision it counts, dense
+or sparse, memory bandwidth, and where it came from. The helpers refuse to
+divide figures that count different things and show instead the ratio under
+stated assumptions; they accept a measured ``Device`` so the reader's own
+machine sits in the same table.
+
+    >>> from xpuops import chips
+    >>> print(chips.compare("Snapdragon X2 Elite", "RTX 5090"))
+    >>> print(chips.platform_tops("Core Ultra 200V"))
+    >>> print(chips.decode_bound("Snapdragon X Elite", params=7e9, precision="int4"))
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ._throughput import BITS, Throughput
+
+SOURCE = "vendor specification, as reported in mid-2026"
+
+
+@dataclass(frozen=True)
+class Chip:
+    """One rated accelerator block. ``value`` is in units of 10^12 operations
+    per second as the vendor quotes it (None where no figure is published);
+    ``bandwidth`` is the memory bandwidth in GB/s (None if not quoted)."""
+
+    name: str
+    block: str
+    value: float | None
+    unit: str  # as quoted: "TOPS", "TFLOPS" or "AI TOPS"
+    precision: str  # the format the figure counts
+    sparse: bool  # 2:4 structured sparsity assumed by the figure
+    bandwidth: float | None
+    notes: str = ""
+    parts: tuple = ()  # a "platform" figure's blocks: ((block, value), ...)
+    source: str = SOURCE
+
+    @property
+    def throughput(self) -> Throughput:
+        """The rated figure as a Throughput (source "rated")."""
+        if self.value is None:
+            raise ValueError(
+                f"{self.name}: the vendor publishes no figure ({self.notes})"
+            )
+        return Throughput(self.value * 1e12, self.precision, "rated", self.label)
+
+    @property
+    def label(self) -> str:
+        dense = "sparse" if self.sparse else "dense"
+        if self.value is None:
+            return f"{self.name}: no rated figure"
+        return (
+            f"{self.name}: {self.value:,g} {self.unit} "
+            f"({self.precision.upper()}, {dense})"
+        )
+
+
+CHIPS = (
+    Chip(
+        "Apple A18 Pro Neural Engine",
+        "phone NPU",
+        35,
+        "TOPS",
+        "int8",
+        False,
+        60,
+        "16-core Neural Engine, iPhone 16; LPDDR5X 64-bit",
+    ),
+    Chip(
+        "Apple M4 Neural Engine",
+        "laptop NPU",
+        38,
+        "TOPS",
+        "int8",
+        False,
+        120,
+        "LPDDR5X-7500, 128-bit",
+    ),
+    Chip(
+        "Apple M5",
+        "GPU with neural accelerators",
+        None,
+        "TOPS",
+        "int8",
+        False,
+        None,
+        "no NPU TOPS published; 10 GPU cores each with a neural "
+        "accelerator, 'up to 3.5x M4 AI'",
+    ),
+    Chip(
+        "Snapdragon X Elite",
+        "laptop NPU (Hexagon)",
+        45,
+        "TOPS",
+        "int8",
+        False,
+        135,
+        "Copilot+ wave 1; an open matmul benchmark through ONNX Runtime's "
+        "QNN provider measured about 0.57 TOPS (about 1.3% of the rating)",
+    ),
+    Chip(
+        "Core Ultra 200V",
+        "laptop NPU (Lunar Lake)",
+        48,
+        "TOPS",
+        "int8",
+        False,
+        136,
+        "marketed as 120 platform TOPS",
+        parts=(("GPU", 67), ("NPU", 48), ("CPU", 5)),
+    ),
+    Chip(
+        "Ryzen AI 300",
+        "laptop NPU (XDNA 2)",
+        50,
+        "TOPS",
+        "int8",
+        False,
+        120,
+        "Strix Point, LPDDR5X-7500 128-bit",
+    ),
+    Chip(
+        "Ryzen AI Max",
+        "NPU + unified memory (Strix Halo)",
+        50,
+        "TOPS",
+        "int8",
+        False,
+        256,
+        "up to 128 GB unified memory, up to 96 GB as VRAM",
+    ),
+    Chip(
+        "Snapdragon X2 Elite",
+        "laptop NPU (Hexagon)",
+        80,
+        "TOPS",
+        "int8",
+        False,
+        152,
+        "Copilot+ 2026 wave; 85 TOPS on the top SKUs",
+    ),
+    Chip(
+        "RTX 5080", "consumer GPU", 1801, "AI TOPS", "fp4", True, 960, "GDDR7, 256-bit"
+    ),
+    Chip(
+        "RTX 5090",
+        "consumer GPU",
+        3352,
+        "AI TOPS",
+        "fp4",
+        True,
+        1790,
+        "21,760 CUDA cores, 32 GB GDDR7, up to 575 W",
+    ),
+    Chip(
+        "H100", "data-center GPU", 1979, "TFLOPS", "fp8", False, 3350, "H100 SXM, HBM3"
+    ),
+    Chip(
+        "B200",
+        "data-center GPU",
+        4500,
+        "TFLOPS",
+        "fp8",
+        False,
+        8000,
+        "HBM3e; about 9,000 FP4",
+    ),
+    Chip(
+        "TPU v7 Ironwood",
+        "data-center ASIC",
+        4614,
+        "TFLOPS",
+        "fp8",
+        False,
+        None,
+        "192 GB HBM3e per chip",
+    ),
+)
+
+
+def get(name) -> Chip:
+    """The chip whose name contains ``name`` (case-insensitive); a Chip is
+    returned as it is."""
+    if isinstance(name, Chip):
+        return name
+    key = str(name).lower()
+    hits = [c for c in CHIPS if key == c.name.lower()] or [
+        c for c in CHIPS if key in c.name.lower()
+    ]
+    if len(hits) != 1:
+        names = ", ".join(c.name for c in CHIPS)
+        raise KeyError(
+            f"{name!r} names {'no' if not hits else 'more than one'} "
+            f"chip; known chips: {names}"
+        )
+    return hits[0]
+
+
+def names() -> list:
+    """Every chip in the database."""
+    return [c.name for c in CHIPS]
+
+
+def _figure(x, precision=None):
+    """(label, Throughput, sparse) of a chip's rating or of a Device's
+    measured attainable peak (int8 when it runs int8, else fp32)."""
+    from ._devices import Device
+
+    if isinstance(x, Device):
+        from ._peaks import peak
+
+        prec = precision or ("int8" if "int8" in x.precisions else "fp32")
+        t = peak(x.name, prec)
+        return f"{x.name} on this machine: {t} (measured)", t, False
+    c = get(x)
+    return c.label, c.throughput, c.sparse
+
+
+@dataclass(frozen=True)
+class ChipComparison:
+    """Two figures side by side. ``ratio`` is b / a after normalising both to
+    ``a``'s precision, dense; ``assumptions`` lists what that took (empty
+    when the figures already counted the same thing)."""
+
+    a: str
+    b: str
+    a_figure: Throughput
+    b_figure: Throughput
+    ratio: float
+    assumptions: tuple
+
+    @property
+    def comparable(self) -> bool:
+        return not self.assumptions
+
+    def __str__(self) -> str:
+        lines = [f"A = {self.a}", f"B = {self.b}"]
+        if self.comparable:
+            lines.append(f"B / A = {self.ratio:.3g} (same precision, both dense)")
+        else:
+            lines.append(
+                "As quoted these are not comparable: they count different "
+                "operations. Normalised to A's precision, dense:"
+            )
+            lines += [f"  - assuming {a}" for a in self.assumptions]
+            lines.append(f"B / A = {self.ratio:.3g} (assumed, not measured)")
+        return "\n".join(lines)
+
+
+def compare(a, b) -> ChipComparison:
+    """Put chip (or measured Device) ``b`` beside ``a``. Figures in the same
+    precision and density divide directly; otherwise ``b`` is normalised to
+    ``a``'s terms and every assumption is listed: sparse figures are 2x the
+    dense ones (2:4 structured sparsity), and the same silicon does 2x the
+    operations each time the operand width halves."""
+    la, ta, sa = _figure(a)
+    lb, tb, sb = _figure(b, precision=None if not _is_device(b) else _precision_of(a))
+    assumptions = []
+    value = tb.ops_per_s
+    if sb and not sa:
+        value /= 2
+        assumptions.append(
+            "B's sparse figure is 2x its dense one (2:4 structured sparsity)"
+        )
+    if tb.precision != ta.precision:
+        factor = BITS[tb.precision] / BITS[ta.precision]
+        value *= factor
+        assumptions.append(
+            f"{tb.precision.upper()} -> {ta.precision.upper()}: {factor:g}x, the "
+            "vendors' rule of 2x per halving of operand width"
+        )
+    return ChipComparison(la, lb, ta, tb, value / ta.ops_per_s, tuple(assumptions))
+
+
+def _is_device(x) -> bool:
+    from ._devices import Device
+
+    return isinstance(x, Device)
+
+
+def _precision_of(x) -> str | None:
+    if _is_device(x):
+        return None
+    c = get(x)
+    return c.precision if c.precision in ("int8", "fp32", "bf16", "fp16") else None
+
+
+@dataclass(frozen=True)
+class PlatformTops:
+    """A "platform TOPS" figure: the blocks added together."""
+
+    chip: str
+    total: float
+    parts: tuple
+
+    def __str__(self) -> str:
+        parts = " + ".join(f"{v:g} ({b})" for b, v in self.parts)
+        npu = dict(self.parts).get("NPU")
+        tail = (
+            f"\nThe NPU alone is {npu:g} TOPS: a model on the NPU gets that, "
+            "not the sum; the blocks do not pool into one accelerator."
+            if npu is not None
+            else ""
+        )
+        return f"{self.chip}: {self.total:g} platform TOPS = {parts}{tail}"
+
+
+def platform_tops(name) -> PlatformTops:
+    """The sum a "platform TOPS" figure adds up, with its parts."""
+    c = get(name)
+    if not c.parts:
+        raise ValueError(
+            f"{c.name} is rated per block ({c.label}), not as a platform sum"
+        )
+    return PlatformTops(c.name, sum(v for _, v in c.parts), c.parts)
+
+
+BYTES_PER_WEIGHT = {
+    "fp32": 4,
+    "bf16": 2,
+    "fp16": 2,
+    "fp8": 1,
+    "int8": 1,
+    "int4": 0.5,
+    "fp4": 0.5,
+}
+
+
+@dataclass(frozen=True)
+class DecodeBound:
+    """The most tokens per second memory bandwidth allows a decoder LLM that
+    reads every weight once per generated token."""
+
+    who: str
+    bandwidth: float  # bytes/s
+    weight_bytes: float
+    tokens_per_s: float
+
+    def __str__(self) -> str:
+        return (
+            f"{self.who}: {self.bandwidth / 1e9:.0f} GB/s / "
+            f"{self.weight_bytes / 1e9:.2f} GB of weights = at most "
+            f"{self.tokens_per_s:.1f} tokens/s, whatever the TOPS"
+        )
+
+
+def decode_bound(chip, params: float = 7e9, precision: str = "int4") -> DecodeBound:
+    """Upper bound on decode tokens/s: bandwidth / (params x bytes per
+    weight). ``chip`` is a chip name or a Device (its bandwidth measured)."""
+    if precision not in BYTES_PER_WEIGHT:
+        raise ValueError(f"precision must be one of {', '.join(BYTES_PER_WEIGHT)}")
+    weight_bytes = params * BYTES_PER_WEIGHT[precision]
+    if _is_device(chip):
+        from ._peaks import bandwidth
+
+        bw, who = bandwidth(chip.name), f"{chip.name} (this machine, measured)"
+    else:
+        c = get(chip)
+        if c.bandwidth is None:
+            raise ValueError(f"{c.name}: no memory bandwidth is quoted")
+        bw, who = c.bandwidth * 1e9, c.name
+    return DecodeBound(who, bw, weight_bytes, bw / weight_bytes)
+
+
+def table(*extra) -> str:
+    """The database as a text table; ``extra`` Devices add the reader's own
+    machine as measured rows."""
+    rows = [
+        (
+            c.name,
+            c.block,
+            c.label.split(": ", 1)[1],
+            f"{c.bandwidth:,g} GB/s" if c.bandwidth else "-",
+        )
+        for c in CHIPS
+    ]
+    for d in extra:
+        label, t, _ = _figure(d)
+        from ._peaks import bandwidth
+
+        rows.append((label, d.kind, str(t), f"{bandwidth(d.name) / 1e9:.0f} GB/s"))
+    w = [max(len(r[i]) for r in rows) for i in range(4)]
+    return "\n".join(
+        "  ".join(v.ljust(n) for v, n in zip(r, w, strict=True)) for r in rows
+    )
