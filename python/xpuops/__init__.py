@@ -5,7 +5,7 @@ machine, in every precision, measured in the right unit.
     y = xo.matmul(a, w, device="cpu", precision="int8")
 """
 
-from . import _libs, chips
+from . import _libs, chips, reference
 from ._compare import Comparison, compare
 from ._devices import Device, devices, get_num_threads, set_num_threads
 from ._errors import DeviceUnavailableError, UnsupportedError
@@ -42,5 +42,6 @@ __all__ = [
     "measure",
     "peak",
     "quantize",
+    "reference",
     "set_num_threads",
 ]

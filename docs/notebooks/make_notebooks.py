@@ -1,0 +1,193 @@
+"""Writes the notebooks of docs/notebooks from the cells below (outputs are
+never committed: tests/test_notebooks.py executes every notebook).
+
+    python docs/notebooks/make_notebooks.py
+"""
+
+from pathlib import Path
+
+import nbformat as nbf
+
+HERE = Path(__file__).parent
+
+
+def md(text):
+    return nbf.v4.new_markdown_cell(text.strip())
+
+
+def code(text):
+    return nbf.v4.new_code_cell(text.strip())
+
+
+NOTEBOOKS = {
+    "01_tops_vs_tflops.ipynb": [
+        md("""
+# TOPS vs TFLOPS on your own machine
+
+Chips are sold on one number, but the numbers count different things.
+**TOPS** counts integer operations (usually INT8, a multiply-accumulate
+being 2 operations), **TFLOPS** floating-point ones (FP32, BF16, FP8...).
+This notebook measures both on the machine it runs on."""),
+        code("""
+import numpy as np
+import xpuops as xo
+
+for d in xo.devices():
+    print(d)"""),
+        md("""
+## What the hardware could do, on paper
+
+A theoretical peak is cores x clock x operations per cycle of the widest
+instruction for that precision. Every figure carries its formula."""),
+        code("""
+cpu = next(d for d in xo.devices() if d.available and d.backend != "ref" and d.kind == "cpu")
+for precision, peak in cpu.peak.items():
+    print(f"{precision:5s} {str(peak):>20s}  = {peak.detail}")"""),
+        md("""
+## What it does, measured
+
+The same matmul in three precisions. Integer results are counted in TOPS,
+float results in TFLOPS, and each row says how accurate it was."""),
+        code("""
+rng = np.random.default_rng(0)
+a = rng.standard_normal((512, 512)).astype(np.float32)
+b = rng.standard_normal((512, 512)).astype(np.float32)
+cmp = xo.compare(xo.matmul, a, b, devices=[cpu.name],
+                 precisions=[p for p in ("fp32", "bf16", "int8") if p in cpu.precisions],
+                 min_time=0.05)
+cmp"""),
+        md("""
+## Different operations do not divide
+
+An INT8 operation is not an FP32 operation. `Throughput` refuses to compare
+them unless you state an assumption, and then it says the result is assumed."""),
+        code("""
+int8 = next((m.throughput for m in cmp if m.precision == "int8"), None)
+fp32 = next(m.throughput for m in cmp if m.precision == "fp32")
+try:
+    int8 / fp32
+except TypeError as e:
+    print("refused:", e)
+print(fp32, "->", fp32.normalized("int8"))"""),
+        md("""
+## The vendors' numbers
+
+Ratings come dense or sparse, in INT8 or in FP4; "platform TOPS" add blocks
+that do not work together. The chip database keeps them as data."""),
+        code("""
+from xpuops import chips
+
+print(chips.compare("Snapdragon X2 Elite", "RTX 5090"))
+print()
+print(chips.platform_tops("Core Ultra 200V"))"""),
+        code("""print(chips.table(cpu))"""),
+    ],
+    "02_accuracy_vs_speed.ipynb": [
+        md("""
+# Accuracy vs speed across precisions
+
+Narrower formats are faster where the hardware has instructions for them,
+and always less accurate. Here every precision runs the same matmul and is
+compared with an fp64 answer (SQNR in dB: about 6 dB per correct bit)."""),
+        code("""
+import numpy as np
+import xpuops as xo
+
+rng = np.random.default_rng(0)
+a = rng.standard_normal((256, 512)).astype(np.float32)
+b = rng.standard_normal((512, 256)).astype(np.float32)
+cmp = xo.compare(xo.matmul, a, b, devices="all", min_time=0.03)
+cmp"""),
+        code("""
+from matplotlib.figure import Figure
+
+fig = Figure(figsize=(7, 4))
+ax = fig.subplots()
+for m in cmp:
+    ax.scatter(m.errors["sqnr_db"], m.throughput.ops_per_s, label=f"{m.device} {m.precision}")
+ax.set_yscale("log")
+ax.set_xlabel("SQNR vs fp64 (dB)")
+ax.set_ylabel("operations per second")
+ax.legend(fontsize=6)
+fig"""),
+        md("""
+## Where the error of int8 and int4 comes from
+
+Quantization picks one scale per slice. Finer slices (per output channel,
+then groups along K) follow the data more closely and lose less."""),
+        code("""
+exact = a.astype(np.float64) @ b
+qa = xo.quantize(a)
+for label, qb in [
+    ("int8 per tensor", xo.quantize(b, "int8")),
+    ("int8 per channel", xo.quantize(b, "int8", axis=1)),
+    ("int4 per channel", xo.quantize(b, "int4", axis=1)),
+    ("int4 groups of 64", xo.quantize(b, "int4", axis=1, group_size=64)),
+]:
+    y = xo.matmul(qa, qb, device="ref")
+    print(f"{label:18s} SQNR {xo.reference.sqnr_db(exact, y):5.1f} dB")"""),
+    ],
+    "03_memory_vs_compute.ipynb": [
+        md("""
+# Memory-bound vs compute-bound: GEMV vs GEMM
+
+A language model generating one token multiplies a single row by every
+weight matrix (GEMV): each weight is read once and used once. Processing a
+prompt multiplies many rows at once (GEMM): each weight is reused. The first
+is bounded by memory bandwidth, the second by the arithmetic peak."""),
+        code("""
+import numpy as np
+import xpuops as xo
+
+bw = xo.bandwidth("cpu", nbytes=256 << 20)
+print(f"measured memory bandwidth: {bw / 1e9:.1f} GB/s")
+rng = np.random.default_rng(0)
+w = rng.standard_normal((1024, 1024)).astype(np.float32)
+gemv = xo.measure(xo.matmul, rng.standard_normal((1, 1024)).astype(np.float32), w,
+                  precision="fp32", min_time=0.05)
+gemm = xo.measure(xo.matmul, rng.standard_normal((512, 1024)).astype(np.float32), w,
+                  precision="fp32", min_time=0.05)
+print(gemv.explain(bandwidth=bw))
+print()
+print(gemm.explain(bandwidth=bw))"""),
+        md("""
+## The roofline
+
+Each precision has a flat ceiling (its peak) and a slope (memory bandwidth
+times arithmetic intensity). GEMV sits on the slope, GEMM under the roof."""),
+        code("""
+cmp = xo.compare(xo.matmul, rng.standard_normal((1, 1024)).astype(np.float32), w,
+                 devices=["cpu"], precisions=["fp32"], min_time=0.03)
+big = xo.compare(xo.matmul, rng.standard_normal((512, 1024)).astype(np.float32), w,
+                 devices=["cpu"], precisions=["fp32"], min_time=0.03)
+both = xo.Comparison(list(cmp) + list(big), [], cmp.machine)
+both.plot(bandwidth=bw)"""),
+        md("""
+## What that means for tokens per second
+
+A decoder reads every weight once per token, so bandwidth / model size bounds
+the token rate, whatever the TOPS."""),
+        code("""
+from xpuops import chips
+
+cpu = next(d for d in xo.devices() if d.name == "ref")
+for who in ("Snapdragon X Elite", "RTX 5090", cpu):
+    print(chips.decode_bound(who, params=7e9, precision="int4"))"""),
+    ],
+}
+
+
+def main():
+    for name, cells in NOTEBOOKS.items():
+        nb = nbf.v4.new_notebook()
+        nb.cells = cells
+        nb.metadata["kernelspec"] = {
+            "name": "python3",
+            "display_name": "Python 3",
+            "language": "python",
+        }
+        nbf.write(nb, HERE / name)
+
+
+if __name__ == "__main__":
+    main()
