@@ -53,7 +53,7 @@ benchmarks/onednn_direct: $(VENV)/.stamp-devel
 
 lint: $(VENV)/.stamp-venv
 	$(VPY) -m pip install --quiet ruff clang-format
-	$(VENV)/bin/ruff check python tests benchmarks
+	$(VENV)/bin/ruff check python tests benchmarks docs
 	$(VENV)/bin/ruff format --check python tests benchmarks
 	$(VENV)/bin/clang-format --dry-run --Werror \
 	  $$(find csrc -name '*.c' -o -name '*.h' -o -name '*.inc')
