@@ -12,7 +12,7 @@ XPUOPS_REQUIRE ?= ref,openblas,onednn
 export XPUOPS_REQUIRE
 
 SOURCES := $(shell find csrc python -type f \( -name '*.c' -o -name '*.h' \
-             -o -name '*.inc' -o -name '*.py' \)) pyproject.toml setup.py
+             -o -name '*.inc' -o -name '*.cl' -o -name '*.py' \)) pyproject.toml setup.py
 
 .PHONY: install tour test lint format bench bench-cpu clean
 

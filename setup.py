@@ -11,7 +11,28 @@ import numpy as np
 from setuptools import Extension, setup
 
 ROOT = Path(__file__).parent
+
+
+def embed_opencl_kernels() -> None:
+    """kernels/*.cl -> generated/cl_sources.h (C strings), before compiling."""
+    import importlib.util
+
+    path = ROOT / "csrc" / "backends" / "opencl" / "embed.py"
+    spec = importlib.util.spec_from_file_location("xo_embed_cl", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    mod.embed()
+
+
+embed_opencl_kernels()
 SOURCES = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "csrc").rglob("*.c"))
+# headers, included bodies and the embedded OpenCL kernels: a change to any
+# of them rebuilds the extension
+DEPENDS = sorted(
+    str(p.relative_to(ROOT))
+    for pattern in ("*.h", "*.inc", "*.cl")
+    for p in (ROOT / "csrc").rglob(pattern)
+)
 
 
 def onednn_include() -> str:
@@ -46,6 +67,7 @@ setup(
         Extension(
             "xpuops._core",
             sources=SOURCES,
+            depends=DEPENDS,
             include_dirs=[np.get_include(), "csrc", onednn_include()],
             define_macros=[("NPY_TARGET_VERSION", "NPY_2_0_API_VERSION")],
             extra_compile_args=CFLAGS,

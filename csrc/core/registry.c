@@ -14,6 +14,7 @@
 extern const xo_backend xo_backend_ref;
 extern const xo_backend xo_backend_openblas;
 extern const xo_backend xo_backend_onednn;
+extern const xo_backend xo_backend_opencl;
 
 typedef struct backend_entry {
   const char *name;
@@ -27,8 +28,7 @@ static const backend_entry kBackends[] = {
     {"ref", "cpu", 0, &xo_backend_ref, NULL},
     {"openblas", "cpu", 0, &xo_backend_openblas, NULL},
     {"onednn", "cpu", 0, &xo_backend_onednn, NULL},
-    {"opencl", "gpu", 0, NULL,
-     "not built yet: the OpenCL backend lands with issue #5"},
+    {"opencl", "gpu", 0, &xo_backend_opencl, NULL},
     {"openvino", "npu", 0, NULL,
      "not built yet: the OpenVINO backend lands with issue #6"},
     {"npusim", "npu", 1, NULL,

@@ -1,0 +1,349 @@
+/* opencl.c - the OpenCL backend: the ICD loader (dlopen'ed), devices with
+ * their capabilities, contexts and queues, the program cache and the tuning
+ * table. Kernels are pure OpenCL C in kernels/*.cl, embedded at build time
+ * (generated/cl_sources.h, written by embed.py). */
+#include "opencl.h"
+
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "generated/cl_sources.h"
+
+cl_api CL;
+static void *handle;
+enum { MAX_DEVICES = 16 };
+static cl_dev devs[MAX_DEVICES];
+static int ndevs;
+
+static xo_status cl_init(void) {
+  handle = dlopen("libOpenCL.so.1", RTLD_NOW | RTLD_LOCAL);
+  if (handle == NULL)
+    return xo_fail(XO_ERR_UNAVAILABLE,
+                   "no OpenCL ICD loader (libOpenCL.so.1): %s; on Debian "
+                   "`apt-get install ocl-icd-libopencl1 pocl-opencl-icd`",
+                   dlerror());
+  struct {
+    void **slot;
+    const char *name;
+  } fns[] = {
+      {(void **)&CL.GetPlatformIDs, "clGetPlatformIDs"},
+      {(void **)&CL.GetPlatformInfo, "clGetPlatformInfo"},
+      {(void **)&CL.GetDeviceIDs, "clGetDeviceIDs"},
+      {(void **)&CL.GetDeviceInfo, "clGetDeviceInfo"},
+      {(void **)&CL.CreateContext, "clCreateContext"},
+      {(void **)&CL.CreateCommandQueue, "clCreateCommandQueue"},
+      {(void **)&CL.CreateProgramWithSource, "clCreateProgramWithSource"},
+      {(void **)&CL.BuildProgram, "clBuildProgram"},
+      {(void **)&CL.GetProgramBuildInfo, "clGetProgramBuildInfo"},
+      {(void **)&CL.CreateKernel, "clCreateKernel"},
+      {(void **)&CL.SetKernelArg, "clSetKernelArg"},
+      {(void **)&CL.CreateBuffer, "clCreateBuffer"},
+      {(void **)&CL.EnqueueReadBuffer, "clEnqueueReadBuffer"},
+      {(void **)&CL.EnqueueNDRangeKernel, "clEnqueueNDRangeKernel"},
+      {(void **)&CL.Finish, "clFinish"},
+      {(void **)&CL.GetEventProfilingInfo, "clGetEventProfilingInfo"},
+      {(void **)&CL.ReleaseMemObject, "clReleaseMemObject"},
+      {(void **)&CL.ReleaseKernel, "clReleaseKernel"},
+      {(void **)&CL.ReleaseProgram, "clReleaseProgram"},
+      {(void **)&CL.ReleaseEvent, "clReleaseEvent"},
+      {(void **)&CL.ReleaseCommandQueue, "clReleaseCommandQueue"},
+      {(void **)&CL.ReleaseContext, "clReleaseContext"},
+  };
+  for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
+    *fns[i].slot = dlsym(handle, fns[i].name);
+    if (*fns[i].slot == NULL)
+      return xo_fail(XO_ERR_UNAVAILABLE, "libOpenCL.so.1 lacks %s",
+                     fns[i].name);
+  }
+  cl_platform_id plats[8];
+  cl_uint np = 0;
+  if (CL.GetPlatformIDs(8, plats, &np) != CL_SUCCESS || np == 0)
+    return xo_fail(XO_ERR_UNAVAILABLE,
+                   "the OpenCL loader finds no platform (no ICD installed: "
+                   "e.g. `apt-get install pocl-opencl-icd`, or a GPU driver)");
+  for (cl_uint p = 0; p < np && p < 8; p++) {
+    cl_device_id ids[MAX_DEVICES];
+    cl_uint nd = 0;
+    if (CL.GetDeviceIDs(plats[p], CL_DEVICE_TYPE_ALL, MAX_DEVICES, ids, &nd) !=
+        CL_SUCCESS)
+      continue;
+    for (cl_uint i = 0; i < nd && ndevs < MAX_DEVICES; i++) {
+      cl_dev *d = &devs[ndevs++];
+      memset(d, 0, sizeof *d);
+      d->platform = plats[p];
+      d->id = ids[i];
+      pthread_mutex_init(&d->lock, NULL);
+      char ext[4096] = "";
+      cl_device_type type = 0;
+      CL.GetPlatformInfo(plats[p], CL_PLATFORM_NAME, sizeof d->platform_name,
+                         d->platform_name, NULL);
+      CL.GetDeviceInfo(ids[i], CL_DEVICE_NAME, sizeof d->name, d->name, NULL);
+      CL.GetDeviceInfo(ids[i], CL_DEVICE_VENDOR, sizeof d->vendor, d->vendor,
+                       NULL);
+      CL.GetDeviceInfo(ids[i], CL_DEVICE_VERSION, sizeof d->version, d->version,
+                       NULL);
+      CL.GetDeviceInfo(ids[i], CL_DRIVER_VERSION, sizeof d->driver, d->driver,
+                       NULL);
+      CL.GetDeviceInfo(ids[i], CL_DEVICE_EXTENSIONS, sizeof ext - 1, ext, NULL);
+      CL.GetDeviceInfo(ids[i], CL_DEVICE_TYPE, sizeof type, &type, NULL);
+      CL.GetDeviceInfo(ids[i], CL_DEVICE_MAX_COMPUTE_UNITS, sizeof d->units,
+                       &d->units, NULL);
+      CL.GetDeviceInfo(ids[i], CL_DEVICE_MAX_CLOCK_FREQUENCY, sizeof d->mhz,
+                       &d->mhz, NULL);
+      CL.GetDeviceInfo(ids[i], CL_DEVICE_PREFERRED_VECTOR_WIDTH_FLOAT,
+                       sizeof d->vector_float, &d->vector_float, NULL);
+      CL.GetDeviceInfo(ids[i], CL_DEVICE_LOCAL_MEM_SIZE, sizeof d->local_mem,
+                       &d->local_mem, NULL);
+      CL.GetDeviceInfo(ids[i], CL_DEVICE_MAX_MEM_ALLOC_SIZE,
+                       sizeof d->max_alloc, &d->max_alloc, NULL);
+      CL.GetDeviceInfo(ids[i], CL_DEVICE_MAX_WORK_GROUP_SIZE,
+                       sizeof d->max_group, &d->max_group, NULL);
+      d->is_cpu = (type & CL_DEVICE_TYPE_CPU) != 0;
+      d->is_gpu = (type & CL_DEVICE_TYPE_GPU) != 0;
+      d->fp16 = strstr(ext, "cl_khr_fp16") != NULL;
+      d->fp64 = strstr(ext, "cl_khr_fp64") != NULL;
+    }
+  }
+  if (ndevs == 0)
+    return xo_fail(XO_ERR_UNAVAILABLE, "OpenCL platforms expose no device");
+  return XO_OK;
+}
+
+cl_dev *cl_device(int index) {
+  return &devs[index];
+}
+
+static int cl_count(void) {
+  return ndevs;
+}
+
+static xo_status cl_describe(int index, xo_device_desc *desc) {
+  const cl_dev *d = &devs[index];
+  snprintf(desc->name, sizeof desc->name, "opencl:%d", index);
+  /* an OpenCL device that reports itself as a CPU (PoCL) is a CPU */
+  snprintf(desc->kind, sizeof desc->kind, "%s", d->is_gpu ? "gpu" : "cpu");
+  snprintf(desc->full_name, sizeof desc->full_name,
+           "%s: %s (%s, %u CUs @ %u MHz)", d->platform_name, d->name,
+           d->version, d->units, d->mhz);
+  desc->exact_integer = 1;
+  /* the kernels compute in f32 (or s32) whatever the storage format: only
+   * fp32 and the integer paths use the format's own arithmetic */
+  desc->precisions[XO_PREC_FP32] = XO_SUPPORT_NATIVE;
+  desc->precisions[XO_PREC_INT8] = XO_SUPPORT_NATIVE;
+  desc->precisions[XO_PREC_BF16] = XO_SUPPORT_EMULATED;
+  desc->precisions[XO_PREC_FP16] = XO_SUPPORT_EMULATED;
+  desc->precisions[XO_PREC_FP8] = XO_SUPPORT_EMULATED;
+  desc->precisions[XO_PREC_INT4] = XO_SUPPORT_EMULATED;
+  return XO_OK;
+}
+
+/* ---- tuning: data, most specific entry first ------------------------- */
+
+typedef struct tune_entry {
+  const char *vendor; /* substring of the platform name, or NULL: any */
+  const char *device; /* substring of the device name, or NULL: any */
+  int ts, wpt;
+} tune_entry;
+
+static const tune_entry kGemmTuning[] = {
+    /* found by benchmarks/opencl_tune.py on PoCL 3.1, Xeon (AVX-512) */
+    {"Portable Computing Language", "avx512", 32, 8},
+    {"Portable Computing Language", NULL, 32, 4},
+    {"NVIDIA", NULL, 32, 8},
+    {NULL, NULL, 16, 4}, /* default: small enough for any device */
+};
+
+cl_tuning cl_tune_gemm(const cl_dev *d, xo_precision prec) {
+  (void)prec; /* one table for every precision so far */
+  const char *env = getenv("XPUOPS_OPENCL_TUNE");
+  int ts, wpt;
+  if (env && sscanf(env, "TS=%d,WPT=%d", &ts, &wpt) == 2 && ts > 0 && wpt > 0 &&
+      ts % wpt == 0 && (size_t)(ts * ts / wpt) <= d->max_group)
+    return (cl_tuning){ts, wpt, "XPUOPS_OPENCL_TUNE"};
+  for (size_t i = 0; i < sizeof kGemmTuning / sizeof kGemmTuning[0]; i++) {
+    const tune_entry *e = &kGemmTuning[i];
+    if (e->vendor && !strstr(d->platform_name, e->vendor)) continue;
+    if (e->device && !strstr(d->name, e->device)) continue;
+    if ((size_t)(e->ts * e->ts / e->wpt) > d->max_group) continue;
+    return (cl_tuning){e->ts, e->wpt,
+                       e->device   ? "tuning table: vendor + device"
+                       : e->vendor ? "tuning table: vendor"
+                                   : "tuning table: default"};
+  }
+  return (cl_tuning){8, 1, "smallest tile"};
+}
+
+/* ---- context, programs, buffers ---------------------------------------- */
+
+static xo_status ensure_context(cl_dev *d) {
+  cl_int err = CL_SUCCESS;
+  if (d->ctx) return XO_OK;
+  d->ctx = CL.CreateContext(NULL, 1, &d->id, NULL, NULL, &err);
+  if (err != CL_SUCCESS)
+    return xo_fail(XO_ERR_RUNTIME, "OpenCL: no context (error %d)", err);
+  d->queue =
+      CL.CreateCommandQueue(d->ctx, d->id, CL_QUEUE_PROFILING_ENABLE, &err);
+  if (err != CL_SUCCESS)
+    return xo_fail(XO_ERR_RUNTIME, "OpenCL: no queue (error %d)", err);
+  return XO_OK;
+}
+
+static const char *source_of(const char *which) {
+  if (strcmp(which, "gemm") == 0) return xo_cl_gemm;
+  if (strcmp(which, "im2col") == 0) return xo_cl_im2col;
+  return xo_cl_attention;
+}
+
+xo_status cl_kernel_get(cl_dev *d, const char *which, const char *options,
+                        const char *name, cl_kernel *k) {
+  char key[512];
+  const char *extra = getenv("XPUOPS_OPENCL_BUILD_OPTIONS"); /* tests, tuning */
+  char opts[480];
+  snprintf(opts, sizeof opts, "%s %s", options, extra ? extra : "");
+  snprintf(key, sizeof key, "%s|%s", which, opts);
+  xo_status st = ensure_context(d);
+  if (st != XO_OK) return st;
+  cl_program prog = NULL;
+  for (int i = 0; i < d->nprograms; i++)
+    if (strcmp(d->programs[i].key, key) == 0) prog = d->programs[i].prog;
+  if (prog == NULL) {
+    const char *src[2] = {xo_cl_common, source_of(which)};
+    cl_int err = CL_SUCCESS;
+    prog = CL.CreateProgramWithSource(d->ctx, 2, src, NULL, &err);
+    if (err != CL_SUCCESS)
+      return xo_fail(XO_ERR_RUNTIME, "OpenCL: no program (error %d)", err);
+    err = CL.BuildProgram(prog, 1, &d->id, opts, NULL, NULL);
+    if (err != CL_SUCCESS) {
+      char log[4096] = "";
+      CL.GetProgramBuildInfo(prog, d->id, CL_PROGRAM_BUILD_LOG, sizeof log - 1,
+                             log, NULL);
+      CL.ReleaseProgram(prog);
+      return xo_fail(XO_ERR_RUNTIME,
+                     "OpenCL: building %s.cl with \"%s\" failed (error %d). "
+                     "Build log:\n%s",
+                     which, opts, err, log);
+    }
+    if (d->nprograms < CL_MAX_PROGRAMS) {
+      cl_program_entry *e = &d->programs[d->nprograms++];
+      snprintf(e->key, sizeof e->key, "%s", key);
+      e->prog = prog;
+    }
+  }
+  cl_int err = CL_SUCCESS;
+  *k = CL.CreateKernel(prog, name, &err);
+  return err == CL_SUCCESS
+             ? XO_OK
+             : xo_fail(XO_ERR_RUNTIME, "OpenCL: no kernel %s (error %d)", name,
+                       err);
+}
+
+xo_status cl_buffer(cl_dev *d, const void *host, size_t bytes, cl_mem *m) {
+  cl_int err = CL_SUCCESS;
+  static const char zero[8];
+  if (bytes == 0 || host == NULL) { /* a valid, never-read placeholder */
+    host = zero;
+    bytes = sizeof zero;
+  }
+  *m = CL.CreateBuffer(d->ctx, CL_MEM_READ_WRITE | CL_MEM_COPY_HOST_PTR, bytes,
+                       (void *)host, &err);
+  if (err != CL_SUCCESS)
+    return xo_fail(XO_ERR_NO_MEMORY,
+                   "OpenCL: cannot allocate %zu bytes on the device (error "
+                   "%d)",
+                   bytes, err);
+  return XO_OK;
+}
+
+xo_status cl_alloc(cl_dev *d, size_t bytes, cl_mem *m) {
+  cl_int err = CL_SUCCESS;
+  *m =
+      CL.CreateBuffer(d->ctx, CL_MEM_READ_WRITE, bytes ? bytes : 8, NULL, &err);
+  if (err != CL_SUCCESS)
+    return xo_fail(XO_ERR_NO_MEMORY,
+                   "OpenCL: cannot allocate %zu bytes on the device (error "
+                   "%d)",
+                   bytes, err);
+  return XO_OK;
+}
+
+/* ---- the backend table ------------------------------------------------ */
+
+static xo_status cl_supports(int index, const xo_problem *p) {
+  const cl_dev *d = &devs[index];
+  if (p->prec == XO_PREC_FP64)
+    return xo_fail(XO_ERR_UNSUPPORTED,
+                   "opencl: no fp64 kernels; use openblas "
+                   "or ref");
+  if (p->b_asym)
+    return xo_fail(XO_ERR_UNSUPPORTED,
+                   "opencl: weights with zero points (asymmetric) are not "
+                   "supported; quantize them symmetrically or use ref");
+  if (p->op == XO_OP_CONV2D && p->a_asym)
+    return xo_fail(XO_ERR_UNSUPPORTED,
+                   "opencl: conv2d with an asymmetric input is not supported "
+                   "(zero-point padding); use ref");
+  if (p->op == XO_OP_ATTENTION &&
+      (p->d > 256 || (size_t)(2 * 16 * p->d * 4) > d->local_mem))
+    return xo_fail(XO_ERR_UNSUPPORTED,
+                   "opencl: attention head dimension %lld is too large for "
+                   "this device's kernels (at most 256)",
+                   (long long)p->d);
+  if (p->op == XO_OP_ATTENTION && p->prec == XO_PREC_INT4)
+    return xo_fail(XO_ERR_UNSUPPORTED, "opencl: attention has no int4 scheme");
+  return XO_OK;
+}
+
+static void cl_plan_free(void *vplan) {
+  cl_plan *pl = vplan;
+  if (pl == NULL) return;
+  if (pl->main) CL.ReleaseKernel(pl->main);
+  if (pl->im2col) CL.ReleaseKernel(pl->im2col);
+  free(pl);
+}
+
+static xo_status cl_plan_create(int index, const xo_problem *p, void **out) {
+  cl_plan *pl = calloc(1, sizeof *pl);
+  if (pl == NULL) return xo_fail(XO_ERR_NO_MEMORY, "opencl: no memory");
+  pl->p = *p;
+  pl->dev = &devs[index];
+  pl->tune = cl_tune_gemm(pl->dev, (xo_precision)p->prec);
+  pthread_mutex_lock(&pl->dev->lock);
+  xo_status st = cl_plan_ops(pl);
+  pthread_mutex_unlock(&pl->dev->lock);
+  if (st != XO_OK) {
+    cl_plan_free(pl);
+    return st;
+  }
+  *out = pl;
+  return XO_OK;
+}
+
+static xo_status cl_run(void *vplan, const xo_args *args, xo_run_stats *stats) {
+  cl_plan *pl = vplan;
+  double kernel_s = 0;
+  /* clSetKernelArg is not thread-safe: one run per device at a time */
+  pthread_mutex_lock(&pl->dev->lock);
+  xo_status st = cl_run_ops(pl, args, &kernel_s);
+  pthread_mutex_unlock(&pl->dev->lock);
+  stats->kernel_s = kernel_s; /* from the device's own events */
+  return st;
+}
+
+static void cl_plan_describe(const void *vplan, char *impl, size_t n) {
+  const cl_plan *pl = vplan;
+  snprintf(impl, n, "%s", pl->impl);
+}
+
+const xo_backend xo_backend_opencl = {
+    .name = "opencl",
+    .init = cl_init,
+    .device_count = cl_count,
+    .describe = cl_describe,
+    .supports = cl_supports,
+    .plan = cl_plan_create,
+    .run = cl_run,
+    .plan_free = cl_plan_free,
+    .plan_describe = cl_plan_describe,
+};

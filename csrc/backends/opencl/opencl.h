@@ -1,0 +1,92 @@
+/* opencl.h - private to the OpenCL backend. */
+#ifndef XO_OPENCL_H
+#define XO_OPENCL_H
+
+#include <pthread.h>
+
+#include "../../core/internal.h"
+#include "cl_api.h"
+
+/* The OpenCL functions the backend calls, from the dlopen'ed ICD loader. */
+typedef struct cl_api {
+  clGetPlatformIDs_fn GetPlatformIDs;
+  clGetPlatformInfo_fn GetPlatformInfo;
+  clGetDeviceIDs_fn GetDeviceIDs;
+  clGetDeviceInfo_fn GetDeviceInfo;
+  clCreateContext_fn CreateContext;
+  clCreateCommandQueue_fn CreateCommandQueue;
+  clCreateProgramWithSource_fn CreateProgramWithSource;
+  clBuildProgram_fn BuildProgram;
+  clGetProgramBuildInfo_fn GetProgramBuildInfo;
+  clCreateKernel_fn CreateKernel;
+  clSetKernelArg_fn SetKernelArg;
+  clCreateBuffer_fn CreateBuffer;
+  clEnqueueReadBuffer_fn EnqueueReadBuffer;
+  clEnqueueNDRangeKernel_fn EnqueueNDRangeKernel;
+  clFinish_fn Finish;
+  clGetEventProfilingInfo_fn GetEventProfilingInfo;
+  clRelease_fn ReleaseMemObject, ReleaseKernel, ReleaseProgram, ReleaseEvent,
+      ReleaseCommandQueue, ReleaseContext;
+} cl_api;
+
+extern cl_api CL;
+
+enum { CL_MAX_PROGRAMS = 256 };
+
+typedef struct cl_program_entry {
+  char key[512]; /* source name + build options */
+  cl_program prog;
+} cl_program_entry;
+
+/* One OpenCL device: a context and an in-order, profiling queue made on
+ * first use, and the programs compiled for it. */
+typedef struct cl_dev {
+  cl_platform_id platform;
+  cl_device_id id;
+  char platform_name[128], name[128], vendor[128], version[128], driver[128];
+  int is_cpu, is_gpu, fp16, fp64;
+  cl_uint units, mhz, vector_float;
+  cl_ulong local_mem, max_alloc;
+  size_t max_group;
+  pthread_mutex_t lock; /* context creation, program cache, kernel args */
+  cl_context ctx;
+  cl_command_queue queue;
+  cl_program_entry programs[CL_MAX_PROGRAMS];
+  int nprograms;
+} cl_dev;
+
+cl_dev *cl_device(int index);
+
+/* GEMM tiling for a device and precision: the tuning table's most
+ * specific entry (vendor+device, vendor, default), or XPUOPS_OPENCL_TUNE
+ * ("TS=32,WPT=4"). */
+typedef struct cl_tuning {
+  int ts, wpt;
+  const char *from; /* which entry chose it */
+} cl_tuning;
+cl_tuning cl_tune_gemm(const cl_dev *d, xo_precision prec);
+
+/* A kernel of source `which` ("gemm", "im2col", "attention") built with
+ * options, from the device's program cache. Compile errors come back as
+ * XO_ERR_RUNTIME with the build log. Caller holds d->lock. */
+xo_status cl_kernel_get(cl_dev *d, const char *which, const char *options,
+                        const char *name, cl_kernel *k);
+
+/* An input buffer holding a copy of bytes at host; with host NULL or no
+ * bytes, a small placeholder for an argument the kernel never reads. */
+xo_status cl_buffer(cl_dev *d, const void *host, size_t bytes, cl_mem *m);
+/* A device buffer of bytes for the kernels to write (contents undefined). */
+xo_status cl_alloc(cl_dev *d, size_t bytes, cl_mem *m);
+
+typedef struct cl_plan {
+  xo_problem p;
+  cl_dev *dev;
+  cl_tuning tune;
+  cl_kernel main, im2col;
+  char impl[160];
+} cl_plan;
+
+xo_status cl_plan_ops(cl_plan *pl);
+xo_status cl_run_ops(cl_plan *pl, const xo_args *args, double *kernel_s);
+
+#endif /* XO_OPENCL_H */

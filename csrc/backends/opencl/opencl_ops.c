@@ -1,0 +1,338 @@
+/* opencl_ops.c - matmul, conv2d and attention on the OpenCL kernels: build
+ * options per problem, buffers, enqueues, and kernel time from events. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "opencl.h"
+
+/* The -D name of an operand format, and its bytes per element (0: int4). */
+static const char *fmt_of(xo_precision prec, int is_unsigned, int weights,
+                          size_t *es) {
+  switch (prec) {
+    case XO_PREC_FP32: *es = 4; return "F32";
+    case XO_PREC_BF16: *es = 2; return "BF16";
+    case XO_PREC_FP16: *es = 2; return "F16";
+    case XO_PREC_FP8: *es = 1; return "F8";
+    case XO_PREC_INT4:
+      if (weights) {
+        *es = 0;
+        return "S4";
+      }
+      /* fall through: int4 activations are int8 (W4A8) */
+    default: *es = 1; return is_unsigned ? "U8" : "S8";
+  }
+}
+
+static size_t bytes_of(size_t es, int64_t n) {
+  return es ? (size_t)n * es : (size_t)(n + 1) / 2;
+}
+
+static const char *et_of(size_t es) {
+  return es == 4 ? "float" : es == 2 ? "ushort" : "char";
+}
+
+static xo_status gemm_kernel(cl_plan *pl, const char *a_fmt, const char *b_fmt,
+                             const char *flags) {
+  char opts[400];
+  int integer = xo_precision_is_integer((xo_precision)pl->p.prec);
+  snprintf(opts, sizeof opts, "-DTS=%d -DWPT=%d -DACC=%s -DA_%s -DB_%s %s",
+           pl->tune.ts, pl->tune.wpt, integer ? "int" : "float", a_fmt, b_fmt,
+           flags);
+  return cl_kernel_get(pl->dev, "gemm", opts, "xo_gemm", &pl->main);
+}
+
+xo_status cl_plan_ops(cl_plan *pl) {
+  const xo_problem *p = &pl->p;
+  xo_precision prec = (xo_precision)p->prec;
+  int integer = xo_precision_is_integer(prec);
+  const char *op = p->op == XO_OP_MATMUL   ? "matmul"
+                   : p->op == XO_OP_CONV2D ? "conv2d"
+                                           : "attention";
+  size_t es;
+  xo_status st;
+  char flags[160] = "";
+  if (p->op == XO_OP_ATTENTION) {
+    char opts[200];
+    if (prec == XO_PREC_INT8) {
+      snprintf(opts, sizeof opts, "-DINT8_ATTENTION -DHD=%lld",
+               (long long)p->d);
+      st = cl_kernel_get(pl->dev, "attention", opts, "xo_attention_s8",
+                         &pl->main);
+    } else {
+      int bk = p->d > 128 ? 16 : 32;
+      snprintf(opts, sizeof opts, "-DQ_%s -DHD=%lld -DBQ=16 -DBK=%d",
+               fmt_of(prec, 0, 0, &es), (long long)p->d, bk);
+      st = cl_kernel_get(pl->dev, "attention", opts, "xo_attention", &pl->main);
+    }
+    snprintf(pl->impl, sizeof pl->impl, "opencl:attention_%s (%s, on %s)",
+             xo_precision_name(prec),
+             prec == XO_PREC_INT8 ? "xo_attention_s8, two-pass int8 scheme"
+                                  : "xo_attention, tiled online softmax",
+             pl->dev->name);
+    return st;
+  }
+  if (integer) {
+    int per_channel = p->b_granularity != XO_Q_TENSOR;
+    if (p->out_dtype == XO_DTYPE_S32)
+      strcat(flags, "-DOUT_S32");
+    else
+      strcat(flags, per_channel
+                        ? (p->op == XO_OP_CONV2D ? "-DSCALES -DSCALE_ROWS"
+                                                 : "-DSCALES -DSCALE_COLS")
+                        : "-DSCALES");
+    if (p->b_granularity == XO_Q_GROUP) strcat(flags, " -DADD");
+  }
+  if (p->has_bias) strcat(flags, " -DBIAS");
+  size_t ea, eb;
+  if (p->op == XO_OP_MATMUL) {
+    const char *fa = fmt_of(prec, p->a_asym, 0, &ea);
+    const char *fb = fmt_of(prec, 0, 1, &eb);
+    st = gemm_kernel(pl, fa, fb, flags);
+  } else { /* conv: A = weights [OC/g][R], B = im2col of x */
+    const char *fw = fmt_of(prec, 0, 1, &ea);
+    const char *fx = fmt_of(prec, 0, 0, &eb);
+    st = gemm_kernel(pl, fw, fx, flags);
+    if (st == XO_OK) {
+      char opts[64];
+      snprintf(opts, sizeof opts, "-DET=%s", et_of(eb));
+      st = cl_kernel_get(pl->dev, "im2col", opts, "xo_im2col", &pl->im2col);
+    }
+  }
+  snprintf(pl->impl, sizeof pl->impl,
+           "opencl:%s_%s (xo_gemm TS=%d WPT=%d from the %s%s, on %s)", op,
+           xo_precision_name(prec), pl->tune.ts, pl->tune.wpt, pl->tune.from,
+           p->op == XO_OP_CONV2D ? ", after xo_im2col" : "", pl->dev->name);
+  return st;
+}
+
+/* Set kernel arguments from a list of (size, pointer). */
+typedef struct karg {
+  size_t size;
+  const void *ptr;
+} karg;
+
+static xo_status set_args(cl_kernel k, const karg *a, int n) {
+  for (int i = 0; i < n; i++)
+    if (CL.SetKernelArg(k, (cl_uint)i, a[i].size, a[i].ptr) != CL_SUCCESS)
+      return xo_fail(XO_ERR_RUNTIME, "OpenCL: kernel argument %d refused", i);
+  return XO_OK;
+}
+
+enum { MAX_EVENTS = 4096 };
+
+typedef struct run_ctx {
+  cl_dev *d;
+  cl_event ev[MAX_EVENTS];
+  int nev;
+  double fallback_s; /* wall time of what had no event */
+} run_ctx;
+
+static xo_status enqueue(run_ctx *r, cl_kernel k, int dims, const size_t *g,
+                         const size_t *l) {
+  cl_event *ev = r->nev < MAX_EVENTS ? &r->ev[r->nev] : NULL;
+  cl_int err = CL.EnqueueNDRangeKernel(r->d->queue, k, (cl_uint)dims, NULL, g,
+                                       l, 0, NULL, ev);
+  if (err != CL_SUCCESS)
+    return xo_fail(XO_ERR_RUNTIME, "OpenCL: enqueue failed (error %d)", err);
+  if (ev) r->nev++;
+  return XO_OK;
+}
+
+/* Kernel time: the sum of the kernels' own start-to-end event times. */
+static double event_seconds(run_ctx *r) {
+  double s = 0;
+  for (int i = 0; i < r->nev; i++) {
+    cl_ulong t0 = 0, t1 = 0;
+    CL.GetEventProfilingInfo(r->ev[i], CL_PROFILING_COMMAND_START, sizeof t0,
+                             &t0, NULL);
+    CL.GetEventProfilingInfo(r->ev[i], CL_PROFILING_COMMAND_END, sizeof t1, &t1,
+                             NULL);
+    s += (double)(t1 - t0) * 1e-9;
+    CL.ReleaseEvent(r->ev[i]);
+  }
+  r->nev = 0;
+  return s;
+}
+
+static size_t round_up(int64_t v, size_t to) {
+  return (size_t)((v + (int64_t)to - 1) / (int64_t)to) * to;
+}
+
+static xo_status run_gemm(cl_plan *pl, run_ctx *r, int M, int N, int K, int k0,
+                          int k1, cl_mem A, long a_off, long a_bs, cl_mem B,
+                          long b_off, long b_bs, cl_mem C, long c_off, int za,
+                          cl_mem sa, cl_mem sb, int sb_off, int row_off,
+                          cl_mem bias, int batch) {
+  karg a[] = {{4, &M},    {4, &N},      {4, &K},       {4, &k0},  {4, &k1},
+              {8, &A},    {8, &a_off},  {8, &a_bs},    {8, &B},   {8, &b_off},
+              {8, &b_bs}, {8, &C},      {8, &c_off},   {4, &za},  {8, &sa},
+              {8, &sb},   {4, &sb_off}, {4, &row_off}, {8, &bias}};
+  xo_status st = set_args(pl->main, a, (int)(sizeof a / sizeof a[0]));
+  if (st != XO_OK) return st;
+  size_t ts = (size_t)pl->tune.ts, rts = ts / (size_t)pl->tune.wpt;
+  size_t g[3] = {round_up(N, ts), round_up(M, ts) / ts * rts, (size_t)batch};
+  size_t l[3] = {ts, rts, 1};
+  return enqueue(r, pl->main, 3, g, l);
+}
+
+static xo_status read_out(run_ctx *r, cl_mem m, void *host, size_t bytes) {
+  cl_int err = CL.EnqueueReadBuffer(r->d->queue, m, CL_TRUE, 0, bytes, host, 0,
+                                    NULL, NULL);
+  return err == CL_SUCCESS ? XO_OK
+                           : xo_fail(XO_ERR_RUNTIME,
+                                     "OpenCL: reading the result failed "
+                                     "(error %d)",
+                                     err);
+}
+
+static xo_status run_matmul(cl_plan *pl, const xo_args *args, run_ctx *r,
+                            cl_mem *m) {
+  const xo_problem *p = &pl->p;
+  xo_precision prec = (xo_precision)p->prec;
+  size_t ea, eb;
+  fmt_of(prec, p->a_asym, 0, &ea);
+  fmt_of(prec, 0, 1, &eb);
+  int64_t na = p->batch_a * p->m * p->k, nb = p->batch_b * p->k * p->n;
+  size_t nc = (size_t)(p->batch * p->m * p->n) * 4;
+  int integer = xo_precision_is_integer(prec);
+  int64_t nsb = p->b_granularity == XO_Q_GROUP  ? (p->k / p->group_size) * p->n
+                : p->b_granularity == XO_Q_AXIS ? p->n
+                                                : 1;
+  /* group-wise sums add into C: start it at zero */
+  void *zero = p->b_granularity == XO_Q_GROUP ? calloc(1, nc) : NULL;
+  if (p->b_granularity == XO_Q_GROUP && zero == NULL)
+    return xo_fail(XO_ERR_NO_MEMORY, "opencl: no memory");
+  xo_status st = cl_buffer(r->d, args->in[0], bytes_of(ea, na), &m[0]);
+  if (st == XO_OK) st = cl_buffer(r->d, args->in[1], bytes_of(eb, nb), &m[1]);
+  if (st == XO_OK)
+    st = zero ? cl_buffer(r->d, zero, nc, &m[2]) : cl_alloc(r->d, nc, &m[2]);
+  if (st == XO_OK)
+    st = cl_buffer(r->d, integer ? args->scale[0] : NULL, 4, &m[3]);
+  if (st == XO_OK)
+    st = cl_buffer(r->d, integer ? args->scale[1] : NULL, (size_t)nsb * 4,
+                   &m[4]);
+  free(zero);
+  if (st != XO_OK) return st;
+  int za = p->a_asym ? args->zero_point[0][0] : 0;
+  long a_bs = p->batch_a > 1 ? p->m * p->k : 0;
+  long b_bs = p->batch_b > 1 ? p->k * p->n : 0;
+  if (p->b_granularity == XO_Q_GROUP) {
+    for (int64_t g = 0; g < p->k / p->group_size && st == XO_OK; g++)
+      st = run_gemm(pl, r, (int)p->m, (int)p->n, (int)p->k,
+                    (int)(g * p->group_size), (int)((g + 1) * p->group_size),
+                    m[0], 0, a_bs, m[1], 0, b_bs, m[2], 0, za, m[3], m[4],
+                    (int)(g * p->n), 0, m[4], (int)p->batch);
+  } else {
+    st = run_gemm(pl, r, (int)p->m, (int)p->n, (int)p->k, 0, (int)p->k, m[0], 0,
+                  a_bs, m[1], 0, b_bs, m[2], 0, za, m[3], m[4], 0, 0, m[4],
+                  (int)p->batch);
+  }
+  if (st == XO_OK) st = read_out(r, m[2], args->out, nc);
+  return st;
+}
+
+static xo_status run_conv(cl_plan *pl, const xo_args *args, run_ctx *r,
+                          cl_mem *m) {
+  const xo_problem *p = &pl->p;
+  xo_precision prec = (xo_precision)p->prec;
+  size_t ew, ex;
+  fmt_of(prec, 0, 1, &ew);
+  fmt_of(prec, 0, 0, &ex);
+  int cg = (int)(p->in_c / p->groups), ocg = (int)(p->out_c / p->groups);
+  int R = cg * (int)(p->kh * p->kw), P = (int)(p->out_h * p->out_w);
+  int64_t nx = p->in_n * p->in_c * p->in_h * p->in_w, nw = p->out_c * R;
+  size_t nout = (size_t)(p->in_n * p->out_c * P) * 4;
+  int integer = xo_precision_is_integer(prec);
+  xo_status st = cl_buffer(r->d, args->in[0], bytes_of(ex, nx), &m[0]);
+  if (st == XO_OK) st = cl_buffer(r->d, args->in[1], bytes_of(ew, nw), &m[1]);
+  if (st == XO_OK) st = cl_alloc(r->d, nout, &m[2]);
+  if (st == XO_OK)
+    st = cl_buffer(r->d, integer ? args->scale[0] : NULL, 4, &m[3]);
+  if (st == XO_OK)
+    st = cl_buffer(r->d, integer ? args->scale[1] : NULL,
+                   (size_t)(p->b_granularity ? p->out_c : 1) * 4, &m[4]);
+  if (st == XO_OK)
+    st = cl_buffer(r->d, args->bias, p->has_bias ? (size_t)p->out_c * 4 : 0,
+                   &m[5]);
+  if (st == XO_OK) st = cl_alloc(r->d, (size_t)R * P * ex, &m[6]);
+  if (st != XO_OK) return st;
+  int C = cg, H = (int)p->in_h, W = (int)p->in_w, KH = (int)p->kh,
+      KW = (int)p->kw, OH = (int)p->out_h, OW = (int)p->out_w;
+  int SH = (int)p->stride[0], SW = (int)p->stride[1];
+  int PH = (int)p->pad_begin[0], PW = (int)p->pad_begin[1];
+  int DH = (int)p->dil[0], DW = (int)p->dil[1];
+  for (int64_t n = 0; n < p->in_n && st == XO_OK; n++)
+    for (int64_t g = 0; g < p->groups && st == XO_OK; g++) {
+      long x_off = (long)((n * p->in_c + g * cg) * p->in_h * p->in_w);
+      karg a[] = {{8, &m[0]}, {8, &x_off}, {8, &m[6]}, {4, &C},
+                  {4, &H},    {4, &W},     {4, &KH},   {4, &KW},
+                  {4, &OH},   {4, &OW},    {4, &SH},   {4, &SW},
+                  {4, &PH},   {4, &PW},    {4, &DH},   {4, &DW}};
+      st = set_args(pl->im2col, a, (int)(sizeof a / sizeof a[0]));
+      size_t gsz[2] = {(size_t)P, (size_t)R};
+      if (st == XO_OK) st = enqueue(r, pl->im2col, 2, gsz, NULL);
+      if (st == XO_OK)
+        st = run_gemm(pl, r, ocg, P, R, 0, R, m[1], (long)(g * ocg * R), 0,
+                      m[6], 0, 0, m[2], (long)((n * p->out_c + g * ocg) * P), 0,
+                      m[3], m[4], 0, (int)(g * ocg), m[5], 1);
+    }
+  if (st == XO_OK) st = read_out(r, m[2], args->out, nout);
+  return st;
+}
+
+static xo_status run_attention(cl_plan *pl, const xo_args *args, run_ctx *r,
+                               cl_mem *m) {
+  const xo_problem *p = &pl->p;
+  xo_precision prec = (xo_precision)p->prec;
+  size_t es;
+  fmt_of(prec, 0, 0, &es);
+  int64_t nq = p->b * p->h * p->lq * p->d, nk = p->b * p->hkv * p->lk * p->d;
+  size_t nout = (size_t)nq * 4;
+  xo_status st = cl_buffer(r->d, args->in[0], bytes_of(es, nq), &m[0]);
+  if (st == XO_OK) st = cl_buffer(r->d, args->in[1], bytes_of(es, nk), &m[1]);
+  if (st == XO_OK) st = cl_buffer(r->d, args->in[2], bytes_of(es, nk), &m[2]);
+  if (st == XO_OK) st = cl_alloc(r->d, nout, &m[3]);
+  if (st != XO_OK) return st;
+  int H = (int)p->h, HKV = (int)p->hkv, LQ = (int)p->lq, LK = (int)p->lk,
+      causal = p->causal;
+  float scale = (float)p->scale;
+  size_t bh = (size_t)(p->b * p->h);
+  if (prec == XO_PREC_INT8) {
+    st = cl_buffer(r->d, args->scale[0], bh * 4, &m[4]);
+    if (st == XO_OK)
+      st = cl_buffer(r->d, args->scale[1], (size_t)(p->b * p->hkv) * 4, &m[5]);
+    if (st == XO_OK)
+      st = cl_buffer(r->d, args->scale[2], (size_t)(p->b * p->hkv) * 4, &m[6]);
+    karg a[] = {{8, &m[0]}, {8, &m[1]},   {8, &m[2]}, {8, &m[3]}, {8, &m[4]},
+                {8, &m[5]}, {8, &m[6]},   {4, &H},    {4, &HKV},  {4, &LQ},
+                {4, &LK},   {4, &causal}, {4, &scale}};
+    if (st == XO_OK) st = set_args(pl->main, a, (int)(sizeof a / sizeof a[0]));
+    size_t g[2] = {(size_t)LQ, bh};
+    if (st == XO_OK) st = enqueue(r, pl->main, 2, g, NULL);
+  } else {
+    karg a[] = {{8, &m[0]}, {8, &m[1]}, {8, &m[2]}, {8, &m[3]},   {4, &H},
+                {4, &HKV},  {4, &LQ},   {4, &LK},   {4, &causal}, {4, &scale}};
+    st = set_args(pl->main, a, (int)(sizeof a / sizeof a[0]));
+    size_t g[2] = {round_up(LQ, 16), bh}, l[2] = {16, 1};
+    if (st == XO_OK) st = enqueue(r, pl->main, 2, g, l);
+  }
+  if (st == XO_OK) st = read_out(r, m[3], args->out, nout);
+  return st;
+}
+
+xo_status cl_run_ops(cl_plan *pl, const xo_args *args, double *kernel_s) {
+  run_ctx *r = calloc(1, sizeof *r);
+  cl_mem m[8] = {0};
+  if (r == NULL) return xo_fail(XO_ERR_NO_MEMORY, "opencl: no memory");
+  r->d = pl->dev;
+  xo_status st = pl->p.op == XO_OP_MATMUL   ? run_matmul(pl, args, r, m)
+                 : pl->p.op == XO_OP_CONV2D ? run_conv(pl, args, r, m)
+                                            : run_attention(pl, args, r, m);
+  CL.Finish(r->d->queue);
+  *kernel_s = event_seconds(r);
+  for (int i = 0; i < 8; i++)
+    if (m[i]) CL.ReleaseMemObject(m[i]);
+  free(r);
+  return st;
+}
