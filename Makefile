@@ -8,13 +8,28 @@ VENV   ?= .venv
 VPY    := $(VENV)/bin/python
 # Backends this build must provide; a missing one fails the tests instead of
 # being skipped. CI sets the list for what it installs.
-XPUOPS_REQUIRE ?= ref,openblas,onednn
+XPUOPS_REQUIRE ?= ref,openblas,onednn,opencl
 export XPUOPS_REQUIRE
 
 SOURCES := $(shell find csrc python -type f \( -name '*.c' -o -name '*.h' \
              -o -name '*.inc' -o -name '*.cl' -o -name '*.py' \)) pyproject.toml setup.py
 
-.PHONY: install tour test lint format bench bench-cpu clean
+.PHONY: install system-deps tour test lint format bench bench-cpu bench-opencl clean
+
+# System packages: the OpenCL ICD loader and PoCL (OpenCL on the CPU), so the
+# OpenCL backend has a device on any machine. Installed with apt-get when
+# missing (CI runs as root on Debian); elsewhere the backend reports itself
+# unavailable with the reason, and XPUOPS_REQUIRE makes that a failure.
+OPENCL_PKGS := ocl-icd-libopencl1 pocl-opencl-icd
+
+system-deps:
+	@if ldconfig -p | grep -q 'libOpenCL.so.1' && ls /etc/OpenCL/vendors/*.icd >/dev/null 2>&1; then \
+	  echo "OpenCL loader and ICD present"; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(OPENCL_PKGS); \
+	else \
+	  echo "OpenCL missing: install $(OPENCL_PKGS) (or a GPU driver's ICD)"; \
+	fi
 
 $(VENV)/.stamp-venv:
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +40,7 @@ $(VENV)/.stamp-install: $(VENV)/.stamp-venv $(SOURCES)
 	$(VPY) -m pip install --quiet ".[test]"
 	touch $@
 
-install: $(VENV)/.stamp-install
+install: system-deps $(VENV)/.stamp-install
 
 tour: install
 	$(VENV)/bin/xpuops tour
