@@ -61,6 +61,11 @@ benchmarks/onednn_direct: benchmarks/onednn_direct.c install
 	  print('-I' + sys.prefix + '/include -L' + sys.prefix + '/lib -Wl,-rpath,' + sys.prefix + '/lib')") \
 	  -l:libdnnl.so.3
 
+# The OpenCL GEMM against CLBlast (a benchmark-only peer) on the same device.
+bench-opencl: install
+	@dpkg -s libclblast-dev >/dev/null 2>&1 || apt-get install -y -q libclblast-dev
+	$(VPY) benchmarks/opencl_gemm.py
+
 $(VENV)/.stamp-devel: $(VENV)/.stamp-venv
 	$(VPY) -m pip install --quiet onednn-devel-cpu-gomp==2023.2.0
 	touch $@

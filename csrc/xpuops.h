@@ -151,6 +151,9 @@ typedef struct xo_device_desc {
   int exact_integer; /* 1: int accumulators are bit-identical to ref */
   char reason[256];
   xo_support precisions[XO_PREC_COUNT];
+  /* what the device says of itself, for theoretical peaks (0: unknown) */
+  int compute_units, clock_mhz;
+  int vector_f32, vector_i32; /* preferred vector widths, in lanes */
 } xo_device_desc;
 
 /* Number of device entries (available or not); initializes the registry on

@@ -464,12 +464,14 @@ static PyObject *py_devices(PyObject *self, PyObject *noargs) {
       Py_DECREF(v);
     }
     PyObject *item = Py_BuildValue(
-        "{s:s,s:s,s:s,s:s,s:O,s:O,s:O,s:s,s:N}", "name", d.name, "backend",
+        "{s:s,s:s,s:s,s:s,s:O,s:O,s:O,s:s,s:N,s:i,s:i,s:i,s:i}", "name",
+        d.name, "backend",
         d.backend, "kind", d.kind, "full_name", d.full_name, "available",
         d.available ? Py_True : Py_False, "simulated",
         d.simulated ? Py_True : Py_False, "exact_integer",
         d.exact_integer ? Py_True : Py_False, "reason", d.reason, "precisions",
-        prec);
+        prec, "compute_units", d.compute_units, "clock_mhz", d.clock_mhz,
+        "vector_f32", d.vector_f32, "vector_i32", d.vector_i32);
     if (item == NULL || PyList_Append(list, item) < 0) {
       Py_XDECREF(item);
       goto fail;

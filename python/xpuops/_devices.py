@@ -38,6 +38,11 @@ class Device:
     full_name: str
     exact_integer: bool
     precisions: dict = field(default_factory=dict)
+    #: what the device reports of itself (OpenCL), 0 when unknown
+    compute_units: int = 0
+    clock_mhz: int = 0
+    vector_f32: int = 0
+    vector_i32: int = 0
 
     @property
     def peak(self) -> dict:
@@ -72,6 +77,10 @@ def _all() -> tuple[Device, ...]:
             full_name=d["full_name"],
             exact_integer=d["exact_integer"],
             precisions=dict(d["precisions"]),
+            compute_units=d["compute_units"],
+            clock_mhz=d["clock_mhz"],
+            vector_f32=d["vector_f32"],
+            vector_i32=d["vector_i32"],
         )
         for d in _core.devices()
     )

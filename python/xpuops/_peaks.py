@@ -19,9 +19,32 @@ _attained: dict = {}
 DEFAULT_BYTES = 1 << 30
 
 
+def opencl_peaks(dev: Device) -> dict:
+    """Peaks of an OpenCL device from what it reports: compute units x clock
+    x preferred vector lanes x 2 (one multiply-add per lane per cycle). The
+    kernels compute in f32 or s32 whatever the storage format, so every
+    float precision has fp32's ceiling and the integer ones int32's."""
+    if not (dev.compute_units and dev.clock_mhz and dev.vector_f32):
+        return {}
+    base = dev.compute_units * dev.clock_mhz * 1e6 * 2
+    head = f"{dev.compute_units} compute units x {dev.clock_mhz / 1000:.2f} GHz"
+    out = {}
+    for prec in dev.precisions:
+        lanes = dev.vector_i32 if prec in ("int8", "int4") else dev.vector_f32
+        kind = "int32" if prec in ("int8", "int4") else "float"
+        out[prec] = Throughput(
+            base * lanes, prec, "theoretical",
+            f"{head} x {lanes} {kind} lanes x 2 (multiply-add; the device's "
+            f"reported width, computing {prec} in {kind})",
+        )
+    return out
+
+
 def theoretical(dev: Device) -> dict:
     """precision -> Throughput (source "theoretical") for each precision the
     device runs; {} where the hardware is not described (yet)."""
+    if dev.backend == "opencl" and dev.available:
+        return opencl_peaks(dev)
     if dev.kind != "cpu" or dev.simulated or not dev.available:
         return {}
     # ref runs on one thread; the other CPU backends on set_num_threads

@@ -94,6 +94,8 @@ static xo_status cl_init(void) {
                        &d->mhz, NULL);
       CL.GetDeviceInfo(ids[i], CL_DEVICE_PREFERRED_VECTOR_WIDTH_FLOAT,
                        sizeof d->vector_float, &d->vector_float, NULL);
+      CL.GetDeviceInfo(ids[i], CL_DEVICE_PREFERRED_VECTOR_WIDTH_INT,
+                       sizeof d->vector_int, &d->vector_int, NULL);
       CL.GetDeviceInfo(ids[i], CL_DEVICE_LOCAL_MEM_SIZE, sizeof d->local_mem,
                        &d->local_mem, NULL);
       CL.GetDeviceInfo(ids[i], CL_DEVICE_MAX_MEM_ALLOC_SIZE,
@@ -128,6 +130,10 @@ static xo_status cl_describe(int index, xo_device_desc *desc) {
            "%s: %s (%s, %u CUs @ %u MHz)", d->platform_name, d->name,
            d->version, d->units, d->mhz);
   desc->exact_integer = 1;
+  desc->compute_units = (int)d->units;
+  desc->clock_mhz = (int)d->mhz;
+  desc->vector_f32 = (int)d->vector_float;
+  desc->vector_i32 = (int)d->vector_int;
   /* the kernels compute in f32 (or s32) whatever the storage format: only
    * fp32 and the integer paths use the format's own arithmetic */
   desc->precisions[XO_PREC_FP32] = XO_SUPPORT_NATIVE;

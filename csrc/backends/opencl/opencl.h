@@ -45,7 +45,7 @@ typedef struct cl_dev {
   cl_device_id id;
   char platform_name[128], name[128], vendor[128], version[128], driver[128];
   int is_cpu, is_gpu, fp16, fp64;
-  cl_uint units, mhz, vector_float;
+  cl_uint units, mhz, vector_float, vector_int;
   cl_ulong local_mem, max_alloc;
   size_t max_group;
   pthread_mutex_t lock; /* context creation, program cache, kernel args */
