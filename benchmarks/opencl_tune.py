@@ -50,9 +50,8 @@ def main() -> int:
             print(f"TS={ts:2d} WPT={wpt:2d}: {m.throughput}")
     os.environ.pop("XPUOPS_OPENCL_TUNE", None)
     best = max(results)
-    print(
-        f"\nbest on {dev.full_name}: TS={best[1]} WPT={best[2]} ({xo.Throughput(best[0], args.precision)})"
-    )
+    rate = xo.Throughput(best[0], args.precision)
+    print(f"\nbest on {dev.full_name}: TS={best[1]} WPT={best[2]} ({rate})")
     print("table entry (csrc/backends/opencl/opencl.c, kGemmTuning):")
     print(
         f'    {{"<platform substring>", "<device substring>", {best[1]}, {best[2]}}},'

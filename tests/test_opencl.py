@@ -3,17 +3,18 @@ any tile, the tuning override, build errors with their log, event timing."""
 
 import numpy as np
 import pytest
-
 import xpuops as xo
 from xpuops import _core
 
 # opencl is required in CI (XPUOPS_REQUIRE): these fail, not skip, without it
-DEV = next((d.name for d in xo.devices() if d.backend == "opencl" and d.available),
-           "opencl:0")
+DEV = next(
+    (d.name for d in xo.devices() if d.backend == "opencl" and d.available), "opencl:0"
+)
 
 
-@pytest.mark.parametrize("m,k,n", [(1, 7, 33), (7, 1000, 1), (33, 33, 1000),
-                                   (1000, 7, 7), (1, 1, 1)])
+@pytest.mark.parametrize(
+    "m,k,n", [(1, 7, 33), (7, 1000, 1), (33, 33, 1000), (1000, 7, 7), (1, 1, 1)]
+)
 @pytest.mark.parametrize("precision", ["fp32", "int8", "int4"])
 def test_odd_shapes_match_ref(m, k, n, precision):
     rng = np.random.default_rng(m * k + n)

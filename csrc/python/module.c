@@ -464,10 +464,9 @@ static PyObject *py_devices(PyObject *self, PyObject *noargs) {
       Py_DECREF(v);
     }
     PyObject *item = Py_BuildValue(
-        "{s:s,s:s,s:s,s:s,s:O,s:O,s:O,s:s,s:N,s:i,s:i,s:i,s:i}", "name",
-        d.name, "backend",
-        d.backend, "kind", d.kind, "full_name", d.full_name, "available",
-        d.available ? Py_True : Py_False, "simulated",
+        "{s:s,s:s,s:s,s:s,s:O,s:O,s:O,s:s,s:N,s:i,s:i,s:i,s:i}", "name", d.name,
+        "backend", d.backend, "kind", d.kind, "full_name", d.full_name,
+        "available", d.available ? Py_True : Py_False, "simulated",
         d.simulated ? Py_True : Py_False, "exact_integer",
         d.exact_integer ? Py_True : Py_False, "reason", d.reason, "precisions",
         prec, "compute_units", d.compute_units, "clock_mhz", d.clock_mhz,

@@ -33,7 +33,9 @@ def opencl_peaks(dev: Device) -> dict:
         lanes = dev.vector_i32 if prec in ("int8", "int4") else dev.vector_f32
         kind = "int32" if prec in ("int8", "int4") else "float"
         out[prec] = Throughput(
-            base * lanes, prec, "theoretical",
+            base * lanes,
+            prec,
+            "theoretical",
             f"{head} x {lanes} {kind} lanes x 2 (multiply-add; the device's "
             f"reported width, computing {prec} in {kind})",
         )
