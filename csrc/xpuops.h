@@ -205,6 +205,7 @@ typedef struct xo_op_info {
   double kernel_s;  /* the backend's run */
   double finish_s;  /* dequantizing / writing the output */
   int plan_created; /* 1 if this call created its plan */
+  int modeled;      /* 1: kernel_s is a model's figure, not a timing */
   int native;       /* 1 native, 0 emulated */
   double ops;       /* operations counted as in DESIGN.md s3 */
   double bytes;     /* operand + result bytes in the operand formats */
@@ -238,6 +239,28 @@ xo_status xo_conv2d(xo_device_t dev, xo_precision prec, const xo_operand *x,
 xo_status xo_attention(xo_device_t dev, xo_precision prec, const xo_tensor *q,
                        const xo_tensor *k, const xo_tensor *v, int causal,
                        double scale, xo_tensor *out, xo_op_info *info);
+
+/* ---- the NPU simulator ----------------------------------------------------
+ */
+
+/* Register a chip profile for the NPU simulator before the first device
+ * query: device "npusim:<slug>" models rated INT8 TOPS at utilisation
+ * (0..1], memory bandwidth in GB/s, and a fixed dispatch latency in
+ * seconds. label is the chip's name for descriptions. Copied. */
+xo_status xo_npusim_add_profile(const char *slug, const char *label,
+                                double tops, double gbs, double utilisation,
+                                double latency_s);
+
+/* TFLite/gemmlowp fixed-point requantization. real (> 0) becomes
+ * multiplier in [2^30, 2^31) and shift with real = multiplier * 2^(shift -
+ * 31). */
+xo_status xo_quantize_multiplier(double real, int32_t *multiplier, int *shift);
+/* saturate(round(acc * multiplier * 2^(shift - 31)) + zero_point) to int8:
+ * gemmlowp's two roundings (SaturatingRoundingDoublingHighMul, then
+ * RoundingDivideByPOT), or one rounding (round half up at the final shift)
+ * when single_rounding. */
+int32_t xo_requantize(int32_t acc, int32_t multiplier, int shift,
+                      int32_t zero_point, int single_rounding);
 
 /* ---- probes ------------------------------------------------------------- */
 

@@ -38,7 +38,7 @@ def test_explain_says_memory_or_compute_bound(ab):
     # a fixed bandwidth makes the verdict independent of this machine
     assert "Memory-bound" in gemv.explain(bandwidth=10e9)
     assert "Compute-bound" in gemm.explain(bandwidth=1e15)
-    assert "Theoretical peak" in gemm.explain(bandwidth=1e15)
+    assert "Theoretical peak" in gemm.explain(bandwidth=1e15)  # ref: a CPU
 
 
 def test_explain_names_quantization_cost_and_emulation(ab):

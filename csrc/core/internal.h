@@ -104,12 +104,15 @@ typedef struct xo_args {
   void *out;
   /* xo_operand.cache_token of the weights (in[1]); 0: not cacheable */
   uint64_t weight_token;
+  /* the call's operations and bytes (DESIGN.md s3), for performance models */
+  double ops, bytes;
 } xo_args;
 
 /* What a backend reports of one run. */
 typedef struct xo_run_stats {
   double kernel_s; /* time the backend itself measured (device events where
                       it has them), else 0 and the core times the call */
+  int modeled;     /* 1: kernel_s comes from a performance model */
 } xo_run_stats;
 
 /* ---- backends ---------------------------------------------------------- */

@@ -170,6 +170,7 @@ xo_status xo_dispatch(xo_device_t dev, const xo_problem *p, const xo_args *args,
     info->plan_s = plan_s;
     info->plan_created = created;
     info->kernel_s = rs.kernel_s > 0 ? rs.kernel_s : wall;
+    info->modeled = rs.modeled;
     info->native = dev->desc.precisions[p->prec] == XO_SUPPORT_NATIVE;
     if (dev->backend->plan_describe)
       dev->backend->plan_describe(plan, info->impl, sizeof info->impl);

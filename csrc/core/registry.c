@@ -15,6 +15,7 @@ extern const xo_backend xo_backend_ref;
 extern const xo_backend xo_backend_openblas;
 extern const xo_backend xo_backend_onednn;
 extern const xo_backend xo_backend_opencl;
+extern const xo_backend xo_backend_npusim;
 
 typedef struct backend_entry {
   const char *name;
@@ -31,8 +32,7 @@ static const backend_entry kBackends[] = {
     {"opencl", "gpu", 0, &xo_backend_opencl, NULL},
     {"openvino", "npu", 0, NULL,
      "not built yet: the OpenVINO backend lands with issue #6"},
-    {"npusim", "npu", 1, NULL,
-     "not built yet: the NPU simulator lands with issue #6"},
+    {"npusim", "npu", 1, &xo_backend_npusim, NULL},
 };
 enum { NBACKENDS = sizeof kBackends / sizeof kBackends[0], MAX_DEVICES = 64 };
 

@@ -160,6 +160,8 @@ xo_status xo_attention(xo_device_t dev, xo_precision prec, const xo_tensor *q,
   info->ops = 4.0 * (double)p.b * (double)p.h * (double)p.d *
               xo_attention_pairs(p.lq, p.lk, p.causal);
   if (n[0] == 0) goto fail; /* nothing to compute, st OK */
+  args.ops = info->ops;
+  args.bytes = info->bytes;
   st = xo_dispatch(dev, &p, &args, info);
 fail:
   attn_bufs_free(&bufs);

@@ -143,6 +143,8 @@ xo_status xo_conv2d(xo_device_t dev, xo_precision prec, const xo_operand *x,
                   .out = out->data,
                   .weight_token = w->q ? w->cache_token : 0};
   if (outn == 0) goto fail; /* nothing to compute, st OK */
+  args.ops = info->ops;
+  args.bytes = info->bytes;
   st = xo_dispatch(dev, &p, &args, info);
 fail:
   free(pbias);

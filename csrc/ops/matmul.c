@@ -126,6 +126,8 @@ xo_status xo_matmul(xo_device_t dev, xo_precision prec, const xo_operand *a,
                   .out = out->data,
                   .weight_token = b->q ? b->cache_token : 0};
   if (p.batch * p.m * p.n == 0) goto fail; /* nothing to compute, st OK */
+  args.ops = info->ops;
+  args.bytes = info->bytes;
   st = xo_dispatch(dev, &p, &args, info);
 fail:
   xo_prepared_free(&pa);

@@ -171,11 +171,12 @@ static PyObject *new_output(int nd, const int64_t *shape, int dtype) {
 }
 
 static PyObject *info_dict(const xo_op_info *i) {
-  return Py_BuildValue("{s:d,s:d,s:d,s:d,s:O,s:O,s:d,s:d,s:s}", "prepare_s",
+  return Py_BuildValue("{s:d,s:d,s:d,s:d,s:O,s:O,s:O,s:d,s:d,s:s}", "prepare_s",
                        i->prepare_s, "plan_s", i->plan_s, "kernel_s",
                        i->kernel_s, "finish_s", i->finish_s, "plan_created",
                        i->plan_created ? Py_True : Py_False, "native",
-                       i->native ? Py_True : Py_False, "ops", i->ops, "bytes",
+                       i->native ? Py_True : Py_False, "modeled",
+                       i->modeled ? Py_True : Py_False, "ops", i->ops, "bytes",
                        i->bytes, "impl", i->impl);
 }
 
@@ -492,6 +493,43 @@ static PyObject *py_set_library_path(PyObject *self, PyObject *args) {
   Py_RETURN_NONE;
 }
 
+static PyObject *py_npusim_add_profile(PyObject *self, PyObject *args) {
+  (void)self;
+  const char *slug, *label;
+  double tops, gbs, util, latency;
+  if (!PyArg_ParseTuple(args, "ssdddd", &slug, &label, &tops, &gbs, &util,
+                        &latency))
+    return NULL;
+  xo_status st = xo_npusim_add_profile(slug, label, tops, gbs, util, latency);
+  if (st != XO_OK) return raise_status(st);
+  Py_RETURN_NONE;
+}
+
+static PyObject *py_quantize_multiplier(PyObject *self, PyObject *arg) {
+  (void)self;
+  double real = PyFloat_AsDouble(arg);
+  if (real == -1.0 && PyErr_Occurred()) return NULL;
+  int32_t mult;
+  int shift;
+  xo_status st = xo_quantize_multiplier(real, &mult, &shift);
+  if (st != XO_OK) return raise_status(st);
+  return Py_BuildValue("(ii)", (int)mult, shift);
+}
+
+static PyObject *py_requantize(PyObject *self, PyObject *args) {
+  (void)self;
+  long long acc;
+  int mult, shift, zp, single;
+  if (!PyArg_ParseTuple(args, "Liiip", &acc, &mult, &shift, &zp, &single))
+    return NULL;
+  if (acc < INT32_MIN || acc > INT32_MAX) {
+    PyErr_SetString(PyExc_ValueError, "acc must fit in int32");
+    return NULL;
+  }
+  return PyLong_FromLong(
+      xo_requantize((int32_t)acc, (int32_t)mult, shift, zp, single));
+}
+
 static PyObject *py_set_num_threads(PyObject *self, PyObject *arg) {
   (void)self;
   long n = PyLong_AsLong(arg);
@@ -563,6 +601,13 @@ static PyMethodDef methods[] = {
     {"set_library_path", py_set_library_path, METH_VARARGS,
      "set_library_path(backend, path): where a backend's library is; before "
      "the first device query."},
+    {"npusim_add_profile", py_npusim_add_profile, METH_VARARGS,
+     "npusim_add_profile(slug, label, tops, gbs, utilisation, latency_s)."},
+    {"quantize_multiplier", py_quantize_multiplier, METH_O,
+     "quantize_multiplier(real) -> (multiplier, shift), TFLite's rule."},
+    {"requantize", py_requantize, METH_VARARGS,
+     "requantize(acc, multiplier, shift, zero_point, single_rounding) -> "
+     "int8 value."},
     {"set_num_threads", py_set_num_threads, METH_O,
      "One thread count for every CPU-side pool."},
     {"get_num_threads", py_get_num_threads, METH_NOARGS,

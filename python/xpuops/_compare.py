@@ -52,6 +52,7 @@ RECORD_FIELDS = {
     "max_abs": "max absolute error against fp64",
     "quantized_inputs": "operands were QTensors",
     "fallback": "always None: xpuops never falls back silently",
+    "source": "measured, or modeled (a simulator's performance model)",
 }
 MACHINE_FIELDS = {
     "machine_cpu": "CPU model",
@@ -136,6 +137,7 @@ def _record(m: Measurement) -> dict:
         "max_abs": e.get("max_abs"),
         "quantized_inputs": m.quantized_inputs,
         "fallback": m.fallback,
+        "source": m.source,
     }
 
 
@@ -186,10 +188,10 @@ class Comparison:
         return text
 
     def rows(self) -> list:
-        """Display rows: device, precision, how, kernel ms, throughput,
-        % of peak, SQNR."""
+        """Display rows (HEADER): measured rows first, then modeled ones."""
         out = []
-        for m in self.measurements:
+        ordered = sorted(self.measurements, key=lambda m: m.source == "modeled")
+        for m in ordered:
             pct = f"{m.pct_of_peak:.0%}" if m.pct_of_peak is not None else "-"
             db = f"{m.errors['sqnr_db']:.1f}" if m.errors else "-"
             out.append(
@@ -198,6 +200,7 @@ class Comparison:
                     m.device,
                     m.precision,
                     m.support,
+                    m.source,
                     f"{m.kernel_min_s * 1e3:.3f}",
                     f"{m.wall_median_s * 1e3:.3f}",
                     str(m.throughput),
@@ -212,6 +215,7 @@ class Comparison:
         "device",
         "precision",
         "how",
+        "source",
         "kernel ms",
         "call ms",
         "throughput",

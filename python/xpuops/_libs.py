@@ -53,12 +53,34 @@ FINDERS = {"openblas": _openblas, "onednn": _onednn}
 SPIN_LIMITS = {"OPENBLAS_THREAD_TIMEOUT": "4", "GOMP_SPINCOUNT": "10000"}
 
 
+#: Assumptions of the NPU simulator's performance model (every figure it
+#: produces is labelled "modeled"): the share of the rated TOPS a real
+#: network sustains, and a fixed cost per dispatched op.
+NPU_UTILISATION = 0.6
+NPU_DISPATCH_S = 50e-6
+
+
+def npu_profiles() -> dict:
+    """slug -> Chip for every rated INT8 NPU of xo.chips with a bandwidth."""
+    from .chips import CHIPS
+
+    out = {}
+    for c in CHIPS:
+        if c.value and c.bandwidth and c.precision == "int8" and "NPU" in c.block:
+            out[c.name.lower().replace(" ", "-")] = c
+    return out
+
+
 def configure() -> dict:
     """Set each backend's library path in the core, and the spin limits that
     keep the two CPU thread pools from oversubscribing the cores; returns
     the libraries found."""
     for name, value in SPIN_LIMITS.items():
         os.environ.setdefault(name, value)
+    for slug, chip in npu_profiles().items():
+        _core.npusim_add_profile(
+            slug, chip.name, chip.value, chip.bandwidth, NPU_UTILISATION, NPU_DISPATCH_S
+        )
     found = {}
     for backend, finder in FINDERS.items():
         path = os.environ.get(ENV[backend]) or finder()

@@ -42,9 +42,42 @@ def opencl_peaks(dev: Device) -> dict:
     return out
 
 
+#: The profile of plain device="npusim" (see csrc/backends/npusim/npusim.c).
+GENERIC_NPU = {"tops": 50.0, "gbs": 120.0, "label": "generic laptop NPU"}
+
+
+def npu_profile(dev: Device) -> tuple:
+    """(rated INT8 TOPS, GB/s, label) of a simulated NPU device."""
+    from ._libs import npu_profiles
+
+    slug = dev.name.partition(":")[2]
+    chip = npu_profiles().get(slug)
+    if chip is None:
+        return GENERIC_NPU["tops"], GENERIC_NPU["gbs"], GENERIC_NPU["label"]
+    return chip.value, chip.bandwidth, chip.name
+
+
+def rated_peaks(dev: Device) -> dict:
+    """A simulated NPU's rated figure (source "rated") as its peak."""
+    tops, _, label = npu_profile(dev)
+    return {
+        p: Throughput(
+            tops * 1e12,
+            p,
+            "rated",
+            f"{label}: {tops:g} INT8 TOPS as rated"
+            + ("; int4 weights modeled at the INT8 rate" if p == "int4" else ""),
+        )
+        for p in dev.precisions
+    }
+
+
 def theoretical(dev: Device) -> dict:
     """precision -> Throughput (source "theoretical") for each precision the
-    device runs; {} where the hardware is not described (yet)."""
+    device runs; {} where the hardware is not described (yet). A simulated
+    NPU gets its chip's rated figure (source "rated")."""
+    if dev.simulated and dev.backend == "npusim":
+        return rated_peaks(dev)
     if dev.backend == "opencl" and dev.available:
         return opencl_peaks(dev)
     if dev.kind != "cpu" or dev.simulated or not dev.available:
@@ -72,7 +105,10 @@ def bandwidth(device="cpu", nbytes: int = DEFAULT_BYTES) -> float:
 
 
 def known_bandwidth(dev: Device):
-    """The bandwidth measured for dev's memory in this process, or None."""
+    """The bandwidth measured for dev's memory in this process (a simulated
+    NPU: its chip's rated bandwidth), or None."""
+    if dev.simulated and dev.backend == "npusim":
+        return npu_profile(dev)[1] * 1e9
     if dev.kind != "cpu":
         return None
     for (kind, nbytes, threads), bps in _bandwidth.items():

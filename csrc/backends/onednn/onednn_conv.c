@@ -26,23 +26,26 @@ xo_status dnn_conv_plan(dnn_plan *pl) {
   xo_precision prec = (xo_precision)p->prec;
   int integer = xo_precision_is_integer(prec);
   int64_t g = p->groups;
-  int64_t sd[4] = {p->in_n, p->in_c, p->in_h, p->in_w};
-  int64_t wd[5] = {g, p->out_c / g, p->in_c / g, p->kh, p->kw};
-  int64_t dd[4] = {p->in_n, p->out_c, p->out_h, p->out_w};
+  /* full dnnl_dims_t arrays: the API reads DNNL_MAX_NDIMS entries */
+  dnnl_dims_t sd = {p->in_n, p->in_c, p->in_h, p->in_w};
+  dnnl_dims_t wd = {g, p->out_c / g, p->in_c / g, p->kh, p->kw};
+  dnnl_dims_t wd4 = {p->out_c, p->in_c / g, p->kh, p->kw};
+  dnnl_dims_t dd = {p->in_n, p->out_c, p->out_h, p->out_w};
+  dnnl_dims_t oc = {p->out_c};
   int wn = g > 1 ? 5 : 4; /* (G)OIHW */
-  const int64_t *w = g > 1 ? wd : wd + 1;
+  const int64_t *w = g > 1 ? wd : wd4;
   dnnl_data_type_t dst = p->out_dtype == XO_DTYPE_S32 ? dnnl_s32 : dnnl_f32;
   dnnl_data_type_t st = dnn_operand_type(prec, p->a_asym);
   dnnl_data_type_t wt = dnn_operand_type(prec, 0);
   /* the user's plain layouts */
   dnn_md(pl, 4, sd, st, dnnl_nchw);
   dnn_md(pl, wn, w, wt, g > 1 ? dnnl_goihw : dnnl_oihw);
-  dnn_md(pl, 1, &p->out_c, dnnl_f32, dnnl_a);
+  dnn_md(pl, 1, oc, dnnl_f32, dnnl_a);
   dnn_md(pl, 4, dd, dst, dnnl_nchw);
-  int64_t ns = p->b_granularity == XO_Q_AXIS ? p->out_c : 1, one = 1;
-  dnn_md(pl, 1, &one, dnnl_f32, dnnl_a);
-  dnn_md(pl, 1, &ns, dnnl_f32, dnnl_a);
-  dnn_md(pl, 1, &one, dnnl_s32, dnnl_a);
+  dnnl_dims_t ns = {p->b_granularity == XO_Q_AXIS ? p->out_c : 1}, one = {1};
+  dnn_md(pl, 1, one, dnnl_f32, dnnl_a);
+  dnn_md(pl, 1, ns, dnnl_f32, dnnl_a);
+  dnn_md(pl, 1, one, dnnl_s32, dnnl_a);
   /* what the primitive may choose */
   dnnl_memory_desc_t asrc = NULL, awei = NULL, adst = NULL;
   D.dnnl_memory_desc_create_with_tag(&asrc, 4, sd, st, dnnl_format_tag_any);
@@ -55,10 +58,10 @@ xo_status dnn_conv_plan(dnn_plan *pl) {
     D.dnnl_primitive_attr_set_scales_mask(attr, DNNL_ARG_WEIGHTS,
                                           per_oc ? (g > 1 ? 3 : 1) : 0);
   }
-  int64_t strides[2] = {p->stride[0], p->stride[1]};
-  int64_t dil[2] = {p->dil[0] - 1, p->dil[1] - 1}; /* oneDNN counts gaps */
-  int64_t pl_[2] = {p->pad_begin[0], p->pad_begin[1]};
-  int64_t pr[2] = {p->pad_end[0], p->pad_end[1]};
+  dnnl_dims_t strides = {p->stride[0], p->stride[1]};
+  dnnl_dims_t dil = {p->dil[0] - 1, p->dil[1] - 1}; /* oneDNN counts gaps */
+  dnnl_dims_t pl_ = {p->pad_begin[0], p->pad_begin[1]};
+  dnnl_dims_t pr = {p->pad_end[0], p->pad_end[1]};
   dnnl_primitive_desc_t pd = NULL;
   dnnl_status_t s = D.dnnl_convolution_forward_primitive_desc_create(
       &pd, dnn_engine, dnnl_forward_inference, dnnl_convolution_direct, asrc,

@@ -1,0 +1,331 @@
+/* npusim.c - a bit-exact emulator of an NPU's integer pipeline (TFLite /
+ * gemmlowp semantics) with a performance model instead of a clock.
+ *
+ * matmul and conv2d: s8 x s8 -> s32 accumulators (int4 weights widened),
+ * then requantization of every output to s8 with a per-channel fixed-point
+ * multiplier (sa * sb[n] / s_out) and saturation, as an NPU writes int8
+ * activations; the f32 result is that s8 times s_out. s_out is chosen per
+ * call from the accumulators' range, as calibration would. Raw s32 output
+ * returns the accumulators, identical to ref's. attention: the int8 scheme
+ * of DESIGN.md (the shared xo_softmax_u8 makes P).
+ *
+ * Time: max(ops / (rated TOPS x utilisation), bytes / bandwidth) + dispatch
+ * latency, per chip profile; never measured. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../core/internal.h"
+
+enum { MAX_PROFILES = 32 };
+
+typedef struct npu_profile {
+  char slug[48], label[80];
+  double tops, gbs, util, latency;
+} npu_profile;
+
+static npu_profile profiles[MAX_PROFILES] = {
+    /* always present: a generic laptop NPU, for device="npusim" */
+    {"", "generic laptop NPU", 50, 120, 0.6, 50e-6},
+};
+static int nprofiles = 1;
+static int single_rounding;
+
+xo_status xo_npusim_add_profile(const char *slug, const char *label,
+                                double tops, double gbs, double utilisation,
+                                double latency_s) {
+  if (nprofiles >= MAX_PROFILES)
+    return xo_fail(XO_ERR_INVALID_ARG, "too many NPU profiles");
+  if (!(tops > 0 && gbs > 0 && utilisation > 0 && utilisation <= 1 &&
+        latency_s >= 0))
+    return xo_fail(XO_ERR_INVALID_ARG,
+                   "NPU profile needs TOPS > 0, GB/s > 0, utilisation in "
+                   "(0, 1] and latency >= 0");
+  npu_profile *p = &profiles[nprofiles++];
+  snprintf(p->slug, sizeof p->slug, "%s", slug);
+  snprintf(p->label, sizeof p->label, "%s", label);
+  p->tops = tops;
+  p->gbs = gbs;
+  p->util = utilisation;
+  p->latency = latency_s;
+  return XO_OK;
+}
+
+static xo_status npu_init(void) {
+  const char *r = getenv("XPUOPS_NPUSIM_ROUNDING");
+  single_rounding = r && strcmp(r, "single") == 0;
+  return XO_OK;
+}
+
+static int npu_count(void) {
+  return nprofiles;
+}
+
+static xo_status npu_describe(int index, xo_device_desc *d) {
+  const npu_profile *p = &profiles[index];
+  snprintf(d->name, sizeof d->name, p->slug[0] ? "npusim:%s" : "npusim",
+           p->slug);
+  snprintf(d->kind, sizeof d->kind, "npu");
+  snprintf(d->full_name, sizeof d->full_name,
+           "NPU simulator, %s profile: %g INT8 TOPS rated, %g GB/s", p->label,
+           p->tops, p->gbs);
+  d->simulated = 1;
+  d->exact_integer = 1;
+  d->precisions[XO_PREC_INT8] = XO_SUPPORT_NATIVE;
+  d->precisions[XO_PREC_INT4] = XO_SUPPORT_NATIVE;
+  return XO_OK;
+}
+
+static xo_status npu_supports(int index, const xo_problem *p) {
+  (void)index;
+  if (!xo_precision_is_integer((xo_precision)p->prec))
+    return xo_fail(XO_ERR_UNSUPPORTED,
+                   "npusim models an NPU's integer pipeline: int8 and int4 "
+                   "only");
+  if (p->a_asym || p->b_asym)
+    return xo_fail(XO_ERR_UNSUPPORTED,
+                   "npusim: symmetric operands only (zero points are not "
+                   "modeled)");
+  if (p->op == XO_OP_ATTENTION && p->prec == XO_PREC_INT4)
+    return xo_fail(XO_ERR_UNSUPPORTED, "npusim: attention has no int4 scheme");
+  if (p->b_granularity == XO_Q_GROUP)
+    return xo_fail(XO_ERR_UNSUPPORTED,
+                   "npusim: group-wise weight scales are not modeled");
+  return XO_OK;
+}
+
+typedef struct npu_plan {
+  xo_problem p;
+  int index;
+  int64_t *im2col, rows, cols;
+} npu_plan;
+
+static void npu_plan_free(void *v) {
+  npu_plan *pl = v;
+  if (pl == NULL) return;
+  free(pl->im2col);
+  free(pl);
+}
+
+static xo_status npu_plan_create(int index, const xo_problem *p, void **out) {
+  npu_plan *pl = calloc(1, sizeof *pl);
+  if (pl == NULL) return xo_fail(XO_ERR_NO_MEMORY, "npusim: no memory");
+  pl->p = *p;
+  pl->index = index;
+  if (p->op == XO_OP_CONV2D) {
+    xo_status st = xo_im2col_map(p, &pl->im2col, &pl->rows, &pl->cols);
+    if (st != XO_OK) {
+      npu_plan_free(pl);
+      return st;
+    }
+  }
+  *out = pl;
+  return XO_OK;
+}
+
+/* The value of element e of a symmetric integer operand (int4: packed). */
+static int32_t q_at(const void *data, int64_t e, int packed4) {
+  if (!packed4) return ((const int8_t *)data)[e];
+  int nib = (((const uint8_t *)data)[e / 2] >> ((e & 1) * 4)) & 0x0F;
+  return (nib ^ 8) - 8;
+}
+
+/* acc [m][n] = A [m][k] x B [k][n]; A and B are read through strides so the
+ * same loop serves matmul (A = a, B = b) and conv (A = w, B = im2col). */
+static void mac(int64_t m, int64_t n, int64_t k, const void *a, int64_t a0,
+                int a4, const int32_t *b, int32_t *acc) {
+  for (int64_t i = 0; i < m; i++) {
+    int32_t *row = acc + i * n;
+    for (int64_t j = 0; j < n; j++) row[j] = 0;
+    for (int64_t kk = 0; kk < k; kk++) {
+      int32_t av = q_at(a, a0 + i * k + kk, a4);
+      const int32_t *bk = b + kk * n;
+      for (int64_t j = 0; j < n; j++) row[j] += av * bk[j];
+    }
+  }
+}
+
+/* Requantize an [m][n] block of accumulators to s8 through per-channel
+ * multipliers (channel = column for matmul, row for conv) and write the
+ * f32 result (s8 x s_out), or the raw accumulators. */
+static xo_status requantize_block(int64_t m, int64_t n, const int32_t *acc,
+                                  float sa, const float *sb, int per_channel,
+                                  int by_row, int64_t ch0, float s_out,
+                                  float *out) {
+  for (int64_t i = 0; i < m; i++)
+    for (int64_t j = 0; j < n; j++) {
+      int64_t ch = per_channel ? ch0 + (by_row ? i : j) : 0;
+      int32_t mult;
+      int shift;
+      double real = (double)sa * (double)sb[ch] / (double)s_out;
+      xo_status st = xo_quantize_multiplier(real, &mult, &shift);
+      if (st != XO_OK) return st;
+      int32_t q =
+          xo_requantize(acc[i * n + j], mult, shift, 0, single_rounding);
+      out[i * n + j] = (float)q * s_out;
+    }
+  return XO_OK;
+}
+
+/* s_out: the output scale a calibration would choose, max |float value| /
+ * 127 over the call's accumulators (1 for an all-zero output). The channel
+ * of element e is (e / stride) % channels: matmul columns (stride 1),
+ * conv output channels (stride OH * OW). */
+static float output_scale(const int32_t *acc, int64_t count, float sa,
+                          const float *sb, int per_channel, int64_t channels,
+                          int64_t stride) {
+  float amax = 0;
+  for (int64_t e = 0; e < count; e++) {
+    int64_t ch = per_channel ? (e / stride) % channels : 0;
+    float v = fabsf((float)acc[e] * (sa * sb[ch]));
+    amax = v > amax ? v : amax;
+  }
+  return amax > 0 ? amax / 127.0f : 1.0f;
+}
+
+static xo_status npu_matmul(const npu_plan *pl, const xo_args *args) {
+  const xo_problem *p = &pl->p;
+  int64_t m = p->m, n = p->n, k = p->k, total = p->batch * m * n;
+  int b4 = p->prec == XO_PREC_INT4, per_ch = p->b_granularity == XO_Q_AXIS;
+  int32_t *bw = NULL, *acc = NULL;
+  xo_status st = xo_alloc(k * n, sizeof(int32_t), (void **)&bw);
+  if (st == XO_OK) st = xo_alloc(total, sizeof(int32_t), (void **)&acc);
+  for (int64_t i = 0; i < p->batch && st == XO_OK; i++) {
+    if (i == 0 || p->batch_b > 1)
+      for (int64_t e = 0; e < k * n; e++)
+        bw[e] = q_at(args->in[1], (p->batch_b > 1 ? i : 0) * k * n + e, b4);
+    mac(m, n, k, args->in[0], (p->batch_a > 1 ? i : 0) * m * k, 0, bw,
+        acc + i * m * n);
+  }
+  if (st == XO_OK && p->out_dtype == XO_DTYPE_S32) {
+    memcpy(args->out, acc, (size_t)total * 4);
+  } else if (st == XO_OK) {
+    float sa = args->scale[0][0];
+    float so = output_scale(acc, total, sa, args->scale[1], per_ch, n, 1);
+    st = requantize_block(p->batch * m, n, acc, sa, args->scale[1], per_ch, 0,
+                          0, so, args->out);
+  }
+  free(bw);
+  free(acc);
+  return st;
+}
+
+static xo_status npu_conv(const npu_plan *pl, const xo_args *args) {
+  const xo_problem *p = &pl->p;
+  int64_t cg = p->in_c / p->groups, ocg = p->out_c / p->groups;
+  int64_t r = pl->rows, cols = pl->cols, hw = p->in_h * p->in_w;
+  int64_t total = p->in_n * p->out_c * cols;
+  int w4 = p->prec == XO_PREC_INT4, per_ch = p->b_granularity == XO_Q_AXIS;
+  int32_t *col = NULL, *x32 = NULL, *acc = NULL;
+  xo_status st = xo_alloc(r * cols, sizeof(int32_t), (void **)&col);
+  if (st == XO_OK) st = xo_alloc(cg * hw, sizeof(int32_t), (void **)&x32);
+  if (st == XO_OK) st = xo_alloc(total, sizeof(int32_t), (void **)&acc);
+  for (int64_t nn = 0; nn < p->in_n && st == XO_OK; nn++)
+    for (int64_t g = 0; g < p->groups; g++) {
+      const int8_t *x =
+          (const int8_t *)args->in[0] + (nn * p->in_c + g * cg) * hw;
+      for (int64_t e = 0; e < cg * hw; e++) x32[e] = x[e];
+      for (int64_t e = 0; e < r * cols; e++)
+        col[e] = pl->im2col[e] < 0 ? 0 : x32[pl->im2col[e]];
+      mac(ocg, cols, r, args->in[1], g * ocg * r, w4, col,
+          acc + (nn * p->out_c + g * ocg) * cols);
+    }
+  if (st == XO_OK && p->out_dtype == XO_DTYPE_S32) {
+    memcpy(args->out, acc, (size_t)total * 4);
+  } else if (st == XO_OK) {
+    float sa = args->scale[0][0];
+    float so =
+        output_scale(acc, total, sa, args->scale[1], per_ch, p->out_c, cols);
+    /* channel of element e is (e / cols) % OC: requantize per image */
+    for (int64_t nn = 0; nn < p->in_n && st == XO_OK; nn++)
+      st = requantize_block(p->out_c, cols, acc + nn * p->out_c * cols, sa,
+                            args->scale[1], per_ch, 1, 0, so,
+                            (float *)args->out + nn * p->out_c * cols);
+    if (st == XO_OK && p->has_bias)
+      for (int64_t e = 0; e < total; e++)
+        ((float *)args->out)[e] +=
+            ((const float *)args->bias)[(e / cols) % p->out_c];
+  }
+  free(col);
+  free(x32);
+  free(acc);
+  return st;
+}
+
+static xo_status npu_attention(const npu_plan *pl, const xo_args *args) {
+  const xo_problem *p = &pl->p;
+  int64_t d = p->d, lq = p->lq, lk = p->lk, rep = p->h / p->hkv;
+  int32_t *s = NULL, *acc = NULL;
+  float *f = NULL;
+  uint8_t *pu = NULL;
+  xo_status st = xo_alloc(lk, sizeof(int32_t), (void **)&s);
+  if (st == XO_OK) st = xo_alloc(lk, sizeof(float), (void **)&f);
+  if (st == XO_OK) st = xo_alloc(lk, 1, (void **)&pu);
+  if (st == XO_OK) st = xo_alloc(d, sizeof(int32_t), (void **)&acc);
+  const int8_t *q = args->in[0], *k = args->in[1], *v = args->in[2];
+  for (int64_t bh = 0; bh < p->b * p->h && st == XO_OK; bh++) {
+    int64_t kv = (bh / p->h) * p->hkv + (bh % p->h) / rep;
+    float alpha = args->scale[0][bh] * args->scale[1][kv] * (float)p->scale;
+    float vs = args->scale[2][kv] / 255.0f;
+    for (int64_t i = 0; i < lq; i++) {
+      int64_t vis = p->causal ? i + (lk - lq) + 1 : lk;
+      vis = vis < 0 ? 0 : vis > lk ? lk : vis;
+      float *o = (float *)args->out + (bh * lq + i) * d;
+      for (int64_t j = 0; j < vis; j++) {
+        int32_t dot = 0;
+        for (int64_t c = 0; c < d; c++)
+          dot += q[(bh * lq + i) * d + c] * k[(kv * lk + j) * d + c];
+        s[j] = dot;
+      }
+      if (vis > 0) xo_softmax_u8(s, vis, alpha, f, pu);
+      for (int64_t c = 0; c < d; c++) acc[c] = 0;
+      for (int64_t j = 0; j < vis; j++)
+        for (int64_t c = 0; c < d; c++)
+          acc[c] += (int32_t)pu[j] * v[(kv * lk + j) * d + c];
+      for (int64_t c = 0; c < d; c++) o[c] = vis ? (float)acc[c] * vs : 0.0f;
+    }
+  }
+  free(s);
+  free(f);
+  free(pu);
+  free(acc);
+  return st;
+}
+
+static xo_status npu_run(void *v, const xo_args *args, xo_run_stats *stats) {
+  const npu_plan *pl = v;
+  const npu_profile *prof = &profiles[pl->index];
+  xo_status st = pl->p.op == XO_OP_MATMUL   ? npu_matmul(pl, args)
+                 : pl->p.op == XO_OP_CONV2D ? npu_conv(pl, args)
+                                            : npu_attention(pl, args);
+  double compute = args->ops / (prof->tops * 1e12 * prof->util);
+  double memory = args->bytes / (prof->gbs * 1e9);
+  stats->kernel_s = (compute > memory ? compute : memory) + prof->latency;
+  stats->modeled = 1;
+  return st;
+}
+
+static void npu_describe_plan(const void *v, char *impl, size_t n) {
+  const npu_plan *pl = v;
+  const npu_profile *p = &profiles[pl->index];
+  static const char *const ops[] = {"", "matmul", "conv2d", "attention"};
+  snprintf(impl, n,
+           "npusim:%s_%s (modeled: max(ops / (%g TOPS x %.0f%%), bytes / %g "
+           "GB/s) + %.0f us; %s rounding)",
+           ops[pl->p.op], xo_precision_name((xo_precision)pl->p.prec), p->tops,
+           p->util * 100, p->gbs, p->latency * 1e6,
+           single_rounding ? "single" : "gemmlowp double");
+}
+
+const xo_backend xo_backend_npusim = {
+    .name = "npusim",
+    .init = npu_init,
+    .device_count = npu_count,
+    .describe = npu_describe,
+    .supports = npu_supports,
+    .plan = npu_plan_create,
+    .run = npu_run,
+    .plan_free = npu_plan_free,
+    .plan_describe = npu_describe_plan,
+};
