@@ -8,7 +8,7 @@ VENV   ?= .venv
 VPY    := $(VENV)/bin/python
 # Backends this build must provide; a missing one fails the tests instead of
 # being skipped. CI sets the list for what it installs.
-XPUOPS_REQUIRE ?= ref,openblas,onednn,opencl
+XPUOPS_REQUIRE ?= ref,openblas,onednn,opencl,openvino,npusim
 export XPUOPS_REQUIRE
 
 SOURCES := $(shell find csrc python -type f \( -name '*.c' -o -name '*.h' \

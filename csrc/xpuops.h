@@ -209,7 +209,7 @@ typedef struct xo_op_info {
   int native;       /* 1 native, 0 emulated */
   double ops;       /* operations counted as in DESIGN.md s3 */
   double bytes;     /* operand + result bytes in the operand formats */
-  char impl[160];   /* what ran: backend, kernel, ISA */
+  char impl[320];   /* what ran: backend, kernel, ISA */
 } xo_op_info;
 
 /* out [batch, M, N] = a [batch, M, K] @ b [batch, K, N]. A zero batch

@@ -14,6 +14,24 @@ ALL = FLOAT + INTEGER
 #: activations: their accumulators are ref's bit for bit (checked through
 #: out_dtype=int32), their float results carry one more rounding.
 REQUANTIZING = {d.name for d in xo.devices() if d.backend == "npusim"}
+#: Devices whose runtime chooses its own int8 arithmetic (a vendor may
+#: compute int8 layers in fp16): their integer results are held to a bound
+#: against ref instead of bit-equality (Device.exact_integer is False).
+INEXACT = {d.name for d in xo.devices() if d.available and not d.exact_integer}
+#: Least SQNR (dB) of an inexact device's integer result against ref's:
+#: OpenVINO's CPU plugin lands near 45 dB (its int8 layers are its own).
+INEXACT_VS_REF = 40.0
+#: Devices whose runtime rounds float results to the operand format (an
+#: OpenVINO graph in f16 ends in f16): held against the twin to the bound
+#: one such rounding allows (about 6 dB per significand bit).
+ROUNDS_OUTPUT = {d.name for d in xo.devices() if d.backend == "openvino"}
+OUTPUT_ROUNDING = {"fp16": 60.0, "bf16": 42.0, "fp8": 20.0}
+
+
+def twin_bound(device, precision, default):
+    if device in ROUNDS_OUTPUT and precision in OUTPUT_ROUNDING:
+        return OUTPUT_ROUNDING[precision]
+    return default
 
 
 MATMUL_SHAPES = [
@@ -45,19 +63,22 @@ def test_matmul(device, precision, sa, sb, rng):
         np.testing.assert_array_equal(
             raw, xo.matmul(qa, qb, device="ref", out_dtype=np.int32)
         )
+    elif precision in INTEGER and device in INEXACT:
+        if exact.size > 1:
+            assert twin.sqnr_db(y_ref, y) > INEXACT_VS_REF
     elif precision in INTEGER:
         _, y_twin = twin.matmul_int(a, b, precision)
         np.testing.assert_array_equal(y, y_twin)  # bit-exact, scales included
         np.testing.assert_array_equal(y, y_ref)
     else:
-        assert (
-            twin.sqnr_db(twin.matmul_float(a, b, precision), y)
-            > SQNR_VS_TWIN[precision]
-        )
-        assert twin.sqnr_db(y_ref, y) > SQNR_VS_TWIN[precision] - 3
+        bound = twin_bound(device, precision, SQNR_VS_TWIN[precision])
+        assert twin.sqnr_db(twin.matmul_float(a, b, precision), y) > bound
+        assert twin.sqnr_db(y_ref, y) > twin_bound(device, precision, bound - 3)
 
 
-@pytest.mark.parametrize("device,precision", pairs(INTEGER))
+@pytest.mark.parametrize(
+    "device,precision", [(d, p) for d, p in pairs(INTEGER) if d not in INEXACT]
+)
 def test_matmul_raw_accumulators(device, precision, rng):
     a = rng.standard_normal((2, 19, 64)).astype(np.float32)
     b = rng.standard_normal((64, 33)).astype(np.float32)
@@ -107,6 +128,8 @@ def test_conv2d(device, precision, case, rng):
         y_ref = y_ref.transpose(0, 3, 1, 2)
     if precision in INTEGER and device in REQUANTIZING:
         pass  # accumulators: test_npusim.py; floats: the fp64 bound above
+    elif precision in INTEGER and device in INEXACT:
+        assert twin.sqnr_db(y_ref, y) > INEXACT_VS_REF
     elif precision in INTEGER:
         qx, sx, _ = twin.quantize(x, "int8")
         qw, sw, _ = twin.quantize(w, precision, axis=0)
@@ -121,8 +144,9 @@ def test_conv2d(device, precision, case, rng):
             twin.round_to(x, precision), twin.round_to(w, precision), **kw
         )
         rounded = rounded + bias.astype(np.float64).reshape(1, -1, 1, 1)
-        assert twin.sqnr_db(rounded, y) > SQNR_VS_TWIN[precision]
-        assert twin.sqnr_db(y_ref, y) > SQNR_VS_TWIN[precision] - 3
+        bound = twin_bound(device, precision, SQNR_VS_TWIN[precision])
+        assert twin.sqnr_db(rounded, y) > bound
+        assert twin.sqnr_db(y_ref, y) > twin_bound(device, precision, bound - 3)
 
 
 def _pair(v):
@@ -165,7 +189,15 @@ ATTN_P_ROUNDING = {
 }
 
 
-@pytest.mark.parametrize("device,precision", pairs(FLOAT + ("int8",)))
+@pytest.mark.parametrize(
+    "device,precision",
+    # openvino has no graph for the int8 scheme: test_openvino checks it says so
+    [
+        (d, p)
+        for d, p in pairs(FLOAT + ("int8",))
+        if not (d.startswith("openvino") and p == "int8")
+    ],
+)
 @pytest.mark.parametrize(
     "shape,causal",
     [
@@ -200,5 +232,7 @@ def test_attention(device, precision, shape, causal, rng):
         # a device may round P once to the operand format before P V, as
         # flash attention does (docs/DESIGN.md s7); that single rounding
         # bounds the difference
-        assert twin.sqnr_db(rounded, y) > ATTN_P_ROUNDING[precision]
-        assert twin.sqnr_db(y_ref, y) > ATTN_P_ROUNDING[precision]
+        # P rounded once, and the output once more on devices that round it
+        bound = ATTN_P_ROUNDING[precision] - (6 if device in ROUNDS_OUTPUT else 0)
+        assert twin.sqnr_db(rounded, y) > bound
+        assert twin.sqnr_db(y_ref, y) > bound

@@ -110,9 +110,10 @@ typedef struct xo_args {
 
 /* What a backend reports of one run. */
 typedef struct xo_run_stats {
-  double kernel_s; /* time the backend itself measured (device events where
-                      it has them), else 0 and the core times the call */
-  int modeled;     /* 1: kernel_s comes from a performance model */
+  double kernel_s;  /* time the backend itself measured (device events where
+                       it has them), else 0 and the core times the call */
+  int modeled;      /* 1: kernel_s comes from a performance model */
+  double compile_s; /* work of plan kind done in this run (a recompile) */
 } xo_run_stats;
 
 /* ---- backends ---------------------------------------------------------- */

@@ -167,8 +167,8 @@ xo_status xo_dispatch(xo_device_t dev, const xo_problem *p, const xo_args *args,
   st = dev->backend->run(plan, args, &rs);
   double wall = xo_now() - t0;
   if (info) {
-    info->plan_s = plan_s;
-    info->plan_created = created;
+    info->plan_s = plan_s + rs.compile_s;
+    info->plan_created = created || rs.compile_s > 0;
     info->kernel_s = rs.kernel_s > 0 ? rs.kernel_s : wall;
     info->modeled = rs.modeled;
     info->native = dev->desc.precisions[p->prec] == XO_SUPPORT_NATIVE;

@@ -16,6 +16,7 @@ extern const xo_backend xo_backend_openblas;
 extern const xo_backend xo_backend_onednn;
 extern const xo_backend xo_backend_opencl;
 extern const xo_backend xo_backend_npusim;
+extern const xo_backend xo_backend_openvino;
 
 typedef struct backend_entry {
   const char *name;
@@ -30,8 +31,7 @@ static const backend_entry kBackends[] = {
     {"openblas", "cpu", 0, &xo_backend_openblas, NULL},
     {"onednn", "cpu", 0, &xo_backend_onednn, NULL},
     {"opencl", "gpu", 0, &xo_backend_opencl, NULL},
-    {"openvino", "npu", 0, NULL,
-     "not built yet: the OpenVINO backend lands with issue #6"},
+    {"openvino", "npu", 0, &xo_backend_openvino, NULL},
     {"npusim", "npu", 1, &xo_backend_npusim, NULL},
 };
 enum { NBACKENDS = sizeof kBackends / sizeof kBackends[0], MAX_DEVICES = 64 };
@@ -93,11 +93,19 @@ static void registry_init(void) {
       memset(d, 0, sizeof *d);
       d->backend = b->impl;
       d->index = j;
-      if (b->impl->describe(j, &d->desc) != XO_OK) {
+      xo_status st = b->impl->describe(j, &d->desc);
+      snprintf(d->desc.backend, sizeof d->desc.backend, "%s", b->name);
+      if (st == XO_ERR_UNAVAILABLE && d->desc.name[0]) {
+        /* a device the backend knows of but cannot use here, e.g. an NPU
+         * whose driver is missing: listed with the reason */
+        snprintf(d->desc.reason, sizeof d->desc.reason, "%s", xo_last_error());
+        ndevices++;
+        continue;
+      }
+      if (st != XO_OK) {
         add_placeholder(b, xo_last_error());
         continue;
       }
-      snprintf(d->desc.backend, sizeof d->desc.backend, "%s", b->name);
       d->desc.available = 1;
       ndevices++;
     }

@@ -5,13 +5,18 @@ here: the backend then reports itself unavailable, with the reason."""
 from __future__ import annotations
 
 import importlib.metadata
+import importlib.util
 import os
 from pathlib import Path
 
 from . import _core
 
 #: backend -> (environment override, finder)
-ENV = {"openblas": "XPUOPS_OPENBLAS_LIB", "onednn": "XPUOPS_ONEDNN_LIB"}
+ENV = {
+    "openblas": "XPUOPS_OPENBLAS_LIB",
+    "onednn": "XPUOPS_ONEDNN_LIB",
+    "openvino": "XPUOPS_OPENVINO_LIB",
+}
 
 
 def _openblas() -> str | None:
@@ -42,7 +47,19 @@ def _onednn() -> str | None:
     return _dist_file("onednn-cpu-gomp", "libdnnl.so.3")
 
 
-FINDERS = {"openblas": _openblas, "onednn": _onednn}
+def _openvino() -> str | None:
+    try:
+        spec = importlib.util.find_spec("openvino")
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    libs = Path(list(spec.submodule_search_locations)[0]) / "libs"
+    hits = sorted(libs.glob("libopenvino_c.so*"))
+    return str(hits[0]) if hits else None
+
+
+FINDERS = {"openblas": _openblas, "onednn": _onednn, "openvino": _openvino}
 
 
 #: Thread pools that spin after a call steal the cores the other library

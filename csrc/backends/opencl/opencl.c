@@ -1,6 +1,6 @@
 /* opencl.c - the OpenCL backend: the ICD loader (dlopen'ed), devices with
  * their capabilities, contexts and queues, the program cache and the tuning
- * table. Kernels are pure OpenCL C in kernels/*.cl, embedded at build time
+ * table. Kernels are pure OpenCL C in kernels/, embedded at build time
  * (generated/cl_sources.h, written by embed.py). */
 #include "opencl.h"
 

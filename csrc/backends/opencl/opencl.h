@@ -83,7 +83,7 @@ typedef struct cl_plan {
   cl_dev *dev;
   cl_tuning tune;
   cl_kernel main, im2col;
-  char impl[160];
+  char impl[320];
 } cl_plan;
 
 xo_status cl_plan_ops(cl_plan *pl);

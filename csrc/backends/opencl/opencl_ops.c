@@ -19,7 +19,8 @@ static const char *fmt_of(xo_precision prec, int is_unsigned, int weights,
         *es = 0;
         return "S4";
       }
-      /* fall through: int4 activations are int8 (W4A8) */
+      *es = 1; /* int4 activations are int8 (W4A8) */
+      return is_unsigned ? "U8" : "S8";
     default: *es = 1; return is_unsigned ? "U8" : "S8";
   }
 }

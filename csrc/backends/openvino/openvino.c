@@ -1,0 +1,558 @@
+/* openvino.c - the vendor-runtime path: OpenVINO's C API, dlopen'ed.
+ *
+ * Each op becomes an OpenVINO IR built in C (ir.c) and compiled for the
+ * device; the same code serves openvino:CPU here and openvino:NPU where an
+ * NPU driver exists, only the device string differs. Weights are graph
+ * constants, so a plan keeps the model it compiled for the last weights it
+ * saw (keyed by a hash of every constant) and recompiles only when they
+ * change; compile time is reported apart from the inference time.
+ * int8 uses the QDQ form OpenVINO's low-precision transformations turn into
+ * int8 execution: i8 tensors, Convert, Multiply by the scale. Vendors may
+ * compute int8 layers in other precisions, so accumulators are not promised
+ * bit-exact (exact_integer = 0). */
+#include <dlfcn.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../core/internal.h"
+#include "ir.h"
+#include "ov_api.h"
+
+static ov_api OV;
+static void *handle;
+static ov_core_t *core;
+
+enum { MAX_DEV = 8 };
+typedef struct ov_dev {
+  char name[32]; /* OpenVINO's device name: CPU, GPU.0, NPU */
+  char full[128], caps[128];
+  int present;
+  char reason[200];
+} ov_dev;
+static ov_dev devs[MAX_DEV];
+static int ndevs;
+
+static xo_status ov_err(const char *what, ov_status_e s) {
+  const char *msg = OV.get_last_err_msg ? OV.get_last_err_msg() : NULL;
+  return xo_fail(XO_ERR_RUNTIME, "openvino: %s failed (status %d)%s%s", what, s,
+                 msg ? ": " : "", msg ? msg : "");
+}
+
+static xo_status ov_init(void) {
+  const char *path = xo_library_path("openvino");
+  handle = dlopen(path ? path : "libopenvino_c.so", RTLD_NOW | RTLD_LOCAL);
+  if (handle == NULL)
+    return xo_fail(XO_ERR_UNAVAILABLE,
+                   "cannot load OpenVINO's C API (%s); `pip install openvino`",
+                   dlerror());
+  struct {
+    void **slot;
+    const char *name;
+  } fns[] = {
+      {(void **)&OV.core_create, "ov_core_create"},
+      {(void **)&OV.core_free, "ov_core_free"},
+      {(void **)&OV.core_get_available_devices,
+       "ov_core_get_available_devices"},
+      {(void **)&OV.available_devices_free, "ov_available_devices_free"},
+      {(void **)&OV.core_get_property, "ov_core_get_property"},
+      {(void **)&OV.free, "ov_free"},
+      {(void **)&OV.core_read_model_from_memory_buffer,
+       "ov_core_read_model_from_memory_buffer"},
+      {(void **)&OV.core_compile_model, "ov_core_compile_model"},
+      {(void **)&OV.compiled_model_create_infer_request,
+       "ov_compiled_model_create_infer_request"},
+      {(void **)&OV.infer_request_set_input_tensor_by_index,
+       "ov_infer_request_set_input_tensor_by_index"},
+      {(void **)&OV.infer_request_set_output_tensor_by_index,
+       "ov_infer_request_set_output_tensor_by_index"},
+      {(void **)&OV.infer_request_infer, "ov_infer_request_infer"},
+      {(void **)&OV.tensor_create_from_host_ptr,
+       "ov_tensor_create_from_host_ptr"},
+      {(void **)&OV.tensor_free, "ov_tensor_free"},
+      {(void **)&OV.shape_create, "ov_shape_create"},
+      {(void **)&OV.shape_free, "ov_shape_free"},
+      {(void **)&OV.model_free, "ov_model_free"},
+      {(void **)&OV.compiled_model_free, "ov_compiled_model_free"},
+      {(void **)&OV.infer_request_free, "ov_infer_request_free"},
+      {(void **)&OV.get_last_err_msg, "ov_get_last_err_msg"},
+  };
+  for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
+    *fns[i].slot = dlsym(handle, fns[i].name);
+    if (*fns[i].slot == NULL)
+      return xo_fail(XO_ERR_UNAVAILABLE, "OpenVINO's C API lacks %s",
+                     fns[i].name);
+  }
+  ov_status_e s = OV.core_create(&core);
+  if (s != 0)
+    return xo_fail(XO_ERR_UNAVAILABLE, "ov_core_create failed (%d)", s);
+  ov_available_devices_t list = {0};
+  if (OV.core_get_available_devices(core, &list) == 0) {
+    for (size_t i = 0; i < list.size && ndevs < MAX_DEV; i++) {
+      ov_dev *d = &devs[ndevs++];
+      snprintf(d->name, sizeof d->name, "%s", list.devices[i]);
+      d->present = 1;
+      char *v = NULL;
+      if (OV.core_get_property(core, d->name, "FULL_DEVICE_NAME", &v) == 0) {
+        snprintf(d->full, sizeof d->full, "%s", v);
+        OV.free(v);
+      }
+      if (OV.core_get_property(core, d->name, "OPTIMIZATION_CAPABILITIES",
+                               &v) == 0) {
+        snprintf(d->caps, sizeof d->caps, "%s", v);
+        OV.free(v);
+      }
+    }
+    OV.available_devices_free(&list);
+  }
+  /* the kinds this path is for, listed with the reason when absent */
+  const char *want[] = {"NPU", "GPU"};
+  for (int w = 0; w < 2; w++) {
+    int found = 0;
+    for (int i = 0; i < ndevs; i++)
+      found |= strncmp(devs[i].name, want[w], 3) == 0;
+    if (found || ndevs >= MAX_DEV) continue;
+    ov_dev *d = &devs[ndevs++];
+    snprintf(d->name, sizeof d->name, "%s", want[w]);
+    snprintf(d->reason, sizeof d->reason,
+             "OpenVINO's %s plugin finds no device here: %s", want[w],
+             w == 0 ? "no NPU, or its driver (linux-npu-driver / Level Zero) "
+                      "is not installed"
+                    : "no GPU with an OpenCL or Level Zero driver");
+  }
+  return XO_OK;
+}
+
+static int ov_count(void) {
+  return ndevs;
+}
+
+static xo_status ov_describe(int index, xo_device_desc *desc) {
+  const ov_dev *d = &devs[index];
+  snprintf(desc->name, sizeof desc->name, "openvino:%s", d->name);
+  snprintf(desc->kind, sizeof desc->kind, "%s",
+           strncmp(d->name, "NPU", 3) == 0   ? "npu"
+           : strncmp(d->name, "GPU", 3) == 0 ? "gpu"
+                                             : "cpu");
+  if (!d->present) return xo_fail(XO_ERR_UNAVAILABLE, "%s", d->reason);
+  snprintf(desc->full_name, sizeof desc->full_name, "OpenVINO %s: %s [%s]",
+           d->name, d->full, d->caps);
+  desc->exact_integer = 0; /* the plugin chooses int8 arithmetic itself */
+  desc->precisions[XO_PREC_FP32] = XO_SUPPORT_NATIVE;
+  desc->precisions[XO_PREC_FP16] =
+      strstr(d->caps, "FP16") ? XO_SUPPORT_NATIVE : XO_SUPPORT_EMULATED;
+  desc->precisions[XO_PREC_INT8] =
+      strstr(d->caps, "INT8") ? XO_SUPPORT_NATIVE : XO_SUPPORT_EMULATED;
+  desc->precisions[XO_PREC_INT4] = XO_SUPPORT_EMULATED; /* s4 unpacked */
+  return XO_OK;
+}
+
+static xo_status ov_supports(int index, const xo_problem *p) {
+  (void)index;
+  if (p->out_dtype == XO_DTYPE_S32)
+    return xo_fail(XO_ERR_UNSUPPORTED,
+                   "openvino returns f32 results only, not raw accumulators");
+  if (p->a_asym || p->b_asym || p->b_granularity == XO_Q_GROUP)
+    return xo_fail(
+        XO_ERR_UNSUPPORTED,
+        "openvino: symmetric, per-tensor or per-channel scales only");
+  if (p->op == XO_OP_ATTENTION &&
+      xo_precision_is_integer((xo_precision)p->prec))
+    return xo_fail(XO_ERR_UNSUPPORTED,
+                   "openvino: the int8 attention scheme (u8 P) is not "
+                   "expressed as an OpenVINO graph; use onednn, ref or npusim");
+  return XO_OK;
+}
+
+typedef struct ov_plan {
+  xo_problem p;
+  int index;
+  pthread_mutex_t lock; /* one infer request: one run at a time */
+  uint64_t key;         /* hash of the constants compiled in */
+  ov_compiled_model_t *compiled;
+  ov_infer_request_t *request;
+  float *mask;      /* attention: additive causal mask (f32 bits) */
+  double compile_s; /* the last compile, reported with that run */
+} ov_plan;
+
+static void release_model(ov_plan *pl) {
+  if (pl->request) OV.infer_request_free(pl->request);
+  if (pl->compiled) OV.compiled_model_free(pl->compiled);
+  pl->request = NULL;
+  pl->compiled = NULL;
+}
+
+static void ov_plan_free(void *v) {
+  ov_plan *pl = v;
+  if (pl == NULL) return;
+  release_model(pl);
+  pthread_mutex_destroy(&pl->lock);
+  free(pl->mask);
+  free(pl);
+}
+
+static xo_status ov_plan_create(int index, const xo_problem *p, void **out) {
+  ov_plan *pl = calloc(1, sizeof *pl);
+  if (pl == NULL) return xo_fail(XO_ERR_NO_MEMORY, "openvino: no memory");
+  pl->p = *p;
+  pl->index = index;
+  pthread_mutex_init(&pl->lock, NULL);
+  *out = pl;
+  return XO_OK;
+}
+
+static uint64_t fnv(uint64_t h, const void *data, size_t n) {
+  const unsigned char *b = data;
+  for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 1099511628211ull;
+  return h;
+}
+
+static const char *et_of(xo_precision prec) {
+  return prec == XO_PREC_FP16            ? "f16"
+         : xo_precision_is_integer(prec) ? "i8"
+                                         : "f32";
+}
+
+static size_t es_of(xo_precision prec) {
+  return prec == XO_PREC_FP16 ? 2 : xo_precision_is_integer(prec) ? 1 : 4;
+}
+
+/* f32 <- Convert(x) * scale (a constant broadcastable to x). */
+static ir_port dequant(ir *g, ir_port x, const float *scale, int rank,
+                       const int64_t *sdims, size_t n) {
+  char attrs[64];
+  snprintf(attrs, sizeof attrs, "destination_type=\"f32\"");
+  ir_port f = x;
+  f.et = "f32";
+  f = ir_op(g, "Convert", "opset1", attrs, &x, 1, f);
+  ir_port s = ir_const(g, "f32", rank, sdims, scale, n * 4);
+  ir_port in[2] = {f, s};
+  return ir_op(g, "Multiply", "opset1", "auto_broadcast=\"numpy\"", in, 2, f);
+}
+
+static ir_port to_f32(ir *g, ir_port y) {
+  if (strcmp(y.et, "f32") == 0) return y;
+  ir_port o = y;
+  o.et = "f32";
+  return ir_op(g, "Convert", "opset1", "destination_type=\"f32\"", &y, 1, o);
+}
+
+/* Constant weights: int4 unpacked to s8 (an exact widening). */
+static const void *weights_bytes(const xo_problem *p, const void *w, int64_t n,
+                                 int8_t **tmp) {
+  *tmp = NULL;
+  if (p->prec != XO_PREC_INT4) return w;
+  if (xo_alloc(n, 1, (void **)tmp) != XO_OK) return NULL;
+  xo_unpack_int4(w, n, 0, *tmp);
+  return *tmp;
+}
+
+static xo_status build_matmul(const ov_plan *pl, const xo_args *args, ir *g) {
+  const xo_problem *p = &pl->p;
+  xo_precision prec = (xo_precision)p->prec;
+  int integer = xo_precision_is_integer(prec);
+  int64_t nb = p->batch_a > p->batch_b ? p->batch_a : p->batch_b;
+  int64_t ad[3] = {p->batch_a, p->m, p->k}, bd[3] = {p->batch_b, p->k, p->n};
+  int64_t od[3] = {nb, p->m, p->n}, one[3] = {1, 1, 1};
+  int64_t sd[3] = {1, 1, p->b_granularity == XO_Q_AXIS ? p->n : 1};
+  int8_t *tmp = NULL;
+  const void *w = weights_bytes(p, args->in[1], p->batch_b * p->k * p->n, &tmp);
+  if (w == NULL) return xo_fail(XO_ERR_NO_MEMORY, "openvino: no memory");
+  ir_port a = ir_param(g, et_of(prec), 3, ad);
+  ir_port b = ir_const(g, et_of(prec), 3, bd, w,
+                       (size_t)(p->batch_b * p->k * p->n) * es_of(prec));
+  free(tmp);
+  if (integer) {
+    a = dequant(g, a, args->scale[0], 3, one, 1);
+    b = dequant(g, b, args->scale[1], 3, sd, (size_t)sd[2]);
+  }
+  ir_port in[2] = {a, b};
+  ir_port y = ir_op(g, "MatMul", "opset1",
+                    "transpose_a=\"false\" transpose_b=\"false\"", in, 2,
+                    ir_shape(integer ? "f32" : et_of(prec), 3, od));
+  ir_result(g, to_f32(g, y));
+  return XO_OK;
+}
+
+static xo_status build_conv(const ov_plan *pl, const xo_args *args, ir *g) {
+  const xo_problem *p = &pl->p;
+  xo_precision prec = (xo_precision)p->prec;
+  int integer = xo_precision_is_integer(prec);
+  int64_t G = p->groups, cg = p->in_c / G, ocg = p->out_c / G;
+  int64_t xd[4] = {p->in_n, p->in_c, p->in_h, p->in_w};
+  int64_t wd5[5] = {G, ocg, cg, p->kh, p->kw},
+          wd4[4] = {p->out_c, cg, p->kh, p->kw};
+  int64_t od[4] = {p->in_n, p->out_c, p->out_h, p->out_w};
+  int64_t one4[4] = {1, 1, 1, 1}, bd[4] = {1, p->out_c, 1, 1};
+  int64_t s5[5] = {G, ocg, 1, 1, 1}, s4[4] = {p->out_c, 1, 1, 1};
+  int64_t nw = p->out_c * cg * p->kh * p->kw;
+  int8_t *tmp = NULL;
+  const void *wb = weights_bytes(p, args->in[1], nw, &tmp);
+  if (wb == NULL) return xo_fail(XO_ERR_NO_MEMORY, "openvino: no memory");
+  ir_port x = ir_param(g, et_of(prec), 4, xd);
+  ir_port w = ir_const(g, et_of(prec), G > 1 ? 5 : 4, G > 1 ? wd5 : wd4, wb,
+                       (size_t)nw * es_of(prec));
+  free(tmp);
+  if (integer) {
+    int per = p->b_granularity == XO_Q_AXIS;
+    int64_t ones5[5] = {1, 1, 1, 1, 1};
+    x = dequant(g, x, args->scale[0], 4, one4, 1);
+    w = dequant(g, w, args->scale[1], G > 1 ? 5 : 4,
+                per ? (G > 1 ? s5 : s4) : (G > 1 ? ones5 : one4),
+                per ? (size_t)p->out_c : 1);
+  }
+  char attrs[256];
+  snprintf(
+      attrs, sizeof attrs,
+      "strides=\"%lld,%lld\" dilations=\"%lld,%lld\" pads_begin=\"%lld,%lld\" "
+      "pads_end=\"%lld,%lld\" auto_pad=\"explicit\"",
+      (long long)p->stride[0], (long long)p->stride[1], (long long)p->dil[0],
+      (long long)p->dil[1], (long long)p->pad_begin[0],
+      (long long)p->pad_begin[1], (long long)p->pad_end[0],
+      (long long)p->pad_end[1]);
+  ir_port in[2] = {x, w};
+  ir_port y =
+      ir_op(g, G > 1 ? "GroupConvolution" : "Convolution", "opset1", attrs, in,
+            2, ir_shape(integer ? "f32" : et_of(prec), 4, od));
+  y = to_f32(g, y);
+  if (p->has_bias) {
+    ir_port bias = ir_const(g, "f32", 4, bd, args->bias, (size_t)p->out_c * 4);
+    ir_port add[2] = {y, bias};
+    y = ir_op(g, "Add", "opset1", "auto_broadcast=\"numpy\"", add, 2, y);
+  }
+  ir_result(g, y);
+  return XO_OK;
+}
+
+static ir_port expand_heads(ir *g, ir_port t, const xo_problem *p) {
+  if (p->h == p->hkv) return t;
+  int64_t rep = p->h / p->hkv;
+  int64_t s5[5] = {p->b, p->hkv, 1, p->lk, p->d},
+          b5[5] = {p->b, p->hkv, rep, p->lk, p->d};
+  int64_t s4[4] = {p->b, p->h, p->lk, p->d}, n5[1] = {5}, n4[1] = {4};
+  ir_port c5 = ir_const(g, "i64", 1, n5, s5, sizeof s5);
+  ir_port r1[2] = {t, c5};
+  ir_port x = ir_op(g, "Reshape", "opset1", "special_zero=\"false\"", r1, 2,
+                    ir_shape(t.et, 5, s5));
+  ir_port cb = ir_const(g, "i64", 1, n5, b5, sizeof b5);
+  ir_port r2[2] = {x, cb};
+  x = ir_op(g, "Broadcast", "opset3", "mode=\"numpy\"", r2, 2,
+            ir_shape(t.et, 5, b5));
+  ir_port c4 = ir_const(g, "i64", 1, n4, s4, sizeof s4);
+  ir_port r3[2] = {x, c4};
+  return ir_op(g, "Reshape", "opset1", "special_zero=\"false\"", r3, 2,
+               ir_shape(t.et, 4, s4));
+}
+
+static xo_status build_attention(ov_plan *pl, ir *g) {
+  const xo_problem *p = &pl->p;
+  xo_precision prec = (xo_precision)p->prec;
+  const char *et = et_of(prec);
+  int64_t qd[4] = {p->b, p->h, p->lq, p->d},
+          kd[4] = {p->b, p->hkv, p->lk, p->d};
+  int64_t md[2] = {p->lq, p->lk};
+  ir_port q = ir_param(g, et, 4, qd);
+  ir_port k = expand_heads(g, ir_param(g, et, 4, kd), p);
+  ir_port v = expand_heads(g, ir_param(g, et, 4, kd), p);
+  /* the mask and the scale in the operand type: 0 / -inf, bottom-right */
+  size_t n = (size_t)(p->lq * p->lk), es = es_of(prec);
+  void *mask = malloc(n * es + 8);
+  if (mask == NULL) return xo_fail(XO_ERR_NO_MEMORY, "openvino: no memory");
+  for (int64_t i = 0; i < p->lq; i++)
+    for (int64_t j = 0; j < p->lk; j++) {
+      int masked = p->causal && j > i + (p->lk - p->lq);
+      if (es == 2)
+        ((uint16_t *)mask)[i * p->lk + j] = masked ? 0xFC00 : 0;
+      else
+        ((float *)mask)[i * p->lk + j] = masked ? -INFINITY : 0.0f;
+    }
+  float scale32 = (float)p->scale;
+  _Float16 scale16 = (_Float16)p->scale;
+  ir_port mk = ir_const(g, et, 2, md, mask, n * es);
+  free(mask);
+  ir_port sc = ir_const(g, et, 0, NULL,
+                        es == 2 ? (void *)&scale16 : (void *)&scale32, es);
+  ir_port in[5] = {q, k, v, mk, sc};
+  ir_port y = ir_op(g, "ScaledDotProductAttention", "opset13",
+                    "causal=\"false\"", in, 5, ir_shape(et, 4, qd));
+  ir_result(g, to_f32(g, y));
+  return XO_OK;
+}
+
+/* Hash of every constant a graph bakes in: a new value means a new model. */
+static uint64_t constants_key(const ov_plan *pl, const xo_args *args) {
+  const xo_problem *p = &pl->p;
+  uint64_t h = 1469598103934665603ull;
+  if (p->op == XO_OP_ATTENTION) return h; /* only the plan's own mask */
+  xo_precision prec = (xo_precision)p->prec;
+  int64_t nw = p->op == XO_OP_MATMUL
+                   ? p->batch_b * p->k * p->n
+                   : p->out_c * (p->in_c / p->groups) * p->kh * p->kw;
+  size_t bytes =
+      prec == XO_PREC_INT4 ? (size_t)(nw + 1) / 2 : (size_t)nw * es_of(prec);
+  if (args->weight_token) /* an immutable QTensor: its token names it */
+    h = fnv(h, &args->weight_token, sizeof args->weight_token);
+  else
+    h = fnv(h, args->in[1], bytes);
+  if (xo_precision_is_integer(prec)) {
+    int64_t ns = p->b_granularity == XO_Q_AXIS
+                     ? (p->op == XO_OP_MATMUL ? p->n : p->out_c)
+                     : 1;
+    h = fnv(h, args->scale[0], 4);
+    h = fnv(h, args->scale[1], (size_t)ns * 4);
+  }
+  if (p->has_bias) h = fnv(h, args->bias, (size_t)p->out_c * 4);
+  return h;
+}
+
+static xo_status compile(ov_plan *pl, const xo_args *args) {
+  ir g = {0};
+  char *xml = NULL;
+  size_t len = 0;
+  ov_model_t *model = NULL;
+  ov_tensor_t *wt = NULL;
+  xo_status st = pl->p.op == XO_OP_MATMUL   ? build_matmul(pl, args, &g)
+                 : pl->p.op == XO_OP_CONV2D ? build_conv(pl, args, &g)
+                                            : build_attention(pl, &g);
+  if (st == XO_OK) st = ir_finish(&g, &xml, &len);
+  if (st != XO_OK) goto done;
+  int64_t wdim = (int64_t)(g.nweights ? g.nweights : 1);
+  ov_shape_t shape = {0};
+  OV.shape_create(1, &wdim, &shape);
+  static uint8_t none[8];
+  ov_status_e s = OV.tensor_create_from_host_ptr(
+      16 /* U8 */, shape, g.weights ? g.weights : none, &wt);
+  OV.shape_free(&shape);
+  if (s == 0)
+    s = OV.core_read_model_from_memory_buffer(core, xml, len, wt, &model);
+  if (s != 0) {
+    st = ov_err("reading the generated IR", s);
+    goto done;
+  }
+  release_model(pl);
+  const char *dev = devs[pl->index].name;
+  xo_precision prec = (xo_precision)pl->p.prec;
+  char threads[16];
+  snprintf(threads, sizeof threads, "%d", xo_get_num_threads());
+  /* ask for the precision the caller asked for; CPUs with AMX would
+   * otherwise run f32 graphs in bf16 */
+  const char *hint = prec == XO_PREC_FP16 ? "f16" : "f32";
+  if (strncmp(dev, "CPU", 3) == 0)
+    s = OV.core_compile_model(core, model, dev, 4, &pl->compiled,
+                              "INFERENCE_PRECISION_HINT", hint,
+                              "INFERENCE_NUM_THREADS", threads);
+  else
+    s = OV.core_compile_model(core, model, dev, 2, &pl->compiled,
+                              "INFERENCE_PRECISION_HINT", hint);
+  if (s == 0)
+    s = OV.compiled_model_create_infer_request(pl->compiled, &pl->request);
+  if (s != 0) {
+    st = ov_err("compiling the model", s);
+    release_model(pl);
+  }
+done:
+  if (model) OV.model_free(model);
+  if (wt) OV.tensor_free(wt);
+  free(xml);
+  ir_free(&g);
+  return st;
+}
+
+static xo_status wrap(int et, int rank, const int64_t *dims, const void *ptr,
+                      ov_tensor_t **t) {
+  ov_shape_t shape = {0};
+  ov_status_e s = OV.shape_create(rank, dims, &shape);
+  if (s == 0) s = OV.tensor_create_from_host_ptr(et, shape, (void *)ptr, t);
+  OV.shape_free(&shape);
+  return s == 0 ? XO_OK : ov_err("wrapping a tensor", s);
+}
+
+static xo_status ov_run(void *v, const xo_args *args, xo_run_stats *stats) {
+  ov_plan *pl = v;
+  const xo_problem *p = &pl->p;
+  xo_precision prec = (xo_precision)p->prec;
+  int et = prec == XO_PREC_FP16            ? XO_OV_F16
+           : xo_precision_is_integer(prec) ? XO_OV_I8
+                                           : XO_OV_F32;
+  ov_tensor_t *t[4] = {0};
+  xo_status st = XO_OK;
+  pthread_mutex_lock(&pl->lock);
+  uint64_t key = constants_key(pl, args);
+  pl->compile_s = 0;
+  if (pl->compiled == NULL || key != pl->key) {
+    double t0 = xo_now();
+    st = compile(pl, args);
+    pl->compile_s = xo_now() - t0;
+    pl->key = key;
+  }
+  int nin = 0;
+  int64_t nb = p->batch_a > p->batch_b ? p->batch_a : p->batch_b;
+  void *out = args->out;
+  if (st == XO_OK && p->op == XO_OP_MATMUL) {
+    int64_t ad[3] = {p->batch_a, p->m, p->k}, od[3] = {nb, p->m, p->n};
+    st = wrap(et, 3, ad, args->in[0], &t[nin++]);
+    if (st == XO_OK) st = wrap(XO_OV_F32, 3, od, out, &t[3]);
+  } else if (st == XO_OK && p->op == XO_OP_CONV2D) {
+    int64_t xd[4] = {p->in_n, p->in_c, p->in_h, p->in_w};
+    int64_t od[4] = {p->in_n, p->out_c, p->out_h, p->out_w};
+    st = wrap(et, 4, xd, args->in[0], &t[nin++]);
+    if (st == XO_OK) st = wrap(XO_OV_F32, 4, od, out, &t[3]);
+  } else if (st == XO_OK) {
+    int64_t qd[4] = {p->b, p->h, p->lq, p->d},
+            kd[4] = {p->b, p->hkv, p->lk, p->d};
+    st = wrap(et, 4, qd, args->in[0], &t[nin++]);
+    if (st == XO_OK) st = wrap(et, 4, kd, args->in[1], &t[nin++]);
+    if (st == XO_OK) st = wrap(et, 4, kd, args->in[2], &t[nin++]);
+    if (st == XO_OK) st = wrap(XO_OV_F32, 4, qd, out, &t[3]);
+  }
+  ov_status_e s = 0;
+  for (int i = 0; i < nin && st == XO_OK && s == 0; i++)
+    s = OV.infer_request_set_input_tensor_by_index(pl->request, (size_t)i,
+                                                   t[i]);
+  if (st == XO_OK && s == 0)
+    s = OV.infer_request_set_output_tensor_by_index(pl->request, 0, t[3]);
+  double t0 = xo_now();
+  if (st == XO_OK && s == 0) s = OV.infer_request_infer(pl->request);
+  stats->kernel_s = xo_now() - t0; /* the inference alone, compile apart */
+  if (st == XO_OK && s != 0) st = ov_err("inference", s);
+  if (st == XO_OK && p->op == XO_OP_MATMUL && nb < p->batch) {
+    size_t one = (size_t)(p->m * p->n) * 4; /* both operands broadcast */
+    for (int64_t i = 1; i < p->batch; i++)
+      memcpy((char *)out + i * one, out, one);
+  }
+  if (st == XO_OK && p->op == XO_OP_ATTENTION && p->causal)
+    for (int64_t bh = 0; bh < p->b * p->h; bh++) /* no key: 0, not NaN */
+      for (int64_t i = 0; i < p->lq; i++)
+        if (i + (p->lk - p->lq) + 1 <= 0)
+          memset((float *)out + (bh * p->lq + i) * p->d, 0, (size_t)p->d * 4);
+  for (int i = 0; i < 4; i++)
+    if (t[i]) OV.tensor_free(t[i]);
+  stats->compile_s = pl->compile_s;
+  pthread_mutex_unlock(&pl->lock);
+  return st;
+}
+
+static void ov_plan_describe(const void *v, char *impl, size_t n) {
+  const ov_plan *pl = v;
+  static const char *const ops[] = {"", "matmul", "conv2d", "attention"};
+  xo_precision prec = (xo_precision)pl->p.prec;
+  snprintf(impl, n,
+           "openvino:%s_%s (IR v11 on %s, INFERENCE_PRECISION_HINT=%s%s)",
+           ops[pl->p.op], xo_precision_name(prec), devs[pl->index].name,
+           prec == XO_PREC_FP16 ? "f16" : "f32",
+           xo_precision_is_integer(prec) ? ", i8 QDQ graph" : "");
+}
+
+const xo_backend xo_backend_openvino = {
+    .name = "openvino",
+    .init = ov_init,
+    .device_count = ov_count,
+    .describe = ov_describe,
+    .supports = ov_supports,
+    .plan = ov_plan_create,
+    .run = ov_run,
+    .plan_free = ov_plan_free,
+    .plan_describe = ov_plan_describe,
+};

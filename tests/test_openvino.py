@@ -1,0 +1,105 @@
+"""The vendor-runtime path: OpenVINO devices, graphs compiled once per set
+of weights, the signature check against the wheel's header, and what
+happens when OpenVINO is missing."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xpuops as xo
+
+ROOT = Path(__file__).parents[1]
+
+
+def test_devices_listed_with_reasons():
+    ov = {d.name: d for d in xo.devices() if d.backend == "openvino"}
+    cpu = ov["openvino:CPU"]
+    assert (
+        cpu.available and cpu.kind == "cpu" and cpu.full_name.startswith("OpenVINO CPU")
+    )
+    assert not cpu.exact_integer  # the plugin chooses its int8 arithmetic
+    npu = ov["openvino:NPU"]
+    assert npu.kind == "npu"
+    if not npu.available:  # no NPU on this machine: said, not hidden
+        assert "NPU" in npu.reason and "driver" in npu.reason
+    with pytest.raises(xo.DeviceUnavailableError, match="driver"):
+        if not npu.available:
+            xo.matmul(
+                np.ones((2, 2), np.float32),
+                np.ones((2, 2), np.float32),
+                device="openvino:NPU",
+            )
+        else:
+            raise xo.DeviceUnavailableError("driver present: nothing to check")
+
+
+def test_compiled_once_per_weights_and_timed_apart():
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((64, 128)).astype(np.float32)
+    qa = xo.quantize(a)
+    qw1 = xo.quantize(rng.standard_normal((128, 96)), axis=1)
+    qw2 = xo.quantize(rng.standard_normal((128, 96)), axis=1)
+    xo.matmul(qa, qw1, device="openvino:CPU")
+    first = xo.last_info()
+    assert first["plan_s"] > 0  # compiling the model, reported apart
+    y1 = xo.matmul(qa, qw1, device="openvino:CPU")
+    assert xo.last_info()["plan_s"] == 0 and xo.last_info()["kernel_s"] > 0
+    y2 = xo.matmul(qa, qw2, device="openvino:CPU")  # new weights: new graph
+    assert xo.last_info()["plan_s"] > 0
+    for q, y in ((qw1, y1), (qw2, y2)):
+        ref = xo.matmul(qa, q, device="ref")
+        assert xo.reference.sqnr_db(ref, y) > 40  # its int8 layers are its own
+
+
+def test_int8_attention_says_where_it_runs():
+    q = np.ones((1, 1, 4, 8), np.float32)
+    with pytest.raises(xo.UnsupportedError, match="onednn, ref or npusim"):
+        xo.attention(q, q, q, device="openvino:CPU", precision="int8")
+
+
+def test_own_declarations_match_the_wheels_header():
+    import openvino
+
+    include = Path(openvino.__file__).parent / "include"
+    cc = shutil.which("cc") or shutil.which("gcc")
+    assert cc and (include / "openvino" / "c" / "openvino.h").exists()
+    r = subprocess.run(
+        [
+            cc,
+            "-std=gnu11",
+            "-fsyntax-only",
+            "-Werror",
+            "-Wall",
+            "-Wno-unused-variable",
+            f"-I{include}",
+            f"-I{ROOT / 'csrc' / 'backends' / 'openvino'}",
+            str(ROOT / "csrc" / "backends" / "openvino" / "ov_signature_check.c"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 0, r.stderr
+
+
+def test_missing_openvino_breaks_nothing_else():
+    env = dict(os.environ, XPUOPS_OPENVINO_LIB="/nonexistent/libopenvino_c.so")
+    code = (
+        "import numpy as np, xpuops as xo\n"
+        "d = {d.name: d for d in xo.devices()}\n"
+        "assert not d['openvino'].available, d['openvino']\n"
+        "print(d['openvino'].reason)\n"
+        "assert xo.matmul(np.ones((2, 2)), np.ones((2, 2)))[0, 0] == 2\n"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", code],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 0, r.stderr
+    assert "cannot load OpenVINO" in r.stdout
