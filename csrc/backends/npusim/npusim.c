@@ -133,8 +133,8 @@ static int32_t q_at(const void *data, int64_t e, int packed4) {
 
 /* acc [m][n] = A [m][k] x B [k][n]; A and B are read through strides so the
  * same loop serves matmul (A = a, B = b) and conv (A = w, B = im2col). */
-static void mac(int64_t m, int64_t n, int64_t k, const void *a, int64_t a0,
-                int a4, const int32_t *b, int32_t *acc) {
+XO_CLONES static void mac(int64_t m, int64_t n, int64_t k, const void *a,
+                          int64_t a0, int a4, const int32_t *b, int32_t *acc) {
   for (int64_t i = 0; i < m; i++) {
     int32_t *row = acc + i * n;
     for (int64_t j = 0; j < n; j++) row[j] = 0;
