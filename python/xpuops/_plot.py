@@ -40,8 +40,8 @@ def plot_comparison(cmp, path=None, bandwidth=None):
     roof, bars = fig.subplots(1, 2, width_ratios=[1.1, 1])
 
     peaks, borrowed = {}, set()
-    for m in ms:
-        if m.peak is not None:
+    for m in ms:  # the roofs are this machine's: modeled rows draw none
+        if m.peak is not None and m.source == "measured":
             peaks[m.precision] = max(peaks.get(m.precision, 0), m.peak.ops_per_s)
             if m.peak.detail.startswith("no native"):
                 borrowed.add(m.precision)  # runs on another format's units
@@ -79,15 +79,16 @@ def plot_comparison(cmp, path=None, bandwidth=None):
         ls=":",
         label=f"memory {bw / 1e9:.0f} GB/s (measured)",
     )
-    devs = sorted({m.device for m in ms})
+    devs = sorted({m.device for m in ms if m.source == "measured"})
     for m in ms:
+        modeled = m.source != "measured"
         roof.scatter(
             m.intensity,
             m.throughput.ops_per_s,
-            s=60,
-            color=_COLORS[m.precision],
-            marker=_MARKERS[devs.index(m.device) % len(_MARKERS)],
-            edgecolor="black",
+            s=110 if modeled else 60,
+            facecolor="none" if modeled else _COLORS[m.precision],
+            edgecolor=_COLORS[m.precision] if modeled else "black",
+            marker="*" if modeled else _MARKERS[devs.index(m.device) % len(_MARKERS)],
             zorder=3,
         )
     for i, d in enumerate(devs):
@@ -99,13 +100,22 @@ def plot_comparison(cmp, path=None, bandwidth=None):
             edgecolor="black",
             label=f"measured on {d}",
         )
+    for d in sorted({m.device for m in ms if m.source != "measured"}):
+        roof.scatter(
+            [],
+            [],
+            marker="*",
+            facecolor="none",
+            edgecolor="black",
+            label=f"MODELED: {d} (not measured)",
+        )
     roof.set_xscale("log")
     roof.set_yscale("log")
     roof.yaxis.set_major_formatter(FuncFormatter(_tera))
     roof.set_xlabel("arithmetic intensity (operations per byte moved)")
     roof.set_ylabel("operations per second\n(integer: OPS, float: FLOPS)")
     roof.set_title("Roofline: each precision has its own ceiling")
-    roof.legend(fontsize=7, loc="lower right")
+    roof.legend(fontsize=7, loc="upper left")
     roof.grid(True, which="both", alpha=0.2)
 
     order = sorted(ms, key=lambda m: m.throughput.ops_per_s)
@@ -114,8 +124,17 @@ def plot_comparison(cmp, path=None, bandwidth=None):
         y,
         [m.throughput.ops_per_s for m in order],
         color=[_COLORS[m.precision] for m in order],
+        hatch=["//" if m.source != "measured" else "" for m in order],
     )
-    bars.set_yticks(y, [f"{m.device} {m.precision}" for m in order], fontsize=8)
+    bars.set_yticks(
+        y,
+        [
+            f"{m.device} {m.precision}"
+            + (" (modeled)" if m.source != "measured" else "")
+            for m in order
+        ],
+        fontsize=8,
+    )
     bars.set_xscale("log")
     bars.xaxis.set_major_formatter(FuncFormatter(_tera))
     for yi, m in zip(y, order, strict=True):

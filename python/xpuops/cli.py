@@ -117,9 +117,12 @@ def _print(cmp):
 
 
 def _summary(cmp, bw) -> list:
-    """A few plain sentences about what the tour measured."""
+    """A few plain sentences about what the tour measured (modeled rows are
+    kept apart: they are not measurements of this machine)."""
     best = {}
     for m in cmp:
+        if m.source != "measured":
+            continue
         if (
             m.precision not in best
             or m.throughput.ops_per_s > best[m.precision].throughput.ops_per_s
@@ -149,6 +152,14 @@ def _summary(cmp, bw) -> list:
             + ", ".join(f"{p} {db:.0f} dB" for p, db in accs.items())
             + "."
         )
+    for m in cmp:
+        if m.source == "modeled":
+            out.append(
+                f"- MODELED, not measured: an NPU like {m.device.split(':')[-1]} "
+                f"would take {m.kernel_min_s * 1e3:.2f} ms ({m.throughput}) if "
+                f"it sustained the share of its {m.peak} rating the model "
+                "assumes (60%); the result itself is computed bit-exactly."
+            )
     out.append(
         f"- Memory bandwidth measured: {bw / 1e9:.1f} GB/s. A 7B-parameter "
         f"model at 4 bits (3.5 GB) could decode at most "
@@ -174,8 +185,12 @@ def cmd_tour(args) -> int:
     a = rng.standard_normal((n, n)).astype(np.float32)
     b = rng.standard_normal((n, n)).astype(np.float32)
     precs = args.precisions.split(",")
+    # every real device, and one simulated NPU (its figures are modeled)
+    devs = [d.name for d in _devices.devices() if d.available and not d.simulated]
+    sims = [d.name for d in _devices.devices() if d.available and d.simulated]
+    devs += [s for s in sims if s == "npusim:snapdragon-x-elite"][:1] or sims[:1]
     print(f"matmul {n}x{n}x{n} on every available device in {', '.join(precs)} ...")
-    cmp = compare(matmul, a, b, devices="all", precisions=precs, min_time=args.min_time)
+    cmp = compare(matmul, a, b, devices=devs, precisions=precs, min_time=args.min_time)
     _print(cmp)
     print("\nWhat this means on this machine:")
     print("\n".join(_summary(cmp, bw)))
