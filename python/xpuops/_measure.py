@@ -205,10 +205,15 @@ def measure(
     out = op(*args, **call_kw)
     first = time.perf_counter() - t0
     plan_s = last_info()["plan_s"]
-    # the reference first: NumPy's own BLAS threads keep spinning for tens of
-    # ms after it (xpuops cannot tune a library loaded before it); the
-    # warm-up and the minimum over repeats keep that out of the figure
-    errors = reference.errors(_reference(name, args, kw), out) if accuracy else None
+    # the fp64 reference runs on NumPy's own BLAS, whose threads spin for
+    # tens of ms after a call and would steal the cores being timed; one
+    # thread for it leaves nothing spinning
+    errors = None
+    if accuracy:
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(limits=1, user_api="blas"):
+            errors = reference.errors(_reference(name, args, kw), out)
     for _ in range(1 if warmup is None else warmup):
         op(*args, **call_kw)
     kernels, walls, preps = [], [], []

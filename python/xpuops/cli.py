@@ -199,6 +199,97 @@ def cmd_tour(args) -> int:
     return 0
 
 
+def _report_markdown(runs) -> str:
+    """Markdown of saved results: who measured, then one row per benchmark
+    with each run's figure and the ratio of each later run to the first."""
+    names = [name for name, _ in runs]
+    lines = [
+        "# xpuops benchmark report",
+        "",
+        "## Machines",
+        "",
+        "| run | CPU | ISA | threads | libraries |",
+        "|---|---|---|---|---|",
+    ]
+    for name, data in runs:
+        m = data["machine"]
+        lines.append(
+            f"| {name} | {m.get('machine_cpu')} | {m.get('machine_isa')} "
+            f"| {m.get('machine_threads')} | {m.get('machine_libraries')} |"
+        )
+    keys = sorted({k for _, data in runs for k in data["results"]})
+    head = [
+        "benchmark",
+        "device",
+        "precision",
+        *names,
+        *(f"{n} / {names[0]}" for n in names[1:]),
+        "SQNR dB",
+    ]
+    lines += [
+        "",
+        "## Results",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "---|" * len(head),
+    ]
+    for k in keys:
+        recs = [data["results"].get(k) for _, data in runs]
+        first = next(r for r in recs if r)
+        cells = [k.split("::")[-1], first["device"], first["precision"]]
+        cells += [r["throughput_str"] if r else "-" for r in recs]
+        base = recs[0]["throughput"] if recs[0] else None
+        cells += [
+            f"{r['throughput'] / base:.2f}" if r and base else "-" for r in recs[1:]
+        ]
+        cells.append(f"{first['sqnr_db']:.1f}" if first.get("sqnr_db") else "-")
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "Figures are the best kernel time of each benchmark; integer "
+        "precisions in TOPS, float ones in TFLOPS (different operations).",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _markdown_table_html(md: str) -> str:
+    import html
+
+    out, table = ["<!DOCTYPE html>", "<html><body>"], []
+    for line in md.splitlines():
+        if line.startswith("|"):
+            if set(line) <= set("|-"):
+                continue
+            cells = [html.escape(c.strip()) for c in line.strip("|").split("|")]
+            table.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+            continue
+        if table:
+            out.append("<table border=1>" + "".join(table) + "</table>")
+            table = []
+        if line.startswith("#"):
+            level = len(line) - len(line.lstrip("#"))
+            out.append(f"<h{level}>{html.escape(line.lstrip('# '))}</h{level}>")
+        elif line:
+            out.append(f"<p>{html.escape(line)}</p>")
+    if table:
+        out.append("<table border=1>" + "".join(table) + "</table>")
+    return "\n".join(out + ["</body></html>"]) + "\n"
+
+
+def cmd_report(args) -> int:
+    import json
+    from pathlib import Path
+
+    runs = [(Path(p).stem, json.loads(Path(p).read_text())) for p in args.results]
+    md = _report_markdown(runs)
+    if args.output:
+        Path(args.output).write_text(md)
+    if args.html:
+        Path(args.html).write_text(_markdown_table_html(md))
+    print(md)
+    return 0
+
+
 def main(argv=None) -> int:
     """Entry point of the ``xpuops`` command."""
     p = argparse.ArgumentParser(
@@ -228,10 +319,18 @@ def main(argv=None) -> int:
     t.add_argument(
         "--plot", default="xpuops-roofline.png", help="where to write the roofline PNG"
     )
+    r = sub.add_parser("report", help="saved benchmark results as Markdown")
+    r.add_argument("results", nargs="+", help="JSON files saved by --xpu-save")
+    r.add_argument("-o", "--output", help="write the Markdown here too")
+    r.add_argument("--html", help="write an HTML page too")
     args = p.parse_args(argv)
-    return {"devices": cmd_devices, "compare": cmd_compare, "tour": cmd_tour}[args.cmd](
-        args
-    )
+    commands = {
+        "devices": cmd_devices,
+        "compare": cmd_compare,
+        "tour": cmd_tour,
+        "report": cmd_report,
+    }
+    return commands[args.cmd](args)
 
 
 if __name__ == "__main__":
