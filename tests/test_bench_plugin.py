@@ -125,6 +125,8 @@ def test_report_turns_results_into_markdown(suite):
             str(d / "b.json"),
             "--html",
             str(suite / "r.html"),
+            "--plot",
+            str(suite / "r.png"),
         ],
         capture_output=True,
         text=True,
@@ -134,3 +136,5 @@ def test_report_turns_results_into_markdown(suite):
     assert "| benchmark |" in r.stdout and "test_matmul_int8" in r.stdout
     assert "INT8" in r.stdout and "b / a" in r.stdout
     assert (suite / "r.html").read_text().startswith("<!DOCTYPE html>")
+    assert (suite / "r.png").read_bytes()[:4] == b"\x89PNG"
+    assert "![" in r.stdout and '<img src="r.png">' in (suite / "r.html").read_text()

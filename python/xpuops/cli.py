@@ -266,7 +266,10 @@ def _markdown_table_html(md: str) -> str:
         if table:
             out.append("<table border=1>" + "".join(table) + "</table>")
             table = []
-        if line.startswith("#"):
+        if line.startswith("!["):
+            src = line[line.index("(") + 1 : line.rindex(")")]
+            out.append(f'<img src="{html.escape(src)}">')
+        elif line.startswith("#"):
             level = len(line) - len(line.lstrip("#"))
             out.append(f"<h{level}>{html.escape(line.lstrip('# '))}</h{level}>")
         elif line:
@@ -276,12 +279,44 @@ def _markdown_table_html(md: str) -> str:
     return "\n".join(out + ["</body></html>"]) + "\n"
 
 
+def _report_plot(runs, path) -> None:
+    """One bar per benchmark: each later run's throughput over the first's."""
+    from matplotlib.figure import Figure
+
+    base_name, base = runs[0]
+    keys = sorted(
+        k for k in base["results"] if all(k in data["results"] for _, data in runs[1:])
+    )
+    fig = Figure(figsize=(9, 0.28 * len(keys) + 1.5), layout="constrained")
+    ax = fig.subplots()
+    height = 0.8 / max(1, len(runs) - 1)
+    for i, (name, data) in enumerate(runs[1:]):
+        ratios = [
+            data["results"][k]["throughput"] / base["results"][k]["throughput"]
+            for k in keys
+        ]
+        ax.barh(
+            [j + i * height for j in range(len(keys))],
+            ratios,
+            height=height,
+            label=f"{name} / {base_name}",
+        )
+    ax.axvline(1.0, color="black", lw=0.8)
+    ax.set_yticks(range(len(keys)), [k.split("::")[-1] for k in keys], fontsize=6)
+    ax.set_xlabel("throughput relative to the first run (same precision)")
+    ax.legend(fontsize=7)
+    fig.savefig(path, dpi=100)
+
+
 def cmd_report(args) -> int:
     import json
     from pathlib import Path
 
     runs = [(Path(p).stem, json.loads(Path(p).read_text())) for p in args.results]
     md = _report_markdown(runs)
+    if args.plot and len(runs) > 1:
+        _report_plot(runs, args.plot)
+        md += f"\n![throughput of each run against the first]({Path(args.plot).name})\n"
     if args.output:
         Path(args.output).write_text(md)
     if args.html:
@@ -323,6 +358,7 @@ def main(argv=None) -> int:
     r.add_argument("results", nargs="+", help="JSON files saved by --xpu-save")
     r.add_argument("-o", "--output", help="write the Markdown here too")
     r.add_argument("--html", help="write an HTML page too")
+    r.add_argument("--plot", help="write a PNG of each run against the first")
     args = p.parse_args(argv)
     commands = {
         "devices": cmd_devices,
