@@ -235,3 +235,12 @@ def test_last_info_reports_counts(rng):
         np.ones((1, 1, 4, 2)), np.ones((1, 1, 4, 2)), np.ones((1, 1, 4, 2)), causal=True
     )
     assert xo.last_info()["ops"] == 4 * 2 * (1 + 2 + 3 + 4)  # visible pairs only
+
+
+def test_empty_batch_with_zero_stride_reads_nothing():
+    # NumPy gives an empty batch a stride of 0; it must not be read as one
+    # matrix (ASan caught a read past the buffer here)
+    a = np.ones((0, 4, 5), np.float32)
+    b = np.ones((5, 3), np.float32)
+    for precision in ("fp64", "fp32", "int8"):
+        assert xo.matmul(a, b, precision=precision).shape == (0, 4, 3)

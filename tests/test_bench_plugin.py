@@ -3,6 +3,7 @@ readable table when a run is slowed, perturbed, or from another machine."""
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -80,7 +81,8 @@ def test_slowed_run_fails_naming_what_regressed(suite):
     )
     assert code == 1
     assert "xpuops regressions" in out and "test_matmul_fp32" in out
-    assert "throughput" in out and "FP32 GFLOPS ->" in out and "allowed" in out
+    assert "throughput" in out and "allowed" in out
+    assert re.search(r"FP32 [MGT]FLOPS ->", out)  # any speed, e.g. under ASan
 
 
 def test_perturbed_results_fail_on_accuracy_and_exactness(suite):

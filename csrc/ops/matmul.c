@@ -23,7 +23,9 @@ xo_status xo_check_accumulator(int64_t k, int32_t amag, int32_t bmag,
 /* A view of the first matrix when the batch dimension is broadcast. */
 static xo_operand batch_view(const xo_operand *op, int64_t *nbatch) {
   xo_operand v = *op;
-  if (v.t.strides[0] == 0 || v.t.shape[0] == 1) {
+  /* an empty batch stays empty: its (meaningless) stride may be 0, and one
+   * matrix read from it would run past its buffer (found by ASan) */
+  if (v.t.shape[0] > 0 && (v.t.strides[0] == 0 || v.t.shape[0] == 1)) {
     v.t.shape[0] = 1;
     *nbatch = 1;
   } else {

@@ -349,35 +349,40 @@ static ir_port expand_heads(ir *g, ir_port t, const xo_problem *p) {
 static xo_status build_attention(ov_plan *pl, ir *g) {
   const xo_problem *p = &pl->p;
   xo_precision prec = (xo_precision)p->prec;
+  /* fp16 inputs are converted and attention runs in f32 (fp16 operands, f32
+   * arithmetic, as the contract says) */
   const char *et = et_of(prec);
   int64_t qd[4] = {p->b, p->h, p->lq, p->d},
           kd[4] = {p->b, p->hkv, p->lk, p->d};
-  int64_t md[2] = {p->lq, p->lk};
-  ir_port q = ir_param(g, et, 4, qd);
-  ir_port k = expand_heads(g, ir_param(g, et, 4, kd), p);
-  ir_port v = expand_heads(g, ir_param(g, et, 4, kd), p);
-  /* the mask and the scale in the operand type: 0 / -inf, bottom-right */
-  size_t n = (size_t)(p->lq * p->lk), es = es_of(prec);
-  void *mask = malloc(n * es + 8);
+  int64_t md[4] = {1, 1, p->lq, p->lk};
+  ir_port q = to_f32(g, ir_param(g, et, 4, qd));
+  ir_port k = expand_heads(g, to_f32(g, ir_param(g, et, 4, kd)), p);
+  ir_port v = expand_heads(g, to_f32(g, ir_param(g, et, 4, kd)), p);
+  size_t n = (size_t)(p->lq * p->lk);
+  float *mask = malloc(n * sizeof(float) + 8);
   if (mask == NULL) return xo_fail(XO_ERR_NO_MEMORY, "openvino: no memory");
   for (int64_t i = 0; i < p->lq; i++)
-    for (int64_t j = 0; j < p->lk; j++) {
-      int masked = p->causal && j > i + (p->lk - p->lq);
-      if (es == 2)
-        ((uint16_t *)mask)[i * p->lk + j] = masked ? 0xFC00 : 0;
-      else
-        ((float *)mask)[i * p->lk + j] = masked ? -INFINITY : 0.0f;
-    }
-  float scale32 = (float)p->scale;
-  _Float16 scale16 = (_Float16)p->scale;
-  ir_port mk = ir_const(g, et, 2, md, mask, n * es);
+    for (int64_t j = 0; j < p->lk; j++)
+      /* a large finite negative: exp underflows to exactly 0, and no
+       * -inf - -inf can make a NaN */
+      mask[i * p->lk + j] =
+          p->causal && p->lq != p->lk && j > i + (p->lk - p->lq) ? -1e30f
+                                                                 : 0.0f;
+  float scale = (float)p->scale;
+  ir_port mk = ir_const(g, "f32", 4, md, mask, n * sizeof(float));
   free(mask);
-  ir_port sc = ir_const(g, et, 0, NULL,
-                        es == 2 ? (void *)&scale16 : (void *)&scale32, es);
+  ir_port sc = ir_const(g, "f32", 0, NULL, &scale, sizeof scale);
+  /* Square causal attention uses SDPA's own causal mode (top-left and
+   * bottom-right alignment coincide): OpenVINO's CPU plugin returned wrong
+   * results for a constant lower-triangular mask with Lq == Lk (0.3-5 dB
+   * against fp64, varying with the thread count; found by the thread
+   * stress test). Other shapes take the explicit bottom-right mask. */
+  int square = p->causal && p->lq == p->lk;
   ir_port in[5] = {q, k, v, mk, sc};
   ir_port y = ir_op(g, "ScaledDotProductAttention", "opset13",
-                    "causal=\"false\"", in, 5, ir_shape(et, 4, qd));
-  ir_result(g, to_f32(g, y));
+                    square ? "causal=\"true\"" : "causal=\"false\"", in, 5,
+                    ir_shape("f32", 4, qd));
+  ir_result(g, y);
   return XO_OK;
 }
 
@@ -438,7 +443,8 @@ static xo_status compile(ov_plan *pl, const xo_args *args) {
   snprintf(threads, sizeof threads, "%d", xo_get_num_threads());
   /* ask for the precision the caller asked for; CPUs with AMX would
    * otherwise run f32 graphs in bf16 */
-  const char *hint = prec == XO_PREC_FP16 ? "f16" : "f32";
+  const char *hint =
+      prec == XO_PREC_FP16 && pl->p.op != XO_OP_ATTENTION ? "f16" : "f32";
   if (strncmp(dev, "CPU", 3) == 0)
     s = OV.core_compile_model(core, model, dev, 4, &pl->compiled,
                               "INFERENCE_PRECISION_HINT", hint,
