@@ -14,7 +14,7 @@ export XPUOPS_REQUIRE
 SOURCES := $(shell find csrc python -type f \( -name '*.c' -o -name '*.h' \
              -o -name '*.inc' -o -name '*.cl' -o -name '*.py' \)) pyproject.toml setup.py
 
-.PHONY: install system-deps tour test sanitize lint format bench bench-cpu bench-opencl clean
+.PHONY: install system-deps tour test sanitize fuzz fuzz-c lint format bench bench-cpu bench-opencl clean
 
 # System packages: the OpenCL ICD loader and PoCL (OpenCL on the CPU), so the
 # OpenCL backend has a device on any machine. Installed with apt-get when
@@ -94,6 +94,28 @@ sanitize: system-deps
 # (the RSS-growth test is left to the normal run: ASan keeps freed memory in
 # quarantine on purpose, so RSS grows under it by design)
 
+# Property-based fuzzing of the Python API (hypothesis, tests/test_fuzz.py):
+# `make test` draws 60 examples per property, this many more.
+FUZZ_EXAMPLES ?= 20000
+fuzz: install
+	XPUOPS_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(VPY) -m pytest -q tests/test_fuzz.py
+
+# libFuzzer with ASan+UBSan over the C core's handling of untrusted sizes
+# and bytes (csrc/fuzz/fuzz_core.c). Needs clang >= 15 (_Float16 on x86);
+# Debian's clang-15 is installed when missing. Crashes land in build-fuzz/.
+CLANG     ?= clang-15
+FUZZ_TIME ?= 300
+FUZZ_SRCS := csrc/fuzz/fuzz_core.c csrc/core/dtype.c csrc/core/quant.c \
+             csrc/core/tensor.c csrc/core/status.c csrc/core/util.c \
+             csrc/backends/openvino/ir.c csrc/backends/npusim/requant.c
+fuzz-c:
+	@command -v $(CLANG) >/dev/null || { apt-get update -q && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(CLANG); }
+	mkdir -p build-fuzz/corpus
+	$(CLANG) -g -O1 -DXO_CLONES= -fsanitize=fuzzer,address,undefined \
+	  -fno-sanitize-recover=undefined -Icsrc $(FUZZ_SRCS) -lm -o build-fuzz/fuzz_core
+	cd build-fuzz && ./fuzz_core -max_total_time=$(FUZZ_TIME) corpus
+
 $(VENV)/.stamp-devel: $(VENV)/.stamp-venv
 	$(VPY) -m pip install --quiet onednn-devel-cpu-gomp==2023.2.0
 	touch $@
@@ -113,4 +135,4 @@ format: $(VENV)/.stamp-venv
 	$(VENV)/bin/clang-format -i $$(find csrc -name '*.c' -o -name '*.h' -o -name '*.inc')
 
 clean:
-	rm -rf $(VENV) build python/*.egg-info
+	rm -rf $(VENV) build python/*.egg-info build-fuzz build-sanitize .venv-sanitize

@@ -25,11 +25,12 @@ def embed_opencl_kernels() -> None:
 
 
 embed_opencl_kernels()
-# every C file of the core, not the compile-time checks run by the tests
+# every C file of the core, not the compile-time checks run by the tests nor
+# the libFuzzer targets (csrc/fuzz, built by `make fuzz-c`)
 SOURCES = sorted(
     str(p.relative_to(ROOT))
     for p in (ROOT / "csrc").rglob("*.c")
-    if not p.name.endswith("_check.c")
+    if not p.name.endswith("_check.c") and "fuzz" not in p.relative_to(ROOT).parts
 )
 # headers, included bodies and the embedded OpenCL kernels: a change to any
 # of them rebuilds the extension

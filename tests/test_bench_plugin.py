@@ -64,7 +64,10 @@ def test_save_then_compare_passes(suite):
     assert len(saved["results"]) == 2 and saved["machine"]["machine_cpu"]
     rec = saved["results"]["test_bench.py::test_matmul_int8"]
     assert rec["unit"] == "TOPS" and rec["digest"] and rec["impl"].startswith("ref:")
-    code, out = run(suite, "--xpu-compare", "base", "--xpu-threshold", "0.25")
+    # a generous threshold: the same code on a busy 2-core CI runner can lose
+    # a quarter of its speed between two runs; the slowed test below shows a
+    # 4x slowdown still fails at this threshold
+    code, out = run(suite, "--xpu-compare", "base", "--xpu-threshold", "0.6")
     assert code == 0, out
     assert "every benchmark within its threshold" in out
 
@@ -76,7 +79,7 @@ def test_slowed_run_fails_naming_what_regressed(suite):
         "--xpu-compare",
         "base",
         "--xpu-threshold",
-        "0.25",
+        "0.6",
         XPUOPS_TEST_SLOWDOWN="4",
     )
     assert code == 1

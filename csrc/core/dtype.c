@@ -5,6 +5,7 @@
  * float64), ml_dtypes' bfloat16 and float8_e4m3fn (which round float64 to
  * float32 first, then to the narrow format; E4M3FN has no infinity, so an
  * overflow becomes NaN). */
+#include <cpuid.h>
 #include <immintrin.h>
 #include <math.h>
 #include <string.h>
@@ -167,9 +168,16 @@ XO_CLONES static void bf16_row(const float *restrict src, int64_t n,
   }
 }
 
+/* F16C is read from CPUID leaf 1 (ECX bit 29) rather than
+ * __builtin_cpu_supports("f16c"), which clang accepts only from version 16;
+ * the "avx" check also covers the OS saving the YMM state. */
 static int has_f16c(void) {
   static int cached = -1;
-  if (cached < 0) cached = __builtin_cpu_supports("f16c");
+  if (cached < 0) {
+    unsigned a, b, c, d;
+    cached = __builtin_cpu_supports("avx") && __get_cpuid(1, &a, &b, &c, &d) &&
+             ((c >> 29) & 1u);
+  }
   return cached;
 }
 

@@ -184,7 +184,8 @@ xo_status xo_prepare(const xo_operand *op, xo_precision prec,
     if (!is_float(op->t.dtype))
       return xo_fail(XO_ERR_TYPE, "%s must hold floating-point values", name);
     xo_dtype d = xo_prec_operand_dtype(prec);
-    out->bytes = numel * (int64_t)xo_dtype_size(d);
+    st = xo_mul_size(numel, (int64_t)xo_dtype_size(d), &out->bytes);
+    if (st != XO_OK) return st;
     if (op->t.dtype == d && is_contiguous(&op->t)) {
       out->ptr = op->t.data; /* already in the operand format: no copy */
       return XO_OK;

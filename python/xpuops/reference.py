@@ -36,6 +36,8 @@ def attention(q, k, v, causal=False, scale=None):
     b, h, lq, d = q.shape
     hkv, lk = k.shape[1], k.shape[2]
     scale = 1 / np.sqrt(d) if scale is None else scale
+    if lk == 0:  # no key at all: every row sees nothing and gives 0
+        return np.zeros((b, h, lq, d))
     k = np.repeat(k, h // hkv, axis=1)
     v = np.repeat(v, h // hkv, axis=1)
     s = np.einsum("bhid,bhjd->bhij", q, k) * scale

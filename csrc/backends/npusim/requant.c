@@ -33,13 +33,16 @@ static int32_t srdhm(int32_t a, int32_t b) {
   return (int32_t)((ab + nudge) / (1ll << 31));
 }
 
-/* gemmlowp: x / 2^exponent rounded to nearest, ties away from zero. */
+/* gemmlowp: x / 2^exponent rounded to nearest, ties away from zero. In 64
+ * bits so that exponents past 31 (only from hand-made shifts; see the fuzz
+ * target) stay defined; identical bits to gemmlowp's int32 form below 32. */
 static int32_t rounding_divide_by_pot(int32_t x, int exponent) {
   if (exponent <= 0) return x;
-  int32_t mask = (int32_t)((1ll << exponent) - 1);
-  int32_t remainder = x & mask;
-  int32_t threshold = (mask >> 1) + (x < 0 ? 1 : 0);
-  return (x >> exponent) + (remainder > threshold ? 1 : 0);
+  if (exponent > 32) return 0; /* |x| / 2^exponent < 1/2 */
+  int64_t mask = (1ll << exponent) - 1;
+  int64_t remainder = (int64_t)x & mask;
+  int64_t threshold = (mask >> 1) + (x < 0 ? 1 : 0);
+  return (int32_t)(((int64_t)x >> exponent) + (remainder > threshold ? 1 : 0));
 }
 
 static int32_t saturate_s32(int64_t v) {
@@ -53,7 +56,12 @@ int32_t xo_requantize(int32_t acc, int32_t multiplier, int shift,
     /* TFLITE_SINGLE_ROUNDING: one rounding, half up, at the final shift */
     int total = 31 - shift;
     if (total <= 0) {
-      r = (int64_t)acc * multiplier * (1ll << -total);
+      /* a huge real multiplier: saturate instead of overflowing int64 (any
+       * nonzero product shifted by 32 or more saturates int32 anyway) */
+      int64_t prod = (int64_t)acc * multiplier;
+      int up = -total > 32 ? 32 : -total;
+      if (__builtin_mul_overflow(prod, (int64_t)1 << up, &r))
+        r = prod > 0 ? INT64_MAX : INT64_MIN;
     } else if (total > 62) {
       r = 0;
     } else {
@@ -61,7 +69,9 @@ int32_t xo_requantize(int32_t acc, int32_t multiplier, int shift,
     }
     r = saturate_s32(r);
   } else {
-    int left = shift > 0 ? shift : 0, right = shift > 0 ? 0 : -shift;
+    /* a left shift past 31 saturates any nonzero acc, as 31 already does */
+    int left = shift > 0 ? (shift > 31 ? 31 : shift) : 0;
+    int right = shift > 0 ? 0 : -shift;
     int32_t x = saturate_s32((int64_t)acc * (1ll << left));
     r = rounding_divide_by_pot(srdhm(x, multiplier), right);
   }

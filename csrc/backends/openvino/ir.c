@@ -103,7 +103,9 @@ ir_port ir_const(ir *g, const char *et, int rank, const int64_t *dims,
     }
   }
   if (!g->failed) {
-    memset(g->weights + g->nweights, 0, offset - g->nweights);
+    /* guarded: weights is still NULL for a first, empty constant */
+    if (offset > g->nweights)
+      memset(g->weights + g->nweights, 0, offset - g->nweights);
     if (bytes) memcpy(g->weights + offset, data, bytes);
     g->nweights = offset + bytes;
   }
