@@ -45,10 +45,12 @@ install: system-deps $(VENV)/.stamp-install
 tour: install
 	$(VENV)/bin/xpuops tour
 
-# In CI (CI=true) the suite also runs against the sanitizer build.
+# In CI (CI=true) the suite also runs against the sanitizer build, and the
+# C fuzz target runs for 30 s.
 test: install
 	$(VPY) -m pytest -q tests
-	@if [ "$${CI:-}" = true ]; then $(MAKE) --no-print-directory sanitize; fi
+	@if [ "$${CI:-}" = true ]; then $(MAKE) --no-print-directory sanitize && \
+	  $(MAKE) --no-print-directory fuzz-c FUZZ_TIME=30; fi
 
 bench: install
 	$(VPY) -m pytest -q benchmarks
@@ -126,13 +128,13 @@ lint: $(VENV)/.stamp-venv
 	$(VENV)/bin/ruff check python tests benchmarks docs
 	$(VENV)/bin/ruff format --check python tests benchmarks
 	$(VENV)/bin/clang-format --dry-run --Werror \
-	  $$(find csrc -name '*.c' -o -name '*.h' -o -name '*.inc')
+	  $$(git ls-files 'csrc/*.c' 'csrc/*.h' 'csrc/*.inc')
 
 format: $(VENV)/.stamp-venv
 	$(VPY) -m pip install --quiet ruff clang-format
 	$(VENV)/bin/ruff check --fix python tests benchmarks
 	$(VENV)/bin/ruff format python tests benchmarks
-	$(VENV)/bin/clang-format -i $$(find csrc -name '*.c' -o -name '*.h' -o -name '*.inc')
+	$(VENV)/bin/clang-format -i $$(git ls-files 'csrc/*.c' 'csrc/*.h' 'csrc/*.inc')
 
 clean:
 	rm -rf $(VENV) build python/*.egg-info build-fuzz build-sanitize .venv-sanitize

@@ -55,6 +55,22 @@ def test_compiled_once_per_weights_and_timed_apart():
         assert xo.reference.sqnr_db(ref, y) > 40  # its int8 layers are its own
 
 
+def test_failed_compile_mid_run_leaves_the_device_usable(monkeypatch):
+    from xpuops import _core
+
+    a = np.arange(15, dtype=np.float32).reshape(3, 5)
+    want = xo.matmul(a, a.T, device="ref", precision="fp32")
+    np.testing.assert_allclose(xo.matmul(a, a.T, device="openvino:CPU"), want)
+    # a property OpenVINO rejects: compiling the model fails inside OpenVINO
+    monkeypatch.setenv("XPUOPS_OPENVINO_CONFIG", "XPUOPS_NO_SUCH_PROPERTY=1")
+    _core.cache_clear()
+    with pytest.raises(RuntimeError, match="compiling the model"):
+        xo.matmul(a, a.T, device="openvino:CPU")
+    monkeypatch.delenv("XPUOPS_OPENVINO_CONFIG")
+    got = xo.matmul(a, a.T, device="openvino:CPU")  # same shapes, same plan key
+    np.testing.assert_allclose(got, want)
+
+
 def test_int8_attention_says_where_it_runs():
     q = np.ones((1, 1, 4, 8), np.float32)
     with pytest.raises(xo.UnsupportedError, match="onednn, ref or npusim"):

@@ -445,10 +445,28 @@ static xo_status compile(ov_plan *pl, const xo_args *args) {
    * otherwise run f32 graphs in bf16 */
   const char *hint =
       prec == XO_PREC_FP16 && pl->p.op != XO_OP_ATTENTION ? "f16" : "f32";
-  if (strncmp(dev, "CPU", 3) == 0)
+  /* XPUOPS_OPENVINO_CONFIG="KEY=VALUE": one extra compile property (e.g.
+   * PERFORMANCE_HINT=LATENCY), passed through unchecked; OpenVINO rejects
+   * a bad one, which is also how the tests make a compile fail mid-run. */
+  char key[64] = "", *value = NULL;
+  const char *extra = getenv("XPUOPS_OPENVINO_CONFIG");
+  if (extra && strchr(extra, '=') && strlen(extra) < sizeof key) {
+    snprintf(key, sizeof key, "%s", extra);
+    value = strchr(key, '=');
+    *value++ = '\0';
+  }
+  int cpu = strncmp(dev, "CPU", 3) == 0;
+  if (cpu && value)
+    s = OV.core_compile_model(core, model, dev, 6, &pl->compiled,
+                              "INFERENCE_PRECISION_HINT", hint,
+                              "INFERENCE_NUM_THREADS", threads, key, value);
+  else if (cpu)
     s = OV.core_compile_model(core, model, dev, 4, &pl->compiled,
                               "INFERENCE_PRECISION_HINT", hint,
                               "INFERENCE_NUM_THREADS", threads);
+  else if (value)
+    s = OV.core_compile_model(core, model, dev, 4, &pl->compiled,
+                              "INFERENCE_PRECISION_HINT", hint, key, value);
   else
     s = OV.core_compile_model(core, model, dev, 2, &pl->compiled,
                               "INFERENCE_PRECISION_HINT", hint);
