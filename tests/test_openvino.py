@@ -71,6 +71,26 @@ def test_failed_compile_mid_run_leaves_the_device_usable(monkeypatch):
     np.testing.assert_allclose(got, want)
 
 
+@pytest.mark.parametrize("prec", ["fp32", "fp16", "int8"])
+def test_empty_reductions_match_ref(prec):
+    # found by `make fuzz`: K = 0 constants rejected, a C = 0 convolution's
+    # bias dropped, and SIGFPE in the CPU plugin's SDPA for Lk = 0
+    dev = dict(device="openvino:CPU", precision=prec)
+    a, b = np.ones((2, 0), np.float32), np.ones((0, 3), np.float32)
+    np.testing.assert_array_equal(xo.matmul(a, b, **dev), np.zeros((2, 3)))
+    x = np.ones((1, 0, 2, 2), np.float32)
+    bias = np.arange(4, dtype=np.float32)
+    for groups in (1, 2):
+        w = np.ones((4, 0, 1, 1), np.float32)
+        want = xo.conv2d(x, w, bias=bias, groups=groups, device="ref")
+        got = xo.conv2d(x, w, bias=bias, groups=groups, **dev)
+        np.testing.assert_array_equal(got, want)
+    if prec != "int8":  # int8 attention is not an OpenVINO graph
+        q, k = np.ones((1, 2, 3, 4), np.float32), np.ones((1, 2, 0, 4), np.float32)
+        got = xo.attention(q, k, k, **dev)
+        np.testing.assert_array_equal(got, np.zeros((1, 2, 3, 4)))
+
+
 def test_int8_attention_says_where_it_runs():
     q = np.ones((1, 1, 4, 8), np.float32)
     with pytest.raises(xo.UnsupportedError, match="onednn, ref or npusim"):

@@ -39,6 +39,9 @@ def jobs():
     return out
 
 
+ROUNDS = int(os.environ.get("XPUOPS_STRESS_ROUNDS", "10"))
+
+
 def test_eight_threads_match_serial():
     work = jobs()
     serial = [fn(*args, **kw) for fn, args, kw in work]
@@ -48,13 +51,14 @@ def test_eight_threads_match_serial():
     def worker(t):
         try:
             start.wait()
-            order = list(range(len(work)))
-            np.random.default_rng(t).shuffle(order)  # different interleavings
-            for i in order:
-                fn, args, kw = work[i]
-                results[(t, i)] = fn(*args, **kw)
-                if i % 17 == t:  # the thread count changes while others run
-                    xo.set_num_threads(1 + (t % 2))
+            rng = np.random.default_rng(t)
+            for r in range(ROUNDS):
+                order = rng.permutation(len(work))  # different interleavings
+                for i in order:
+                    fn, args, kw = work[i]
+                    results[(t, r, i)] = fn(*args, **kw)
+                    if i % 17 == t:  # the thread count changes while others run
+                        xo.set_num_threads(1 + (t % 2))
         except Exception as e:  # reported below
             errors.append(repr(e))
 
@@ -66,8 +70,8 @@ def test_eight_threads_match_serial():
     xo.set_num_threads(len(__import__("os").sched_getaffinity(0)))
     assert not errors, errors[:3]
     assert not any(t.is_alive() for t in threads), "deadlock"
-    assert len(results) == 8 * len(work)
-    for (_t, i), y in results.items():
+    assert len(results) == 8 * ROUNDS * len(work)
+    for (_t, _r, i), y in results.items():
         np.testing.assert_array_equal(y, serial[i], err_msg=str(work[i][2]))
 
 

@@ -502,6 +502,29 @@ static xo_status ov_run(void *v, const xo_args *args, xo_run_stats *stats) {
                                            : XO_OV_F32;
   ov_tensor_t *t[4] = {0};
   xo_status st = XO_OK;
+  if ((p->op == XO_OP_ATTENTION && p->lk == 0) ||
+      (p->op == XO_OP_MATMUL && p->k == 0) ||
+      (p->op == XO_OP_CONV2D && p->in_c == 0)) {
+    /* an empty reduction: every output is an empty sum, 0, plus the bias
+     * (as ref, NumPy and torch's math SDPA). No graph is built for it: on
+     * these, OpenVINO rejects K = 0 constants and grouped C = 0, drops the
+     * bias of an ungrouped C = 0 convolution (a wrong answer), and its CPU
+     * SDPA divides by Lk and dies of SIGFPE (all found by `make fuzz`). */
+    float *out = args->out;
+    if (p->op == XO_OP_CONV2D) {
+      int64_t plane = p->out_h * p->out_w;
+      for (int64_t i = 0; i < p->in_n * p->out_c; i++) {
+        float b = p->has_bias ? ((const float *)args->bias)[i % p->out_c] : 0;
+        for (int64_t j = 0; j < plane; j++) out[i * plane + j] = b;
+      }
+    } else {
+      size_t n = p->op == XO_OP_MATMUL ? (size_t)(p->batch * p->m * p->n)
+                                       : (size_t)(p->b * p->h * p->lq * p->d);
+      memset(out, 0, n * 4);
+    }
+    stats->kernel_s = stats->compile_s = 0;
+    return XO_OK;
+  }
   pthread_mutex_lock(&pl->lock);
   uint64_t key = constants_key(pl, args);
   pl->compile_s = 0;
