@@ -97,7 +97,7 @@ sanitize: system-deps
 # quarantine on purpose, so RSS grows under it by design)
 
 # Property-based fuzzing of the Python API (hypothesis, tests/test_fuzz.py):
-# `make test` draws 60 examples per property, this many more.
+# `make test` draws 500 examples per property, this many more.
 FUZZ_EXAMPLES ?= 20000
 fuzz: install
 	XPUOPS_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(VPY) -m pytest -q tests/test_fuzz.py

@@ -4,7 +4,7 @@ values (NaN, Inf, subnormals, huge, all-zero), devices and precisions. The
 invariant: a documented exception, or a result that agrees with the NumPy
 twin within the precision's bound; integer accumulators always exact.
 
-CI runs a bounded budget (XPUOPS_FUZZ_EXAMPLES, default 60 per property);
+CI runs a bounded budget (XPUOPS_FUZZ_EXAMPLES, default 500 per property);
 `make fuzz` runs a long one."""
 
 import os
@@ -15,7 +15,7 @@ import xpuops as xo
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-EXAMPLES = int(os.environ.get("XPUOPS_FUZZ_EXAMPLES", "60"))
+EXAMPLES = int(os.environ.get("XPUOPS_FUZZ_EXAMPLES", "500"))
 FUZZ = settings(
     max_examples=EXAMPLES,
     deadline=None,
