@@ -99,22 +99,28 @@ def test_no_growth_over_many_small_calls(device):
     rss0 = rss_bytes()
     tracemalloc.start()
     snap0 = tracemalloc.take_snapshot()
-    for _ in range(CALLS):
-        xo.matmul(a, b, device=device, precision=prec)
-    gc.collect()
+    half = [rss0]
+    for _ in range(2):
+        for _ in range(CALLS // 2):
+            xo.matmul(a, b, device=device, precision=prec)
+        gc.collect()
+        half.append(rss_bytes())
     grown = sum(
         s.size_diff for s in tracemalloc.take_snapshot().compare_to(snap0, "filename")
     )
     tracemalloc.stop()
-    rss1 = rss_bytes()
+    mib = [f"{r / 2**20:.1f}" for r in half]
     print(
-        f"{device} {prec}: RSS {rss0 / 2**20:.1f} -> {rss1 / 2**20:.1f} MiB, "
+        f"{device} {prec}: RSS {' -> '.join(mib)} MiB (every {CALLS // 2} calls), "
         f"Python heap {grown:+d} B over {CALLS} calls"
     )
-    # Python objects (tracemalloc) and the C core's memory (RSS) alike: a
-    # leak of 10 bytes a call would add 1 MB here
+    # Python objects (tracemalloc) and the C core's memory (RSS) alike. A
+    # leak grows both halves alike; the first may hold one-off growth (in
+    # the full suite PoCL's allocator added ~1.5 MB once), so the second
+    # half is held to 512 KiB (5 bytes a call) and the whole to 4 MiB.
     assert grown < 64 * 1024, f"Python memory grew {grown} bytes"
-    assert rss1 - rss0 < 1 << 20, f"RSS grew {rss1 - rss0} bytes over {CALLS} calls"
+    assert half[2] - half[1] < 512 << 10, f"RSS kept growing: {mib} MiB"
+    assert half[2] - half[0] < 4 << 20, f"RSS grew: {mib} MiB"
 
 
 def test_plan_cache_churn_stays_bounded():
