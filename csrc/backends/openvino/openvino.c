@@ -455,28 +455,25 @@ static xo_status compile(ov_plan *pl, const xo_args *args) {
   /* XPUOPS_OPENVINO_CONFIG="KEY=VALUE": one extra compile property (e.g.
    * PERFORMANCE_HINT=LATENCY), passed through unchecked; OpenVINO rejects
    * a bad one, which is also how the tests make a compile fail mid-run. */
-  char key[64] = "", *value = NULL;
-  const char *extra = getenv("XPUOPS_OPENVINO_CONFIG");
+  char key[64] = "";
+  const char *value = "", *extra = getenv("XPUOPS_OPENVINO_CONFIG");
+  size_t extra_pairs = 0; /* the pair always travels; OpenVINO reads only
+                             the count it is given */
   if (extra && strchr(extra, '=') && strlen(extra) < sizeof key) {
     snprintf(key, sizeof key, "%s", extra);
-    value = strchr(key, '=');
-    *value++ = '\0';
+    char *eq = strchr(key, '=');
+    *eq = '\0';
+    value = eq + 1;
+    extra_pairs = 1;
   }
-  int cpu = strncmp(dev, "CPU", 3) == 0;
-  if (cpu && value)
-    s = OV.core_compile_model(core, model, dev, 6, &pl->compiled,
-                              "INFERENCE_PRECISION_HINT", hint,
+  if (strncmp(dev, "CPU", 3) == 0)
+    s = OV.core_compile_model(core, model, dev, 2 * (2 + extra_pairs),
+                              &pl->compiled, "INFERENCE_PRECISION_HINT", hint,
                               "INFERENCE_NUM_THREADS", threads, key, value);
-  else if (cpu)
-    s = OV.core_compile_model(core, model, dev, 4, &pl->compiled,
-                              "INFERENCE_PRECISION_HINT", hint,
-                              "INFERENCE_NUM_THREADS", threads);
-  else if (value)
-    s = OV.core_compile_model(core, model, dev, 4, &pl->compiled,
-                              "INFERENCE_PRECISION_HINT", hint, key, value);
   else
-    s = OV.core_compile_model(core, model, dev, 2, &pl->compiled,
-                              "INFERENCE_PRECISION_HINT", hint);
+    s = OV.core_compile_model(core, model, dev, 2 * (1 + extra_pairs),
+                              &pl->compiled, "INFERENCE_PRECISION_HINT", hint,
+                              key, value);
   if (s == 0)
     s = OV.compiled_model_create_infer_request(pl->compiled, &pl->request);
   if (s != 0) {
