@@ -6,6 +6,7 @@ machine, in every precision, measured in the right unit.
 """
 
 from . import _libs, chips, reference
+from ._canary import Canary, canary
 from ._compare import Comparison, compare
 from ._devices import Device, devices, get_num_threads, set_num_threads
 from ._errors import DeviceUnavailableError, UnsupportedError
@@ -24,6 +25,7 @@ __version__ = "0.1.0"
 __all__ = [
     "PRECISIONS",
     "Device",
+    "Canary",
     "Comparison",
     "DeviceUnavailableError",
     "Measurement",
@@ -32,6 +34,7 @@ __all__ = [
     "UnsupportedError",
     "attention",
     "bandwidth",
+    "canary",
     "chips",
     "compare",
     "conv2d",

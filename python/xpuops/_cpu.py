@@ -50,6 +50,38 @@ def cpu_info() -> CpuInfo:
 
 
 @functools.lru_cache(maxsize=1)
+def llc_bytes() -> int:
+    """Size of the last-level cache the first CPU sees (Linux sysfs: the
+    highest-level data or unified cache), in bytes; 0 where the OS does not
+    say. A working set up to this size can stay in cache between calls."""
+    best_level, size = 0, 0
+    root = "/sys/devices/system/cpu/cpu0/cache"
+    try:
+        entries = os.listdir(root)
+    except OSError:
+        return 0
+    for entry in entries:
+        if not entry.startswith("index"):
+            continue
+        try:
+            with open(f"{root}/{entry}/level") as f:
+                level = int(f.read())
+            with open(f"{root}/{entry}/type") as f:
+                kind = f.read().strip()
+            with open(f"{root}/{entry}/size") as f:
+                text = f.read().strip()
+        except (OSError, ValueError):
+            continue
+        if kind == "Instruction" or level < best_level:
+            continue
+        mult = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(text[-1:], 1)
+        digits = text.rstrip("KMG")
+        if digits.isdigit():
+            best_level, size = level, int(digits) * mult
+    return size
+
+
+@functools.lru_cache(maxsize=1)
 def measured_clock_ghz() -> float:
     """The sustained clock of one core (a chain of dependent register adds,
     best of five runs), in GHz; the nominal clock where the probe cannot

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import reference
+from ._canary import Canary, canary
+from ._cpu import llc_bytes
 from ._devices import resolve
 from ._ops import (
     _default_precision,
@@ -27,6 +29,51 @@ from ._throughput import Throughput
 
 OPS = {matmul: "matmul", conv2d: "conv2d", attention: "attention"}
 
+#: A figure whose repeats spread more than this ((p90 - p10) / median) is
+#: flagged noisy.
+NOISY_SPREAD = 0.20
+#: Two clusters: the largest jump between sorted repeats is at least this
+#: ratio and each side holds at least a tenth of the repeats (and 2).
+BIMODAL_JUMP = 1.5
+
+
+def _spread(times) -> float:
+    t = np.asarray(times, np.float64)
+    med = float(np.median(t)) if t.size else 0.0
+    if not med:
+        return 0.0
+    return float((np.percentile(t, 90) - np.percentile(t, 10)) / med)
+
+
+def _split(times):
+    """(index of the largest relative jump in the sorted times, its ratio)."""
+    t = np.sort(np.asarray(times, np.float64))
+    if t.size < 4 or t[0] <= 0:
+        return 0, 1.0
+    jumps = t[1:] / t[:-1]
+    j = int(np.argmax(jumps))
+    return j + 1, float(jumps[j])
+
+
+def _bimodal(times) -> bool:
+    """Repeats that fall into two clusters far apart (e.g. 44 us and 2.3 ms):
+    the median of such a run describes neither."""
+    n = len(times)
+    cut, jump = _split(times)
+    side = max(2, int(np.ceil(0.1 * n)))
+    return jump >= BIMODAL_JUMP and cut >= side and n - cut >= side
+
+
+def _clusters(times):
+    """Medians of the two clusters of a bimodal run."""
+    t = np.sort(np.asarray(times, np.float64))
+    cut, _ = _split(times)
+    return float(np.median(t[:cut])), float(np.median(t[cut:]))
+
+
+def _mb(n: float) -> str:
+    return f"{n / 1e6:.3g} MB" if n >= 1e5 else f"{n / 1e3:.3g} kB"
+
 
 @dataclass
 class Measurement:
@@ -34,10 +81,18 @@ class Measurement:
 
     Times are seconds. ``kernel_s``: the backend's own run per repeat (device
     events where it has them); ``wall_s``: the whole call per repeat,
-    quantization, conversion and copies included. ``throughput`` uses the
-    best kernel time, ``throughput_e2e`` the median call. ``errors``: SQNR
-    (dB), relative Frobenius and max abs error against an fp64 NumPy
-    reference, or None when accuracy was not asked for."""
+    quantization, conversion and copies included. ``throughput`` is the
+    kernel rate (best kernel time), ``throughput_call`` the call rate (best
+    whole call), ``throughput_e2e`` the median call's rate. ``errors``:
+    SQNR (dB), relative Frobenius and max abs error against an fp64 NumPy
+    reference of the inputs as given (QTensors dequantized: the kernel's
+    own error), or None when accuracy was not asked for; ``errors_total``
+    the same against the original floats (QTensors replaced by the arrays
+    they were quantized from), None when those are not known.
+    ``cache``: "hot" (repeats back to back: a working set that fits the
+    last-level cache is served from it) or "cold" (the cache is flushed
+    before every timed call). ``canary``: whether the device computes in
+    the format it is labelled with (see xpuops.canary)."""
 
     op: str
     shape: str
@@ -62,6 +117,13 @@ class Measurement:
     quantized_inputs: bool = False  # QTensor operands (quantized beforehand)
     source: str = "measured"  # "modeled": times come from a performance model
     emulation_s: float | None = None  # a simulator's own median wall time
+    throughput_call: Throughput | None = None  # best whole call
+    errors_total: dict | None = None  # against the original floats
+    total_note: str = ""  # why errors_total is None, or what it covers
+    cache: str = "hot"  # "hot" or "cold"
+    llc_bytes: int = 0  # last-level cache size, 0 when unknown
+    canary: Canary | None = None
+    timing: str = ""  # where kernel times came from: events, wall, modeled
 
     @property
     def kernel_min_s(self) -> float:
@@ -76,10 +138,75 @@ class Measurement:
         return float(np.median(self.wall_s))
 
     @property
+    def call_min_s(self) -> float:
+        return min(self.wall_s)
+
+    @property
     def spread(self) -> float:
         """(p90 - p10) / median of the kernel times: the run-to-run noise."""
-        k = np.asarray(self.kernel_s)
-        return float((np.percentile(k, 90) - np.percentile(k, 10)) / np.median(k))
+        return _spread(self.kernel_s)
+
+    @property
+    def spread_call(self) -> float:
+        """(p90 - p10) / median of the whole-call times."""
+        return _spread(self.wall_s)
+
+    @property
+    def noisy(self) -> bool:
+        """True when kernel or call times spread more than NOISY_SPREAD or
+        split into two clusters: the figure is not one number."""
+        return any(
+            _spread(t) > NOISY_SPREAD or _bimodal(t)
+            for t in (self.kernel_s, self.wall_s)
+        )
+
+    @property
+    def noise_note(self) -> str:
+        """Why the figure is flagged noisy ('' when it is not)."""
+        if not self.noisy:
+            return ""
+        parts = []
+        for what, t in (("kernel", self.kernel_s), ("call", self.wall_s)):
+            if _bimodal(t):
+                lo, hi = _clusters(t)
+                parts.append(
+                    f"{what} times split in two clusters ({lo * 1e3:.3g} ms and "
+                    f"{hi * 1e3:.3g} ms)"
+                )
+            elif _spread(t) > NOISY_SPREAD:
+                parts.append(f"{what} times spread {_spread(t):.0%}")
+        return "NOISY: " + ", ".join(parts)
+
+    @property
+    def fits_llc(self) -> bool:
+        """The working set (operand and result bytes) fits the last-level
+        cache, so hot repeats may be served from it."""
+        return bool(self.llc_bytes) and self.bytes <= self.llc_bytes
+
+    @property
+    def cache_note(self) -> str:
+        """Where the operands came from, in a few words."""
+        ws = _mb(self.bytes)
+        llc = f"the {_mb(self.llc_bytes)} LLC" if self.llc_bytes else "the LLC"
+        if self.cache == "cold":
+            return f"cold cache (flushed before each call; {ws} working set)"
+        if self.fits_llc:
+            return f"hot cache: the {ws} working set fits {llc}"
+        return f"hot cache: the {ws} working set exceeds {llc}"
+
+    @property
+    def computes(self) -> str:
+        """The format the device really computed in (the precision itself
+        unless the canary found a narrower one)."""
+        return self.canary.computes if self.canary else self.precision
+
+    @property
+    def precision_label(self) -> str:
+        """The precision as shown: never the claimed name alone over a
+        narrower computation."""
+        if self.canary is None or self.canary.ok:
+            return self.precision
+        return f"{self.precision} (computed as {self.canary.computes}!)"
 
     @property
     def intensity(self) -> float:
@@ -106,16 +233,44 @@ class Measurement:
         peak compares with fp32's."""
         return "\n".join(_explain(self, bandwidth))
 
+    def accuracy_note(self) -> str:
+        """SQNR of the kernel and, for QTensor operands, against the
+        original floats."""
+        if not self.errors:
+            return ""
+        k = self.errors["sqnr_db"]
+        if not self.quantized_inputs:
+            return f"SQNR {k:.1f} dB vs fp64"
+        if self.errors_total:
+            return (
+                f"SQNR {k:.1f} dB kernel (vs the dequantized inputs), "
+                f"{self.errors_total['sqnr_db']:.1f} dB total (vs the original "
+                "floats)"
+            )
+        return f"SQNR {k:.1f} dB kernel only ({self.total_note})"
+
     def __str__(self) -> str:
-        pct = f", {self.pct_of_peak:.0%} of peak" if self.pct_of_peak else ""
-        if self.source == "modeled":
-            pct += ", MODELED (not measured)"
-        acc = f", SQNR {self.errors['sqnr_db']:.1f} dB" if self.errors else ""
-        return (
-            f"{self.op} {self.shape} on {self.device} ({self.precision}, "
-            f"{self.support}): {self.throughput} in "
-            f"{self.kernel_min_s * 1e3:.3f} ms{pct}{acc}"
+        pct = f" ({self.pct_of_peak:.0%} of peak)" if self.pct_of_peak else ""
+        head = (
+            f"{self.op} {self.shape} on {self.device} ({self.precision_label}, "
+            f"{self.support})"
         )
+        if self.source == "modeled":
+            return (
+                f"{head}: MODELED (not measured) {self.throughput} in "
+                f"{self.kernel_min_s * 1e3:.3f} ms{pct}"
+                + (f"; {self.accuracy_note()}" if self.errors else "")
+            )
+        parts = [
+            f"call {self.throughput_call} in {self.call_min_s * 1e3:.3f} ms",
+            f"kernel {self.throughput} in {self.kernel_min_s * 1e3:.3f} ms{pct}",
+        ]
+        tail = [self.cache_note]
+        if self.errors:
+            tail.insert(0, self.accuracy_note())
+        if self.noisy:
+            tail.append(self.noise_note)
+        return f"{head}: {', '.join(parts)}; {'; '.join(tail)}"
 
     __repr__ = __str__
 
@@ -169,6 +324,39 @@ def _reference(op: str, args, kw):
     return out.transpose(0, 2, 3, 1) if layout == "NHWC" else out
 
 
+def _originals(args):
+    """args with each QTensor replaced by the floats it was quantized from,
+    and a note; None when one of them is unknown."""
+    out = []
+    for i, a in enumerate(args):
+        if isinstance(a, QTensor):
+            src = a.source()
+            if src is None:
+                why = (
+                    "made from integers"
+                    if a.sqnr_db is None
+                    else "whose floats are no longer held, or were changed"
+                )
+                return None, f"operand {i} is a QTensor {why}"
+            out.append(src)
+        else:
+            out.append(a)
+    return out, "against the floats the QTensors were quantized from"
+
+
+class _Flush:
+    """Evicts the caches before a cold call: reads a buffer of twice the
+    last-level cache (64 MiB when its size is unknown). Reading, not writing,
+    leaves clean lines, so no write-backs fall into the timed call."""
+
+    def __init__(self, llc: int):
+        n = max(2 * llc, 64 << 20) // 8
+        self.buf = np.ones(n, np.float64)
+
+    def __call__(self) -> None:
+        self.buf.sum()
+
+
 def measure(
     op,
     *args,
@@ -178,19 +366,30 @@ def measure(
     warmup=None,
     min_time: float = 0.2,
     accuracy: bool = True,
+    cache: str = "hot",
     **kw,
 ) -> Measurement:
     """Time ``op(*args, device=device, precision=precision, **kw)``.
 
     One warm-up call (plan creation is reported apart, as ``plan_s``), or
     ``warmup`` calls; then ``repeats`` calls, or as many as fit in
-    ``min_time`` seconds (at least 3). With ``accuracy`` the result is
-    compared with an fp64 NumPy reference of the same inputs. Returns a
-    Measurement; ``.explain()`` says why the figure is what it is."""
+    ``min_time`` seconds of calls (at least 3). ``cache="hot"`` runs them
+    back to back (a working set that fits the last-level cache stays
+    there); ``cache="cold"`` reads a buffer of twice the last-level cache
+    before every timed call, so operands come from memory: use it for
+    memory-bound shapes such as decode GEMVs. With ``accuracy`` the result
+    is compared with an fp64 NumPy reference of the inputs, and of the
+    original floats of QTensor operands. Before the first figure of a
+    (device, precision) a canary checks the device computes in that format
+    (xpuops.canary). Returns a Measurement; ``.explain()`` says why the
+    figure is what it is. ValueError for a problem with no operations (a
+    zero-size dimension): there is nothing to time."""
     if op not in OPS:
         raise TypeError(
             f"op must be xpuops.matmul, xpuops.conv2d or xpuops.attention, got {op!r}"
         )
+    if cache not in ("hot", "cold"):
+        raise ValueError(f"cache must be 'hot' or 'cold', got {cache!r}")
     name = OPS[op]
     operands = [_operand(a, f"arg{i}") for i, a in enumerate(args[:3]) if a is not None]
     precision = (
@@ -204,24 +403,47 @@ def measure(
     t0 = time.perf_counter()
     out = op(*args, **call_kw)
     first = time.perf_counter() - t0
-    plan_s = last_info()["plan_s"]
+    info = last_info()
+    if not info.get("ops"):
+        raise ValueError(
+            f"measure: {name} {_shape_label(name, args)} has no operations to "
+            "time (a dimension is zero); give it a non-empty problem"
+        )
+    plan_s = info["plan_s"]
+    verdict = canary(dev.name, precision) if name in OPS.values() else None
     # the fp64 reference runs on NumPy's own BLAS, whose threads spin for
     # tens of ms after a call and would steal the cores being timed; one
     # thread for it leaves nothing spinning
-    errors = None
+    errors = errors_total = None
+    total_note = ""
     if accuracy:
         from threadpoolctl import threadpool_limits
 
         with threadpool_limits(limits=1, user_api="blas"):
             errors = reference.errors(_reference(name, args, kw), out)
+            if any(isinstance(a, QTensor) for a in args):
+                originals, total_note = _originals(args)
+                if originals is not None:
+                    errors_total = reference.errors(
+                        _reference(name, originals, kw), out
+                    )
+            else:
+                errors_total = errors
+                total_note = "the inputs are the original floats"
+    llc = llc_bytes()
+    flush = _Flush(llc) if cache == "cold" else None
     for _ in range(1 if warmup is None else warmup):
         op(*args, **call_kw)
     kernels, walls, preps = [], [], []
-    start = time.perf_counter()
+    spent = 0.0
     while True:
+        if flush is not None:
+            flush()
         t = time.perf_counter()
         out = op(*args, **call_kw)
-        walls.append(time.perf_counter() - t)
+        dt = time.perf_counter() - t
+        walls.append(dt)
+        spent += dt
         info = last_info()
         kernels.append(info["kernel_s"])
         preps.append(info["prepare_s"])
@@ -229,7 +451,7 @@ def measure(
         if repeats is not None:
             if n >= repeats:
                 break
-        elif (n >= 3 and time.perf_counter() - start >= min_time) or n >= 10000:
+        elif (n >= 3 and spent >= min_time) or n >= 10000:
             break
     best = min(kernels)
     modeled = bool(info.get("modeled"))
@@ -237,6 +459,7 @@ def measure(
     emulation = float(np.median(walls)) if modeled else None
     if modeled:  # a model has no host overhead to add: its call time is its
         walls = list(kernels)  # figure; the emulator's own time is apart
+    where = f"{name} on {dev.name}"
     return Measurement(
         op=name,
         shape=_shape_label(name, args),
@@ -253,26 +476,39 @@ def measure(
         first_call_s=first,
         plan_s=plan_s,
         prepare_s=float(np.median(preps)),
-        throughput=Throughput(
-            info["ops"] / best, precision, source, f"{name} on {dev.name}"
-        ),
+        throughput=Throughput(info["ops"] / best, precision, source, where),
         throughput_e2e=Throughput(
             info["ops"] / float(np.median(walls)),
             precision,
             source,
-            f"{name} on {dev.name}, end to end",
+            f"{where}, median whole call",
+        ),
+        throughput_call=Throughput(
+            info["ops"] / min(walls), precision, source, f"{where}, whole call"
         ),
         peak=dev.peak.get(precision),
         errors=errors,
+        errors_total=errors_total,
+        total_note=total_note,
         quantized_inputs=any(isinstance(a, QTensor) for a in args),
         source=source,
         emulation_s=emulation,
+        cache=cache,
+        llc_bytes=llc,
+        canary=verdict,
+        timing=info.get("timing", "modeled" if modeled else ""),
     )
 
 
 def _explain(m: Measurement, bandwidth: float | None):
     dev = resolve(m.device)
     lines = [str(m) + "."]
+    if m.canary is not None and not m.canary.ok:
+        lines.append(
+            f"Careful: {m.device} does not compute {m.precision} as labelled. "
+            f"The precision canary found: {'; '.join(m.canary.findings)}. The "
+            f"figure is that of {m.canary.computes}."
+        )
     if m.source == "modeled":
         lines.append(
             f"Every time here comes from the simulator's model ({m.impl}), not "
@@ -292,38 +528,39 @@ def _explain(m: Measurement, bandwidth: float | None):
         roof = min(m.peak.ops_per_s, bw * m.intensity)
         reached = m.throughput.ops_per_s / roof
         if m.intensity < ridge:
-            lines.append(
+            sentence = (
                 f"Memory-bound: {m.intensity:.2f} operations per byte is below "
                 f"this device's ridge point of {ridge:.0f} ({m.peak} / "
-                f"{bw / 1e9:.1f} GB/s {bw_word}), so memory can feed at most "
-                f"{Throughput(roof, m.precision)} here; this run reached "
-                f"{reached:.0%} of that. A narrower format moves fewer bytes: "
-                "that, not the TOPS figure, is what speeds this up."
+                f"{bw / 1e9:.1f} GB/s {bw_word}, a cold figure), so memory can "
+                f"feed at most {Throughput(roof, m.precision)} here; "
             )
+            if reached > 1.0 and m.source == "measured":
+                sentence += (
+                    f"this run reached {reached:.0%} of that, which memory cannot "
+                    f"do: the operands came from cache ({m.cache_note}). "
+                    + (
+                        "Measure with cache='cold' for the figure a model whose "
+                        "weights do not fit the cache gets."
+                        if m.cache == "hot"
+                        else "The flush did not evict everything (a private "
+                        "cache of another core, or a working set this small)."
+                    )
+                )
+            else:
+                sentence += (
+                    f"this run reached {reached:.0%} of that ({m.cache_note}). A "
+                    "narrower format moves fewer bytes: that, not the TOPS "
+                    "figure, is what speeds this up."
+                )
+            lines.append(sentence)
         else:
             lines.append(
                 f"Compute-bound: {m.intensity:.0f} operations per byte is above "
                 f"the ridge point of {ridge:.0f}, so the ceiling is the peak; "
-                f"this run reached {m.pct_of_peak:.0%} of it."
+                f"this run's kernel reached {m.pct_of_peak:.0%} of it."
             )
-    outside = 1 - m.kernel_median_s / m.wall_median_s
-    if outside > 0.25:
-        lines.append(
-            f"{outside:.0%} of each call is spent outside the kernel "
-            f"(preparing inputs took {m.prepare_s * 1e3:.2f} ms: conversion"
-            + (", quantization" if m.precision in ("int8", "int4") else "")
-            + " and copies). "
-            + (
-                "The inputs are already QTensors: what remains is argument "
-                "handling and copies."
-                if m.quantized_inputs
-                else "Quantize once with xpuops.quantize() and pass QTensors to "
-                "skip it."
-                if m.precision in ("int8", "int4")
-                else "Pass arrays already in the operand format to skip it."
-            )
-        )
-    if m.kernel_median_s < 50e-6:
+    lines += _call_lines(m)
+    if m.kernel_median_s < 50e-6 and m.source == "measured":
         lines.append(
             f"The kernel takes only {m.kernel_median_s * 1e6:.1f} us: at this size "
             "the fixed cost per call (dispatch, argument checks) weighs as much "
@@ -356,14 +593,68 @@ def _explain(m: Measurement, bandwidth: float | None):
         )
     if m.errors:
         bits = m.errors["sqnr_db"] / 6.02
-        lines.append(
+        text = (
             f"Accuracy: SQNR {m.errors['sqnr_db']:.1f} dB against fp64 (about "
             f"{bits:.0f} correct bits), relative error {m.errors['rel_fro']:.2e}"
-            + (
-                " — against the dequantized inputs: the error of quantizing them "
-                "happened before this call."
-                if m.quantized_inputs
-                else "."
-            )
         )
+        if not m.quantized_inputs:
+            text += " — quantizing or rounding the inputs included."
+        elif m.errors_total:
+            text += (
+                " against the dequantized inputs (the kernel's own error); "
+                f"{m.errors_total['sqnr_db']:.1f} dB against the original floats, "
+                "which is what the result is worth: quantizing the inputs cost "
+                "the difference."
+            )
+        else:
+            text += (
+                " against the dequantized inputs only: the kernel's own error. "
+                f"The total against the original floats is unknown: {m.total_note}."
+            )
+        lines.append(text)
+    if m.noisy:
+        lines.append(
+            f"{m.noise_note}: this figure is not one number. Something else "
+            "ran on these cores, or the clock changed; rerun on an idle "
+            "machine before trusting it."
+        )
+    return lines
+
+
+def _call_lines(m: Measurement) -> list:
+    """The call rate beside the kernel rate, and why they differ."""
+    if m.source != "measured":
+        return []
+    call, kernel = m.call_min_s, m.kernel_min_s
+    outside = 1 - kernel / call if call > 0 else 0.0
+    lines = [
+        f"A whole call takes {call * 1e3:.3f} ms ({m.throughput_call}); the kernel "
+        f"alone {kernel * 1e3:.3f} ms ({m.throughput}). Compare precisions by "
+        "the call rate: it is what a user's call gets."
+    ]
+    if outside <= 0.25:
+        return lines
+    why = []
+    if m.precision in ("int8", "int4") and not m.quantized_inputs:
+        why.append(
+            "quantizing the float inputs on every call (activations and weights)"
+        )
+    elif m.precision in ("int8", "int4"):
+        why.append("argument handling and copies (the inputs are QTensors already)")
+    elif m.precision not in ("fp32", "fp64"):
+        why.append(f"converting the inputs to {m.precision}")
+    else:
+        why.append("argument handling, output allocation and copies")
+    fix = (
+        "Quantize the weights once with xpuops.quantize() and pass the QTensor; "
+        "activations are quantized per call in any dynamic int8 scheme."
+        if m.precision in ("int8", "int4") and not m.quantized_inputs
+        else "Pass arrays already in the operand format to skip the conversion."
+        if m.precision not in ("fp32", "fp64", "int8", "int4")
+        else "Give each call more work to amortise it."
+    )
+    lines.append(
+        f"{outside:.0%} of each call is spent outside the kernel (preparing the "
+        f"inputs took {m.prepare_s * 1e3:.3f} ms): {', '.join(why)}. {fix}"
+    )
     return lines

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import weakref
 
 import numpy as np
 
@@ -55,6 +56,9 @@ class QTensor:
     - ``zero_point``: int32 like ``scale`` (zeros when symmetric).
     - ``axis``: the axis whose slices have their own scale (None: per tensor);
       ``group_size``/``group_axis``: group-wise scales along group_axis.
+    - ``sqnr_db``: the SQNR (dB) of ``dequantize()`` against the floats
+      ``quantize()`` made it from: the error of quantizing alone (None for
+      a QTensor built from integers).
 
     A QTensor is immutable: its arrays are read-only (data given to the
     constructor is copied once), so that backends may cache what they derive
@@ -70,7 +74,10 @@ class QTensor:
         "group_axis",
         "precision",
         "symmetric",
+        "sqnr_db",
         "_token",
+        "_source",
+        "_source_sumsq",
     )
 
     def __init__(
@@ -154,6 +161,36 @@ class QTensor:
         self.axis, self.group_size, self.group_axis = axis, group_size, group_axis
         self.precision, self.symmetric = precision, symmetric
         self._token = next(_tokens)
+        self.sqnr_db = None
+        self._source, self._source_sumsq = None, None
+
+    def _remember_source(self, original, floats) -> None:
+        """Keep the quantization error against ``floats`` (the float32 values
+        quantized) and a weak reference to the caller's ``original`` array,
+        so a measurement can report its total error against the original
+        floats for as long as the caller keeps them (and has not changed
+        them: their sum of squares is checked)."""
+        x = np.asarray(floats, np.float32)
+        err = (self.dequantize() - x).reshape(-1)
+        flat = x.reshape(-1)
+        signal = float(np.dot(flat, flat))
+        noise = float(np.dot(err, err))
+        self.sqnr_db = (
+            float("inf") if noise == 0 else float(10 * np.log10(signal / noise))
+        )
+        if isinstance(original, np.ndarray):
+            self._source = weakref.ref(original)
+            self._source_sumsq = _sumsq(original)
+
+    def source(self):
+        """The float array this QTensor was quantized from, if the caller
+        still holds it unchanged; else None (a QTensor keeps no copy)."""
+        if self._source is None:
+            return None
+        x = self._source()
+        if x is None or _sumsq(x) != self._source_sumsq:
+            return None
+        return x
 
     shape = property(lambda self: self.data.shape, doc="Shape of the tensor.")
     ndim = property(lambda self: self.data.ndim, doc="Number of dimensions.")
@@ -230,7 +267,15 @@ class QTensor:
             + (f", group_size={self.group_size}" if self.group_size else "")
         )
         sym = "symmetric" if self.symmetric else "asymmetric"
-        return f"QTensor({self.precision}, shape={self.data.shape}, {how}, {sym})"
+        err = "" if self.sqnr_db is None else f", SQNR {self.sqnr_db:.1f} dB"
+        return f"QTensor({self.precision}, shape={self.data.shape}, {how}, {sym}{err})"
+
+
+def _sumsq(x) -> float:
+    """Sum of squares in float64: a cheap check that an array is unchanged
+    (NumPy's pairwise sum, not BLAS: the same bits whatever the threads)."""
+    flat = np.asarray(x, np.float64).reshape(-1)
+    return float(np.sum(flat * flat))
 
 
 def quantize(
@@ -256,6 +301,7 @@ def quantize(
     """
     if precision not in _QMAX:
         raise ValueError(f"precision must be 'int8' or 'int4', got {precision!r}")
+    original = x
     x = as_float_array(x, "x")
     if axis is None and group_size is not None:
         raise ValueError(
@@ -284,7 +330,7 @@ def quantize(
     q, scale, zp = _core.quantize(
         x, CODE[precision], gran, ax, gax, gs, bool(symmetric)
     )
-    return QTensor(
+    qt = QTensor(
         q,
         scale,
         zp,
@@ -294,3 +340,5 @@ def quantize(
         precision=precision,
         _owned=True,
     )
+    qt._remember_source(original, x)
+    return qt
