@@ -30,12 +30,20 @@ RECORD_FIELDS = {
     "support": "native or emulated",
     "impl": "what ran: backend kernel and ISA",
     "unit": "TOPS (integer) or TFLOPS (float)",
-    "throughput": "operations per second, best kernel time",
+    "computes": "the format the canary found the device computing in",
+    "canary": "'ok', or what the precision canary found narrower",
+    "throughput": "kernel rate: operations per second, best kernel time",
     "throughput_str": "the same with precision and unit, e.g. '2.1 INT8 TOPS'",
+    "throughput_call": "call rate: operations per second, best whole call",
+    "throughput_call_str": "the same with precision and unit",
     "throughput_e2e": "operations per second, median whole call",
     "kernel_min_s": "best kernel time",
     "kernel_median_s": "median kernel time",
+    "call_min_s": "best whole-call time (quantization, copies included)",
     "spread": "(p90 - p10) / median of the kernel times",
+    "spread_call": "(p90 - p10) / median of the whole-call times",
+    "noisy": "True when a spread exceeds 20% or the repeats split in two",
+    "noise_note": "why the figure is flagged noisy, '' when it is not",
     "e2e_median_s": "median whole-call time (quantization, copies included)",
     "first_call_s": "first call, plan creation included",
     "plan_s": "plan creation time",
@@ -47,9 +55,16 @@ RECORD_FIELDS = {
     "peak": "theoretical peak, operations per second",
     "peak_formula": "how the peak was computed",
     "pct_of_peak": "throughput / peak",
-    "sqnr_db": "SQNR against an fp64 NumPy reference, dB",
+    "cache": "hot (back-to-back repeats) or cold (caches flushed per call)",
+    "fits_llc": "the working set (bytes) fits the last-level cache",
+    "llc_bytes": "last-level cache size, 0 when unknown",
+    "cache_note": "where the operands came from, in words",
+    "sqnr_db": "kernel's SQNR against fp64 of the inputs as given, dB",
     "rel_fro": "relative Frobenius error against fp64",
     "max_abs": "max absolute error against fp64",
+    "sqnr_total_db": "SQNR against the original floats (QTensors' sources), dB",
+    "rel_fro_total": "relative Frobenius error against the original floats",
+    "total_note": "what the total error covers, or why it is unknown",
     "quantized_inputs": "operands were QTensors",
     "fallback": "always None: xpuops never falls back silently",
     "source": "measured, or modeled (a simulator's performance model)",
@@ -105,6 +120,7 @@ def machine_fingerprint() -> dict:
 
 def _record(m: Measurement) -> dict:
     e = m.errors or {}
+    t = m.errors_total or {}
     return {
         "op": m.op,
         "shape": m.shape,
@@ -114,13 +130,23 @@ def _record(m: Measurement) -> dict:
         "precision": m.precision,
         "support": m.support,
         "impl": m.impl,
+        "computes": m.computes,
+        "canary": "ok"
+        if m.canary is None or m.canary.ok
+        else "; ".join(m.canary.findings),
         "unit": m.throughput.unit,
         "throughput": m.throughput.ops_per_s,
         "throughput_str": str(m.throughput),
+        "throughput_call": m.throughput_call.ops_per_s,
+        "throughput_call_str": str(m.throughput_call),
         "throughput_e2e": m.throughput_e2e.ops_per_s,
         "kernel_min_s": m.kernel_min_s,
         "kernel_median_s": m.kernel_median_s,
+        "call_min_s": m.call_min_s,
         "spread": m.spread,
+        "spread_call": m.spread_call,
+        "noisy": m.noisy,
+        "noise_note": m.noise_note,
         "e2e_median_s": m.wall_median_s,
         "first_call_s": m.first_call_s,
         "plan_s": m.plan_s,
@@ -132,9 +158,16 @@ def _record(m: Measurement) -> dict:
         "peak": m.peak.ops_per_s if m.peak else None,
         "peak_formula": m.peak.detail if m.peak else None,
         "pct_of_peak": m.pct_of_peak,
+        "cache": m.cache,
+        "fits_llc": m.fits_llc,
+        "llc_bytes": m.llc_bytes,
+        "cache_note": m.cache_note,
         "sqnr_db": e.get("sqnr_db"),
         "rel_fro": e.get("rel_fro"),
         "max_abs": e.get("max_abs"),
+        "sqnr_total_db": t.get("sqnr_db"),
+        "rel_fro_total": t.get("rel_fro"),
+        "total_note": m.total_note,
         "quantized_inputs": m.quantized_inputs,
         "fallback": m.fallback,
         "source": m.source,
@@ -194,18 +227,28 @@ class Comparison:
         for m in ordered:
             pct = f"{m.pct_of_peak:.0%}" if m.pct_of_peak is not None else "-"
             db = f"{m.errors['sqnr_db']:.1f}" if m.errors else "-"
+            if m.quantized_inputs and m.errors:
+                total = m.errors_total["sqnr_db"] if m.errors_total else None
+                db += f" ({total:.1f} total)" if total is not None else " (kernel)"
+            if m.cache == "cold":
+                cache = "cold"
+            else:
+                cache = "hot, fits LLC" if m.fits_llc else "hot"
             out.append(
                 [
                     m.op + " " + m.shape,
                     m.device,
-                    m.precision,
+                    m.precision_label,
                     m.support,
                     m.source,
+                    f"{m.call_min_s * 1e3:.3f}",
                     f"{m.kernel_min_s * 1e3:.3f}",
-                    f"{m.wall_median_s * 1e3:.3f}",
+                    str(m.throughput_call) if m.source == "measured" else "-",
                     str(m.throughput),
                     pct,
                     db,
+                    cache,
+                    "NOISY" if m.noisy else "-",
                 ]
             )
         return out
@@ -216,11 +259,14 @@ class Comparison:
         "precision",
         "how",
         "source",
-        "kernel ms",
         "call ms",
-        "throughput",
-        "of peak",
+        "kernel ms",
+        "call rate",
+        "kernel rate",
+        "kernel of peak",
         "SQNR dB",
+        "cache",
+        "flags",
     ]
 
     def __str__(self) -> str:
@@ -233,7 +279,29 @@ class Comparison:
         lines = [fmt.format(*self.HEADER), fmt.format(*("-" * n for n in w))]
         lines += [fmt.format(*r) for r in rows]
         lines += [f"(not run: {d} {p}: {r})" for d, p, r in self.skipped]
+        lines += self.notes()
         return "\n".join(lines)
+
+    def notes(self) -> list:
+        """Plain sentences under the table: what the rates are, and every
+        flag a row carries."""
+        out = [
+            "call rate: best whole call (conversion, quantization, copies "
+            "included); kernel rate: best kernel alone. Compare precisions by "
+            "the call rate."
+        ]
+        for m in self.measurements:
+            if m.noisy:
+                out.append(f"{m.device} {m.precision}: {m.noise_note}")
+            if m.canary is not None and not m.canary.ok:
+                out.append(str(m.canary))
+        if any(m.cache == "hot" and m.fits_llc for m in self.measurements):
+            out.append(
+                "hot, fits LLC: the working set stayed in the last-level cache "
+                "between repeats; memory-bound figures of such rows come from "
+                "cache (measure with cache='cold' for memory's)."
+            )
+        return out
 
     def __repr__(self) -> str:
         return f"<Comparison of {len(self)} measurements>\n{self}"
@@ -248,6 +316,7 @@ class Comparison:
             )
         for r in self.rows():
             t.add_row(*r)
+        t.caption = "\n".join(self.notes())
         return t
 
     def _repr_html_(self) -> str:
@@ -260,8 +329,11 @@ class Comparison:
             f"<li>{html.escape(d)} {html.escape(p)}: {html.escape(r)}</li>"
             for d, p, r in self.skipped
         )
-        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>" + (
-            f"<p>Not run:</p><ul>{skipped}</ul>" if skipped else ""
+        notes = "".join(f"<li>{html.escape(n)}</li>" for n in self.notes())
+        return (
+            f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+            + (f"<p>Not run:</p><ul>{skipped}</ul>" if skipped else "")
+            + f"<ul>{notes}</ul>"
         )
 
     def plot(self, path=None, bandwidth=None):
@@ -324,6 +396,10 @@ def compare(
                 results.append(measure(op, *args, device=d.name, precision=p, **kw))
             except (UnsupportedError, DeviceUnavailableError) as e:
                 skipped.append((d.name, p, str(e)))
+            except ValueError as e:
+                if "no operations" not in str(e):
+                    raise
+                skipped.append((d.name, p, f"empty: {e}"))
             if bar is not None:
                 bar.advance(task)
     finally:

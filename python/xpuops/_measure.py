@@ -206,7 +206,7 @@ class Measurement:
         narrower computation."""
         if self.canary is None or self.canary.ok:
             return self.precision
-        return f"{self.precision} (computed as {self.canary.computes}!)"
+        return f"{self.precision} (computed as {self.canary.computes.split(' (')[0]}!)"
 
     @property
     def intensity(self) -> float:

@@ -82,15 +82,57 @@ def plot_comparison(cmp, path=None, bandwidth=None):
     devs = sorted({m.device for m in ms if m.source == "measured"})
     for m in ms:
         modeled = m.source != "measured"
+        marker = "*" if modeled else _MARKERS[devs.index(m.device) % len(_MARKERS)]
         roof.scatter(
             m.intensity,
             m.throughput.ops_per_s,
             s=110 if modeled else 60,
             facecolor="none" if modeled else _COLORS[m.precision],
             edgecolor=_COLORS[m.precision] if modeled else "black",
-            marker="*" if modeled else _MARKERS[devs.index(m.device) % len(_MARKERS)],
+            marker=marker,
             zorder=3,
         )
+        if modeled:
+            continue
+        # the call rate below its kernel rate, joined by a line: the gap is
+        # conversion, quantization and copies
+        roof.plot(
+            [m.intensity, m.intensity],
+            [m.throughput_call.ops_per_s, m.throughput.ops_per_s],
+            color=_COLORS[m.precision],
+            lw=0.8,
+            zorder=2,
+        )
+        roof.scatter(
+            m.intensity,
+            m.throughput_call.ops_per_s,
+            s=30,
+            facecolor="white",
+            edgecolor=_COLORS[m.precision],
+            marker=marker,
+            zorder=3,
+        )
+        tags = []
+        if (
+            m.cache == "hot"
+            and m.fits_llc
+            and m.intensity < peaks.get(m.precision, 0) / bw
+        ):
+            tags.append("from cache")
+        if m.throughput.ops_per_s > bw * m.intensity * 1.0 and "from cache" not in tags:
+            tags.append("above memory roof: cache")
+        if m.noisy:
+            tags.append("NOISY")
+        if m.canary is not None and not m.canary.ok:
+            tags.append(f"computes {m.computes.split(' (')[0]}")
+        if tags:
+            roof.annotate(
+                ", ".join(tags),
+                (m.intensity, m.throughput.ops_per_s),
+                xytext=(5, 4),
+                textcoords="offset points",
+                fontsize=6,
+            )
     for i, d in enumerate(devs):
         roof.scatter(
             [],
@@ -100,6 +142,15 @@ def plot_comparison(cmp, path=None, bandwidth=None):
             edgecolor="black",
             label=f"measured on {d}",
         )
+    roof.scatter(
+        [],
+        [],
+        marker="o",
+        facecolor="white",
+        edgecolor="black",
+        s=30,
+        label="small, hollow: call rate (whole call); filled: kernel rate",
+    )
     for d in sorted({m.device for m in ms if m.source != "measured"}):
         roof.scatter(
             [],
@@ -118,13 +169,25 @@ def plot_comparison(cmp, path=None, bandwidth=None):
     roof.legend(fontsize=7, loc="upper left")
     roof.grid(True, which="both", alpha=0.2)
 
-    order = sorted(ms, key=lambda m: m.throughput.ops_per_s)
+    def call_rate(m):
+        return (m.throughput_call or m.throughput).ops_per_s
+
+    order = sorted(ms, key=call_rate)
     y = np.arange(len(order))
     bars.barh(
         y,
-        [m.throughput.ops_per_s for m in order],
+        [call_rate(m) for m in order],
         color=[_COLORS[m.precision] for m in order],
         hatch=["//" if m.source != "measured" else "" for m in order],
+    )
+    bars.scatter(
+        [m.throughput.ops_per_s for m in order],
+        y,
+        marker="|",
+        s=120,
+        color="black",
+        zorder=3,
+        label="kernel rate",
     )
     bars.set_yticks(
         y,
@@ -139,10 +202,19 @@ def plot_comparison(cmp, path=None, bandwidth=None):
     bars.xaxis.set_major_formatter(FuncFormatter(_tera))
     for yi, m in zip(y, order, strict=True):
         db = f", {m.errors['sqnr_db']:.0f} dB" if m.errors else ""
+        flag = " NOISY" if m.noisy else ""
+        rate = m.throughput_call if m.source == "measured" else m.throughput
         bars.text(
-            m.throughput.ops_per_s, yi, f" {m.throughput}{db}", va="center", fontsize=7
+            max(call_rate(m), m.throughput.ops_per_s),
+            yi,
+            f" {rate}{db}{flag}",
+            va="center",
+            fontsize=7,
         )
-    bars.set_xlabel("measured throughput (SQNR vs fp64 beside each bar)")
+    bars.legend(fontsize=7, loc="lower right")
+    bars.set_xlabel(
+        "call rate, bars (kernel rate, ticks; SQNR vs fp64 beside each bar)"
+    )
     bars.set_title("TOPS and TFLOPS count different operations")
     bars.margins(x=0.6)
     shape = ms[0].op + " " + ms[0].shape

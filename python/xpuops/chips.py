@@ -260,8 +260,15 @@ def compare(a, b) -> ChipComparison:
     la, ta, sa = _figure(a)
     lb, tb, sb = _figure(b, precision=None if not _is_device(b) else _precision_of(a))
     assumptions = []
-    value = tb.ops_per_s
-    if sb and not sa:
+    # both sides normalised the same way (dense, A's precision), so that
+    # compare(a, b).ratio * compare(b, a).ratio == 1
+    value_a, value = ta.ops_per_s, tb.ops_per_s
+    if sa:
+        value_a /= 2
+        assumptions.append(
+            "A's sparse figure is 2x its dense one (2:4 structured sparsity)"
+        )
+    if sb:
         value /= 2
         assumptions.append(
             "B's sparse figure is 2x its dense one (2:4 structured sparsity)"
@@ -273,7 +280,7 @@ def compare(a, b) -> ChipComparison:
             f"{tb.precision.upper()} -> {ta.precision.upper()}: {factor:g}x, the "
             "vendors' rule of 2x per halving of operand width"
         )
-    return ChipComparison(la, lb, ta, tb, value / ta.ops_per_s, tuple(assumptions))
+    return ChipComparison(la, lb, ta, tb, value / value_a, tuple(assumptions))
 
 
 def _is_device(x) -> bool:

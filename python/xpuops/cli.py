@@ -59,7 +59,15 @@ def cmd_devices(_args=None) -> int:
 
 
 def _parse_shape(op: str, text: str):
-    dims = [int(v) for v in text.lower().split("x")]
+    try:
+        dims = [int(v) for v in text.lower().split("x")]
+    except ValueError:
+        raise SystemExit(f"shape {text!r} must be integers joined by x") from None
+    if any(d <= 0 for d in dims):
+        raise SystemExit(
+            f"shape {text!r} has a zero or negative dimension: an empty problem "
+            "has no operations to measure"
+        )
     if op == "matmul":
         if len(dims) != 3:
             raise SystemExit("matmul shape is MxKxN, e.g. 512x4096x4096")
@@ -108,42 +116,70 @@ def cmd_compare(args) -> int:
 
 
 def _print(cmp):
+    if not len(cmp):
+        print("Nothing was measured:")
+        print("\n".join(f"  {d} {p}: {r}" for d, p, r in cmp.skipped))
+        return
     try:
         from rich.console import Console
 
         Console(width=160).print(cmp)
+        for d, p, r in cmp.skipped:
+            print(f"(not run: {d} {p}: {r})")
     except ImportError:  # rich is a dependency; plain text if it is missing
         print(cmp)
 
 
 def _summary(cmp, bw) -> list:
-    """A few plain sentences about what the tour measured (modeled rows are
-    kept apart: they are not measurements of this machine)."""
+    """A few plain sentences about what the tour measured. Precisions are
+    compared by call rates (what a user's call gets), kernel rates beside;
+    modeled rows are kept apart: they are not measurements of this machine."""
     best = {}
     for m in cmp:
         if m.source != "measured":
             continue
         if (
             m.precision not in best
-            or m.throughput.ops_per_s > best[m.precision].throughput.ops_per_s
+            or m.throughput_call.ops_per_s > best[m.precision].throughput_call.ops_per_s
         ):
             best[m.precision] = m
     out = []
-    if "fp32" in best and "int8" in best:
-        f, i = best["fp32"], best["int8"]
-        out.append(
-            f"- The best INT8 run ({i.device}, {i.throughput}) did "
-            f"{i.throughput.ops_per_s / f.throughput.ops_per_s:.1f}x as many "
-            f"operations per second as the best FP32 run ({f.device}, "
-            f"{f.throughput}); INT8 operations are halves of 8-bit integer "
-            "multiply-accumulates, FP32 ones of 32-bit float ones: different "
-            "work, so the ratio is of rates, not of results."
+    f32 = best.get("fp32")
+    for prec in ("bf16", "fp16", "int8", "int4"):
+        if f32 is None or prec not in best:
+            continue
+        q = best[prec]
+        call = q.throughput_call.ops_per_s / f32.throughput_call.ops_per_s
+        kern = q.throughput.ops_per_s / f32.throughput.ops_per_s
+        line = (
+            f"- Per whole call, the best {prec.upper()} run ({q.device}, "
+            f"{q.throughput_call}) did {call:.1f}x the operations per second of "
+            f"the best FP32 call ({f32.device}, {f32.throughput_call}); kernels "
+            f"alone: {q.throughput} vs {f32.throughput}, {kern:.1f}x."
         )
+        if call < 1:
+            line += (
+                f" A {prec} call is SLOWER than an fp32 one here: "
+                f"{1 - q.kernel_min_s / q.call_min_s:.0%} of it goes to "
+                + (
+                    "quantizing the float inputs on every call (pass QTensors "
+                    "from xpuops.quantize to do it once)."
+                    if prec in ("int8", "int4")
+                    else f"converting the inputs to {prec}."
+                )
+            )
+        if prec in ("int8", "int4"):
+            line += (
+                f" {prec.upper()} operations are halves of integer multiply-"
+                "accumulates, FP32 ones of float ones: different work, so the "
+                "ratio is of rates, not of results."
+            )
+        out.append(line)
     for prec, m in best.items():
         if m.pct_of_peak is not None:
             out.append(
-                f"- {prec}: {m.pct_of_peak:.0%} of this CPU's theoretical "
-                f"{m.peak} ({m.peak.detail})."
+                f"- {prec}: the kernel reached {m.pct_of_peak:.0%} of this CPU's "
+                f"theoretical {m.peak} ({m.peak.detail})."
             )
     accs = {p: m.errors["sqnr_db"] for p, m in best.items() if m.errors}
     if accs:
@@ -153,16 +189,21 @@ def _summary(cmp, bw) -> list:
             + "."
         )
     for m in cmp:
+        if m.canary is not None and not m.canary.ok:
+            out.append(f"- NOT AS LABELLED: {m.canary}.")
+        if m.noisy and m.source == "measured":
+            out.append(f"- {m.device} {m.precision}: {m.noise_note}; rerun it.")
+    for m in cmp:
         if m.source == "modeled":
             out.append(
                 f"- MODELED, not measured: an NPU like {m.device.split(':')[-1]} "
                 f"would take {m.kernel_min_s * 1e3:.2f} ms ({m.throughput}) if "
                 f"it sustained the share of its {m.peak} rating the model "
-                "assumes (60%); the result itself is computed bit-exactly."
+                "assumes; the result itself is computed bit-exactly."
             )
     out.append(
-        f"- Memory bandwidth measured: {bw / 1e9:.1f} GB/s. A 7B-parameter "
-        f"model at 4 bits (3.5 GB) could decode at most "
+        f"- Memory bandwidth measured (cold, 1 GiB): {bw / 1e9:.1f} GB/s. A "
+        f"7B-parameter model at 4 bits (3.5 GB) could decode at most "
         f"{bw / 3.5e9:.1f} tokens/s here, whatever the TOPS."
     )
     return out

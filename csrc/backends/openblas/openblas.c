@@ -67,10 +67,15 @@ static xo_status blas_describe(int index, xo_device_desc *d) {
   snprintf(d->name, sizeof d->name, "openblas");
   snprintf(d->kind, sizeof d->kind, "cpu");
   /* the core type tells which kernels run: a CPU OpenBLAS does not know
-   * falls back to generic kernels several times slower */
-  snprintf(d->full_name, sizeof d->full_name, "%s, core %s",
+   * falls back to generic kernels several times slower. Some hosts force
+   * an older core with OPENBLAS_CORETYPE (buggy kernels on their CPUs): the
+   * figures are then that core's, and the name says so */
+  const char *forced = getenv("OPENBLAS_CORETYPE");
+  snprintf(d->full_name, sizeof d->full_name, "%s, core %s%s%s%s",
            get_config ? get_config() : "OpenBLAS",
-           get_corename ? get_corename() : "unknown");
+           get_corename ? get_corename() : "unknown",
+           forced && *forced ? " (forced by OPENBLAS_CORETYPE=" : "",
+           forced && *forced ? forced : "", forced && *forced ? ")" : "");
   d->precisions[XO_PREC_FP64] = XO_SUPPORT_NATIVE;
   d->precisions[XO_PREC_FP32] = XO_SUPPORT_NATIVE;
   return XO_OK;
