@@ -159,3 +159,32 @@ def test_cached_fp8_weights_follow_the_data():
     np.negative(b, out=b)  # same array, new values (negation is exact)
     y2 = xo.matmul(a, b, device="onednn", precision="fp8")
     np.testing.assert_array_equal(y2, -y1)
+
+
+@pytest.mark.parametrize("cap,above", [("AVX2", "avx512"), ("AVX512_CORE", "vnni")])
+def test_onednn_follows_an_isa_cap(cap, above):
+    """ONEDNN_MAX_CPU_ISA caps oneDNN's kernels (how CI covers ISAs its CPU
+    lacks): no kernel above the cap runs, and int8, which needs VNNI for
+    exact accumulators, is refused naming the devices that can."""
+    code = (
+        "import numpy as np, xpuops as xo\n"
+        "a = np.ones((64, 64), np.float32)\n"
+        "xo.matmul(a, a, device='onednn')\n"
+        "print(xo.last_info()['impl'])\n"
+        "d = next(d for d in xo.devices() if d.name == 'onednn')\n"
+        "print(d.full_name)\n"
+        "try:\n"
+        "    xo.matmul(a, a, device='onednn', precision='int8')\n"
+        "    print('int8 ran')\n"
+        "except xo.UnsupportedError as e:\n"
+        "    print('refused:', e)\n"
+    )
+    env = dict(os.environ, ONEDNN_MAX_CPU_ISA=cap)
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    impl, full_name, int8 = out.stdout.strip().splitlines()
+    assert impl.startswith("onednn:matmul_fp32 (") and above not in impl.lower()
+    assert "no int8: without VNNI" in full_name
+    assert int8.startswith("refused:") and "ref" in int8

@@ -63,6 +63,24 @@ static const char *isa_string(dnnl_cpu_isa_t isa) {
   }
 }
 
+/* Whether oneDNN's int8 kernels get a VNNI dot product (u8 x s8 -> s32)
+ * on this ISA. Without one they pair products with vpmaddubsw, whose s16
+ * sum saturates for full-range s8 operands: accumulators then differ from
+ * the exact ones (found under ONEDNN_MAX_CPU_ISA=AVX2 and AVX512_CORE by
+ * thousands), so int8 is not offered there. */
+static int isa_has_vnni(dnnl_cpu_isa_t isa) {
+  switch ((int)isa) {
+    case dnnl_cpu_isa_avx512_core_amx_fp16:
+    case dnnl_cpu_isa_avx512_core_amx:
+    case dnnl_cpu_isa_avx512_core_fp16:
+    case dnnl_cpu_isa_avx512_core_bf16:
+    case dnnl_cpu_isa_avx512_core_vnni:
+    case dnnl_cpu_isa_avx2_vnni_2:
+    case dnnl_cpu_isa_avx2_vnni: return 1;
+    default: return 0;
+  }
+}
+
 /* Native when oneDNN has an optimized (non-reference) matmul for the
  * type on this CPU; its reference implementations widen to f32. */
 static xo_support probe(dnnl_data_type_t a, dnnl_data_type_t b,
@@ -94,13 +112,18 @@ static xo_status dnn_describe(int index, xo_device_desc *d) {
            isa_string(D.dnnl_get_effective_cpu_isa()));
   snprintf(d->name, sizeof d->name, "onednn");
   snprintf(d->kind, sizeof d->kind, "cpu");
-  snprintf(d->full_name, sizeof d->full_name, "oneDNN %d.%d.%d, %s", v->major,
-           v->minor, v->patch, isa_name);
+  int vnni = isa_has_vnni(D.dnnl_get_effective_cpu_isa());
+  snprintf(d->full_name, sizeof d->full_name, "oneDNN %d.%d.%d, %s%s", v->major,
+           v->minor, v->patch, isa_name,
+           vnni ? ""
+                : "; no int8: without VNNI oneDNN's s16 pair sums saturate "
+                  "(accumulators not exact)");
   d->exact_integer = 1;
   support[XO_PREC_FP32] = probe(dnnl_f32, dnnl_f32, dnnl_f32);
   support[XO_PREC_BF16] = probe(dnnl_bf16, dnnl_bf16, dnnl_f32);
   support[XO_PREC_FP16] = probe(dnnl_f16, dnnl_f16, dnnl_f32);
-  support[XO_PREC_INT8] = probe(dnnl_s8, dnnl_s8, dnnl_s32);
+  support[XO_PREC_INT8] =
+      vnni ? probe(dnnl_s8, dnnl_s8, dnnl_s32) : XO_SUPPORT_NONE;
   /* oneDNN 3.2 has no f8 or s4 type: fp8 runs on bf16 (exact widening)
    * and int4 on s8 (exact unpacking), computing the same values */
   if (support[XO_PREC_BF16]) support[XO_PREC_FP8] = XO_SUPPORT_EMULATED;
