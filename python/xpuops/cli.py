@@ -55,7 +55,30 @@ def cmd_devices(_args=None) -> int:
         print("\nTheoretical peaks of this CPU (measured clock):")
         for prec, t in peaks.items():
             print(f"  {prec:5s} {str(t):>18s} = {t.detail}")
+    if getattr(_args, "canary", False):
+        print("\n".join(_canaries()))
     return 0
+
+
+def _canaries() -> list:
+    """One line per device: does it compute each precision in that format?
+    (xpuops.canary; simulated NPUs share one pipeline: npusim stands for
+    them)."""
+    from ._canary import canary
+
+    lines = [
+        "\nPrecision canaries (does each device compute in the format it claims?):"
+    ]
+    for d in _devices.devices():
+        if not d.available or (d.simulated and d.name != "npusim"):
+            continue
+        verdicts = [canary(d.name, p) for p in d.precisions]
+        good = [v.precision for v in verdicts if v.ok]
+        lines.append(
+            f"  {d.name}: " + (" ".join(good) + " as labelled" if good else "")
+        )
+        lines += [f"    NOT AS LABELLED: {v}" for v in verdicts if not v.ok]
+    return lines
 
 
 def _parse_shape(op: str, text: str):
@@ -216,7 +239,7 @@ def cmd_tour(args) -> int:
         f"measured clock {measured_clock_ghz():.2f} GHz, "
         f"{_devices.get_num_threads()} threads\n"
     )
-    cmd_devices()
+    cmd_devices(argparse.Namespace(canary=True))
     bw = bandwidth("cpu")
     print(
         f"\nMemory read bandwidth (measured, 1 GiB, all threads): {bw / 1e9:.1f} GB/s\n"
@@ -374,7 +397,12 @@ def main(argv=None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = p.add_subparsers(dest="cmd", required=True)
-    sub.add_parser("devices", help="every device, its precisions and peaks")
+    dv = sub.add_parser("devices", help="every device, its precisions and peaks")
+    dv.add_argument(
+        "--canary",
+        action="store_true",
+        help="also probe that each device computes in the format it claims",
+    )
     c = sub.add_parser("compare", help="one op over devices x precisions")
     c.add_argument("op", choices=list(OPS))
     c.add_argument("shape", help="matmul MxKxN; conv2d NxCxHxWxOCxK; attention BxHxLxD")
