@@ -172,7 +172,9 @@ ATTN_BOUND = {
     "bf16": 40.0,
     "fp16": 55.0,
     "fp8": 20.0,
-    "int8": 25.0,
+    # scheme v2 (DESIGN.md s2): ~33-38 dB on N(0,1) inputs at these sizes;
+    # v1, which rounded the normalised softmax to u8, scored 3-20 dB
+    "int8": 30.0,
 }
 
 
@@ -218,10 +220,10 @@ def test_attention(device, precision, shape, causal, rng):
     y_ref = xo.attention(q, k, v, causal=causal, device="ref", precision=precision)
     if precision == "int8":
         _, y_twin = twin.attention_int8(q, k, v, causal=causal)
-        # P is rint(p * 255) of an f32 softmax: exp may differ by an ulp
-        # between libm and NumPy, moving a rare P by one step
-        assert twin.sqnr_db(y_twin, y) > 45
-        assert twin.sqnr_db(y_ref, y) > 45
+        # every backend computes P with the core's exp (the OpenCL kernel
+        # and the twin spell out the same float steps): the same bits
+        np.testing.assert_array_equal(y, y_twin)
+        np.testing.assert_array_equal(y, y_ref)
     else:
         rounded = twin.attention(
             twin.round_to(q, precision),

@@ -102,36 +102,70 @@ def matmul_int(a, b, precision):
     return acc, acc.astype(np.float32) * (np.float32(sa) * sb)
 
 
+def expf(x):
+    """e^x exactly as the core's xo_expf: the same float32 + - * and rint
+    steps (Cody-Waite by ln 2, degree-6 polynomial, times 2^n)."""
+    x = np.asarray(x, np.float32)
+    f = np.float32
+    out_of_range = ~(x > f(-87.0))
+    x = np.minimum(np.where(out_of_range, f(0), x), f(88.0)).astype(np.float32)
+    n = np.rint(x * f(1.44269504))
+    r = x - n * f(0.693359375)
+    r = r + n * f(2.12194440e-4)
+    e = f(1.0) / f(720.0)
+    for c in (f(1) / f(120), f(1) / f(24), f(1) / f(6), f(0.5), f(1.0), f(1.0)):
+        e = (e * r + c).astype(np.float32)
+    two_n = np.ldexp(np.ones_like(x), n.astype(np.int32)).astype(np.float32)
+    return np.where(out_of_range, f(0), e * two_n).astype(np.float32)
+
+
 def attention_int8(q, k, v, causal=False, scale=None):
-    """The int8 scheme of DESIGN.md s2, in float32 NumPy: returns
-    (S = Q Kᵀ s32 as int64, out float32)."""
+    """The int8 scheme v2 of DESIGN.md s2, in float32 NumPy: returns
+    (S = Q Kᵀ s32 as int64, out float32). Q per (batch, head, row), K per
+    (batch, kv-head, key) after centring on its mean over keys, V per
+    (batch, kv-head, channel); P = rint(255 exp(S - m)) as u8; out =
+    (P V) * sv / sum(P)."""
     q, k, v = (np.asarray(t).astype(np.float32) for t in (q, k, v))
     b, h, lq, d = q.shape
     hkv, lk = k.shape[1], k.shape[2]
-    scale = np.float32(1 / np.sqrt(d) if scale is None else scale)
-    mean = (k.astype(np.float64).sum(axis=2, keepdims=True) / lk).astype(np.float32)
+    f = np.float32
+    scale = f(1 / np.sqrt(d) if scale is None else scale)
+    mean = (k.astype(np.float64).sum(axis=2, keepdims=True) / max(lk, 1)).astype(
+        np.float32
+    )
     kc = k - mean
-    qq, sq, _ = quantize(q.reshape(b * h, -1), "int8", axis=0)
-    qk, sk, _ = quantize(kc.reshape(b * hkv, -1), "int8", axis=0)
-    qv, sv, _ = quantize(v.reshape(b * hkv, -1), "int8", axis=0)
+    qq, sq, _ = quantize(q.reshape(b * h * lq, d), "int8", axis=0)
+    qk, sk, _ = quantize(kc.reshape(b * hkv * lk, d), "int8", axis=0)
+    vt = v.reshape(b * hkv, lk, d).transpose(0, 2, 1).reshape(b * hkv * d, lk)
+    qvt, sv, _ = quantize(vt, "int8", axis=0)
+    qv = qvt.reshape(b * hkv, d, lk).transpose(0, 2, 1)
     rep = h // hkv
     qq = qq.reshape(b, h, lq, d)
     qk = np.repeat(qk.reshape(b, hkv, lk, d), rep, axis=1)
     qv = np.repeat(qv.reshape(b, hkv, lk, d), rep, axis=1)
-    sq = sq.reshape(b, h, 1, 1)
-    sk = np.repeat(sk.reshape(b, hkv, 1, 1), rep, axis=1)
-    sv = np.repeat(sv.reshape(b, hkv, 1, 1), rep, axis=1)
+    sq = sq.reshape(b, h, lq, 1).astype(np.float32)
+    sk = np.repeat(sk.reshape(b, hkv, 1, lk), rep, axis=1).astype(np.float32)
+    sv = np.repeat(sv.reshape(b, hkv, 1, d), rep, axis=1).astype(np.float32)
     s = np.einsum("bhid,bhjd->bhij", qq, qk)
-    f = s.astype(np.float32) * (sq * sk * scale)
+    sf = ((s.astype(np.float32) * sq).astype(np.float32) * sk).astype(np.float32)
+    sf = (sf * scale).astype(np.float32)
     vis = np.ones((lq, lk), bool)
     if causal:
         vis = np.arange(lk)[None, :] <= np.arange(lq)[:, None] + (lk - lq)
-    f = np.where(vis, f, -np.inf).astype(np.float32)
-    mx = f.max(axis=-1, keepdims=True)
-    e = np.where(vis, np.exp(f - np.where(np.isfinite(mx), mx, 0)), 0)
-    e = e.astype(np.float32)
-    tot = e.sum(axis=-1, keepdims=True, dtype=np.float32)
-    p = np.divide(e, tot, out=np.zeros_like(e), where=tot > 0)
-    pu = np.clip(np.rint(p * np.float32(255)), 0, 255).astype(np.int64)
+    masked = np.where(vis, sf, -np.inf).astype(np.float32)
+    mx = (
+        masked.max(axis=-1, keepdims=True)
+        if lk
+        else np.zeros((b, h, lq, 1), np.float32)
+    )
+    mx = np.where(np.isfinite(mx), mx, f(0)).astype(np.float32)
+    e = expf(np.where(vis, sf - mx, f(-100)))
+    pu = np.clip(np.rint(f(255) * e), 0, 255).astype(np.int64)
+    pu = np.where(vis, pu, 0)
     acc = np.einsum("bhij,bhjd->bhid", pu, qv)
-    return s, acc.astype(np.float32) * (sv / np.float32(255))
+    tot = pu.sum(axis=-1, keepdims=True)
+    num = (acc.astype(np.float32) * sv).astype(np.float32)
+    out = np.divide(
+        num, tot.astype(np.float32), out=np.zeros_like(num), where=tot > 0
+    ).astype(np.float32)
+    return s, out

@@ -96,9 +96,10 @@ typedef struct xo_problem {
  *         (xo_pack_int4 order over the whole row-major tensor).
  * matmul: in[0] = a [batch_a, m, k], in[1] = b [batch_b, k, n].
  * conv2d: in[0] = x [n, c, h, w], in[1] = w [oc, c/groups, kh, kw].
- * attention: in[0..2] = q, k, v. For int8, q/k/v are s8 quantized per
- *   (batch, head) (k after subtracting its per-head mean over keys) and
- *   scale[i] has one float per (batch, head) of that tensor.
+ * attention: in[0..2] = q, k, v. For int8 (scheme v2) they are s8: q
+ *   per (batch, head, row), k per (batch, kv-head, key) after subtracting
+ *   its mean over keys, v per (batch, kv-head, channel); scale[0] has
+ *   b*h*lq floats, scale[1] b*hkv*lk, scale[2] b*hkv*d.
  * out: f64 for fp64, s32 when out_dtype is S32, else f32. */
 typedef struct xo_args {
   const void *in[3];
@@ -228,12 +229,18 @@ void xo_im2col_gather(const void *src, size_t es, const int64_t *map, int64_t n,
 void xo_dequant_rows(int64_t m, int64_t n, const int32_t *acc, float sa,
                      const float *sb, int per_col, int add, float *out);
 
-/* The int8 attention softmax of one query row (DESIGN.md s2): f = s *
- * alpha in f32, a stable softmax, p = rint(255 * softmax) as u8. Every
- * backend calls this one function, so P is identical everywhere. f is n
- * floats of scratch. */
-void xo_softmax_u8(const int32_t *s, int64_t n, float alpha, float *f,
-                   uint8_t *p);
+/* The int8 attention scheme v2 (DESIGN.md s2), one query row at a time.
+ * Every CPU backend calls these, so P and the output are the same bits.
+ * xo_expf: e^x from + - * and rint only (see attention.c). */
+float xo_expf(float x);
+/* For n visible keys: S_j = acc_j * sq * sk_j * scale in f32, in that
+ * order; m = max S; p_j = rint(255 * xo_expf(S_j - m)) as u8. Returns the
+ * sum of p (at most 255 n). f is n floats of scratch. */
+int32_t xo_attn_probs_u8(const int32_t *acc, int64_t n, float sq,
+                         const float *sk, float scale, float *f, uint8_t *p);
+/* out_c = acc_c * sv_c / sum in f32 (0 when sum is 0), for d channels. */
+void xo_attn_out_f32(const int32_t *acc, int64_t d, const float *sv,
+                     int32_t sum, float *out);
 
 /* Number of (query, key) pairs the mask leaves visible. */
 double xo_attention_pairs(int64_t lq, int64_t lk, int causal);

@@ -1,6 +1,8 @@
 /* attention.c - scaled dot-product attention with grouped-query heads and a
- * bottom-right aligned causal mask. The int8 scheme (DESIGN.md s2) quantizes
- * here, once, so every backend gets the same integer operands. */
+ * bottom-right aligned causal mask. The int8 scheme (v2, DESIGN.md s2)
+ * quantizes here, once, so every backend gets the same integer operands,
+ * and its per-row steps (probabilities, output) are the functions at the
+ * end of this file, so every CPU backend computes the same bits. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,21 +20,48 @@ double xo_attention_pairs(int64_t lq, int64_t lk, int causal) {
   return pairs;
 }
 
-/* Quantize a contiguous f32 [heads, per_head] per head (symmetric s8). */
-static xo_status quantize_heads(float *x, int64_t heads, int64_t per_head,
-                                int8_t **q, float **scale) {
+/* Quantize a contiguous f32 [rows, cols] per row (symmetric s8), by the
+ * rules of DESIGN.md s2 (xo_quantize). */
+static xo_status quantize_rows(float *x, int64_t rows, int64_t cols, int8_t **q,
+                               float **scale) {
   xo_tensor t = {.dtype = XO_DTYPE_F32,
                  .ndim = 2,
-                 .shape = {heads, per_head},
-                 .strides = {per_head * 4, 4},
+                 .shape = {rows, cols},
+                 .strides = {cols * 4, 4},
                  .data = x};
   xo_qspec spec = {.prec = XO_PREC_INT8,
                    .granularity = XO_Q_AXIS,
                    .axis = 0,
                    .symmetric = 1};
-  xo_status st = xo_alloc(heads * per_head, 1, (void **)q);
-  if (st == XO_OK) st = xo_alloc(heads, sizeof(float), (void **)scale);
+  xo_status st = xo_alloc(rows * cols, 1, (void **)q);
+  if (st == XO_OK) st = xo_alloc(rows, sizeof(float), (void **)scale);
   if (st == XO_OK) st = xo_quantize(&t, &spec, *q, *scale, NULL);
+  return st;
+}
+
+/* v [heads, lk, d] quantized per (head, channel): through a [heads, d, lk]
+ * transpose, quantized per row, and back. */
+static xo_status quantize_channels(const float *v, int64_t heads, int64_t lk,
+                                   int64_t d, int8_t **q, float **scale) {
+  float *t = NULL;
+  int8_t *qt = NULL;
+  int64_t n = heads * lk * d;
+  xo_status st = xo_alloc(n, sizeof(float), (void **)&t);
+  if (st == XO_OK) st = xo_alloc(n, 1, (void **)q);
+  if (st != XO_OK) goto fail;
+  for (int64_t g = 0; g < heads; g++)
+    for (int64_t j = 0; j < lk; j++)
+      for (int64_t c = 0; c < d; c++)
+        t[(g * d + c) * lk + j] = v[(g * lk + j) * d + c];
+  st = quantize_rows(t, heads * d, lk, &qt, scale);
+  if (st != XO_OK) goto fail;
+  for (int64_t g = 0; g < heads; g++)
+    for (int64_t j = 0; j < lk; j++)
+      for (int64_t c = 0; c < d; c++)
+        (*q)[(g * lk + j) * d + c] = qt[(g * d + c) * lk + j];
+fail:
+  free(t);
+  free(qt);
   return st;
 }
 
@@ -137,11 +166,17 @@ xo_status xo_attention(xo_device_t dev, xo_precision prec, const xo_tensor *q,
     if (st != XO_OK) goto fail;
     if (p.lk > 0)
       subtract_key_mean(bufs.f[1], p.b * p.hkv, p.lk, p.d, bufs.sum);
-    int64_t heads[3] = {p.b * p.h, p.b * p.hkv, p.b * p.hkv};
-    int64_t len[3] = {p.lq * p.d, p.lk * p.d, p.lk * p.d};
-    for (int i = 0; i < 3 && st == XO_OK; i++) {
-      st = quantize_heads(bufs.f[i], heads[i], len[i], &bufs.q[i],
-                          &bufs.scale[i]);
+    /* Q per (batch, head, row), K per (batch, kv-head, key), V per (batch,
+     * kv-head, channel) */
+    st = quantize_rows(bufs.f[0], p.b * p.h * p.lq, p.d, &bufs.q[0],
+                       &bufs.scale[0]);
+    if (st == XO_OK)
+      st = quantize_rows(bufs.f[1], p.b * p.hkv * p.lk, p.d, &bufs.q[1],
+                         &bufs.scale[1]);
+    if (st == XO_OK)
+      st = quantize_channels(bufs.f[2], p.b * p.hkv, p.lk, p.d, &bufs.q[2],
+                             &bufs.scale[2]);
+    for (int i = 0; i < 3; i++) {
       args.in[i] = bufs.q[i];
       args.scale[i] = bufs.scale[i];
     }
@@ -168,19 +203,50 @@ fail:
   return st;
 }
 
-void xo_softmax_u8(const int32_t *s, int64_t n, float alpha, float *f,
-                   uint8_t *p) {
-  float mx = -INFINITY, sum = 0.0f;
+/* e^x in float32 from + - * and rint only (Cody-Waite reduction by ln 2,
+ * a degree-6 Taylor polynomial on |r| <= ln2 / 2, then 2^n): within about
+ * 2 ulp of e^x, and the same bits wherever float arithmetic is IEEE and not
+ * contracted, which libm's expf and OpenCL's exp do not promise. The
+ * OpenCL kernel and the tests' NumPy twin spell out the same steps. */
+float xo_expf(float x) {
+  if (!(x > -87.0f)) return 0.0f; /* below FLT_MIN: the scheme's P is 0 */
+  if (x > 88.0f) x = 88.0f;
+  float n = nearbyintf(x * 1.44269504f);
+  float r = x - n * 0.693359375f; /* exact: 9 bits x 8 bits */
+  r = r + n * 2.12194440e-4f;
+  float e = 1.0f / 720.0f;
+  e = e * r + 1.0f / 120.0f;
+  e = e * r + 1.0f / 24.0f;
+  e = e * r + 1.0f / 6.0f;
+  e = e * r + 0.5f;
+  e = e * r + 1.0f;
+  e = e * r + 1.0f;
+  uint32_t bits = (uint32_t)((int32_t)n + 127) << 23;
+  float two_n;
+  memcpy(&two_n, &bits, sizeof two_n);
+  return e * two_n;
+}
+
+int32_t xo_attn_probs_u8(const int32_t *acc, int64_t n, float sq,
+                         const float *sk, float scale, float *f, uint8_t *p) {
+  float mx = -INFINITY;
   for (int64_t j = 0; j < n; j++) {
-    f[j] = (float)s[j] * alpha;
+    float s = (float)acc[j] * sq;
+    s = s * sk[j];
+    f[j] = s * scale;
     if (f[j] > mx) mx = f[j];
   }
+  int32_t sum = 0;
   for (int64_t j = 0; j < n; j++) {
-    f[j] = expf(f[j] - mx);
-    sum += f[j];
-  }
-  for (int64_t j = 0; j < n; j++) {
-    float r = nearbyintf(f[j] / sum * 255.0f);
+    float r = nearbyintf(255.0f * xo_expf(f[j] - mx));
     p[j] = (uint8_t)(r < 0.0f ? 0.0f : r > 255.0f ? 255.0f : r);
+    sum += p[j];
   }
+  return sum;
+}
+
+void xo_attn_out_f32(const int32_t *acc, int64_t d, const float *sv,
+                     int32_t sum, float *out) {
+  for (int64_t c = 0; c < d; c++)
+    out[c] = sum > 0 ? (float)acc[c] * sv[c] / (float)sum : 0.0f;
 }

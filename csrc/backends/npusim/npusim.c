@@ -7,7 +7,7 @@
  * activations; the f32 result is that s8 times s_out. s_out is chosen per
  * call from the accumulators' range, as calibration would. Raw s32 output
  * returns the accumulators, identical to ref's. attention: the int8 scheme
- * of DESIGN.md (the shared xo_softmax_u8 makes P).
+ * v2 of DESIGN.md (the core's xo_attn_probs_u8 makes P).
  *
  * Time: max(ops / (rated TOPS x utilisation), bytes / bandwidth) + dispatch
  * latency, per chip profile; never measured. */
@@ -266,8 +266,7 @@ static xo_status npu_attention(const npu_plan *pl, const xo_args *args) {
   const int8_t *q = args->in[0], *k = args->in[1], *v = args->in[2];
   for (int64_t bh = 0; bh < p->b * p->h && st == XO_OK; bh++) {
     int64_t kv = (bh / p->h) * p->hkv + (bh % p->h) / rep;
-    float alpha = args->scale[0][bh] * args->scale[1][kv] * (float)p->scale;
-    float vs = args->scale[2][kv] / 255.0f;
+    const float *sk = args->scale[1] + kv * lk, *sv = args->scale[2] + kv * d;
     for (int64_t i = 0; i < lq; i++) {
       int64_t vis = p->causal ? i + (lk - lq) + 1 : lk;
       vis = vis < 0 ? 0 : vis > lk ? lk : vis;
@@ -278,12 +277,15 @@ static xo_status npu_attention(const npu_plan *pl, const xo_args *args) {
           dot += q[(bh * lq + i) * d + c] * k[(kv * lk + j) * d + c];
         s[j] = dot;
       }
-      if (vis > 0) xo_softmax_u8(s, vis, alpha, f, pu);
+      int32_t sum = 0;
+      if (vis > 0)
+        sum = xo_attn_probs_u8(s, vis, args->scale[0][bh * lq + i], sk,
+                               (float)p->scale, f, pu);
       for (int64_t c = 0; c < d; c++) acc[c] = 0;
       for (int64_t j = 0; j < vis; j++)
         for (int64_t c = 0; c < d; c++)
           acc[c] += (int32_t)pu[j] * v[(kv * lk + j) * d + c];
-      for (int64_t c = 0; c < d; c++) o[c] = vis ? (float)acc[c] * vs : 0.0f;
+      xo_attn_out_f32(acc, d, sv, sum, o);
     }
   }
   free(s);

@@ -3,8 +3,9 @@
  *   float: S = scale * Q Kᵀ (+ causal mask) as one matmul with post-ops,
  *          P = softmax(S) (the softmax primitive, P in the operand type),
  *          O = P V as a second matmul.
- *   int8:  S = Q Kᵀ in s32, P = rint(255 softmax) as u8 by the shared
- *          xo_softmax_u8 (identical to ref), O = P V in s32, then scaled.
+ *   int8:  S = Q Kᵀ in s32, P as u8 by the core's xo_attn_probs_u8
+ *          (scheme v2, identical to ref), O = P V in s32, then scaled per
+ *          channel and divided by the row's sum of P (xo_attn_out_f32).
  * oneDNN 3.2's Graph API has no SDPA fusion for this, so the three steps
  * stay separate. */
 #include <math.h>
@@ -115,7 +116,8 @@ xo_status dnn_attention_run(const dnn_plan *pl, const xo_args *args) {
   void *pbuf = dnn_scratch(2, (size_t)(m * lk) * (int8 ? 1 : es));
   int32_t *acc = int8 ? dnn_scratch(3, (size_t)(m * d) * 4) : NULL;
   float *f = int8 ? dnn_scratch(4, (size_t)(lk ? lk : 1) * 4) : NULL;
-  if (!s || !pbuf || (int8 && (!acc || !f)))
+  int32_t *psum = int8 ? dnn_scratch(5, (size_t)m * 4) : NULL;
+  if (!s || !pbuf || (int8 && (!acc || !f || !psum)))
     return xo_fail(XO_ERR_NO_MEMORY, "onednn: no memory");
   for (int64_t g = 0; g < p->b * p->hkv; g++) {
     const char *qg = q + (size_t)(g * m * d) * es;
@@ -134,10 +136,12 @@ xo_status dnn_attention_run(const dnn_plan *pl, const xo_args *args) {
     if (int8) {
       for (int64_t r = 0; r < m; r++) {
         int64_t bh = g / p->hkv * p->h + g % p->hkv * rep + r / p->lq;
-        float alpha = args->scale[0][bh] * args->scale[1][g] * (float)p->scale;
+        float sq = args->scale[0][bh * p->lq + r % p->lq];
         uint8_t *pr = (uint8_t *)pbuf + r * lk;
         int vis = visible(p, r);
-        xo_softmax_u8((const int32_t *)s + r * lk, vis, alpha, f, pr);
+        psum[r] =
+            xo_attn_probs_u8((const int32_t *)s + r * lk, vis, sq,
+                             args->scale[1] + g * lk, (float)p->scale, f, pr);
         memset(pr + vis, 0, (size_t)(lk - vis));
       }
     } else {
@@ -151,13 +155,12 @@ xo_status dnn_attention_run(const dnn_plan *pl, const xo_args *args) {
                     {DNNL_ARG_DST, pl->md[MD_O], int8 ? (void *)acc : og}};
     st = dnn_exec(&pl->third, pv, 3);
     if (st != XO_OK) return st;
-    float vscale = int8 ? args->scale[2][g] / 255.0f : 0.0f;
     for (int64_t r = 0; r < m; r++) {
       float *o = og + r * d;
       if (visible(p, r) == 0) { /* no key: 0, not softmax's NaN */
         memset(o, 0, (size_t)d * 4);
       } else if (int8) {
-        for (int64_t c = 0; c < d; c++) o[c] = (float)acc[r * d + c] * vscale;
+        xo_attn_out_f32(acc + r * d, d, args->scale[2] + g * d, psum[r], o);
       }
     }
   }

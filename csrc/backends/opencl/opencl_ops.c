@@ -56,7 +56,10 @@ xo_status cl_plan_ops(cl_plan *pl) {
   if (p->op == XO_OP_ATTENTION) {
     char opts[200];
     if (prec == XO_PREC_INT8) {
-      snprintf(opts, sizeof opts, "-DINT8_ATTENTION -DHD=%lld",
+      /* the output divides by sum(P): correctly rounded, as on the CPU */
+      snprintf(opts, sizeof opts,
+               "-DINT8_ATTENTION -DHD=%lld "
+               "-cl-fp32-correctly-rounded-divide-sqrt",
                (long long)p->d);
       st = cl_kernel_get(pl->dev, "attention", opts, "xo_attention_s8",
                          &pl->main);
@@ -68,7 +71,7 @@ xo_status cl_plan_ops(cl_plan *pl) {
     }
     snprintf(pl->impl, sizeof pl->impl, "opencl:attention_%s (%s, on %s)",
              xo_precision_name(prec),
-             prec == XO_PREC_INT8 ? "xo_attention_s8, two-pass int8 scheme"
+             prec == XO_PREC_INT8 ? "xo_attention_s8, two-pass int8 scheme v2"
                                   : "xo_attention, tiled online softmax",
              pl->dev->name);
     return st;
@@ -300,11 +303,13 @@ static xo_status run_attention(cl_plan *pl, const xo_args *args, run_ctx *r,
   float scale = (float)p->scale;
   size_t bh = (size_t)(p->b * p->h);
   if (prec == XO_PREC_INT8) {
-    st = cl_buffer(r->d, args->scale[0], bh * 4, &m[4]);
+    /* scheme v2: sq per query row, sk per key, sv per channel */
+    size_t nkv = (size_t)(p->b * p->hkv);
+    st = cl_buffer(r->d, args->scale[0], bh * (size_t)LQ * 4, &m[4]);
     if (st == XO_OK)
-      st = cl_buffer(r->d, args->scale[1], (size_t)(p->b * p->hkv) * 4, &m[5]);
+      st = cl_buffer(r->d, args->scale[1], nkv * (size_t)LK * 4, &m[5]);
     if (st == XO_OK)
-      st = cl_buffer(r->d, args->scale[2], (size_t)(p->b * p->hkv) * 4, &m[6]);
+      st = cl_buffer(r->d, args->scale[2], nkv * (size_t)p->d * 4, &m[6]);
     karg a[] = {{8, &m[0]}, {8, &m[1]},   {8, &m[2]}, {8, &m[3]}, {8, &m[4]},
                 {8, &m[5]}, {8, &m[6]},   {4, &H},    {4, &HKV},  {4, &LQ},
                 {4, &LK},   {4, &causal}, {4, &scale}};

@@ -23,8 +23,9 @@ enum { ATTN_BLOCK = 64 };
 #undef ATTN_FN
 #undef EXP
 
-/* int8: S = q k^T in s32; softmax of S * (sq * sk * scale) in f32; P as u8
- * = rint(p * 255); acc = P v in s32; out = acc * (sv / 255). */
+/* int8, scheme v2 (DESIGN.md s2): acc = q k^T in s32; P as u8 and its sum
+ * from the core's xo_attn_probs_u8; acc2 = P v in s32; out from
+ * xo_attn_out_f32. */
 static void attention_s8(const xo_problem *p, const xo_args *args, int32_t *s,
                          uint8_t *pu, float *f, int32_t *acc) {
   const int8_t *q = args->in[0], *k = args->in[1], *v = args->in[2];
@@ -33,8 +34,7 @@ static void attention_s8(const xo_problem *p, const xo_args *args, int32_t *s,
   for (int64_t bh = 0; bh < p->b * p->h; bh++) {
     int64_t kv = (bh / p->h) * p->hkv + (bh % p->h) / rep;
     const int8_t *kh = k + kv * lk * d, *vh = v + kv * lk * d;
-    float alpha = args->scale[0][bh] * args->scale[1][kv] * (float)p->scale;
-    float vscale = args->scale[2][kv] / 255.0f;
+    const float *sk = args->scale[1] + kv * lk, *sv = args->scale[2] + kv * d;
     for (int64_t i = 0; i < lq; i++) {
       const int8_t *qi = q + (bh * lq + i) * d;
       float *oi = out + (bh * lq + i) * d;
@@ -50,12 +50,13 @@ static void attention_s8(const xo_problem *p, const xo_args *args, int32_t *s,
           dot += (int32_t)qi[c] * (int32_t)kh[j * d + c];
         s[j] = dot;
       }
-      xo_softmax_u8(s, vis, alpha, f, pu);
+      int32_t sum = xo_attn_probs_u8(s, vis, args->scale[0][bh * lq + i], sk,
+                                     (float)p->scale, f, pu);
       for (int64_t c = 0; c < d; c++) acc[c] = 0;
       for (int64_t j = 0; j < vis; j++)
         for (int64_t c = 0; c < d; c++)
           acc[c] += (int32_t)pu[j] * (int32_t)vh[j * d + c];
-      for (int64_t c = 0; c < d; c++) oi[c] = (float)acc[c] * vscale;
+      xo_attn_out_f32(acc, d, sv, sum, oi);
     }
   }
 }

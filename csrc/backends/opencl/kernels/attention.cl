@@ -76,9 +76,29 @@ __kernel __attribute__((reqd_work_group_size(BQ, 1, 1))) void xo_attention(
 #endif
 
 #ifdef INT8_ATTENTION
-/* The int8 scheme of DESIGN.md s2: S = q kᵀ in s32; f = S * alpha; a
- * stable softmax in f32 (max, then the sum in key order, as ref does);
- * P = rint(255 p) as u8; acc = P v in s32; out = acc * (sv / 255). */
+/* e^x exactly as the core's xo_expf (csrc/ops/attention.c): the same + - *
+ * and rint steps, so P below is the CPU backends' P bit for bit (OpenCL's
+ * own exp may differ by ulps between implementations). */
+float xo_expf(float x) {
+  if (!(x > -87.0f)) return 0.0f;
+  if (x > 88.0f) x = 88.0f;
+  const float n = rint(x * 1.44269504f);
+  float r = x - n * 0.693359375f;
+  r = r + n * 2.12194440e-4f;
+  float e = 1.0f / 720.0f;
+  e = e * r + 1.0f / 120.0f;
+  e = e * r + 1.0f / 24.0f;
+  e = e * r + 1.0f / 6.0f;
+  e = e * r + 0.5f;
+  e = e * r + 1.0f;
+  e = e * r + 1.0f;
+  return e * as_float((uint)((int)n + 127) << 23);
+}
+
+/* The int8 scheme v2 of DESIGN.md s2, one work-item per query row: acc =
+ * q kᵀ in s32; S = acc * sq_i * sk_j * scale in f32; m = max S; P =
+ * rint(255 xo_expf(S - m)) as u8; acc2 = P v in s32; out = acc2 * sv_c /
+ * sum(P). Two passes over the keys (max, then P and P v). */
 __kernel void xo_attention_s8(__global const char *q, __global const char *k,
                               __global const char *v, __global float *out,
                               __global const float *sq,
@@ -91,28 +111,27 @@ __kernel void xo_attention_s8(__global const char *q, __global const char *k,
   const int kv = (bh / H) * HKV + (bh % H) / (H / HKV);
   const long qo = ((long)bh * LQ + i) * HD, ko = (long)kv * LK * HD;
   const int vis = xo_visible(i, LQ, LK, causal);
-  const float alpha = sq[bh] * sk[kv] * scale;
+  const float sqi = sq[(long)bh * LQ + i];
   int acc[HD];
   for (int d = 0; d < HD; d++) acc[d] = 0;
-  float mx = -INFINITY, sum = 0.0f;
+  float mx = -INFINITY;
   for (int j = 0; j < vis; j++) {
     int dot = 0;
     for (int d = 0; d < HD; d++) dot += q[qo + d] * k[ko + (long)j * HD + d];
-    mx = fmax(mx, (float)dot * alpha);
+    mx = fmax(mx, (float)dot * sqi * sk[(long)kv * LK + j] * scale);
   }
+  int sum = 0;
   for (int j = 0; j < vis; j++) {
     int dot = 0;
     for (int d = 0; d < HD; d++) dot += q[qo + d] * k[ko + (long)j * HD + d];
-    sum += exp((float)dot * alpha - mx);
-  }
-  for (int j = 0; j < vis; j++) {
-    int dot = 0;
-    for (int d = 0; d < HD; d++) dot += q[qo + d] * k[ko + (long)j * HD + d];
-    const float r = rint(exp((float)dot * alpha - mx) / sum * 255.0f);
+    const float s = (float)dot * sqi * sk[(long)kv * LK + j] * scale;
+    const float r = rint(255.0f * xo_expf(s - mx));
     const int p = (int)clamp(r, 0.0f, 255.0f);
+    sum += p;
     for (int d = 0; d < HD; d++) acc[d] += p * v[ko + (long)j * HD + d];
   }
-  const float vs = sv[kv] / 255.0f;
-  for (int d = 0; d < HD; d++) out[qo + d] = vis > 0 ? (float)acc[d] * vs : 0.0f;
+  for (int d = 0; d < HD; d++)
+    out[qo + d] = sum > 0 ? (float)acc[d] * sv[(long)kv * HD + d] / (float)sum
+                          : 0.0f;
 }
 #endif
