@@ -154,6 +154,10 @@ typedef struct xo_device_desc {
   /* what the device says of itself, for theoretical peaks (0: unknown) */
   int compute_units, clock_mhz;
   int vector_f32, vector_i32; /* preferred vector widths, in lanes */
+  /* 1: the device's CPU thread pool follows xo_set_num_threads; threads
+   * says how its thread count is set, or why it cannot follow */
+  int follows_threads;
+  char threads[160];
 } xo_device_desc;
 
 /* Number of device entries (available or not); initializes the registry on
@@ -271,6 +275,15 @@ xo_status xo_measure_clock(double *ghz);
  * buffer of the given size (make it larger than the last-level cache to
  * measure DRAM), best of 5 passes. */
 xo_status xo_measure_bandwidth(int64_t bytes, int threads, double *bps);
+
+/* ISA features of this CPU that the OS has enabled: CPUID, and XCR0 for the
+ * register state (AVX-512, AMX tiles). All 0 off x86. Backends read it to
+ * say which precisions run natively here. */
+typedef struct xo_cpu_features {
+  int avx512f, avx512_bf16, avx512_fp16; /* fp16 arithmetic: avx512_fp16 */
+  int amx_int8, amx_bf16, amx_fp16;      /* ... or amx_fp16 */
+} xo_cpu_features;
+xo_cpu_features xo_cpu_features_get(void);
 
 /* Plan cache statistics (for tests and measurement). */
 typedef struct xo_cache_stats {

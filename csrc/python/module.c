@@ -465,13 +465,15 @@ static PyObject *py_devices(PyObject *self, PyObject *noargs) {
       Py_DECREF(v);
     }
     PyObject *item = Py_BuildValue(
-        "{s:s,s:s,s:s,s:s,s:O,s:O,s:O,s:s,s:N,s:i,s:i,s:i,s:i}", "name", d.name,
-        "backend", d.backend, "kind", d.kind, "full_name", d.full_name,
+        "{s:s,s:s,s:s,s:s,s:O,s:O,s:O,s:s,s:N,s:i,s:i,s:i,s:i,s:O,s:s}", "name",
+        d.name, "backend", d.backend, "kind", d.kind, "full_name", d.full_name,
         "available", d.available ? Py_True : Py_False, "simulated",
         d.simulated ? Py_True : Py_False, "exact_integer",
         d.exact_integer ? Py_True : Py_False, "reason", d.reason, "precisions",
         prec, "compute_units", d.compute_units, "clock_mhz", d.clock_mhz,
-        "vector_f32", d.vector_f32, "vector_i32", d.vector_i32);
+        "vector_f32", d.vector_f32, "vector_i32", d.vector_i32,
+        "follows_threads", d.follows_threads ? Py_True : Py_False, "threads",
+        d.threads);
     if (item == NULL || PyList_Append(list, item) < 0) {
       Py_XDECREF(item);
       goto fail;

@@ -97,6 +97,10 @@ static xo_status dnn_describe(int index, xo_device_desc *d) {
   snprintf(d->full_name, sizeof d->full_name, "oneDNN %d.%d.%d, %s", v->major,
            v->minor, v->patch, isa_name);
   d->exact_integer = 1;
+  d->follows_threads = 1;
+  snprintf(d->threads, sizeof d->threads,
+           "follows set_num_threads (omp_set_num_threads on each calling "
+           "thread, every call)");
   support[XO_PREC_FP32] = probe(dnnl_f32, dnnl_f32, dnnl_f32);
   support[XO_PREC_BF16] = probe(dnnl_bf16, dnnl_bf16, dnnl_f32);
   support[XO_PREC_FP16] = probe(dnnl_f16, dnnl_f16, dnnl_f32);
