@@ -561,6 +561,19 @@ static PyObject *py_measure_clock(PyObject *self, PyObject *noargs) {
   return PyFloat_FromDouble(ghz);
 }
 
+static PyObject *py_cpu_features(PyObject *self, PyObject *noargs) {
+  (void)self;
+  (void)noargs;
+  xo_cpu_features f = xo_cpu_features_get();
+  return Py_BuildValue("{s:O,s:O,s:O,s:O,s:O,s:O}", "avx512f",
+                       f.avx512f ? Py_True : Py_False, "avx512_bf16",
+                       f.avx512_bf16 ? Py_True : Py_False, "avx512_fp16",
+                       f.avx512_fp16 ? Py_True : Py_False, "amx_int8",
+                       f.amx_int8 ? Py_True : Py_False, "amx_bf16",
+                       f.amx_bf16 ? Py_True : Py_False, "amx_fp16",
+                       f.amx_fp16 ? Py_True : Py_False);
+}
+
 static PyObject *py_measure_bandwidth(PyObject *self, PyObject *args) {
   (void)self;
   long long bytes;
@@ -616,6 +629,9 @@ static PyMethodDef methods[] = {
      "The thread count set_num_threads set."},
     {"measure_clock", py_measure_clock, METH_NOARGS,
      "Sustained clock of one core in GHz (dependent-add chain)."},
+    {"cpu_features", py_cpu_features, METH_NOARGS,
+     "ISA features the core detected (CPUID + XCR0), named as in "
+     "/proc/cpuinfo."},
     {"measure_bandwidth", py_measure_bandwidth, METH_VARARGS,
      "measure_bandwidth(bytes, threads) -> read bandwidth in bytes/s."},
     {"cache_stats", py_cache_stats, METH_NOARGS, "Plan cache counters."},
