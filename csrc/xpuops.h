@@ -181,6 +181,18 @@ int xo_get_num_threads(void);
 
 /* ---- ops --------------------------------------------------------------- */
 
+/* XO_ERR_OVERFLOW unless k * amag * bmag fits an s32 accumulator (amag,
+ * bmag: the largest |q - zero_point| of each operand, e.g. 127); what
+ * names the reduction length in the message ("K", "group_size", ...). The
+ * ops check this before converting anything; exported so that a caller
+ * can check before it converts its own inputs. */
+xo_status xo_check_accumulator(int64_t k, int32_t amag, int32_t bmag,
+                               const char *what);
+/* Memory the system can give now without swapping (Linux MemAvailable),
+ * in bytes; 0 when unknown. The ops refuse (XO_ERR_NO_MEMORY) operand
+ * copies larger than this before allocating them. */
+int64_t xo_memory_available(void);
+
 /* A quantized operand's parameters (borrowed). */
 typedef struct xo_qparams {
   xo_qspec spec;

@@ -561,6 +561,23 @@ static PyObject *py_measure_clock(PyObject *self, PyObject *noargs) {
   return PyFloat_FromDouble(ghz);
 }
 
+static PyObject *py_check_accumulator(PyObject *self, PyObject *args) {
+  (void)self;
+  long long k;
+  int amag, bmag;
+  const char *what;
+  if (!PyArg_ParseTuple(args, "Liis", &k, &amag, &bmag, &what)) return NULL;
+  xo_status st = xo_check_accumulator(k, amag, bmag, what);
+  if (st != XO_OK) return raise_status(st);
+  Py_RETURN_NONE;
+}
+
+static PyObject *py_memory_available(PyObject *self, PyObject *noargs) {
+  (void)self;
+  (void)noargs;
+  return PyLong_FromLongLong(xo_memory_available());
+}
+
 static PyObject *py_cpu_features(PyObject *self, PyObject *noargs) {
   (void)self;
   (void)noargs;
@@ -629,6 +646,11 @@ static PyMethodDef methods[] = {
      "The thread count set_num_threads set."},
     {"measure_clock", py_measure_clock, METH_NOARGS,
      "Sustained clock of one core in GHz (dependent-add chain)."},
+    {"check_accumulator", py_check_accumulator, METH_VARARGS,
+     "check_accumulator(k, amag, bmag, what): ValueError unless k * amag * "
+     "bmag fits an s32 accumulator (the core's own check and message)."},
+    {"memory_available", py_memory_available, METH_NOARGS,
+     "Bytes of memory the system can give now (MemAvailable); 0: unknown."},
     {"cpu_features", py_cpu_features, METH_NOARGS,
      "ISA features the core detected (CPUID + XCR0), named as in "
      "/proc/cpuinfo."},
