@@ -174,8 +174,12 @@ xo_status xo_device_find(const char *name, xo_device_t *dev);
  * XO_ERR_INVALID_ARG after the registry has been initialized. */
 xo_status xo_set_library_path(const char *backend, const char *path);
 
-/* One thread count for every CPU-side pool (n >= 1). Until set, it is the
- * number of cores this process may run on (sched_getaffinity). */
+/* One thread count for every CPU-side pool (n >= 1), passed at once to
+ * each backend that can follow it (OpenBLAS, oneDNN; OpenVINO CPU plans
+ * recompile on their next run); xo_device_desc.follows_threads says which
+ * can. Call it between ops: a pool may be resized under a running one.
+ * Until set, it is the number of cores this process may run on
+ * (sched_getaffinity). */
 xo_status xo_set_num_threads(int n);
 int xo_get_num_threads(void);
 
