@@ -154,6 +154,10 @@ typedef struct xo_device_desc {
   /* what the device says of itself, for theoretical peaks (0: unknown) */
   int compute_units, clock_mhz;
   int vector_f32, vector_i32; /* preferred vector widths, in lanes */
+  /* 1: the device's CPU thread pool follows xo_set_num_threads; threads
+   * says how its thread count is set, or why it cannot follow */
+  int follows_threads;
+  char threads[160];
 } xo_device_desc;
 
 /* Number of device entries (available or not); initializes the registry on
@@ -170,12 +174,28 @@ xo_status xo_device_find(const char *name, xo_device_t *dev);
  * XO_ERR_INVALID_ARG after the registry has been initialized. */
 xo_status xo_set_library_path(const char *backend, const char *path);
 
-/* One thread count for every CPU-side pool (n >= 1). Until set, it is the
- * number of cores this process may run on (sched_getaffinity). */
+/* One thread count for every CPU-side pool (n >= 1), passed at once to
+ * each backend that can follow it (OpenBLAS, oneDNN; OpenVINO CPU plans
+ * recompile on their next run); xo_device_desc.follows_threads says which
+ * can. Call it between ops: a pool may be resized under a running one.
+ * Until set, it is the number of cores this process may run on
+ * (sched_getaffinity). */
 xo_status xo_set_num_threads(int n);
 int xo_get_num_threads(void);
 
 /* ---- ops --------------------------------------------------------------- */
+
+/* XO_ERR_OVERFLOW unless k * amag * bmag fits an s32 accumulator (amag,
+ * bmag: the largest |q - zero_point| of each operand, e.g. 127); what
+ * names the reduction length in the message ("K", "group_size", ...). The
+ * ops check this before converting anything; exported so that a caller
+ * can check before it converts its own inputs. */
+xo_status xo_check_accumulator(int64_t k, int32_t amag, int32_t bmag,
+                               const char *what);
+/* Memory the system can give now without swapping (Linux MemAvailable),
+ * in bytes; 0 when unknown. The ops refuse (XO_ERR_NO_MEMORY) operand
+ * copies larger than this before allocating them. */
+int64_t xo_memory_available(void);
 
 /* A quantized operand's parameters (borrowed). */
 typedef struct xo_qparams {
@@ -271,6 +291,15 @@ xo_status xo_measure_clock(double *ghz);
  * buffer of the given size (make it larger than the last-level cache to
  * measure DRAM), best of 5 passes. */
 xo_status xo_measure_bandwidth(int64_t bytes, int threads, double *bps);
+
+/* ISA features of this CPU that the OS has enabled: CPUID, and XCR0 for the
+ * register state (AVX-512, AMX tiles). All 0 off x86. Backends read it to
+ * say which precisions run natively here. */
+typedef struct xo_cpu_features {
+  int avx512f, avx512_bf16, avx512_fp16; /* fp16 arithmetic: avx512_fp16 */
+  int amx_int8, amx_bf16, amx_fp16;      /* ... or amx_fp16 */
+} xo_cpu_features;
+xo_cpu_features xo_cpu_features_get(void);
 
 /* Plan cache statistics (for tests and measurement). */
 typedef struct xo_cache_stats {

@@ -139,3 +139,45 @@ def test_missing_openvino_breaks_nothing_else():
     )
     assert r.returncode == 0, r.stderr
     assert "cannot load OpenVINO" in r.stdout
+
+
+def test_cpu_features_are_read_from_the_cpu():
+    # the core's CPUID/XCR0 reading agrees with the kernel's own flags
+    from xpuops import _core
+    from xpuops._cpu import cpu_info
+
+    flags = cpu_info().flags
+    if not flags:
+        pytest.skip("no /proc/cpuinfo flags to compare with")
+    for name, has in _core.cpu_features().items():
+        assert has == (name in flags), name
+
+
+def test_fp16_is_native_only_with_f16_arithmetic(rng):
+    # without AVX512-FP16 or AMX-FP16 the CPU plugin, asked for f16, rounds
+    # operands to bf16 (about 54 dB on this data) and still calls it f16
+    from xpuops._cpu import cpu_info
+
+    dev = next(d for d in xo.devices() if d.name == "openvino:CPU")
+    flags = cpu_info().flags
+    if not ({"avx512_fp16", "amx_fp16"} & flags):
+        assert dev.precisions["fp16"] == "emulated"
+    a = rng.standard_normal((64, 512)).astype(np.float16)
+    b = rng.standard_normal((512, 48)).astype(np.float16)
+    y = xo.matmul(a, b, device="openvino:CPU")
+    info = xo.last_info()
+    exact = a.astype(np.float64) @ b.astype(np.float64)
+    if dev.precisions["fp16"] == "emulated":
+        assert not info["native"]
+        assert "f16 operands, f32 inference precision: emulated" in info["impl"]
+        # exact f16 inputs, f32 arithmetic: only f32 accumulation error
+        assert xo.reference.sqnr_db(exact, y) > 110
+        x = rng.standard_normal((1, 8, 6, 6)).astype(np.float16)
+        w = rng.standard_normal((4, 8, 3, 3)).astype(np.float16)
+        yc = xo.conv2d(x, w, device="openvino:CPU")
+        assert "f32 inference precision: emulated" in xo.last_info()["impl"]
+        ref = xo.conv2d(x.astype(np.float64), w.astype(np.float64), device="ref")
+        assert xo.reference.sqnr_db(ref, yc) > 110
+    else:
+        assert info["native"] and "INFERENCE_PRECISION_HINT=f16" in info["impl"]
+        assert xo.reference.sqnr_db(exact, y) > 58  # one f16 output rounding

@@ -200,10 +200,21 @@ xo_status xo_prepare(const xo_operand *op, xo_precision prec,
                      const xo_qspec *def, int pack4, const char *name,
                      xo_prepared *out);
 void xo_prepared_free(xo_prepared *p);
-/* XO_ERR_OVERFLOW unless k * amag * bmag fits an s32 accumulator; what
- * names the reduction length in the message ("K", "group_size", ...). */
-xo_status xo_check_accumulator(int64_t k, int32_t amag, int32_t bmag,
-                               const char *what);
+/* The largest |q - zero_point| op's values can have in prec: fixed by its
+ * quantization spec (def when op is float and quantized by the core), not
+ * by the data, so limits are checked before anything is converted. */
+int32_t xo_operand_qmag(const xo_operand *op, xo_precision prec,
+                        const xo_qspec *def);
+/* Bytes xo_prepare(op, prec, ..., pack4) will allocate: 0 when a backend
+ * can read the caller's memory as it is. XO_ERR_OVERFLOW when the size
+ * does not fit 64 bits. */
+xo_status xo_prepare_bytes(const xo_operand *op, xo_precision prec, int pack4,
+                           int64_t *bytes);
+/* XO_ERR_NO_MEMORY (with the sizes) when the n named buffers op is about to
+ * allocate exceed the memory available: refused up front instead of
+ * paging, or being killed, half way through. */
+xo_status xo_check_memory(const char *op, int n, const char *const *names,
+                          const int64_t *bytes);
 /* Convert a float tensor to a new contiguous buffer of dtype. */
 xo_status xo_to_contiguous(const xo_tensor *t, xo_dtype dtype, void **out,
                            int64_t *numel);

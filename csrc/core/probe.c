@@ -3,8 +3,47 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
 
 #include "internal.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+/* XCR0: the register state the OS saves on a context switch. A feature
+ * whose registers the OS does not save cannot be used, whatever CPUID says. */
+static uint64_t xcr0(void) {
+  unsigned a, b, c, d;
+  if (!__get_cpuid(1, &a, &b, &c, &d) || !((c >> 27) & 1u)) /* OSXSAVE */
+    return 0;
+  uint32_t lo, hi;
+  __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+  return ((uint64_t)hi << 32) | lo;
+}
+#endif
+
+xo_cpu_features xo_cpu_features_get(void) {
+  xo_cpu_features f = {0};
+#if defined(__x86_64__) || defined(__i386__)
+  unsigned a, b, c, d;
+  uint64_t x = xcr0();
+  /* SSE, AVX, opmask, ZMM_Hi256, Hi16_ZMM: the AVX-512 state */
+  int zmm = (x & 0xE6) == 0xE6;
+  /* XTILECFG and XTILEDATA: the AMX state */
+  int tiles = (x & 0x60000) == 0x60000;
+  if (__get_cpuid_count(7, 0, &a, &b, &c, &d)) {
+    f.avx512f = zmm && ((b >> 16) & 1u);
+    f.avx512_fp16 = zmm && ((d >> 23) & 1u);
+    f.amx_bf16 = tiles && ((d >> 22) & 1u);
+    f.amx_int8 = tiles && ((d >> 25) & 1u);
+  }
+  if (__get_cpuid_count(7, 1, &a, &b, &c, &d)) {
+    f.avx512_bf16 = f.avx512f && ((a >> 5) & 1u);
+    f.amx_fp16 = tiles && ((a >> 21) & 1u);
+  }
+#endif
+  return f;
+}
 
 xo_status xo_measure_clock(double *ghz) {
   /* a chain of dependent 1-cycle integer adds: its rate is the clock */

@@ -75,6 +75,9 @@ static void add_placeholder(const backend_entry *b, const char *reason) {
   d->desc.simulated = b->simulated;
 }
 
+/* Backends whose init succeeded: they get set_num_threads. */
+static int initialised[NBACKENDS];
+
 static void registry_init(void) {
   __atomic_store_n(&registry_ready, 1, __ATOMIC_RELEASE);
   for (int i = 0; i < NBACKENDS; i++) {
@@ -87,6 +90,7 @@ static void registry_init(void) {
       add_placeholder(b, xo_last_error());
       continue;
     }
+    initialised[i] = 1;
     int n = b->impl->device_count();
     for (int j = 0; j < n && ndevices < MAX_DEVICES; j++) {
       struct xo_device *d = &devices[ndevices];
@@ -148,13 +152,30 @@ static int affinity_cores(void) {
   return n > 0 ? n : 1;
 }
 
+/* Serialises set_num_threads, so that the count every pool ends with is
+ * the one stored last. */
+static pthread_mutex_t threads_lock = PTHREAD_MUTEX_INITIALIZER;
+
 xo_status xo_set_num_threads(int n) {
   if (n < 1)
     return xo_fail(XO_ERR_INVALID_ARG,
                    "number of threads must be >= 1, "
                    "got %d",
                    n);
+  pthread_mutex_lock(&threads_lock);
   __atomic_store_n(&num_threads, n, __ATOMIC_RELAXED);
+  /* Before the registry starts, there is no pool to tell: each backend's
+   * init reads the count stored above. Once it has started, wait for it to
+   * finish and tell every backend that came up (pools that read the count
+   * per call, such as OpenMP's and OpenVINO's compiled models, read it
+   * there as well). */
+  if (__atomic_load_n(&registry_ready, __ATOMIC_ACQUIRE)) {
+    pthread_once(&registry_once, registry_init);
+    for (int i = 0; i < NBACKENDS; i++)
+      if (initialised[i] && kBackends[i].impl->set_num_threads)
+        kBackends[i].impl->set_num_threads(n);
+  }
+  pthread_mutex_unlock(&threads_lock);
   return XO_OK;
 }
 

@@ -1,6 +1,10 @@
-/* util.c - overflow-checked size arithmetic, allocation and the clock. */
+/* util.c - overflow-checked size arithmetic, allocation, the memory
+ * budget and the clock. */
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -37,6 +41,49 @@ xo_status xo_alloc(int64_t count, size_t size, void **p) {
     return xo_fail(XO_ERR_NO_MEMORY, "cannot allocate %lld bytes",
                    (long long)bytes);
   return XO_OK;
+}
+
+int64_t xo_memory_available(void) {
+  /* MemAvailable counts reclaimable cache as well as free pages: what can
+   * be had without swapping. Read per call: it changes. */
+  FILE *f = fopen("/proc/meminfo", "r");
+  if (f != NULL) {
+    char line[128];
+    long long kb = -1;
+    while (fgets(line, sizeof line, f))
+      if (sscanf(line, "MemAvailable: %lld kB", &kb) == 1) break;
+    fclose(f);
+    if (kb >= 0) return (int64_t)kb * 1024;
+  }
+#ifdef _SC_AVPHYS_PAGES
+  long pages = sysconf(_SC_AVPHYS_PAGES), size = sysconf(_SC_PAGESIZE);
+  if (pages > 0 && size > 0) return (int64_t)pages * size;
+#endif
+  return 0;
+}
+
+xo_status xo_check_memory(const char *op, int n, const char *const *names,
+                          const int64_t *bytes) {
+  /* each size fits int64 (xo_prepare_bytes checked); their sum saturates:
+   * no machine has 2^63 bytes either way */
+  int64_t total = 0;
+  for (int i = 0; i < n; i++)
+    total = bytes[i] > INT64_MAX - total ? INT64_MAX : total + bytes[i];
+  int64_t avail = xo_memory_available();
+  if (total < INT64_MAX && (avail <= 0 || total <= avail)) return XO_OK;
+  char parts[192] = "";
+  size_t used = 0;
+  for (int i = 0; i < n && used < sizeof parts; i++)
+    if (bytes[i] > 0)
+      used += (size_t)snprintf(parts + used, sizeof parts - used, "%s%s %.1f",
+                               used ? ", " : "", names[i],
+                               (double)bytes[i] / (1 << 30));
+  return xo_fail(XO_ERR_NO_MEMORY,
+                 "%s: cannot allocate %.1f GiB for its operands in the "
+                 "precision's format (%s GiB): only %.1f GiB of memory is "
+                 "available; split the problem, or use a narrower precision",
+                 op, (double)total / (1 << 30), parts,
+                 (double)avail / (1 << 30));
 }
 
 double xo_now(void) {

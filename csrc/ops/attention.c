@@ -160,6 +160,21 @@ xo_status xo_attention(xo_device_t dev, xo_precision prec, const xo_tensor *q,
     /* QK^T over D and PV over Lk (P as u8 up to 255) must fit s32 */
     st = xo_check_accumulator(p.d, 127, 127, "D");
     if (st == XO_OK) st = xo_check_accumulator(p.lk, 255, 127, "Lk");
+    if (st != XO_OK) return st;
+  }
+  /* every operand is copied: f32 then s8 for int8, else the operand format;
+   * refused up front when that cannot fit memory */
+  int64_t need[3];
+  static const char *const names[3] = {"q", "k", "v"};
+  size_t es =
+      prec == XO_PREC_INT8 ? 5 : xo_dtype_size(xo_prec_operand_dtype(prec));
+  for (int i = 0; i < 3 && st == XO_OK; i++) {
+    st = xo_tensor_numel(in[i], &n[i]);
+    if (st == XO_OK) st = xo_mul_size(n[i], (int64_t)es, &need[i]);
+  }
+  if (st == XO_OK) st = xo_check_memory("attention", 3, names, need);
+  if (st != XO_OK) return st;
+  if (prec == XO_PREC_INT8) {
     for (int i = 0; i < 3 && st == XO_OK; i++)
       st = xo_to_contiguous(in[i], XO_DTYPE_F32, &bufs.f[i], &n[i]);
     if (st == XO_OK) st = xo_alloc(p.d, sizeof(double), (void **)&bufs.sum);

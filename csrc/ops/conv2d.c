@@ -98,6 +98,32 @@ xo_status xo_conv2d(xo_device_t dev, xo_precision prec, const xo_operand *x,
   if (st != XO_OK) return st;
 
   double t0 = xo_now();
+  xo_qspec qx = {.granularity = XO_Q_TENSOR, .symmetric = 1};
+  xo_qspec qw = {.granularity = XO_Q_AXIS, .axis = 0, .symmetric = 1};
+  xo_precision act = prec == XO_PREC_INT4 ? XO_PREC_INT8 : prec; /* W4A8 */
+  /* limits the specs and sizes decide, before anything is converted */
+  if (integer) {
+    xo_qgranularity gx = x->q ? x->q->spec.granularity : qx.granularity;
+    xo_qgranularity gw = w->q ? w->q->spec.granularity : qw.granularity;
+    if (gx != XO_Q_TENSOR || gw == XO_Q_GROUP ||
+        (gw == XO_Q_AXIS && w->q && w->q->spec.axis != 0))
+      return xo_fail(XO_ERR_UNSUPPORTED,
+                     "conv2d takes x quantized per tensor "
+                     "and w per tensor or per output channel (axis=0)");
+    int64_t red;
+    st = xo_mul_size(w->t.shape[1], p.kh * p.kw, &red);
+    if (st == XO_OK)
+      st = xo_check_accumulator(red, xo_operand_qmag(x, act, &qx),
+                                xo_operand_qmag(w, prec, &qw),
+                                "C/groups x KH x KW");
+    if (st != XO_OK) return st;
+  }
+  int64_t need[2];
+  static const char *const names[2] = {"x", "w"};
+  st = xo_prepare_bytes(x, act, 0, &need[0]);
+  if (st == XO_OK) st = xo_prepare_bytes(w, prec, 1, &need[1]);
+  if (st == XO_OK) st = xo_check_memory("conv2d", 2, names, need);
+  if (st != XO_OK) return st;
   if (bias != NULL) {
     int64_t nb;
     if (bias->ndim != 1 || bias->shape[0] != p.out_c)
@@ -109,23 +135,10 @@ xo_status xo_conv2d(xo_device_t dev, xo_precision prec, const xo_operand *x,
     if (st != XO_OK) goto fail;
     p.has_bias = 1;
   }
-  xo_qspec qx = {.granularity = XO_Q_TENSOR, .symmetric = 1};
-  xo_qspec qw = {.granularity = XO_Q_AXIS, .axis = 0, .symmetric = 1};
-  xo_precision act = prec == XO_PREC_INT4 ? XO_PREC_INT8 : prec; /* W4A8 */
   st = xo_prepare(x, act, &qx, 0, "x", &px);
   if (st == XO_OK) st = xo_prepare(w, prec, &qw, 1, "w", &pw);
   if (st != XO_OK) goto fail;
   if (integer) {
-    if (px.granularity != XO_Q_TENSOR || pw.granularity == XO_Q_GROUP ||
-        (pw.granularity == XO_Q_AXIS && w->q && w->q->spec.axis != 0)) {
-      st = xo_fail(XO_ERR_UNSUPPORTED,
-                   "conv2d takes x quantized per tensor "
-                   "and w per tensor or per output channel (axis=0)");
-      goto fail;
-    }
-    st = xo_check_accumulator(w->t.shape[1] * p.kh * p.kw, px.qmag, pw.qmag,
-                              "C/groups x KH x KW");
-    if (st != XO_OK) goto fail;
     p.a_asym = px.asym;
     p.b_asym = pw.asym;
     p.b_granularity = pw.granularity;

@@ -89,29 +89,40 @@ xo_status xo_matmul(xo_device_t dev, xo_precision prec, const xo_operand *a,
   xo_qspec qb = {.granularity = XO_Q_AXIS, .axis = 2, .symmetric = 1};
   /* activations are int8 under int4 too (W4A8) */
   xo_precision act = prec == XO_PREC_INT4 ? XO_PREC_INT8 : prec;
+  /* Every limit that the quantization specs and sizes decide is checked
+   * before an operand is converted: a K too long for s32, or operands that
+   * cannot fit memory, fail at once instead of after gigabytes. */
+  if (integer) {
+    xo_qgranularity ga = a->q ? a->q->spec.granularity : qa.granularity;
+    xo_qgranularity gb = b->q ? b->q->spec.granularity : qb.granularity;
+    if (ga != XO_Q_TENSOR)
+      return xo_fail(XO_ERR_UNSUPPORTED,
+                     "a must be quantized per tensor "
+                     "(axis=None); per-row activation scales are not "
+                     "supported");
+    int group = gb == XO_Q_GROUP;
+    if ((gb == XO_Q_AXIS && b->q && b->q->spec.axis != 2) ||
+        (group && (b->q->spec.axis != 2 || b->q->spec.group_axis != 1)))
+      return xo_fail(XO_ERR_UNSUPPORTED,
+                     "b must be quantized per tensor, per "
+                     "output channel (axis=-1), or group-wise along K "
+                     "(axis=-1 with group_size)");
+    st = xo_check_accumulator(
+        group ? b->q->spec.group_size : p.k, xo_operand_qmag(a, act, &qa),
+        xo_operand_qmag(b, prec, &qb), group ? "group_size" : "K");
+    if (st != XO_OK) return st;
+  }
+  int64_t need[2];
+  static const char *const names[2] = {"a", "b"};
+  st = xo_prepare_bytes(&va, act, 0, &need[0]);
+  if (st == XO_OK) st = xo_prepare_bytes(&vb, prec, 1, &need[1]);
+  if (st == XO_OK) st = xo_check_memory("matmul", 2, names, need);
+  if (st != XO_OK) return st;
   st = xo_prepare(&va, act, &qa, 0, "a", &pa);
   if (st != XO_OK) goto fail;
   st = xo_prepare(&vb, prec, &qb, 1, "b", &pb);
   if (st != XO_OK) goto fail;
   if (integer) {
-    if (pa.granularity != XO_Q_TENSOR) {
-      st = xo_fail(XO_ERR_UNSUPPORTED,
-                   "a must be quantized per tensor "
-                   "(axis=None); per-row activation scales are not supported");
-      goto fail;
-    }
-    int group = pb.granularity == XO_Q_GROUP;
-    if ((pb.granularity == XO_Q_AXIS && b->q && b->q->spec.axis != 2) ||
-        (group && (b->q->spec.axis != 2 || b->q->spec.group_axis != 1))) {
-      st = xo_fail(XO_ERR_UNSUPPORTED,
-                   "b must be quantized per tensor, per "
-                   "output channel (axis=-1), or group-wise along K "
-                   "(axis=-1 with group_size)");
-      goto fail;
-    }
-    st = xo_check_accumulator(group ? pb.group_size : p.k, pa.qmag, pb.qmag,
-                              group ? "group_size" : "K");
-    if (st != XO_OK) goto fail;
     p.a_asym = pa.asym;
     p.b_asym = pb.asym;
     p.b_granularity = pb.granularity;

@@ -2,6 +2,7 @@
  * rounded to the precision's format, integer operands quantized (or checked
  * when the caller quantized them) and int4 packed. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -166,9 +167,54 @@ static xo_status quantize_float(const xo_operand *op, const xo_qspec *def,
   return st;
 }
 
+int32_t xo_operand_qmag(const xo_operand *op, xo_precision prec,
+                        const xo_qspec *def) {
+  int symmetric = op->q ? op->q->spec.symmetric : def->symmetric;
+  int32_t qmax = xo_qmax(prec);
+  /* as take_quantized and quantize_float bound the values they accept */
+  return symmetric ? qmax : 2 * qmax + 1;
+}
+
+xo_status xo_prepare_bytes(const xo_operand *op, xo_precision prec, int pack4,
+                           int64_t *bytes) {
+  int64_t numel;
+  *bytes = 0;
+  xo_status st = xo_tensor_numel(&op->t, &numel);
+  if (st != XO_OK) return st;
+  /* the same decisions as xo_prepare */
+  if (!xo_precision_is_integer(prec)) {
+    xo_dtype d = xo_prec_operand_dtype(prec);
+    int64_t size;
+    st = xo_mul_size(numel, (int64_t)xo_dtype_size(d), &size);
+    if (st != XO_OK) return st;
+    if (!(op->t.dtype == d && is_contiguous(&op->t))) *bytes = size;
+    return XO_OK;
+  }
+  if (op->q == NULL || !is_contiguous(&op->t)) *bytes = numel;
+  if (pack4 && prec == XO_PREC_INT4) *bytes += numel / 2 + 1;
+  return XO_OK;
+}
+
+static xo_status prepare(const xo_operand *op, xo_precision prec,
+                         const xo_qspec *def, int pack4, const char *name,
+                         xo_prepared *out);
+
 xo_status xo_prepare(const xo_operand *op, xo_precision prec,
                      const xo_qspec *def, int pack4, const char *name,
                      xo_prepared *out) {
+  xo_status st = prepare(op, prec, def, pack4, name, out);
+  if (st == XO_ERR_NO_MEMORY) { /* say which operand could not be copied */
+    char msg[256];
+    snprintf(msg, sizeof msg, "%s", xo_last_error());
+    st = xo_fail(st, "%s: %s (its copy in %s)", name, msg,
+                 xo_precision_name(prec));
+  }
+  return st;
+}
+
+static xo_status prepare(const xo_operand *op, xo_precision prec,
+                         const xo_qspec *def, int pack4, const char *name,
+                         xo_prepared *out) {
   int64_t numel;
   memset(out, 0, sizeof *out);
   xo_status st = xo_tensor_numel(&op->t, &numel);

@@ -465,13 +465,15 @@ static PyObject *py_devices(PyObject *self, PyObject *noargs) {
       Py_DECREF(v);
     }
     PyObject *item = Py_BuildValue(
-        "{s:s,s:s,s:s,s:s,s:O,s:O,s:O,s:s,s:N,s:i,s:i,s:i,s:i}", "name", d.name,
-        "backend", d.backend, "kind", d.kind, "full_name", d.full_name,
+        "{s:s,s:s,s:s,s:s,s:O,s:O,s:O,s:s,s:N,s:i,s:i,s:i,s:i,s:O,s:s}", "name",
+        d.name, "backend", d.backend, "kind", d.kind, "full_name", d.full_name,
         "available", d.available ? Py_True : Py_False, "simulated",
         d.simulated ? Py_True : Py_False, "exact_integer",
         d.exact_integer ? Py_True : Py_False, "reason", d.reason, "precisions",
         prec, "compute_units", d.compute_units, "clock_mhz", d.clock_mhz,
-        "vector_f32", d.vector_f32, "vector_i32", d.vector_i32);
+        "vector_f32", d.vector_f32, "vector_i32", d.vector_i32,
+        "follows_threads", d.follows_threads ? Py_True : Py_False, "threads",
+        d.threads);
     if (item == NULL || PyList_Append(list, item) < 0) {
       Py_XDECREF(item);
       goto fail;
@@ -559,6 +561,36 @@ static PyObject *py_measure_clock(PyObject *self, PyObject *noargs) {
   return PyFloat_FromDouble(ghz);
 }
 
+static PyObject *py_check_accumulator(PyObject *self, PyObject *args) {
+  (void)self;
+  long long k;
+  int amag, bmag;
+  const char *what;
+  if (!PyArg_ParseTuple(args, "Liis", &k, &amag, &bmag, &what)) return NULL;
+  xo_status st = xo_check_accumulator(k, amag, bmag, what);
+  if (st != XO_OK) return raise_status(st);
+  Py_RETURN_NONE;
+}
+
+static PyObject *py_memory_available(PyObject *self, PyObject *noargs) {
+  (void)self;
+  (void)noargs;
+  return PyLong_FromLongLong(xo_memory_available());
+}
+
+static PyObject *py_cpu_features(PyObject *self, PyObject *noargs) {
+  (void)self;
+  (void)noargs;
+  xo_cpu_features f = xo_cpu_features_get();
+  return Py_BuildValue("{s:O,s:O,s:O,s:O,s:O,s:O}", "avx512f",
+                       f.avx512f ? Py_True : Py_False, "avx512_bf16",
+                       f.avx512_bf16 ? Py_True : Py_False, "avx512_fp16",
+                       f.avx512_fp16 ? Py_True : Py_False, "amx_int8",
+                       f.amx_int8 ? Py_True : Py_False, "amx_bf16",
+                       f.amx_bf16 ? Py_True : Py_False, "amx_fp16",
+                       f.amx_fp16 ? Py_True : Py_False);
+}
+
 static PyObject *py_measure_bandwidth(PyObject *self, PyObject *args) {
   (void)self;
   long long bytes;
@@ -614,6 +646,14 @@ static PyMethodDef methods[] = {
      "The thread count set_num_threads set."},
     {"measure_clock", py_measure_clock, METH_NOARGS,
      "Sustained clock of one core in GHz (dependent-add chain)."},
+    {"check_accumulator", py_check_accumulator, METH_VARARGS,
+     "check_accumulator(k, amag, bmag, what): ValueError unless k * amag * "
+     "bmag fits an s32 accumulator (the core's own check and message)."},
+    {"memory_available", py_memory_available, METH_NOARGS,
+     "Bytes of memory the system can give now (MemAvailable); 0: unknown."},
+    {"cpu_features", py_cpu_features, METH_NOARGS,
+     "ISA features the core detected (CPUID + XCR0), named as in "
+     "/proc/cpuinfo."},
     {"measure_bandwidth", py_measure_bandwidth, METH_VARARGS,
      "measure_bandwidth(bytes, threads) -> read bandwidth in bytes/s."},
     {"cache_stats", py_cache_stats, METH_NOARGS, "Plan cache counters."},

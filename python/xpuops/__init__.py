@@ -20,6 +20,12 @@ from ._throughput import Throughput
 # device enumeration is lazy: the library paths are in place before it runs
 _libs.configure()
 
+#: What ``import xpuops`` did to the process environment: variable ->
+#: (value, "xpuops" if import set it, "user" if the user's own was kept).
+#: Thread-pool spin limits (docs/DESIGN.md s7); also named in the
+#: ``Device.threads`` of the device whose pool each one tunes.
+environment = dict(_libs.ENVIRONMENT)
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -39,6 +45,7 @@ __all__ = [
     "compare",
     "conv2d",
     "devices",
+    "environment",
     "get_num_threads",
     "last_info",
     "matmul",

@@ -26,7 +26,9 @@ class Device:
     by widening to a wider format). ``peak`` maps precisions to theoretical
     Throughputs (formula in ``.detail``); ``bandwidth`` is the measured
     memory bandwidth in bytes/s once ``xpuops.bandwidth()`` has run, else
-    None.
+    None. ``follows_threads`` says whether ``set_num_threads`` changes the
+    device's thread count; ``threads`` says how it is set (or why it cannot
+    follow), and which environment variable xpuops set for its pool.
     """
 
     name: str
@@ -43,6 +45,8 @@ class Device:
     clock_mhz: int = 0
     vector_f32: int = 0
     vector_i32: int = 0
+    follows_threads: bool = False
+    threads: str = ""
 
     @property
     def peak(self) -> dict:
@@ -64,6 +68,20 @@ class Device:
         return f"Device({self.name!r}, kind={self.kind!r}{sim}, {state})"
 
 
+def _threads_note(d: dict) -> str:
+    """The core's note on the device's threads, plus the environment
+    variables import set for its pool (docs/DESIGN.md s7)."""
+    from ._libs import ENVIRONMENT, SPIN_LIMIT_BACKEND
+
+    note = d["threads"]
+    for name, backend in SPIN_LIMIT_BACKEND.items():
+        if d["backend"] == backend and d["available"] and name in ENVIRONMENT:
+            value, who = ENVIRONMENT[name]
+            how = "set by xpuops at import" if who == "xpuops" else "the user's, kept"
+            note += f"; {name}={value} ({how})"
+    return note
+
+
 @functools.lru_cache(maxsize=1)
 def _all() -> tuple[Device, ...]:
     return tuple(
@@ -81,6 +99,8 @@ def _all() -> tuple[Device, ...]:
             clock_mhz=d["clock_mhz"],
             vector_f32=d["vector_f32"],
             vector_i32=d["vector_i32"],
+            follows_threads=d["follows_threads"],
+            threads=_threads_note(d),
         )
         for d in _core.devices()
     )
@@ -148,8 +168,10 @@ def check_supported(dev: Device, precision: str) -> None:
 
 
 def set_num_threads(n: int) -> None:
-    """Set one thread count for every CPU-side pool (OpenBLAS, oneDNN,
-    OpenCL-on-CPU, OpenVINO). The ref backend is single-threaded."""
+    """Set one thread count for every CPU-side pool that can follow it:
+    OpenBLAS and oneDNN at once, OpenVINO CPU plans on their next run (a
+    recompile). The ref backend is single-threaded; PoCL's pool is fixed
+    when it starts (``Device.follows_threads`` and ``.threads`` say so)."""
     if isinstance(n, bool) or not isinstance(n, int):
         raise TypeError(f"n must be an int, got {type(n).__name__}")
     _core.set_num_threads(n)

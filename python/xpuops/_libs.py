@@ -68,6 +68,12 @@ FINDERS = {"openblas": _openblas, "onednn": _onednn, "openvino": _openvino}
 #: oneDNN 1.3x (GOMP's spin count). Both libraries read these when they
 #: load; a value the user set is kept.
 SPIN_LIMITS = {"OPENBLAS_THREAD_TIMEOUT": "4", "GOMP_SPINCOUNT": "10000"}
+#: The backend whose pool each variable tunes (named in Device.threads).
+SPIN_LIMIT_BACKEND = {"OPENBLAS_THREAD_TIMEOUT": "openblas", "GOMP_SPINCOUNT": "onednn"}
+
+#: What import did to the process environment: name -> (value, who set it,
+#: "xpuops" or "user"). Published as ``xpuops.environment``.
+ENVIRONMENT: dict = {}
 
 
 #: Assumptions of the NPU simulator's performance model (every figure it
@@ -93,7 +99,11 @@ def configure() -> dict:
     keep the two CPU thread pools from oversubscribing the cores; returns
     the libraries found."""
     for name, value in SPIN_LIMITS.items():
-        os.environ.setdefault(name, value)
+        if name in os.environ:  # the user's own setting wins
+            ENVIRONMENT[name] = (os.environ[name], "user")
+        else:
+            os.environ[name] = value
+            ENVIRONMENT[name] = (value, "xpuops")
     for slug, chip in npu_profiles().items():
         _core.npusim_add_profile(
             slug, chip.name, chip.value, chip.bandwidth, NPU_UTILISATION, NPU_DISPATCH_S

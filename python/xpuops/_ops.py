@@ -13,11 +13,14 @@ from ._devices import check_supported, resolve
 from ._precision import (
     CODE,
     INTEGER,
+    as_array,
     as_float_array,
     check_precision,
+    float_dtype,
     precision_of_dtypes,
+    to_float,
 )
-from ._quant import QTensor
+from ._quant import _QMAX, QTensor
 
 _tls = threading.local()
 
@@ -30,7 +33,13 @@ def last_info() -> dict:
 
 
 def _operand(x, name):
-    return x if isinstance(x, QTensor) else as_float_array(x, name)
+    """A QTensor as it is, else an ndarray not yet converted to float: the
+    limits are checked before any conversion spends memory."""
+    return x if isinstance(x, QTensor) else as_array(x, name)
+
+
+def _float(x, name):
+    return x if isinstance(x, QTensor) else to_float(x, name)
 
 
 def _default_precision(*ops) -> str:
@@ -39,7 +48,24 @@ def _default_precision(*ops) -> str:
         # the weight's precision decides: int4 weights with int8 activations
         # is int4 (W4A8)
         return quantized[-1].precision
-    return precision_of_dtypes(*(o.dtype for o in ops))
+    return precision_of_dtypes(*(float_dtype(o) for o in ops))
+
+
+def _qmag(x, precision):
+    """Largest |q - zero_point| operand x can have in precision: fixed by
+    its quantization (a QTensor's own, or the symmetric default), as the
+    core bounds it."""
+    if isinstance(x, QTensor):
+        qmax = _QMAX[x.precision]
+        return qmax if x.symmetric else 2 * qmax + 1
+    return _QMAX[precision]
+
+
+def _check_accumulator(k, amag, bmag, what):
+    """The core's s32 limit (and message), checked before any operand is
+    converted: a K of 2^31 int8 values must fail at once, not after
+    converting 16 GiB (issue 11)."""
+    _core.check_accumulator(int(k), int(amag), int(bmag), what)
 
 
 def _setup(device, precision, *ops):
@@ -124,6 +150,15 @@ def matmul(a, b, *, device="cpu", precision=None, out_dtype=None):
         ) from None
     m, k, n = a_shape[-2], a_shape[-1], b_shape[-1]
     nb = math.prod(batch)
+    if precision in INTEGER:
+        group = isinstance(b, QTensor) and b.group_size is not None
+        _check_accumulator(
+            b.group_size if group else k,
+            _qmag(a, "int8"),  # activations are int8 under int4 too (W4A8)
+            _qmag(b, precision),
+            "group_size" if group else "K",
+        )
+    a, b = _float(a, "a"), _float(b, "b")
 
     def view3(x, shape, rows, cols, name):
         data = x.data if isinstance(x, QTensor) else x
@@ -240,6 +275,14 @@ def conv2d(
     if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)):
         raise TypeError(f"groups must be an int, got {groups!r}")
     pb, pe = conv_padding(w.shape[2], w.shape[3], stride, padding, dilation)
+    if precision in INTEGER:
+        _check_accumulator(
+            w.shape[1] * w.shape[2] * w.shape[3],
+            _qmag(x, "int8"),  # W4A8
+            _qmag(w, precision),
+            "C/groups x KH x KW",
+        )
+    x, w = _float(x, "x"), _float(w, "w")
     xd = x.data if isinstance(x, QTensor) else x
     if layout == "NHWC":
         if isinstance(x, QTensor) and x.axis is not None:
@@ -311,7 +354,7 @@ def attention(q, k, v, *, causal=False, scale=None, device="cpu", precision=None
                 f"attention: {name} must be a float array; the int8 "
                 "scheme quantizes per head internally"
             )
-    q, k, v = (as_float_array(t, n) for t, n in ((q, "q"), (k, "k"), (v, "v")))
+    q, k, v = (as_array(t, n) for t, n in ((q, "q"), (k, "k"), (v, "v")))
     dev, precision = _setup(device, precision, q, k, v)
     for name, t in (("q", q), ("k", k), ("v", v)):
         if t.ndim != 4:
@@ -336,6 +379,10 @@ def attention(q, k, v, *, causal=False, scale=None, device="cpu", precision=None
             f"k/v's Hkv={hkv} heads (grouped-query attention "
             "needs H % Hkv == 0)"
         )
+    if precision == "int8":  # the core's limits, before any conversion
+        _check_accumulator(q.shape[3], 127, 127, "D")
+        _check_accumulator(k.shape[2], 255, 127, "Lk")
+    q, k, v = (to_float(t, n) for t, n in ((q, "q"), (k, "k"), (v, "v")))
     d = q.shape[3]
     if scale is None:
         scale = 1.0 / math.sqrt(d) if d > 0 else 1.0

@@ -5,6 +5,8 @@ from __future__ import annotations
 import ml_dtypes
 import numpy as np
 
+from . import _core
+
 #: Precision names in the order of the C enum ``xo_precision``.
 PRECISIONS = ("fp64", "fp32", "bf16", "fp16", "fp8", "int8", "int4")
 CODE = {name: i for i, name in enumerate(PRECISIONS)}
@@ -47,19 +49,18 @@ def precision_of_dtypes(*dtypes: np.dtype) -> str:
     return _BY_DTYPE.get(np.dtype(common), "fp32")
 
 
-def as_float_array(x, name: str) -> np.ndarray:
-    """``x`` as an ndarray of a supported float dtype, without copying when it
-    already is one. Integers and booleans are exact values and become float64.
-    Complex, object, string and other dtypes raise TypeError."""
+def as_array(x, name: str) -> np.ndarray:
+    """``x`` as an ndarray of a float, integer or boolean dtype, never
+    copied or converted (so sizes and limits can be checked before any
+    memory is spent). Complex, object, string and other dtypes raise
+    TypeError."""
     try:
         arr = np.asarray(x)
     except (ValueError, TypeError) as e:
         raise TypeError(f"{name} cannot be converted to a numeric array: {e}") from e
     dt = arr.dtype
-    if dt in FLOAT_DTYPES:
+    if dt in FLOAT_DTYPES or dt.kind in "biu":
         return arr
-    if dt.kind in "biu":
-        return arr.astype(np.float64)
     if dt.kind == "c":
         raise TypeError(
             f"{name} is complex ({dt}); xpuops computes on real numbers: pass "
@@ -70,3 +71,40 @@ def as_float_array(x, name: str) -> np.ndarray:
         "float64, float32, float16, ml_dtypes.bfloat16 or "
         "ml_dtypes.float8_e4m3fn (or integers, taken as float64)"
     )
+
+
+def float_dtype(arr: np.ndarray) -> np.dtype:
+    """The float dtype ``to_float`` gives arr: its own, or float64 for
+    integers and booleans (exact values)."""
+    return arr.dtype if arr.dtype in FLOAT_DTYPES else np.dtype(np.float64)
+
+
+def to_float(arr: np.ndarray, name: str) -> np.ndarray:
+    """An array from ``as_array`` in its float dtype. Integers and booleans
+    become float64; only the distinct elements of a broadcast (zero-stride)
+    view are converted, so ``np.broadcast_to`` views stay free. MemoryError,
+    naming the argument, when the copy cannot fit the memory available."""
+    if arr.dtype in FLOAT_DTYPES:
+        return arr
+    index = tuple(slice(0, 1) if stride == 0 else slice(None) for stride in arr.strides)
+    distinct = arr[index]
+    need = distinct.size * 8
+    avail = _core.memory_available()
+    if avail and need > avail:
+        raise MemoryError(
+            f"{name}: cannot allocate {need / 2**30:.1f} GiB to convert its "
+            f"{arr.dtype} values to float64: only {avail / 2**30:.1f} GiB of "
+            f"memory is available; pass {name} as a float array (float32 or "
+            "narrower) or split the problem"
+        )
+    converted = distinct.astype(np.float64)
+    if converted.shape == arr.shape:  # nothing broadcast: a plain copy
+        return converted
+    return np.broadcast_to(converted, arr.shape)
+
+
+def as_float_array(x, name: str) -> np.ndarray:
+    """``x`` as an ndarray of a supported float dtype, without copying when it
+    already is one. Integers and booleans are exact values and become float64.
+    Complex, object, string and other dtypes raise TypeError."""
+    return to_float(as_array(x, name), name)

@@ -46,6 +46,10 @@ def cmd_devices(_args=None) -> int:
             [d.name, d.kind + (" (sim)" if d.simulated else ""), state, precs or "-"]
         )
     print(_table(rows, ["device", "kind", "available", "precisions (* emulated)"]))
+    print(f"\nThreads ({_devices.get_num_threads()} set):")
+    for d in _devices.devices():
+        if d.available and d.threads:
+            print(f"  {d.name}: {d.threads}")
     peaks = {}
     for d in _devices.devices():
         for prec, t in d.peak.items():

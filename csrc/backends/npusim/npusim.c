@@ -72,6 +72,8 @@ static xo_status npu_describe(int index, xo_device_desc *d) {
            p->tops, p->gbs);
   d->simulated = 1;
   d->exact_integer = 1;
+  snprintf(d->threads, sizeof d->threads,
+           "1 thread (simulated: times are modeled)");
   d->precisions[XO_PREC_INT8] = XO_SUPPORT_NATIVE;
   d->precisions[XO_PREC_INT4] = XO_SUPPORT_NATIVE;
   return XO_OK;

@@ -119,6 +119,10 @@ static xo_status dnn_describe(int index, xo_device_desc *d) {
                 : "; no int8: without VNNI oneDNN's s16 pair sums saturate "
                   "(accumulators not exact)");
   d->exact_integer = 1;
+  d->follows_threads = 1;
+  snprintf(d->threads, sizeof d->threads,
+           "follows set_num_threads (omp_set_num_threads on each calling "
+           "thread, every call)");
   support[XO_PREC_FP32] = probe(dnnl_f32, dnnl_f32, dnnl_f32);
   support[XO_PREC_BF16] = probe(dnnl_bf16, dnnl_bf16, dnnl_f32);
   support[XO_PREC_FP16] = probe(dnnl_f16, dnnl_f16, dnnl_f32);

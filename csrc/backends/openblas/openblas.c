@@ -76,6 +76,10 @@ static xo_status blas_describe(int index, xo_device_desc *d) {
            get_corename ? get_corename() : "unknown",
            forced && *forced ? " (forced by OPENBLAS_CORETYPE=" : "",
            forced && *forced ? forced : "", forced && *forced ? ")" : "");
+  d->follows_threads = 1;
+  snprintf(d->threads, sizeof d->threads,
+           "follows set_num_threads (openblas_set_num_threads, "
+           "process-wide)");
   d->precisions[XO_PREC_FP64] = XO_SUPPORT_NATIVE;
   d->precisions[XO_PREC_FP32] = XO_SUPPORT_NATIVE;
   return XO_OK;

@@ -130,6 +130,25 @@ static xo_status cl_describe(int index, xo_device_desc *desc) {
            "%s: %s (%s, %u CUs @ %u MHz)", d->platform_name, d->name,
            d->version, d->units, d->mhz);
   desc->exact_integer = 1;
+  if (d->is_cpu && strstr(d->platform_name, "Portable Computing Language"))
+    /* PoCL's pthread driver starts one pool of worker threads, sized when
+     * the platform is first queried (POCL_CPU_MAX_CU_NUM, else every
+     * core), and every kernel runs on all of them: nothing in OpenCL can
+     * resize it afterwards */
+    snprintf(desc->threads, sizeof desc->threads,
+             "fixed at %u threads by PoCL when the platform started "
+             "(set POCL_CPU_MAX_CU_NUM before import); does not follow "
+             "set_num_threads",
+             d->units);
+  else if (d->is_cpu)
+    snprintf(desc->threads, sizeof desc->threads,
+             "%u compute units, chosen by the OpenCL runtime; does not "
+             "follow set_num_threads",
+             d->units);
+  else
+    snprintf(desc->threads, sizeof desc->threads,
+             "its own compute units (%u); set_num_threads is for CPU pools",
+             d->units);
   desc->compute_units = (int)d->units;
   desc->clock_mhz = (int)d->mhz;
   desc->vector_f32 = (int)d->vector_float;

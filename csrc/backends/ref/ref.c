@@ -21,6 +21,8 @@ static xo_status ref_describe(int index, xo_device_desc *desc) {
   snprintf(desc->full_name, sizeof desc->full_name,
            "portable C reference (single thread)");
   desc->exact_integer = 1;
+  snprintf(desc->threads, sizeof desc->threads,
+           "1 thread: the reference is single-threaded by design");
   /* fp64/fp32/int8 are plain C arithmetic on the operand type; the narrow
    * formats are widened exactly to f32 (int4 to s16) before computing */
   for (int p = 0; p < XO_PREC_COUNT; p++)
