@@ -62,6 +62,9 @@ class Measurement:
     quantized_inputs: bool = False  # QTensor operands (quantized beforehand)
     source: str = "measured"  # "modeled": times come from a performance model
     emulation_s: float | None = None  # a simulator's own median wall time
+    #: where kernel_s came from: "events" (the device's own event times),
+    #: "wall" (a host clock around the run) or "modeled"
+    timing: str = "wall"
 
     @property
     def kernel_min_s(self) -> float:
@@ -267,6 +270,7 @@ def measure(
         quantized_inputs=any(isinstance(a, QTensor) for a in args),
         source=source,
         emulation_s=emulation,
+        timing=info.get("timing", "wall"),
     )
 
 
