@@ -33,10 +33,20 @@ def pairs(precisions, exclude=()) -> list:
     return matrix.pairs(precisions, exclude=exclude)
 
 
+#: tests/test_fuzz.py's counts per property (examples that reached the
+#: accuracy checks, wrong results rejected), printed below
+FUZZ_REPORT = {}
+
+
 def pytest_terminal_summary(terminalreporter):
     terminalreporter.section("xpuops test matrix on this CPU")
     for line in matrix.describe():
         terminalreporter.write_line(line)
+    if any(c.total for c in FUZZ_REPORT.values()):
+        terminalreporter.section("xpuops fuzz: examples that reached the checks")
+        for c in FUZZ_REPORT.values():
+            if c.total:
+                terminalreporter.write_line(str(c))
 
 
 @pytest.fixture

@@ -109,6 +109,8 @@ def attention_int8(q, k, v, causal=False, scale=None):
     b, h, lq, d = q.shape
     hkv, lk = k.shape[1], k.shape[2]
     scale = np.float32(1 / np.sqrt(d) if scale is None else scale)
+    if lk == 0:  # no key: every row sees nothing and gives 0
+        return np.zeros((b, h, lq, 0), np.int64), np.zeros(q.shape, np.float32)
     mean = (k.astype(np.float64).sum(axis=2, keepdims=True) / lk).astype(np.float32)
     kc = k - mean
     qq, sq, _ = quantize(q.reshape(b * h, -1), "int8", axis=0)
