@@ -230,6 +230,10 @@ typedef struct xo_op_info {
   double ops;       /* operations counted as in DESIGN.md s3 */
   double bytes;     /* operand + result bytes in the operand formats */
   char impl[320];   /* what ran: backend, kernel, ISA */
+  /* where kernel_s came from: "events" (the device's own event times),
+   * "wall" (a host clock around the run) or "modeled" (a performance
+   * model) */
+  char timing[8];
 } xo_op_info;
 
 /* out [batch, M, N] = a [batch, M, K] @ b [batch, K, N]. A zero batch

@@ -1,9 +1,11 @@
 """Shared fixtures: the devices under test, accuracy bounds, random data.
 
-The cross-device harness is parametrized over every *available* device, so
-a backend joins every op x precision test by registering in the C core.
-Devices this machine lacks are not collected; backends named in
-XPUOPS_REQUIRE must be present (tests/test_devices.py fails otherwise)."""
+The cross-device harness is parametrized over the declared matrix
+(tests/matrix.py): every (device, precision) an available device declares,
+plus the pairs this CPU's table or XPUOPS_REQUIRE expects that a device
+does not declare (a failure when required, a skip with the reason when
+not). Every backend x precision a device does not declare is checked to
+raise UnsupportedError in tests/test_matrix.py."""
 
 from __future__ import annotations
 
@@ -11,52 +13,40 @@ import os
 
 import numpy as np
 import pytest
+import bounds
+import matrix
 import xpuops as xo
 
 #: Available devices; the harness runs each op x precision on all of them.
 DEVICES = [d.name for d in xo.devices() if d.available]
-REQUIRED = [b for b in os.environ.get("XPUOPS_REQUIRE", "ref").split(",") if b]
+REQUIRED = list(matrix.parse_require())
 
-FLOAT = ("fp64", "fp32", "bf16", "fp16", "fp8")
-INTEGER = ("int8", "int4")
-
-#: Least SQNR (dB) against the fp64 product of the *unrounded* inputs, for
-#: standard-normal data. Set from the error each format's rounding must give
-#: (about 6 dB per mantissa bit), with margin; a broken rounding or
-#: accumulation falls well below them.
-SQNR_VS_FP64 = {
-    "fp64": 250.0,
-    "fp32": 110.0,
-    "bf16": 40.0,
-    "fp16": 58.0,
-    "fp8": 22.0,
-    "int8": 30.0,
-    "int4": 12.0,
-}
-
-#: Least SQNR (dB) of a float precision against the fp64 product of the
-#: operands *already rounded* to its format: only accumulation error is left
-#: (f32 accumulation for every narrow format).
-SQNR_VS_TWIN = {
-    "fp64": 250.0,
-    "fp32": 110.0,
-    "bf16": 110.0,
-    "fp16": 110.0,
-    "fp8": 110.0,
-}
+# the bounds live in tests/bounds.py, with the checks that apply them
+FLOAT, INTEGER = bounds.FLOAT, bounds.INTEGER
+SQNR_VS_FP64, SQNR_VS_TWIN = bounds.SQNR_VS_FP64, bounds.SQNR_VS_TWIN
 
 
-def pairs(precisions) -> list:
-    """(device, precision) for every available device and each of precisions
-    it declares in Device.precisions; the rest are checked to raise
-    UnsupportedError in test_errors.py."""
-    return [
-        (d.name, p)
-        for d in xo.devices()
-        if d.available
-        for p in precisions
-        if p in d.precisions
-    ]
+def pairs(precisions, exclude=()) -> list:
+    """pytest params (device, precision) of the declared matrix for these
+    precisions (tests/matrix.py); ``exclude``: (backend, precision) pairs
+    the op documents as unsupported (tested to raise elsewhere)."""
+    return matrix.pairs(precisions, exclude=exclude)
+
+
+#: tests/test_fuzz.py's counts per property (examples that reached the
+#: accuracy checks, wrong results rejected), printed below
+FUZZ_REPORT = {}
+
+
+def pytest_terminal_summary(terminalreporter):
+    terminalreporter.section("xpuops test matrix on this CPU")
+    for line in matrix.describe():
+        terminalreporter.write_line(line)
+    if any(c.total for c in FUZZ_REPORT.values()):
+        terminalreporter.section("xpuops fuzz: examples that reached the checks")
+        for c in FUZZ_REPORT.values():
+            if c.total:
+                terminalreporter.write_line(str(c))
 
 
 @pytest.fixture

@@ -37,7 +37,8 @@ def test_reports_its_kind_and_kernel_time():
     xo.matmul(a, a, device=DEV)
     info = xo.last_info()
     assert info["impl"].startswith("opencl:matmul_fp32 (xo_gemm TS=")
-    assert 0 < info["kernel_s"]  # from the device's own events
+    assert 0 < info["kernel_s"]
+    assert info["timing"] == "events"  # the device's own events, not wall time
 
 
 def test_tuning_override_changes_the_kernel_not_the_result(monkeypatch):

@@ -130,9 +130,9 @@ def attention_int8(q, k, v, causal=False, scale=None):
     hkv, lk = k.shape[1], k.shape[2]
     f = np.float32
     scale = f(1 / np.sqrt(d) if scale is None else scale)
-    mean = (k.astype(np.float64).sum(axis=2, keepdims=True) / max(lk, 1)).astype(
-        np.float32
-    )
+    if lk == 0:  # no key: every row sees nothing and gives 0
+        return np.zeros((b, h, lq, 0), np.int64), np.zeros(q.shape, np.float32)
+    mean = (k.astype(np.float64).sum(axis=2, keepdims=True) / lk).astype(np.float32)
     kc = k - mean
     qq, sq, _ = quantize(q.reshape(b * h * lq, d), "int8", axis=0)
     qk, sk, _ = quantize(kc.reshape(b * hkv * lk, d), "int8", axis=0)
@@ -169,3 +169,60 @@ def attention_int8(q, k, v, causal=False, scale=None):
         num, tot.astype(np.float32), out=np.zeros_like(num), where=tot > 0
     ).astype(np.float32)
     return s, out
+
+
+
+def quantize_multiplier(real):
+    """TFLite QuantizeMultiplier of float64 reals (> 0): (Q31 multiplier,
+    shift) as int64 arrays, real = multiplier * 2^(shift - 31)."""
+    q, e = np.frexp(np.asarray(real, np.float64))
+    x = q * 2.0**31  # exact: a power-of-two scaling
+    fixed = (np.sign(x) * np.floor(np.abs(x) + 0.5)).astype(np.int64)  # llround
+    up = fixed == 2**31
+    fixed = np.where(up, fixed // 2, fixed)
+    e = np.where(up, e + 1, e).astype(np.int64)
+    tiny = e < -31
+    return np.where(tiny, 0, fixed), np.where(tiny, 0, e)
+
+
+def requantize(acc, real, single_rounding=False):
+    """s8 of int64 accumulators times float64 real multipliers (broadcast),
+    in gemmlowp's fixed point: SaturatingRoundingDoublingHighMul, then
+    RoundingDivideByPOT, each rounding half away from zero (or TFLite's
+    single rounding, half up at one final shift); saturated to [-128, 127].
+    Written from gemmlowp's fixedpoint.h and TFLite's quantization_util, for
+    the shifts these tests produce (left shifts of at most 31)."""
+    mult, shift = quantize_multiplier(real)
+    acc, mult, shift = np.broadcast_arrays(np.asarray(acc, np.int64), mult, shift)
+    if single_rounding:
+        total = 31 - shift
+        r = (acc * mult + (np.int64(1) << (total - 1))) >> total
+    else:
+        left, right = np.maximum(shift, 0), np.maximum(-shift, 0)
+        x = np.clip(acc << left, -(2**31), 2**31 - 1)
+        ab = x * mult
+        v = ab + np.where(ab >= 0, 1 << 30, 1 - (1 << 30))
+        r = np.sign(v) * (np.abs(v) >> 31)  # C division: toward zero
+        mask = (np.int64(1) << right) - 1
+        thr = (mask >> 1) + (r < 0)
+        r = (r >> right) + ((r & mask) > thr)
+    return np.clip(r, -128, 127)
+
+
+def requantized_output(acc, sa, sb, bias=None, bias_shape=None):
+    """npusim's float result (DESIGN.md s7), from int64 accumulators and the
+    float32 scales of a (per tensor) and b (broadcast to acc): the float
+    values ``t = float32(acc) * (sa * sb)`` set the output scale ``s_out =
+    max|t| / 127`` (1 when all are zero); each accumulator is requantized to
+    s8 through the fixed-point multiplier of ``sa * sb / s_out`` (in
+    float64), times s_out in float32; then + bias (float32)."""
+    acc = np.asarray(acc, np.int64)
+    sa, sb = np.float32(sa), np.asarray(sb, np.float32)
+    t = acc.astype(np.float32) * (sa * sb)
+    amax = np.abs(t).max() if t.size else np.float32(0)
+    s_out = np.float32(amax / np.float32(127)) if amax > 0 else np.float32(1)
+    real = np.float64(sa) * sb.astype(np.float64) / np.float64(s_out)
+    y = requantize(acc, real).astype(np.float32) * s_out
+    if bias is not None:
+        y = y + np.asarray(bias, np.float32).reshape(bias_shape)
+    return y

@@ -118,6 +118,8 @@ typedef struct xo_run_stats {
   double kernel_s;  /* time the backend itself measured (device events where
                        it has them), else 0 and the core times the call */
   int modeled;      /* 1: kernel_s comes from a performance model */
+  int events;       /* 1: kernel_s is the sum of the device's own event
+                       times (every event answered) */
   double compile_s; /* work of plan kind done in this run (a recompile) */
 } xo_run_stats;
 

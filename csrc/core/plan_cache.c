@@ -5,6 +5,7 @@
  * the lock (it may compile kernels); if two threads plan the same problem at
  * once, the first to insert wins and the other frees its copy. */
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -153,19 +154,45 @@ void xo_cache_clear(void) {
 }
 
 /* Test-only perturbations, so the regression benchmarks can be shown to
- * catch a regression (docs/DESIGN.md s7): XPUOPS_TEST_SLOWDOWN=n runs every
- * kernel n times (a worse implementation, honestly slower), and
+ * catch a regression (docs/DESIGN.md s7): XPUOPS_TEST_SLOWDOWN=f (a float
+ * >= 1) makes every run take f times as long, the extra (f - 1) spent
+ * spinning on the calling thread after the run and counted in its kernel
+ * time (1.25: 25 % slower); XPUOPS_TEST_JITTER=j adds a further spin of a
+ * random 0..j times the run to each run (erratic timings); and
  * XPUOPS_TEST_PERTURB=eps scales float results by (1 + eps) and adds 1 to
  * integer ones. Read once; never set outside tests. */
-static int test_slowdown = -1;
+static int test_env_read;
+static double test_slowdown = 1.0;
+static double test_jitter;
 static double test_perturb;
+static uint64_t jitter_state = 0x9e3779b97f4a7c15ull;
 
 static void read_test_env(void) {
   const char *s = getenv("XPUOPS_TEST_SLOWDOWN");
+  const char *j = getenv("XPUOPS_TEST_JITTER");
   const char *e = getenv("XPUOPS_TEST_PERTURB");
-  int n = s ? atoi(s) : 1;
+  double f = s ? atof(s) : 1.0;
+  test_jitter = j && atof(j) > 0 ? atof(j) : 0.0;
   test_perturb = e ? atof(e) : 0.0;
-  __atomic_store_n(&test_slowdown, n > 1 ? n : 1, __ATOMIC_RELEASE);
+  test_slowdown = f > 1.0 ? f : 1.0;
+  __atomic_store_n(&test_env_read, 1, __ATOMIC_RELEASE);
+}
+
+/* A uniform draw in [0, 1) (xorshift64*; test-only, races are harmless). */
+static double jitter_draw(void) {
+  uint64_t x = __atomic_load_n(&jitter_state, __ATOMIC_RELAXED);
+  x ^= x >> 12;
+  x ^= x << 25;
+  x ^= x >> 27;
+  __atomic_store_n(&jitter_state, x, __ATOMIC_RELAXED);
+  return (double)((x * 0x2545f4914f6cdd1dull) >> 11) / 9007199254740992.0;
+}
+
+/* Spin (no sleep: a slower kernel keeps its core busy) for s seconds. */
+static void spin(double s) {
+  double t0 = xo_now();
+  while (xo_now() - t0 < s) {
+  }
 }
 
 static void perturb(const xo_problem *p, const xo_args *args) {
@@ -184,7 +211,7 @@ static void perturb(const xo_problem *p, const xo_args *args) {
 
 xo_status xo_dispatch(xo_device_t dev, const xo_problem *p, const xo_args *args,
                       xo_op_info *info) {
-  if (__atomic_load_n(&test_slowdown, __ATOMIC_ACQUIRE) < 0) read_test_env();
+  if (!__atomic_load_n(&test_env_read, __ATOMIC_ACQUIRE)) read_test_env();
   xo_plan_ref *ref = NULL;
   void *plan = NULL;
   double plan_s = 0;
@@ -196,19 +223,26 @@ xo_status xo_dispatch(xo_device_t dev, const xo_problem *p, const xo_args *args,
   xo_run_stats rs = {0};
   double t0 = xo_now();
   st = dev->backend->run(plan, args, &rs);
-  double kernel_sum = rs.kernel_s;
-  for (int i = 1; i < test_slowdown && st == XO_OK; i++) {
-    st = dev->backend->run(plan, args, &rs);
-    kernel_sum += rs.kernel_s;
-  }
-  rs.kernel_s = kernel_sum;
   double wall = xo_now() - t0;
+  double slow = test_slowdown;
+  if (st == XO_OK && (slow > 1.0 || test_jitter > 0)) {
+    double extra = slow - 1.0 + test_jitter * jitter_draw();
+    spin(extra * wall);
+    wall = xo_now() - t0;
+    rs.kernel_s *= 1.0 + extra; /* events or a model: scaled alike */
+  }
   if (st == XO_OK && test_perturb != 0.0) perturb(p, args);
   if (info) {
     info->plan_s = plan_s + rs.compile_s;
     info->plan_created = created || rs.compile_s > 0;
     info->kernel_s = rs.kernel_s > 0 ? rs.kernel_s : wall;
     info->modeled = rs.modeled;
+    /* say where the figure came from: a backend's event time of 0 (no
+     * event answered) falls back to the wall clock, and says so */
+    snprintf(info->timing, sizeof info->timing, "%s",
+             rs.modeled                       ? "modeled"
+             : rs.events && rs.kernel_s > 0 ? "events"
+                                              : "wall");
     info->native = dev->desc.precisions[p->prec] == XO_SUPPORT_NATIVE;
     if (dev->backend->plan_describe)
       dev->backend->plan_describe(plan, info->impl, sizeof info->impl);

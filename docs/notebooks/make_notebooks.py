@@ -40,9 +40,16 @@ for d in xo.devices():
 A theoretical peak is cores x clock x operations per cycle of the widest
 instruction for that precision. Every figure carries its formula."""),
         code("""
-cpu = next(d for d in xo.devices() if d.available and d.backend != "ref" and d.kind == "cpu")
+# the fastest real CPU device that runs both int8 and fp32 (oneDNN where
+# installed), else the portable reference
+cpu = next((d for d in xo.devices() if d.available and d.kind == "cpu"
+            and not d.simulated and d.backend != "ref"
+            and {"fp32", "int8"} <= set(d.precisions)),
+           next(d for d in xo.devices() if d.name == "ref"))
+print(cpu)
 for precision, peak in cpu.peak.items():
-    print(f"{precision:5s} {str(peak):>20s}  = {peak.detail}")"""),
+    print(f"{precision:5s} {str(peak):>20s}  = {peak.detail}")
+assert {"fp32", "int8"} <= set(cpu.precisions)"""),
         md("""
 ## What it does, measured
 
@@ -55,6 +62,9 @@ b = rng.standard_normal((512, 512)).astype(np.float32)
 cmp = xo.compare(xo.matmul, a, b, devices=[cpu.name],
                  precisions=[p for p in ("fp32", "bf16", "int8") if p in cpu.precisions],
                  min_time=0.05)
+rows = {m.precision: m for m in cmp}
+assert {"fp32", "int8"} <= set(rows), rows  # the INT8 and FP32 rows exist
+assert rows["int8"].throughput.unit == "TOPS" and rows["fp32"].throughput.unit == "TFLOPS"
 cmp"""),
         md("""
 ## Different operations do not divide
@@ -62,13 +72,18 @@ cmp"""),
 An INT8 operation is not an FP32 operation. `Throughput` refuses to compare
 them unless you state an assumption, and then it says the result is assumed."""),
         code("""
-int8 = next((m.throughput for m in cmp if m.precision == "int8"), None)
-fp32 = next(m.throughput for m in cmp if m.precision == "fp32")
+int8, fp32 = rows["int8"].throughput, rows["fp32"].throughput
+assert isinstance(int8, xo.Throughput) and isinstance(fp32, xo.Throughput)
 try:
     int8 / fp32
 except TypeError as e:
     print("refused:", e)
-print(fp32, "->", fp32.normalized("int8"))"""),
+    assert "count different operations" in str(e)  # refused for the reason
+else:
+    raise AssertionError("an INT8 rate divided by an FP32 rate must be refused")
+assumed = fp32.normalized("int8")
+print(fp32, "->", assumed)
+assert assumed.precision == "int8" and assumed.ops_per_s > fp32.ops_per_s"""),
         md("""
 ## The vendors' numbers
 
@@ -97,6 +112,9 @@ rng = np.random.default_rng(0)
 a = rng.standard_normal((256, 512)).astype(np.float32)
 b = rng.standard_normal((512, 256)).astype(np.float32)
 cmp = xo.compare(xo.matmul, a, b, devices="all", min_time=0.03)
+precisions = {m.precision for m in cmp}
+assert {"fp32", "int8", "int4"} <= precisions, precisions
+assert all(m.errors and m.errors["sqnr_db"] > 0 for m in cmp)
 cmp"""),
         code("""
 from matplotlib.figure import Figure
@@ -118,6 +136,7 @@ then groups along K) follow the data more closely and lose less."""),
         code("""
 exact = a.astype(np.float64) @ b
 qa = xo.quantize(a)
+sqnr = {}
 for label, qb in [
     ("int8 per tensor", xo.quantize(b, "int8")),
     ("int8 per channel", xo.quantize(b, "int8", axis=1)),
@@ -125,7 +144,12 @@ for label, qb in [
     ("int4 groups of 64", xo.quantize(b, "int4", axis=1, group_size=64)),
 ]:
     y = xo.matmul(qa, qb, device="ref")
-    print(f"{label:18s} SQNR {xo.reference.sqnr_db(exact, y):5.1f} dB")"""),
+    sqnr[label] = xo.reference.sqnr_db(exact, y)
+    print(f"{label:18s} SQNR {sqnr[label]:5.1f} dB")
+# finer slices lose less
+assert sqnr["int8 per channel"] >= sqnr["int8 per tensor"] - 0.5
+assert sqnr["int4 groups of 64"] > sqnr["int4 per channel"]
+assert sqnr["int8 per channel"] > sqnr["int4 per channel"] + 10"""),
     ],
     "03_memory_vs_compute.ipynb": [
         md("""
@@ -149,7 +173,9 @@ gemm = xo.measure(xo.matmul, rng.standard_normal((512, 1024)).astype(np.float32)
                   precision="fp32", min_time=0.05)
 print(gemv.explain(bandwidth=bw))
 print()
-print(gemm.explain(bandwidth=bw))"""),
+print(gemm.explain(bandwidth=bw))
+assert bw > 0 and gemv.intensity < 1 < gemm.intensity  # flops per byte
+assert "memory" in gemv.explain(bandwidth=bw)"""),
         md("""
 ## The roofline
 
@@ -171,8 +197,13 @@ the token rate, whatever the TOPS."""),
 from xpuops import chips
 
 cpu = next(d for d in xo.devices() if d.name == "ref")
-for who in ("Snapdragon X Elite", "RTX 5090", cpu):
-    print(chips.decode_bound(who, params=7e9, precision="int4"))"""),
+bounds = [chips.decode_bound(who, params=7e9, precision="int4")
+          for who in ("Snapdragon X Elite", "RTX 5090", cpu)]
+for b in bounds:
+    print(b)
+    assert abs(b.tokens_per_s * b.weight_bytes / b.bandwidth - 1) < 1e-9
+assert bounds[0].weight_bytes == 7e9 / 2  # int4: half a byte per weight
+assert bounds[1].tokens_per_s > bounds[0].tokens_per_s  # GDDR7 beats LPDDR5X"""),
     ],
 }
 

@@ -68,6 +68,8 @@ RECORD_FIELDS = {
     "quantized_inputs": "operands were QTensors",
     "fallback": "always None: xpuops never falls back silently",
     "source": "measured, or modeled (a simulator's performance model)",
+    "timing": "where kernel times came from: events (the device's own), wall "
+    "(a host clock around the run) or modeled",
 }
 MACHINE_FIELDS = {
     "machine_cpu": "CPU model",
@@ -171,6 +173,7 @@ def _record(m: Measurement) -> dict:
         "quantized_inputs": m.quantized_inputs,
         "fallback": m.fallback,
         "source": m.source,
+        "timing": m.timing,
     }
 
 

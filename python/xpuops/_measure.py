@@ -123,7 +123,9 @@ class Measurement:
     cache: str = "hot"  # "hot" or "cold"
     llc_bytes: int = 0  # last-level cache size, 0 when unknown
     canary: Canary | None = None
-    timing: str = ""  # where kernel times came from: events, wall, modeled
+    #: where kernel_s came from: "events" (the device's own event times),
+    #: "wall" (a host clock around the run) or "modeled"
+    timing: str = "wall"
 
     @property
     def kernel_min_s(self) -> float:
@@ -496,7 +498,7 @@ def measure(
         cache=cache,
         llc_bytes=llc,
         canary=verdict,
-        timing=info.get("timing", "modeled" if modeled else ""),
+        timing=info.get("timing", "wall"),
     )
 
 

@@ -27,8 +27,10 @@ _tls = threading.local()
 
 def last_info() -> dict:
     """What the last op on this thread did: prepare/plan/kernel seconds,
-    whether it created its plan, native or emulated, ops, bytes and the
-    implementation that ran."""
+    whether it created its plan, native or emulated, ops, bytes, the
+    implementation that ran, and ``timing``: where ``kernel_s`` came from
+    ("events": the device's own event times, "wall": a host clock around
+    the run, "modeled": a performance model)."""
     return dict(getattr(_tls, "info", {}))
 
 

@@ -121,7 +121,8 @@ def peak(device, precision: str, n: int | None = None) -> Throughput:
     """The measured attainable peak of ``device`` in ``precision``: the best
     rate of a compute-bound n x n x n matmul (default 2048, 512 on ref),
     with pre-quantized operands for integer precisions so only the kernel
-    is timed. Source "measured"."""
+    is timed. Source "measured", or "modeled" on a simulated device (its
+    times come from a performance model)."""
     from ._measure import measure
     from ._ops import matmul
     from ._quant import quantize
@@ -139,7 +140,7 @@ def peak(device, precision: str, n: int | None = None) -> Throughput:
         _attained[key] = Throughput(
             m.throughput.ops_per_s,
             precision,
-            "measured",
+            m.source,
             f"{n}^3 matmul on {dev.name}: {m.impl}",
         )
     return _attained[key]

@@ -353,6 +353,7 @@ static xo_status cl_run(void *vplan, const xo_args *args, xo_run_stats *stats) {
   xo_status st = cl_run_ops(pl, args, &kernel_s);
   pthread_mutex_unlock(&pl->dev->lock);
   stats->kernel_s = kernel_s; /* from the device's own events */
+  stats->events = kernel_s > 0;
   return st;
 }
 

@@ -129,6 +129,7 @@ typedef struct run_ctx {
   cl_dev *d;
   cl_event ev[MAX_EVENTS];
   int nev;
+  int missed; /* a kernel ran without an event: event time is partial */
   double fallback_s; /* wall time of what had no event */
 } run_ctx;
 
@@ -139,24 +140,32 @@ static xo_status enqueue(run_ctx *r, cl_kernel k, int dims, const size_t *g,
                                        l, 0, NULL, ev);
   if (err != CL_SUCCESS)
     return xo_fail(XO_ERR_RUNTIME, "OpenCL: enqueue failed (error %d)", err);
-  if (ev) r->nev++;
+  if (ev)
+    r->nev++;
+  else
+    r->missed = 1;
   return XO_OK;
 }
 
-/* Kernel time: the sum of the kernels' own start-to-end event times. */
+/* Kernel time: the sum of the kernels' own start-to-end event times; 0 when
+ * there were none, one did not answer or a kernel ran without one (the core
+ * then times the call and says "wall"). */
 static double event_seconds(run_ctx *r) {
   double s = 0;
+  int answered = r->nev > 0 && !r->missed;
   for (int i = 0; i < r->nev; i++) {
     cl_ulong t0 = 0, t1 = 0;
-    CL.GetEventProfilingInfo(r->ev[i], CL_PROFILING_COMMAND_START, sizeof t0,
-                             &t0, NULL);
-    CL.GetEventProfilingInfo(r->ev[i], CL_PROFILING_COMMAND_END, sizeof t1, &t1,
-                             NULL);
-    s += (double)(t1 - t0) * 1e-9;
+    if (CL.GetEventProfilingInfo(r->ev[i], CL_PROFILING_COMMAND_START,
+                                 sizeof t0, &t0, NULL) != CL_SUCCESS ||
+        CL.GetEventProfilingInfo(r->ev[i], CL_PROFILING_COMMAND_END, sizeof t1,
+                                 &t1, NULL) != CL_SUCCESS || t1 < t0)
+      answered = 0;
+    else
+      s += (double)(t1 - t0) * 1e-9;
     CL.ReleaseEvent(r->ev[i]);
   }
   r->nev = 0;
-  return s;
+  return answered ? s : 0;
 }
 
 static size_t round_up(int64_t v, size_t to) {
