@@ -4,9 +4,9 @@ bound) and against the pure-NumPy twins."""
 
 import numpy as np
 import pytest
+import twin
 import xpuops as xo
 from bounds import (
-    ATTN_INT8_VS_TWIN,
     ATTN_P_ROUNDING,
     FLOAT,
     INTEGER,
@@ -171,5 +171,7 @@ def test_attention(device, precision, shape, causal, rng):
         np.testing.assert_array_equal(y, y_twin)
         np.testing.assert_array_equal(y, y_ref)
     else:
-        bound = ATTN_P_ROUNDING[precision] - (6 if rounds_output(device, precision) else 0)
+        bound = ATTN_P_ROUNDING[precision] - (
+            6 if rounds_output(device, precision) else 0
+        )
         assert_close(y_ref, y, bound, mag, "vs ref")
