@@ -49,6 +49,7 @@ size_t xo_dtype_size(xo_dtype dtype);
 
 /* Compute precisions: operand format, accumulator and unit (DESIGN.md s2). */
 typedef enum xo_precision {
+  XO_PREC_ANY = -1, /* "whatever the device runs", where a function allows */
   XO_PREC_FP64 = 0,
   XO_PREC_FP32,
   XO_PREC_BF16,
@@ -141,6 +142,23 @@ typedef enum xo_support {
   XO_SUPPORT_EMULATED = 2, /* computed exactly as specified, by widening */
 } xo_support;
 
+/* A device's peak in one precision, as its backend knows it (DESIGN.md s3:
+ * every figure says where it came from). Either form, or neither (0, 0:
+ * unknown, e.g. a vendor device that does not say). */
+typedef struct xo_peak {
+  /* CPU backends: operations per cycle per core of the widest instruction
+   * the precision runs on here (one multiply-add = 2). The caller
+   * multiplies by the clock it measures (xo_measure_clock) and by the cores
+   * (xo_device_desc.peak_cores). 0 when ops_per_s gives the peak. */
+  double ops_per_cycle;
+  /* The whole device's peak in operations per second: OpenCL, compute
+   * units x clock x vector lanes x 2 as the device reports them; npusim, the
+   * chip's rating. 0 when ops_per_cycle gives the peak. */
+  double ops_per_s;
+  char source[12];   /* "theoretical" or "rated"; "" when unknown */
+  char formula[192]; /* how: the instruction, or the formula with its terms */
+} xo_peak;
+
 typedef struct xo_device_desc {
   char name[64];    /* "ref", "opencl:0", "openvino:NPU", ... */
   char backend[32]; /* "ref", "openblas", ... */
@@ -158,6 +176,19 @@ typedef struct xo_device_desc {
    * says how its thread count is set, or why it cannot follow */
   int follows_threads;
   char threads[160];
+  /* ---- added for issue 13: each backend describes its own peaks ---- */
+  /* per precision (index xo_precision), for those the device runs */
+  xo_peak peak[XO_PREC_COUNT];
+  /* cores a CPU peak counts (ops_per_cycle x cores x clock): 0, the
+   * xo_get_num_threads() count at the time; n > 0, fixed (ref: 1) */
+  int peak_cores;
+  /* rated memory bandwidth in GB/s (1e9 bytes/s); 0: not rated, measure
+   * it (xo_measure_bandwidth) */
+  double bandwidth_gbs;
+  /* simulated devices: the performance model's assumptions, stated with
+   * every figure: kernel time = max(ops / (peak x model_utilisation),
+   * bytes / bandwidth) + model_dispatch_s (seconds). 0 elsewhere. */
+  double model_utilisation, model_dispatch_s;
 } xo_device_desc;
 
 /* Number of device entries (available or not); initializes the registry on
@@ -168,6 +199,27 @@ xo_status xo_device_describe(int i, xo_device_desc *desc);
 /* Find an available device by exact name; XO_ERR_UNAVAILABLE with the
  * backend's reason when it exists but is not available. */
 xo_status xo_device_find(const char *name, xo_device_t *dev);
+
+/* Resolve what a user calls a device: an exact device name ("ref",
+ * "opencl:0", "openvino:NPU", "npusim:<chip>", as xo_device_find), or one of
+ * the aliases "cpu", "gpu", "npu" (exact, lower case), which mean "the best
+ * available device of that kind that runs prec":
+ *   - candidates: available, not simulated (npusim is never an alias's
+ *     choice), whose kind (xo_device_desc.kind) is the alias (an OpenCL
+ *     device that reports itself as a CPU, such as PoCL, is a "cpu"), and
+ *     that list prec in xo_device_desc.precisions (any prec with
+ *     XO_PREC_ANY);
+ *   - best first, by the registry's preference (registry.c kBackends):
+ *     cpu: onednn, openblas, openvino, opencl, ref; gpu: opencl, openvino;
+ *     npu: openvino. The first device of the first backend that qualifies.
+ * prec is read for aliases only: a named device that cannot run prec is
+ * refused by the op itself (XO_ERR_UNSUPPORTED naming the devices that can).
+ * Errors: XO_ERR_INVALID_ARG for an unknown name (the message lists the
+ * valid ones) or precision; XO_ERR_UNAVAILABLE for a named device that is
+ * not available here (with its reason), or an alias with no candidate (the
+ * message names the available devices). *dev is owned by the registry. */
+xo_status xo_device_resolve(const char *name, xo_precision prec,
+                            xo_device_t *dev);
 
 /* Tell the core where backend's library is (e.g. "onednn" ->
  * ".../lib/libdnnl.so.3"), before the first device query; path is copied.
@@ -274,6 +326,11 @@ xo_status xo_attention(xo_device_t dev, xo_precision prec, const xo_tensor *q,
 xo_status xo_npusim_add_profile(const char *slug, const char *label,
                                 double tops, double gbs, double utilisation,
                                 double latency_s);
+/* The same with the simulator's own model assumptions (utilisation and
+ * dispatch latency, reported in xo_device_desc.model_*), which then live
+ * only in the simulator. */
+xo_status xo_npusim_add_chip(const char *slug, const char *label, double tops,
+                             double gbs);
 
 /* TFLite/gemmlowp fixed-point requantization. real (> 0) becomes
  * multiplier in [2^30, 2^31) and shift with real = multiplier * 2^(shift -
@@ -302,6 +359,7 @@ xo_status xo_measure_bandwidth(int64_t bytes, int threads, double *bps);
 typedef struct xo_cpu_features {
   int avx512f, avx512_bf16, avx512_fp16; /* fp16 arithmetic: avx512_fp16 */
   int amx_int8, amx_bf16, amx_fp16;      /* ... or amx_fp16 */
+  int avx2, avx512_vnni, avx_vnni;       /* named as in /proc/cpuinfo */
 } xo_cpu_features;
 xo_cpu_features xo_cpu_features_get(void);
 

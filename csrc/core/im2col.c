@@ -1,8 +1,9 @@
 /* im2col.c - the gather map that turns a convolution into a GEMM, built once
- * per plan by the backends that convolve through GEMM (ref, openblas). */
+ * per plan by the backends that convolve through GEMM (ref, openblas,
+ * npusim). */
 #include "internal.h"
 
-xo_status xo_im2col_map(const xo_problem *p, int64_t **map, int64_t *rows,
+xo_status xo_im2col_map(const xo_conv_desc *p, int64_t **map, int64_t *rows,
                         int64_t *cols) {
   int64_t cg = p->in_c / p->groups, r, c, total;
   *map = NULL;

@@ -1,5 +1,7 @@
 /* internal.h - private to the core and its backends: the backend table, the
- * problem description that keys the plan cache, and shared helpers. */
+ * problem description that keys the plan cache, and shared helpers. The
+ * rules of the ops (which keys a query sees, the kv-head map, empty
+ * reductions, bias, the int8 attention steps) are in semantics.h. */
 #ifndef XO_INTERNAL_H
 #define XO_INTERNAL_H
 
@@ -35,6 +37,17 @@ xo_status xo_alloc(int64_t count, size_t size, void **p);
 /* Monotonic wall clock in seconds. */
 double xo_now(void);
 
+/* ---- the CPU (probe.c) -------------------------------------------------- */
+
+/* The theoretical per-core peak of this CPU in prec (DESIGN.md s3): ops per
+ * cycle of the widest instruction that runs it here, with the instruction
+ * in formula (fp8 and int4: the units they are widened to); all 0 when no
+ * instruction here does. */
+void xo_cpu_peak(xo_precision prec, xo_peak *peak);
+/* desc->peak[p] = xo_cpu_peak(p) for every precision desc lists: the peaks
+ * of a backend that computes on this CPU's cores. */
+void xo_cpu_peaks_fill(xo_device_desc *desc);
+
 /* ---- strided iteration ------------------------------------------------- */
 
 /* Called once per innermost row of a strided tensor, in row-major order:
@@ -63,30 +76,54 @@ int32_t xo_qmax(xo_precision prec);
 typedef enum xo_op_kind {
   XO_OP_MATMUL = 1,
   XO_OP_CONV2D = 2,
-  XO_OP_ATTENTION = 3
+  XO_OP_ATTENTION = 3,
+  XO_OP_COUNT /* bound of xo_backend.ops (index 0 is unused) */
 } xo_op_kind;
 
-/* The plan-cache key. Always memset to 0 before filling, so that it can be
- * compared and hashed as bytes. Unused members stay 0. */
+/* "matmul", "conv2d", "attention" (static storage); "op" otherwise. */
+const char *xo_op_name(int op);
+
+/* matmul: out [batch, m, n] = a [batch_a, m, k] @ b [batch_b, k, n], where
+ * batch_a, batch_b are batch or 1 (broadcast). */
+typedef struct xo_matmul_desc {
+  int64_t batch, batch_a, batch_b, m, n, k;
+} xo_matmul_desc;
+
+/* conv2d, NCHW: out [in_n, out_c, out_h, out_w] from x [in_n, in_c, in_h,
+ * in_w] and w [out_c, in_c / groups, kh, kw]; out_h, out_w are computed
+ * once, by the core (ops/conv2d.c). */
+typedef struct xo_conv_desc {
+  int64_t in_n, in_c, in_h, in_w, out_c, kh, kw, out_h, out_w;
+  int64_t stride[2], pad_begin[2], pad_end[2], dil[2], groups;
+} xo_conv_desc;
+
+/* attention: q [b, h, lq, d], k, v [b, hkv, lk, d]; which keys a row sees
+ * is decided by semantics.h (xo_attn_visible) from these fields. */
+typedef struct xo_attn_desc {
+  int64_t b, h, hkv, lq, lk, d;
+  double scale;
+  int64_t causal; /* 1: bottom-right causal mask (64 bits: no padding) */
+} xo_attn_desc;
+
+/* The plan-cache key: a small header common to the ops, then the op's own
+ * descriptor. Always memset to 0 before filling, so that it can be compared
+ * and hashed as bytes (every member is 4 or 8 bytes, laid out without
+ * padding); unused members and the rest of the union stay 0. */
 typedef struct xo_problem {
-  int32_t op;        /* xo_op_kind */
+  int32_t op;        /* xo_op_kind: which member of the union */
   int32_t prec;      /* xo_precision */
   int32_t out_dtype; /* xo_dtype: F64, F32 or S32 */
   int32_t has_bias;
   /* quantized operands: 0 symmetric, 1 with zero points */
   int32_t a_asym, b_asym;
   int32_t b_granularity; /* xo_qgranularity of b / w */
-  int32_t causal;
-  int64_t group_size;
-  /* matmul: out [batch, m, n] = a [batch_a, m, k] @ b [batch_b, k, n], where
-   * batch_a, batch_b are batch or 1 (broadcast) */
-  int64_t batch, batch_a, batch_b, m, n, k;
-  /* conv2d, NCHW */
-  int64_t in_n, in_c, in_h, in_w, out_c, kh, kw, out_h, out_w;
-  int64_t stride[2], pad_begin[2], pad_end[2], dil[2], groups;
-  /* attention */
-  int64_t b, h, hkv, lq, lk, d;
-  double scale;
+  int32_t unused_;       /* keeps group_size 8-aligned without padding */
+  int64_t group_size;    /* XO_Q_GROUP weights: elements per group along K */
+  union {
+    xo_matmul_desc mm;
+    xo_conv_desc conv;
+    xo_attn_desc attn;
+  };
 } xo_problem;
 
 /* Buffers for one run, all contiguous in the operand formats:
@@ -125,8 +162,26 @@ typedef struct xo_run_stats {
 
 /* ---- backends ---------------------------------------------------------- */
 
+/* What one backend does for one op. The op is the outer axis of a backend's
+ * table (as in oneDNN's cpu_matmul_list): xo_backend.ops[op]. An entry whose
+ * run is NULL is empty: the backend lacks the op, and the core refuses it
+ * with XO_ERR_UNSUPPORTED naming the op and the devices that run it. */
+typedef struct xo_op_impl {
+  /* XO_OK, or XO_ERR_UNSUPPORTED with a message, for problem p. The core has
+   * already checked that the device lists p's precision. (optional: NULL
+   * accepts every such problem) */
+  xo_status (*supports)(int index, const xo_problem *p);
+  /* Prepare once: allocate and compile what many runs reuse. */
+  xo_status (*plan)(int index, const xo_problem *p, void **plan);
+  /* Execute many. May run concurrently on the same plan from several
+   * threads: a run keeps its scratch to itself. Never called for an empty
+   * reduction: the core writes that result (semantics.h xo_fill_empty). */
+  xo_status (*run)(void *plan, const xo_args *args, xo_run_stats *stats);
+} xo_op_impl;
+
 /* One backend: a table of function pointers, filled with designated
- * initializers in the backend's own folder; registered in registry.c. */
+ * initializers in the backend's own folder; registered by one line in
+ * registry.c (which also ranks it for the aliases "cpu", "gpu", "npu"). */
 typedef struct xo_backend {
   const char *name;
   /* Find libraries and devices. XO_OK, or XO_ERR_UNAVAILABLE with a reason
@@ -134,24 +189,62 @@ typedef struct xo_backend {
   xo_status (*init)(void);
   /* Number of devices after a successful init. */
   int (*device_count)(void);
-  /* Fill desc for device index (name, kind, precisions...). */
+  /* Fill desc for device index (name, kind, precisions, peaks...). */
   xo_status (*describe)(int index, xo_device_desc *desc);
-  /* XO_OK, or XO_ERR_UNSUPPORTED with a message, for problem p. */
-  xo_status (*supports)(int index, const xo_problem *p);
-  /* Prepare once: allocate and compile what many runs reuse. */
-  xo_status (*plan)(int index, const xo_problem *p, void **plan);
-  /* Execute many. May run concurrently on the same plan from several
-   * threads: a run keeps its scratch to itself. */
-  xo_status (*run)(void *plan, const xo_args *args, xo_run_stats *stats);
-  /* Release a plan (accepts NULL). */
+  /* Per op, indexed by xo_op_kind: {supports, plan, run}, or empty. */
+  xo_op_impl ops[XO_OP_COUNT];
+  /* Release a plan of any op (accepts NULL). */
   void (*plan_free)(void *plan);
   /* Describe what a plan runs into impl (kernel, ISA). (optional) */
   void (*plan_describe)(const void *plan, char *impl, size_t n);
   /* Apply a new CPU thread count to the backend's pools. (optional) */
   void (*set_num_threads)(int n);
-  /* Release the backend's global state. (optional) */
+  /* Release the backend's global state (contexts, runtime objects); called
+   * once at process exit, after every plan is freed, when no plan is in
+   * use. Libraries stay loaded. (optional) */
   void (*fini)(void);
 } xo_backend;
+
+/* The entry of b for op, or NULL when b lacks it. */
+const xo_op_impl *xo_backend_op(const xo_backend *b, int op);
+
+/* A new zeroed plan of size bytes whose first member is an xo_problem,
+ * set to *p: the common start of every backend's plan. who names the
+ * backend in the out-of-memory message. */
+xo_status xo_plan_new(size_t size, const xo_problem *p, const char *who,
+                      void **plan);
+
+/* Names of the available devices that run op in prec (-1: any precision),
+ * comma separated, into buf ("none on this machine" when there is none). */
+void xo_devices_that_run(int op, int prec, char *buf, size_t n);
+
+/* ---- libraries loaded at run time (dl.c) -------------------------------- */
+
+/* A library a backend loads with dlopen, so that importing xpuops never
+ * depends on it. */
+typedef struct xo_dl_lib {
+  const char *what;       /* its name in messages: "oneDNN" */
+  const char *backend;    /* whose xo_set_library_path replaces the sonames */
+  const char *sonames[4]; /* tried in order (NULL ends the list) */
+  const char *prefix;     /* tried before each plain symbol name, or NULL */
+  const char *hint;       /* how to install it, for the message */
+} xo_dl_lib;
+
+/* One symbol to resolve into *slot. */
+typedef struct xo_dl_sym {
+  const char *name;
+  void **slot;
+  int optional; /* 1: left NULL when missing; 0: its absence fails */
+} xo_dl_sym;
+
+/* Open the first of lib's candidates that loads (the path set with
+ * xo_set_library_path for lib->backend, else the sonames) and resolve the n
+ * syms. XO_ERR_UNAVAILABLE with the reason, "cannot load <what> (<dlerror>);
+ * <hint>" or "<what> at <path> lacks <symbol>", and the library closed
+ * again, when it cannot. The handle stays open for the process: backends
+ * never dlclose (library destructors at exit run in their own order). */
+xo_status xo_dl_open(const xo_dl_lib *lib, const xo_dl_sym *syms, int n,
+                     void **handle);
 
 /* Where the Python layer found a backend's library ("openblas", "onednn"),
  * or NULL: the backend then tries the system's soname. */
@@ -171,6 +264,10 @@ xo_status xo_plan_acquire(xo_device_t dev, const xo_problem *p,
                           xo_plan_ref **ref, void **plan, double *plan_s,
                           int *created);
 void xo_plan_release(xo_plan_ref *ref);
+/* At process exit: refuse new plans, free the idle ones, and return how
+ * many are still alive (in use on another thread): 0 means no backend
+ * object is referenced by a plan any more. */
+int64_t xo_cache_close(void);
 
 /* Run a problem on dev: check support, get the plan, run, fill info's
  * times and impl. Shared by the three ops. */
@@ -224,11 +321,11 @@ xo_status xo_to_contiguous(const xo_tensor *t, xo_dtype dtype, void **out,
 xo_status xo_check_output(const xo_tensor *out, int ndim, const int64_t *shape,
                           xo_dtype dtype);
 
-/* The im2col gather map of a conv2d problem, for one (image, group): entry
+/* The im2col gather map of a convolution, for one (image, group): entry
  * r * cols + p is the offset into that group's [C/groups, H, W] input of
  * row r = (c * KH + i) * KW + j and output pixel p, or -1 for padding.
  * Caller frees *map. */
-xo_status xo_im2col_map(const xo_problem *p, int64_t **map, int64_t *rows,
+xo_status xo_im2col_map(const xo_conv_desc *c, int64_t **map, int64_t *rows,
                         int64_t *cols);
 
 /* col[e] = src[map[e]] (0 where map[e] < 0) for n elements of es bytes
@@ -241,21 +338,5 @@ void xo_im2col_gather(const void *src, size_t es, const int64_t *map, int64_t n,
  * The scale product is formed in f32 first, as DESIGN.md s2 writes it. */
 void xo_dequant_rows(int64_t m, int64_t n, const int32_t *acc, float sa,
                      const float *sb, int per_col, int add, float *out);
-
-/* The int8 attention scheme v2 (DESIGN.md s2), one query row at a time.
- * Every CPU backend calls these, so P and the output are the same bits.
- * xo_expf: e^x from + - * and rint only (see attention.c). */
-float xo_expf(float x);
-/* For n visible keys: S_j = acc_j * sq * sk_j * scale in f32, in that
- * order; m = max S; p_j = rint(255 * xo_expf(S_j - m)) as u8. Returns the
- * sum of p (at most 255 n). f is n floats of scratch. */
-int32_t xo_attn_probs_u8(const int32_t *acc, int64_t n, float sq,
-                         const float *sk, float scale, float *f, uint8_t *p);
-/* out_c = acc_c * sv_c / sum in f32 (0 when sum is 0), for d channels. */
-void xo_attn_out_f32(const int32_t *acc, int64_t d, const float *sv,
-                     int32_t sum, float *out);
-
-/* Number of (query, key) pairs the mask leaves visible. */
-double xo_attention_pairs(int64_t lq, int64_t lk, int causal);
 
 #endif /* XO_INTERNAL_H */

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "semantics.h"
 
 enum { CAPACITY = 128 };
 
@@ -26,6 +26,10 @@ struct xo_plan_ref {
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static xo_plan_ref *table[CAPACITY];
 static uint64_t clock_tick;
+/* plans alive (cached, being created or in use) and whether the process
+ * is exiting (no new plan then: xo_cache_close) */
+static int64_t live;
+static int closing;
 static xo_cache_stats stats = {.capacity = CAPACITY};
 
 static uint64_t hash_key(xo_device_t dev, const xo_problem *p) {
@@ -39,6 +43,7 @@ static uint64_t hash_key(xo_device_t dev, const xo_problem *p) {
 static void ref_destroy(xo_plan_ref *r) {
   r->dev->backend->plan_free(r->plan);
   free(r);
+  __atomic_sub_fetch(&live, 1, __ATOMIC_RELAXED);
 }
 
 static xo_plan_ref *find_locked(uint64_t h, xo_device_t dev,
@@ -83,26 +88,35 @@ xo_status xo_plan_acquire(xo_device_t dev, const xo_problem *p,
   *plan_s = 0;
   *created = 0;
   pthread_mutex_lock(&lock);
-  r = find_locked(h, dev, p);
+  int exiting = closing;
+  r = exiting ? NULL : find_locked(h, dev, p);
   if (r) {
     r->refs++;
     r->last_use = ++clock_tick;
     stats.hits++;
+  } else if (!exiting) {
+    live++; /* counted from here: fini waits for no plan being created */
   }
   pthread_mutex_unlock(&lock);
+  if (exiting) return xo_fail(XO_ERR_UNAVAILABLE, "xpuops is shutting down");
   if (r) goto done;
 
   r = calloc(1, sizeof *r);
-  if (r == NULL) return xo_fail(XO_ERR_NO_MEMORY, "cannot allocate a plan");
+  if (r == NULL) {
+    __atomic_sub_fetch(&live, 1, __ATOMIC_RELAXED);
+    return xo_fail(XO_ERR_NO_MEMORY, "cannot allocate a plan");
+  }
   r->hash = h;
   r->dev = dev;
   r->key = *p;
   r->refs = 1;
   double t0 = xo_now();
-  xo_status st = dev->backend->plan(dev->index, p, &r->plan);
+  xo_status st =
+      xo_backend_op(dev->backend, p->op)->plan(dev->index, p, &r->plan);
   *plan_s = xo_now() - t0;
   if (st != XO_OK) {
     free(r);
+    __atomic_sub_fetch(&live, 1, __ATOMIC_RELAXED);
     return st;
   }
   *created = 1;
@@ -153,6 +167,22 @@ void xo_cache_clear(void) {
   pthread_mutex_unlock(&lock);
 }
 
+int64_t xo_cache_close(void) {
+  pthread_mutex_lock(&lock);
+  closing = 1;
+  pthread_mutex_unlock(&lock);
+  xo_cache_clear();
+  return __atomic_load_n(&live, __ATOMIC_RELAXED);
+}
+
+xo_status xo_plan_new(size_t size, const xo_problem *p, const char *who,
+                      void **plan) {
+  *plan = calloc(1, size);
+  if (*plan == NULL) return xo_fail(XO_ERR_NO_MEMORY, "%s: no memory", who);
+  memcpy(*plan, p, sizeof *p);
+  return XO_OK;
+}
+
 /* Test-only perturbations, so the regression benchmarks can be shown to
  * catch a regression (docs/DESIGN.md s7): XPUOPS_TEST_SLOWDOWN=f (a float
  * >= 1) makes every run take f times as long, the extra (f - 1) spent
@@ -196,9 +226,7 @@ static void spin(double s) {
 }
 
 static void perturb(const xo_problem *p, const xo_args *args) {
-  int64_t n = p->op == XO_OP_MATMUL   ? p->batch * p->m * p->n
-              : p->op == XO_OP_CONV2D ? p->in_n * p->out_c * p->out_h * p->out_w
-                                      : p->b * p->h * p->lq * p->d;
+  int64_t n = xo_problem_out_numel(p);
   for (int64_t i = 0; i < n; i++) {
     if (p->out_dtype == XO_DTYPE_S32)
       ((int32_t *)args->out)[i] += 1;
@@ -209,6 +237,30 @@ static void perturb(const xo_problem *p, const xo_args *args) {
   }
 }
 
+/* Whether dev can run p, asking the backend last: the op must be in its
+ * table and the precision in its device's list (both named with the
+ * devices that can, when not), then the backend's own supports. */
+static xo_status check_runs(xo_device_t dev, const xo_problem *p) {
+  const xo_op_impl *op = xo_backend_op(dev->backend, p->op);
+  const char *prec = xo_precision_name((xo_precision)p->prec);
+  char able[256];
+  if (op == NULL) {
+    xo_devices_that_run(p->op, -1, able, sizeof able);
+    return xo_fail(XO_ERR_UNSUPPORTED,
+                   "device '%s' has no %s (its backend does not implement "
+                   "it); devices that run %s: %s",
+                   dev->desc.name, xo_op_name(p->op), xo_op_name(p->op), able);
+  }
+  if (dev->desc.precisions[p->prec] == XO_SUPPORT_NONE) {
+    xo_devices_that_run(p->op, p->prec, able, sizeof able);
+    return xo_fail(XO_ERR_UNSUPPORTED,
+                   "device '%s' cannot run precision '%s'; devices that "
+                   "run %s %s: %s",
+                   dev->desc.name, prec, prec, xo_op_name(p->op), able);
+  }
+  return op->supports ? op->supports(dev->index, p) : XO_OK;
+}
+
 xo_status xo_dispatch(xo_device_t dev, const xo_problem *p, const xo_args *args,
                       xo_op_info *info) {
   if (!__atomic_load_n(&test_env_read, __ATOMIC_ACQUIRE)) read_test_env();
@@ -216,13 +268,16 @@ xo_status xo_dispatch(xo_device_t dev, const xo_problem *p, const xo_args *args,
   void *plan = NULL;
   double plan_s = 0;
   int created = 0;
-  xo_status st = dev->backend->supports(dev->index, p);
+  xo_status st = check_runs(dev, p);
   if (st != XO_OK) return st;
   st = xo_plan_acquire(dev, p, &ref, &plan, &plan_s, &created);
   if (st != XO_OK) return st;
   xo_run_stats rs = {0};
   double t0 = xo_now();
-  st = dev->backend->run(plan, args, &rs);
+  if (xo_reduction_empty(p)) /* the core's result, no backend's */
+    xo_fill_empty(p, args);
+  else
+    st = xo_backend_op(dev->backend, p->op)->run(plan, args, &rs);
   double wall = xo_now() - t0;
   double slow = test_slowdown;
   if (st == XO_OK && (slow > 1.0 || test_jitter > 0)) {
@@ -240,9 +295,9 @@ xo_status xo_dispatch(xo_device_t dev, const xo_problem *p, const xo_args *args,
     /* say where the figure came from: a backend's event time of 0 (no
      * event answered) falls back to the wall clock, and says so */
     snprintf(info->timing, sizeof info->timing, "%s",
-             rs.modeled                       ? "modeled"
+             rs.modeled                     ? "modeled"
              : rs.events && rs.kernel_s > 0 ? "events"
-                                              : "wall");
+                                            : "wall");
     info->native = dev->desc.precisions[p->prec] == XO_SUPPORT_NATIVE;
     if (dev->backend->plan_describe)
       dev->backend->plan_describe(plan, info->impl, sizeof info->impl);

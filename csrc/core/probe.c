@@ -1,6 +1,9 @@
-/* probe.c - what the hardware does, measured: the sustained clock of one
- * core and the memory read bandwidth of all cores. */
+/* probe.c - what the hardware is and does: the CPU's ISA features and its
+ * theoretical per-core peaks, the sustained clock of one core (measured)
+ * and the memory read bandwidth of all cores (measured). */
 #include <pthread.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #if defined(__x86_64__) || defined(__i386__)
@@ -29,6 +32,8 @@ xo_cpu_features xo_cpu_features_get(void) {
   uint64_t x = xcr0();
   /* SSE, AVX, opmask, ZMM_Hi256, Hi16_ZMM: the AVX-512 state */
   int zmm = (x & 0xE6) == 0xE6;
+  /* SSE and AVX: the YMM state */
+  int ymm = (x & 0x6) == 0x6;
   /* XTILECFG and XTILEDATA: the AMX state */
   int tiles = (x & 0x60000) == 0x60000;
   if (__get_cpuid_count(7, 0, &a, &b, &c, &d)) {
@@ -36,13 +41,75 @@ xo_cpu_features xo_cpu_features_get(void) {
     f.avx512_fp16 = zmm && ((d >> 23) & 1u);
     f.amx_bf16 = tiles && ((d >> 22) & 1u);
     f.amx_int8 = tiles && ((d >> 25) & 1u);
+    f.avx2 = ymm && ((b >> 5) & 1u);
+    f.avx512_vnni = f.avx512f && ((c >> 11) & 1u);
   }
   if (__get_cpuid_count(7, 1, &a, &b, &c, &d)) {
     f.avx512_bf16 = f.avx512f && ((a >> 5) & 1u);
     f.amx_fp16 = tiles && ((a >> 21) & 1u);
+    f.avx_vnni = ymm && ((a >> 4) & 1u);
   }
 #endif
   return f;
+}
+
+/* Operations per cycle per core of the widest instruction of each
+ * precision, best first. AVX-512 and AVX2 assume two FMA ports, as on Xeon
+ * cores; AMX is one TMUL unit per core. */
+typedef struct cpu_rate {
+  int prec;
+  size_t feature; /* offset of the flag in xo_cpu_features */
+  double ops_per_cycle;
+  const char *what;
+} cpu_rate;
+
+#define XO_FEATURE(f) offsetof(xo_cpu_features, f)
+static const cpu_rate kRates[] = {
+    {XO_PREC_FP64, XO_FEATURE(avx512f), 32, "2 x AVX-512 FMA x 8 lanes x 2"},
+    {XO_PREC_FP64, XO_FEATURE(avx2), 16, "2 x AVX2 FMA x 4 lanes x 2"},
+    {XO_PREC_FP32, XO_FEATURE(avx512f), 64, "2 x AVX-512 FMA x 16 lanes x 2"},
+    {XO_PREC_FP32, XO_FEATURE(avx2), 32, "2 x AVX2 FMA x 8 lanes x 2"},
+    {XO_PREC_BF16, XO_FEATURE(amx_bf16), 1024, "AMX-BF16 TMUL"},
+    {XO_PREC_BF16, XO_FEATURE(avx512_bf16), 128,
+     "2 x AVX512-BF16 dot x 32 pairs x 2"},
+    {XO_PREC_FP16, XO_FEATURE(amx_fp16), 1024, "AMX-FP16 TMUL"},
+    {XO_PREC_FP16, XO_FEATURE(avx512_fp16), 128,
+     "2 x AVX512-FP16 FMA x 32 lanes x 2"},
+    {XO_PREC_INT8, XO_FEATURE(amx_int8), 2048, "AMX-INT8 TMUL"},
+    {XO_PREC_INT8, XO_FEATURE(avx512_vnni), 256,
+     "2 x AVX-512 VNNI x 64 MACs x 2"},
+    {XO_PREC_INT8, XO_FEATURE(avx_vnni), 128, "2 x AVX-VNNI x 32 MACs x 2"},
+};
+#undef XO_FEATURE
+
+void xo_cpu_peak(xo_precision prec, xo_peak *peak) {
+  xo_cpu_features f = xo_cpu_features_get();
+  /* no x86 instruction computes fp8 or int4: they run on another format's
+   * units (an exact widening), whose rate is then their ceiling */
+  xo_precision host = prec == XO_PREC_FP8    ? XO_PREC_BF16
+                      : prec == XO_PREC_INT4 ? XO_PREC_INT8
+                                             : prec;
+  memset(peak, 0, sizeof *peak);
+  for (size_t i = 0; i < sizeof kRates / sizeof kRates[0]; i++) {
+    const cpu_rate *r = &kRates[i];
+    if (r->prec != (int)host || !*(const int *)((const char *)&f + r->feature))
+      continue;
+    peak->ops_per_cycle = r->ops_per_cycle;
+    snprintf(peak->source, sizeof peak->source, "theoretical");
+    if (host == prec)
+      snprintf(peak->formula, sizeof peak->formula, "%s", r->what);
+    else
+      snprintf(peak->formula, sizeof peak->formula,
+               "no native %s instruction: runs on the %s units, %s",
+               xo_precision_name(prec), xo_precision_name(host), r->what);
+    return;
+  }
+}
+
+void xo_cpu_peaks_fill(xo_device_desc *desc) {
+  for (int p = 0; p < XO_PREC_COUNT; p++)
+    if (desc->precisions[p] != XO_SUPPORT_NONE)
+      xo_cpu_peak((xo_precision)p, &desc->peak[p]);
 }
 
 xo_status xo_measure_clock(double *ghz) {

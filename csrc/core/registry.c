@@ -1,12 +1,15 @@
-/* registry.c - the backends this build knows, and their devices.
+/* registry.c - the backends this build knows, their devices, the aliases
+ * "cpu", "gpu", "npu", and the backends' lifetime (init on first use, fini
+ * at process exit).
  *
  * Adding a backend = its folder under backends/ + one line in kBackends.
- * A backend whose issue has not landed yet, or whose library is missing on
- * this machine, still gets a device entry saying why it is unavailable, so
- * devices() always shows the whole picture. */
+ * A backend whose library is missing on this machine still gets a device
+ * entry saying why it is unavailable, so devices() always shows the whole
+ * picture. */
 #include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
@@ -18,26 +21,32 @@ extern const xo_backend xo_backend_opencl;
 extern const xo_backend xo_backend_npusim;
 extern const xo_backend xo_backend_openvino;
 
+/* Where a backend's devices stand for each alias: 1 is preferred, then 2...;
+ * 0: the alias never picks them. A simulated device is never picked. */
+typedef struct alias_rank {
+  int cpu, gpu, npu;
+} alias_rank;
+
 typedef struct backend_entry {
-  const char *name;
+  const xo_backend *impl;
   const char *kind; /* kind of the placeholder entry when unavailable */
   int simulated;
-  const xo_backend *impl; /* NULL: not part of this build */
-  const char *missing;    /* why, when impl is NULL */
+  alias_rank rank;
 } backend_entry;
 
 static const backend_entry kBackends[] = {
-    {"ref", "cpu", 0, &xo_backend_ref, NULL},
-    {"openblas", "cpu", 0, &xo_backend_openblas, NULL},
-    {"onednn", "cpu", 0, &xo_backend_onednn, NULL},
-    {"opencl", "gpu", 0, &xo_backend_opencl, NULL},
-    {"openvino", "npu", 0, &xo_backend_openvino, NULL},
-    {"npusim", "npu", 1, &xo_backend_npusim, NULL},
+    {&xo_backend_ref, "cpu", 0, {.cpu = 5}},
+    {&xo_backend_openblas, "cpu", 0, {.cpu = 2}},
+    {&xo_backend_onednn, "cpu", 0, {.cpu = 1}},
+    {&xo_backend_opencl, "gpu", 0, {.cpu = 4, .gpu = 1}},
+    {&xo_backend_openvino, "npu", 0, {.cpu = 3, .gpu = 2, .npu = 1}},
+    {&xo_backend_npusim, "npu", 1, {0}},
 };
 enum { NBACKENDS = sizeof kBackends / sizeof kBackends[0], MAX_DEVICES = 64 };
 
 static struct xo_device devices[MAX_DEVICES];
 static int ndevices;
+static int device_entry[MAX_DEVICES]; /* index into kBackends */
 static pthread_once_t registry_once = PTHREAD_ONCE_INIT;
 static int registry_ready;
 
@@ -49,7 +58,7 @@ xo_status xo_set_library_path(const char *backend, const char *path) {
     return xo_fail(XO_ERR_INVALID_ARG,
                    "library paths must be set before the first device query");
   for (int i = 0; i < NBACKENDS; i++)
-    if (strcmp(kBackends[i].name, backend) == 0) {
+    if (strcmp(kBackends[i].impl->name, backend) == 0) {
       snprintf(library_paths[i], sizeof library_paths[i], "%s", path);
       return XO_OK;
     }
@@ -58,46 +67,66 @@ xo_status xo_set_library_path(const char *backend, const char *path) {
 
 const char *xo_library_path(const char *backend) {
   for (int i = 0; i < NBACKENDS; i++)
-    if (strcmp(kBackends[i].name, backend) == 0)
+    if (strcmp(kBackends[i].impl->name, backend) == 0)
       return library_paths[i][0] ? library_paths[i] : NULL;
   return NULL;
 }
 
-static void add_placeholder(const backend_entry *b, const char *reason) {
-  if (ndevices >= MAX_DEVICES) return;
-  struct xo_device *d = &devices[ndevices++];
+const xo_op_impl *xo_backend_op(const xo_backend *b, int op) {
+  if (b == NULL || op <= 0 || op >= XO_OP_COUNT || b->ops[op].run == NULL)
+    return NULL;
+  return &b->ops[op];
+}
+
+static struct xo_device *new_device(int entry) {
+  if (ndevices >= MAX_DEVICES) return NULL;
+  struct xo_device *d = &devices[ndevices];
   memset(d, 0, sizeof *d);
-  d->backend = b->impl;
-  snprintf(d->desc.name, sizeof d->desc.name, "%s", b->name);
-  snprintf(d->desc.backend, sizeof d->desc.backend, "%s", b->name);
+  d->backend = kBackends[entry].impl;
+  device_entry[ndevices] = entry;
+  return d;
+}
+
+static void add_placeholder(int entry, const char *reason) {
+  const backend_entry *b = &kBackends[entry];
+  struct xo_device *d = new_device(entry);
+  if (d == NULL) return;
+  snprintf(d->desc.name, sizeof d->desc.name, "%s", b->impl->name);
+  snprintf(d->desc.backend, sizeof d->desc.backend, "%s", b->impl->name);
   snprintf(d->desc.kind, sizeof d->desc.kind, "%s", b->kind);
   snprintf(d->desc.reason, sizeof d->desc.reason, "%s", reason);
   d->desc.simulated = b->simulated;
+  ndevices++;
 }
 
-/* Backends whose init succeeded: they get set_num_threads. */
+/* Backends whose init succeeded: they get set_num_threads and fini. */
 static int initialised[NBACKENDS];
+
+/* At exit: plans first (they hold backend objects), then each backend's
+ * global state, in the reverse order of init. A plan still in use (a
+ * thread inside a run while the process exits) keeps every backend as it
+ * is: the OS reclaims it. */
+static void registry_fini(void) {
+  if (xo_cache_close() != 0) return;
+  for (int i = NBACKENDS - 1; i >= 0; i--)
+    if (initialised[i] && kBackends[i].impl->fini) kBackends[i].impl->fini();
+}
 
 static void registry_init(void) {
   __atomic_store_n(&registry_ready, 1, __ATOMIC_RELEASE);
   for (int i = 0; i < NBACKENDS; i++) {
-    const backend_entry *b = &kBackends[i];
-    if (b->impl == NULL) {
-      add_placeholder(b, b->missing);
-      continue;
-    }
-    if (b->impl->init() != XO_OK) {
-      add_placeholder(b, xo_last_error());
+    const xo_backend *b = kBackends[i].impl;
+    if (b->init() != XO_OK) {
+      add_placeholder(i, xo_last_error());
       continue;
     }
     initialised[i] = 1;
-    int n = b->impl->device_count();
-    for (int j = 0; j < n && ndevices < MAX_DEVICES; j++) {
-      struct xo_device *d = &devices[ndevices];
-      memset(d, 0, sizeof *d);
-      d->backend = b->impl;
+    int n = b->device_count();
+    for (int j = 0; j < n; j++) {
+      struct xo_device *d = new_device(i);
+      if (d == NULL) break;
       d->index = j;
-      xo_status st = b->impl->describe(j, &d->desc);
+      xo_status st = b->describe(j, &d->desc);
       snprintf(d->desc.backend, sizeof d->desc.backend, "%s", b->name);
       if (st == XO_ERR_UNAVAILABLE && d->desc.name[0]) {
         /* a device the backend knows of but cannot use here, e.g. an NPU
@@ -107,13 +136,16 @@ static void registry_init(void) {
         continue;
       }
       if (st != XO_OK) {
-        add_placeholder(b, xo_last_error());
+        add_placeholder(i, xo_last_error());
         continue;
       }
       d->desc.available = 1;
       ndevices++;
     }
   }
+  /* registered after the backends loaded their libraries, so it runs
+   * before those libraries' own exit-time destructors */
+  atexit(registry_fini);
 }
 
 int xo_device_count(void) {
@@ -140,6 +172,78 @@ xo_status xo_device_find(const char *name, xo_device_t *dev) {
     return XO_OK;
   }
   return xo_fail(XO_ERR_INVALID_ARG, "unknown device '%s'", name);
+}
+
+/* The rank of device i for an alias ("cpu", "gpu", "npu"), 0: never. */
+static int rank_for(int i, const char *alias) {
+  const alias_rank *r = &kBackends[device_entry[i]].rank;
+  if (strcmp(devices[i].desc.kind, alias) != 0) return 0;
+  return strcmp(alias, "cpu") == 0   ? r->cpu
+         : strcmp(alias, "gpu") == 0 ? r->gpu
+                                     : r->npu;
+}
+
+/* The names of the devices (available ones when only_available) into buf,
+ * comma separated, after first (which may be ""). */
+static void list_names(char *buf, size_t n, const char *first,
+                       int only_available) {
+  size_t used = (size_t)snprintf(buf, n, "%s", first);
+  for (int i = 0; i < ndevices && used < n; i++)
+    if (devices[i].desc.available || !only_available)
+      used += (size_t)snprintf(buf + used, n - used, "%s%s", used ? ", " : "",
+                               devices[i].desc.name);
+}
+
+xo_status xo_device_resolve(const char *name, xo_precision prec,
+                            xo_device_t *dev) {
+  int n = xo_device_count(), best = -1;
+  char names[512];
+  *dev = NULL;
+  if (name == NULL) return xo_fail(XO_ERR_INVALID_ARG, "device name is NULL");
+  if (prec < XO_PREC_ANY || prec >= XO_PREC_COUNT)
+    return xo_fail(XO_ERR_INVALID_ARG, "unknown precision %d", (int)prec);
+  if (strcmp(name, "cpu") != 0 && strcmp(name, "gpu") != 0 &&
+      strcmp(name, "npu") != 0) {
+    for (int i = 0; i < n; i++)
+      if (strcmp(devices[i].desc.name, name) == 0)
+        return xo_device_find(name, dev);
+    list_names(names, sizeof names, "cpu, gpu, npu", 0);
+    return xo_fail(XO_ERR_INVALID_ARG,
+                   "unknown device '%s'; valid devices are %s", name, names);
+  }
+  for (int i = 0; i < n; i++) {
+    const xo_device_desc *d = &devices[i].desc;
+    int r = rank_for(i, name);
+    if (r == 0 || !d->available || d->simulated) continue;
+    if (prec != XO_PREC_ANY && d->precisions[prec] == XO_SUPPORT_NONE) continue;
+    if (best < 0 || r < rank_for(best, name)) best = i;
+  }
+  if (best >= 0) {
+    *dev = &devices[best];
+    return XO_OK;
+  }
+  char kind[4] = {0};
+  for (int c = 0; c < 3; c++) kind[c] = (char)(name[c] - 'a' + 'A');
+  list_names(names, sizeof names, "", 1);
+  return xo_fail(XO_ERR_UNAVAILABLE,
+                 "no %s%s%s is available on this machine for device='%s'; "
+                 "available devices: %s",
+                 kind, prec != XO_PREC_ANY ? " that runs " : "",
+                 prec != XO_PREC_ANY ? xo_precision_name(prec) : "", name,
+                 names);
+}
+
+void xo_devices_that_run(int op, int prec, char *buf, size_t n) {
+  size_t used = 0;
+  buf[0] = '\0';
+  for (int i = 0; i < xo_device_count() && used < n; i++) {
+    const xo_device_desc *d = &devices[i].desc;
+    if (!d->available || !xo_backend_op(devices[i].backend, op)) continue;
+    if (prec >= 0 && d->precisions[prec] == XO_SUPPORT_NONE) continue;
+    used += (size_t)snprintf(buf + used, n - used, "%s%s", used ? ", " : "",
+                             d->name);
+  }
+  if (used == 0) snprintf(buf, n, "none on this machine");
 }
 
 /* 0 until set: then the cores this process may run on */

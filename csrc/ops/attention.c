@@ -1,24 +1,13 @@
 /* attention.c - scaled dot-product attention with grouped-query heads and a
  * bottom-right aligned causal mask. The int8 scheme (v2, DESIGN.md s2)
- * quantizes here, once, so every backend gets the same integer operands,
- * and its per-row steps (probabilities, output) are the functions at the
- * end of this file, so every CPU backend computes the same bits. */
+ * quantizes here, once, so every backend gets the same integer operands;
+ * its per-row steps, which keys a row sees and the head map are the rules
+ * of core/semantics.h, so every backend computes the same bits. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../core/internal.h"
-
-/* Query rows see keys j <= i + (lk - lq) when causal. */
-double xo_attention_pairs(int64_t lq, int64_t lk, int causal) {
-  if (!causal) return (double)lq * (double)lk;
-  double pairs = 0;
-  for (int64_t i = 0; i < lq; i++) {
-    int64_t vis = i + (lk - lq) + 1;
-    pairs += (double)(vis < 0 ? 0 : vis > lk ? lk : vis);
-  }
-  return pairs;
-}
+#include "../core/semantics.h"
 
 /* Quantize a contiguous f32 [rows, cols] per row (symmetric s8), by the
  * rules of DESIGN.md s2 (xo_quantize). */
@@ -140,14 +129,14 @@ xo_status xo_attention(xo_device_t dev, xo_precision prec, const xo_tensor *q,
   memset(&p, 0, sizeof p);
   p.op = XO_OP_ATTENTION;
   p.prec = prec;
-  p.b = qs[0];
-  p.h = qs[1];
-  p.hkv = ks[1];
-  p.lq = qs[2];
-  p.lk = ks[2];
-  p.d = qs[3];
-  p.causal = causal != 0;
-  p.scale = scale;
+  p.attn.b = qs[0];
+  p.attn.h = qs[1];
+  p.attn.hkv = ks[1];
+  p.attn.lq = qs[2];
+  p.attn.lk = ks[2];
+  p.attn.d = qs[3];
+  p.attn.causal = causal != 0;
+  p.attn.scale = scale;
   p.out_dtype = prec == XO_PREC_FP64 ? XO_DTYPE_F64 : XO_DTYPE_F32;
   st = xo_check_output(out, 4, qs, (xo_dtype)p.out_dtype);
   if (st != XO_OK) return st;
@@ -158,8 +147,8 @@ xo_status xo_attention(xo_device_t dev, xo_precision prec, const xo_tensor *q,
   xo_args args = {.out = out->data};
   if (prec == XO_PREC_INT8) {
     /* QK^T over D and PV over Lk (P as u8 up to 255) must fit s32 */
-    st = xo_check_accumulator(p.d, 127, 127, "D");
-    if (st == XO_OK) st = xo_check_accumulator(p.lk, 255, 127, "Lk");
+    st = xo_check_accumulator(p.attn.d, 127, 127, "D");
+    if (st == XO_OK) st = xo_check_accumulator(p.attn.lk, 255, 127, "Lk");
     if (st != XO_OK) return st;
   }
   /* every operand is copied: f32 then s8 for int8, else the operand format;
@@ -177,20 +166,22 @@ xo_status xo_attention(xo_device_t dev, xo_precision prec, const xo_tensor *q,
   if (prec == XO_PREC_INT8) {
     for (int i = 0; i < 3 && st == XO_OK; i++)
       st = xo_to_contiguous(in[i], XO_DTYPE_F32, &bufs.f[i], &n[i]);
-    if (st == XO_OK) st = xo_alloc(p.d, sizeof(double), (void **)&bufs.sum);
+    if (st == XO_OK)
+      st = xo_alloc(p.attn.d, sizeof(double), (void **)&bufs.sum);
     if (st != XO_OK) goto fail;
-    if (p.lk > 0)
-      subtract_key_mean(bufs.f[1], p.b * p.hkv, p.lk, p.d, bufs.sum);
+    if (p.attn.lk > 0)
+      subtract_key_mean(bufs.f[1], p.attn.b * p.attn.hkv, p.attn.lk, p.attn.d,
+                        bufs.sum);
     /* Q per (batch, head, row), K per (batch, kv-head, key), V per (batch,
      * kv-head, channel) */
-    st = quantize_rows(bufs.f[0], p.b * p.h * p.lq, p.d, &bufs.q[0],
-                       &bufs.scale[0]);
+    st = quantize_rows(bufs.f[0], p.attn.b * p.attn.h * p.attn.lq, p.attn.d,
+                       &bufs.q[0], &bufs.scale[0]);
     if (st == XO_OK)
-      st = quantize_rows(bufs.f[1], p.b * p.hkv * p.lk, p.d, &bufs.q[1],
-                         &bufs.scale[1]);
+      st = quantize_rows(bufs.f[1], p.attn.b * p.attn.hkv * p.attn.lk, p.attn.d,
+                         &bufs.q[1], &bufs.scale[1]);
     if (st == XO_OK)
-      st = quantize_channels(bufs.f[2], p.b * p.hkv, p.lk, p.d, &bufs.q[2],
-                             &bufs.scale[2]);
+      st = quantize_channels(bufs.f[2], p.attn.b * p.attn.hkv, p.attn.lk,
+                             p.attn.d, &bufs.q[2], &bufs.scale[2]);
     for (int i = 0; i < 3; i++) {
       args.in[i] = bufs.q[i];
       args.scale[i] = bufs.scale[i];
@@ -207,8 +198,7 @@ xo_status xo_attention(xo_device_t dev, xo_precision prec, const xo_tensor *q,
   if (st != XO_OK) goto fail;
   info->prepare_s = xo_now() - t0;
   info->bytes += (double)n[0] * (double)xo_dtype_size((xo_dtype)p.out_dtype);
-  info->ops = 4.0 * (double)p.b * (double)p.h * (double)p.d *
-              xo_attention_pairs(p.lq, p.lk, p.causal);
+  info->ops = 4.0 * (double)p.attn.d * xo_attn_pairs(&p.attn);
   if (n[0] == 0) goto fail; /* nothing to compute, st OK */
   args.ops = info->ops;
   args.bytes = info->bytes;
@@ -216,52 +206,4 @@ xo_status xo_attention(xo_device_t dev, xo_precision prec, const xo_tensor *q,
 fail:
   attn_bufs_free(&bufs);
   return st;
-}
-
-/* e^x in float32 from + - * and rint only (Cody-Waite reduction by ln 2,
- * a degree-6 Taylor polynomial on |r| <= ln2 / 2, then 2^n): within about
- * 2 ulp of e^x, and the same bits wherever float arithmetic is IEEE and not
- * contracted, which libm's expf and OpenCL's exp do not promise. The
- * OpenCL kernel and the tests' NumPy twin spell out the same steps. */
-float xo_expf(float x) {
-  if (!(x > -87.0f)) return 0.0f; /* below FLT_MIN: the scheme's P is 0 */
-  if (x > 88.0f) x = 88.0f;
-  float n = nearbyintf(x * 1.44269504f);
-  float r = x - n * 0.693359375f; /* exact: 9 bits x 8 bits */
-  r = r + n * 2.12194440e-4f;
-  float e = 1.0f / 720.0f;
-  e = e * r + 1.0f / 120.0f;
-  e = e * r + 1.0f / 24.0f;
-  e = e * r + 1.0f / 6.0f;
-  e = e * r + 0.5f;
-  e = e * r + 1.0f;
-  e = e * r + 1.0f;
-  uint32_t bits = (uint32_t)((int32_t)n + 127) << 23;
-  float two_n;
-  memcpy(&two_n, &bits, sizeof two_n);
-  return e * two_n;
-}
-
-int32_t xo_attn_probs_u8(const int32_t *acc, int64_t n, float sq,
-                         const float *sk, float scale, float *f, uint8_t *p) {
-  float mx = -INFINITY;
-  for (int64_t j = 0; j < n; j++) {
-    float s = (float)acc[j] * sq;
-    s = s * sk[j];
-    f[j] = s * scale;
-    if (f[j] > mx) mx = f[j];
-  }
-  int32_t sum = 0;
-  for (int64_t j = 0; j < n; j++) {
-    float r = nearbyintf(255.0f * xo_expf(f[j] - mx));
-    p[j] = (uint8_t)(r < 0.0f ? 0.0f : r > 255.0f ? 255.0f : r);
-    sum += p[j];
-  }
-  return sum;
-}
-
-void xo_attn_out_f32(const int32_t *acc, int64_t d, const float *sv,
-                     int32_t sum, float *out) {
-  for (int64_t c = 0; c < d; c++)
-    out[c] = sum > 0 ? (float)acc[c] * sv[c] / (float)sum : 0.0f;
 }

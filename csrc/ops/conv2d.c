@@ -5,8 +5,10 @@
 
 #include "../core/internal.h"
 
+/* The problem's geometry, with the output size computed here once for
+ * every backend: (padded - dilated kernel span) / stride + 1. */
 static xo_status conv_shape(const int64_t *xs, const int64_t *ws,
-                            const xo_conv_params *cp, xo_problem *p) {
+                            const xo_conv_params *cp, xo_conv_desc *p) {
   for (int i = 0; i < 2; i++) {
     if (cp->stride[i] < 1 || cp->dilation[i] < 1)
       return xo_fail(XO_ERR_INVALID_ARG,
@@ -81,7 +83,7 @@ xo_status xo_conv2d(xo_device_t dev, xo_precision prec, const xo_operand *x,
   memset(&p, 0, sizeof p);
   p.op = XO_OP_CONV2D;
   p.prec = prec;
-  st = conv_shape(x->t.shape, w->t.shape, cp, &p);
+  st = conv_shape(x->t.shape, w->t.shape, cp, &p.conv);
   if (st != XO_OK) return st;
   int integer = xo_precision_is_integer(prec);
   p.out_dtype = prec == XO_PREC_FP64 ? XO_DTYPE_F64 : XO_DTYPE_F32;
@@ -93,7 +95,7 @@ xo_status xo_conv2d(xo_device_t dev, xo_precision prec, const xo_operand *x,
                      "already quantized, and no bias");
     p.out_dtype = XO_DTYPE_S32;
   }
-  int64_t oshape[4] = {p.in_n, p.out_c, p.out_h, p.out_w};
+  int64_t oshape[4] = {p.conv.in_n, p.conv.out_c, p.conv.out_h, p.conv.out_w};
   st = xo_check_output(out, 4, oshape, (xo_dtype)p.out_dtype);
   if (st != XO_OK) return st;
 
@@ -111,7 +113,7 @@ xo_status xo_conv2d(xo_device_t dev, xo_precision prec, const xo_operand *x,
                      "conv2d takes x quantized per tensor "
                      "and w per tensor or per output channel (axis=0)");
     int64_t red;
-    st = xo_mul_size(w->t.shape[1], p.kh * p.kw, &red);
+    st = xo_mul_size(w->t.shape[1], p.conv.kh * p.conv.kw, &red);
     if (st == XO_OK)
       st = xo_check_accumulator(red, xo_operand_qmag(x, act, &qx),
                                 xo_operand_qmag(w, prec, &qw),
@@ -126,11 +128,11 @@ xo_status xo_conv2d(xo_device_t dev, xo_precision prec, const xo_operand *x,
   if (st != XO_OK) return st;
   if (bias != NULL) {
     int64_t nb;
-    if (bias->ndim != 1 || bias->shape[0] != p.out_c)
+    if (bias->ndim != 1 || bias->shape[0] != p.conv.out_c)
       return xo_fail(XO_ERR_INVALID_ARG,
                      "bias must have shape [%lld] (one "
                      "per output channel)",
-                     (long long)p.out_c);
+                     (long long)p.conv.out_c);
     st = xo_to_contiguous(bias, (xo_dtype)p.out_dtype, &pbias, &nb);
     if (st != XO_OK) goto fail;
     p.has_bias = 1;
@@ -144,9 +146,10 @@ xo_status xo_conv2d(xo_device_t dev, xo_precision prec, const xo_operand *x,
     p.b_granularity = pw.granularity;
   }
   info->prepare_s = xo_now() - t0;
-  double outn =
-      (double)p.in_n * (double)p.out_c * (double)p.out_h * (double)p.out_w;
-  info->ops = 2.0 * outn * (double)w->t.shape[1] * (double)(p.kh * p.kw);
+  double outn = (double)p.conv.in_n * (double)p.conv.out_c *
+                (double)p.conv.out_h * (double)p.conv.out_w;
+  info->ops =
+      2.0 * outn * (double)w->t.shape[1] * (double)(p.conv.kh * p.conv.kw);
   info->bytes = (double)px.bytes + (double)pw.bytes +
                 outn * (double)xo_dtype_size((xo_dtype)p.out_dtype);
   xo_args args = {.in = {px.ptr, pw.ptr},

@@ -60,11 +60,12 @@ xo_status xo_matmul(xo_device_t dev, xo_precision prec, const xo_operand *a,
   memset(&p, 0, sizeof p);
   p.op = XO_OP_MATMUL;
   p.prec = prec;
-  p.batch = as[0];
-  p.m = as[1];
-  p.k = as[2];
-  p.n = bs[2];
-  xo_operand va = batch_view(a, &p.batch_a), vb = batch_view(b, &p.batch_b);
+  p.mm.batch = as[0];
+  p.mm.m = as[1];
+  p.mm.k = as[2];
+  p.mm.n = bs[2];
+  xo_operand va = batch_view(a, &p.mm.batch_a),
+             vb = batch_view(b, &p.mm.batch_b);
 
   int integer = xo_precision_is_integer(prec);
   p.out_dtype = prec == XO_PREC_FP64 ? XO_DTYPE_F64 : XO_DTYPE_F32;
@@ -80,7 +81,7 @@ xo_status xo_matmul(xo_device_t dev, xo_precision prec, const xo_operand *a,
                      "group-wise scales (one accumulator per group)");
     p.out_dtype = XO_DTYPE_S32;
   }
-  int64_t oshape[3] = {p.batch, p.m, p.n};
+  int64_t oshape[3] = {p.mm.batch, p.mm.m, p.mm.n};
   st = xo_check_output(out, 3, oshape, (xo_dtype)p.out_dtype);
   if (st != XO_OK) return st;
 
@@ -108,7 +109,7 @@ xo_status xo_matmul(xo_device_t dev, xo_precision prec, const xo_operand *a,
                      "output channel (axis=-1), or group-wise along K "
                      "(axis=-1 with group_size)");
     st = xo_check_accumulator(
-        group ? b->q->spec.group_size : p.k, xo_operand_qmag(a, act, &qa),
+        group ? b->q->spec.group_size : p.mm.k, xo_operand_qmag(a, act, &qa),
         xo_operand_qmag(b, prec, &qb), group ? "group_size" : "K");
     if (st != XO_OK) return st;
   }
@@ -129,16 +130,18 @@ xo_status xo_matmul(xo_device_t dev, xo_precision prec, const xo_operand *a,
     p.group_size = pb.group_size;
   }
   info->prepare_s = xo_now() - t0;
-  info->ops = 2.0 * (double)p.batch * (double)p.m * (double)p.n * (double)p.k;
+  info->ops = 2.0 * (double)p.mm.batch * (double)p.mm.m * (double)p.mm.n *
+              (double)p.mm.k;
   info->bytes = (double)pa.bytes + (double)pb.bytes +
-                (double)p.batch * (double)p.m * (double)p.n *
+                (double)p.mm.batch * (double)p.mm.m * (double)p.mm.n *
                     (double)xo_dtype_size((xo_dtype)p.out_dtype);
   xo_args args = {.in = {pa.ptr, pb.ptr},
                   .scale = {pa.scale, pb.scale},
                   .zero_point = {pa.zero_point, pb.zero_point},
                   .out = out->data,
                   .weight_token = b->q ? b->cache_token : 0};
-  if (p.batch * p.m * p.n == 0) goto fail; /* nothing to compute, st OK */
+  if (p.mm.batch * p.mm.m * p.mm.n == 0)
+    goto fail; /* nothing to compute, st OK */
   args.ops = info->ops;
   args.bytes = info->bytes;
   st = xo_dispatch(dev, &p, &args, info);

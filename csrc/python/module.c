@@ -172,12 +172,12 @@ static PyObject *new_output(int nd, const int64_t *shape, int dtype) {
 
 static PyObject *info_dict(const xo_op_info *i) {
   return Py_BuildValue(
-      "{s:d,s:d,s:d,s:d,s:O,s:O,s:O,s:d,s:d,s:s,s:s}", "prepare_s", i->prepare_s,
-      "plan_s", i->plan_s, "kernel_s", i->kernel_s, "finish_s", i->finish_s,
-      "plan_created", i->plan_created ? Py_True : Py_False, "native",
-      i->native ? Py_True : Py_False, "modeled", i->modeled ? Py_True : Py_False,
-      "ops", i->ops, "bytes", i->bytes, "impl", i->impl, "timing",
-      i->timing[0] ? i->timing : "wall");
+      "{s:d,s:d,s:d,s:d,s:O,s:O,s:O,s:d,s:d,s:s,s:s}", "prepare_s",
+      i->prepare_s, "plan_s", i->plan_s, "kernel_s", i->kernel_s, "finish_s",
+      i->finish_s, "plan_created", i->plan_created ? Py_True : Py_False,
+      "native", i->native ? Py_True : Py_False, "modeled",
+      i->modeled ? Py_True : Py_False, "ops", i->ops, "bytes", i->bytes, "impl",
+      i->impl, "timing", i->timing[0] ? i->timing : "wall");
 }
 
 static int out_dtype(int prec, int want_int32) {
@@ -464,16 +464,40 @@ static PyObject *py_devices(PyObject *self, PyObject *noargs) {
       }
       Py_DECREF(v);
     }
+    /* precision -> the backend's own peak figure and its formula */
+    PyObject *peak = PyDict_New();
+    if (peak == NULL) {
+      Py_DECREF(prec);
+      goto fail;
+    }
+    for (int p = 0; p < XO_PREC_COUNT; p++) {
+      const xo_peak *pk = &d.peak[p];
+      if (!pk->source[0]) continue;
+      PyObject *v = Py_BuildValue("{s:d,s:d,s:s,s:s}", "ops_per_cycle",
+                                  pk->ops_per_cycle, "ops_per_s", pk->ops_per_s,
+                                  "source", pk->source, "formula", pk->formula);
+      if (v == NULL ||
+          PyDict_SetItemString(peak, xo_precision_name(p), v) < 0) {
+        Py_XDECREF(v);
+        Py_DECREF(prec);
+        Py_DECREF(peak);
+        goto fail;
+      }
+      Py_DECREF(v);
+    }
     PyObject *item = Py_BuildValue(
-        "{s:s,s:s,s:s,s:s,s:O,s:O,s:O,s:s,s:N,s:i,s:i,s:i,s:i,s:O,s:s}", "name",
-        d.name, "backend", d.backend, "kind", d.kind, "full_name", d.full_name,
-        "available", d.available ? Py_True : Py_False, "simulated",
+        "{s:s,s:s,s:s,s:s,s:O,s:O,s:O,s:s,s:N,s:i,s:i,s:i,s:i,s:O,s:s,s:N,s:i,"
+        "s:d,s:d,s:d}",
+        "name", d.name, "backend", d.backend, "kind", d.kind, "full_name",
+        d.full_name, "available", d.available ? Py_True : Py_False, "simulated",
         d.simulated ? Py_True : Py_False, "exact_integer",
         d.exact_integer ? Py_True : Py_False, "reason", d.reason, "precisions",
         prec, "compute_units", d.compute_units, "clock_mhz", d.clock_mhz,
         "vector_f32", d.vector_f32, "vector_i32", d.vector_i32,
         "follows_threads", d.follows_threads ? Py_True : Py_False, "threads",
-        d.threads);
+        d.threads, "peak", peak, "peak_cores", d.peak_cores, "bandwidth_gbs",
+        d.bandwidth_gbs, "model_utilisation", d.model_utilisation,
+        "model_dispatch_s", d.model_dispatch_s);
     if (item == NULL || PyList_Append(list, item) < 0) {
       Py_XDECREF(item);
       goto fail;

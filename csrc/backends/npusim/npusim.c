@@ -7,16 +7,22 @@
  * activations; the f32 result is that s8 times s_out. s_out is chosen per
  * call from the accumulators' range, as calibration would. Raw s32 output
  * returns the accumulators, identical to ref's. attention: the int8 scheme
- * v2 of DESIGN.md (the core's xo_attn_probs_u8 makes P).
+ * v2 of DESIGN.md as the core writes it (semantics.c).
  *
  * Time: max(ops / (rated TOPS x utilisation), bytes / bandwidth) + dispatch
- * latency, per chip profile; never measured. */
+ * latency, per chip profile; never measured. The model's assumptions live
+ * here only, and every device description states them. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../core/internal.h"
+#include "../../core/semantics.h"
+
+/* The model's assumptions: the share of the rated TOPS a real network
+ * sustains, and a fixed cost per dispatched op. */
+#define NPU_UTILISATION 0.6
+#define NPU_DISPATCH_S 50e-6
 
 enum { MAX_PROFILES = 32 };
 
@@ -27,7 +33,7 @@ typedef struct npu_profile {
 
 static npu_profile profiles[MAX_PROFILES] = {
     /* always present: a generic laptop NPU, for device="npusim" */
-    {"", "generic laptop NPU", 50, 120, 0.6, 50e-6},
+    {"", "generic laptop NPU", 50, 120, NPU_UTILISATION, NPU_DISPATCH_S},
 };
 static int nprofiles = 1;
 static int single_rounding;
@@ -50,6 +56,12 @@ xo_status xo_npusim_add_profile(const char *slug, const char *label,
   p->util = utilisation;
   p->latency = latency_s;
   return XO_OK;
+}
+
+xo_status xo_npusim_add_chip(const char *slug, const char *label, double tops,
+                             double gbs) {
+  return xo_npusim_add_profile(slug, label, tops, gbs, NPU_UTILISATION,
+                               NPU_DISPATCH_S);
 }
 
 static xo_status npu_init(void) {
@@ -76,21 +88,30 @@ static xo_status npu_describe(int index, xo_device_desc *d) {
            "1 thread (simulated: times are modeled)");
   d->precisions[XO_PREC_INT8] = XO_SUPPORT_NATIVE;
   d->precisions[XO_PREC_INT4] = XO_SUPPORT_NATIVE;
+  /* a simulated device's peak is its chip's rating (int4 weights modeled
+   * at the INT8 rate), and its figures come from the model below */
+  for (int prec = XO_PREC_INT8; prec <= XO_PREC_INT4; prec++) {
+    xo_peak *pk = &d->peak[prec];
+    pk->ops_per_s = p->tops * 1e12;
+    snprintf(pk->source, sizeof pk->source, "rated");
+    snprintf(
+        pk->formula, sizeof pk->formula, "%s: %g INT8 TOPS as rated%s",
+        p->label, p->tops,
+        prec == XO_PREC_INT4 ? "; int4 weights modeled at the INT8 rate" : "");
+  }
+  d->bandwidth_gbs = p->gbs;
+  d->model_utilisation = p->util;
+  d->model_dispatch_s = p->latency;
   return XO_OK;
 }
 
+/* matmul and conv2d: what the modeled pipeline has no place for */
 static xo_status npu_supports(int index, const xo_problem *p) {
   (void)index;
-  if (!xo_precision_is_integer((xo_precision)p->prec))
-    return xo_fail(XO_ERR_UNSUPPORTED,
-                   "npusim models an NPU's integer pipeline: int8 and int4 "
-                   "only");
   if (p->a_asym || p->b_asym)
     return xo_fail(XO_ERR_UNSUPPORTED,
                    "npusim: symmetric operands only (zero points are not "
                    "modeled)");
-  if (p->op == XO_OP_ATTENTION && p->prec == XO_PREC_INT4)
-    return xo_fail(XO_ERR_UNSUPPORTED, "npusim: attention has no int4 scheme");
   if (p->b_granularity == XO_Q_GROUP)
     return xo_fail(XO_ERR_UNSUPPORTED,
                    "npusim: group-wise weight scales are not modeled");
@@ -98,7 +119,7 @@ static xo_status npu_supports(int index, const xo_problem *p) {
 }
 
 typedef struct npu_plan {
-  xo_problem p;
+  xo_problem p; /* first: xo_plan_new */
   int index;
   int64_t *im2col, rows, cols;
 } npu_plan;
@@ -110,17 +131,22 @@ static void npu_plan_free(void *v) {
   free(pl);
 }
 
-static xo_status npu_plan_create(int index, const xo_problem *p, void **out) {
-  npu_plan *pl = calloc(1, sizeof *pl);
-  if (pl == NULL) return xo_fail(XO_ERR_NO_MEMORY, "npusim: no memory");
-  pl->p = *p;
-  pl->index = index;
-  if (p->op == XO_OP_CONV2D) {
-    xo_status st = xo_im2col_map(p, &pl->im2col, &pl->rows, &pl->cols);
-    if (st != XO_OK) {
-      npu_plan_free(pl);
-      return st;
-    }
+/* matmul and attention: the problem and the chip are all a run needs */
+static xo_status npu_plan_plain(int index, const xo_problem *p, void **out) {
+  xo_status st = xo_plan_new(sizeof(npu_plan), p, "npusim", out);
+  if (st == XO_OK) ((npu_plan *)*out)->index = index;
+  return st;
+}
+
+/* conv2d: the im2col gather map, once */
+static xo_status npu_plan_conv(int index, const xo_problem *p, void **out) {
+  npu_plan *pl = NULL;
+  xo_status st = npu_plan_plain(index, p, (void **)&pl);
+  if (st == XO_OK)
+    st = xo_im2col_map(&p->conv, &pl->im2col, &pl->rows, &pl->cols);
+  if (st != XO_OK) {
+    npu_plan_free(pl);
+    return st;
   }
   *out = pl;
   return XO_OK;
@@ -187,9 +213,10 @@ static float output_scale(const int32_t *acc, int64_t count, float sa,
 }
 
 static xo_status npu_matmul(const npu_plan *pl, const xo_args *args) {
-  const xo_problem *p = &pl->p;
+  const xo_matmul_desc *p = &pl->p.mm;
   int64_t m = p->m, n = p->n, k = p->k, total = p->batch * m * n;
-  int b4 = p->prec == XO_PREC_INT4, per_ch = p->b_granularity == XO_Q_AXIS;
+  int b4 = pl->p.prec == XO_PREC_INT4;
+  int per_ch = pl->p.b_granularity == XO_Q_AXIS;
   int32_t *bw = NULL, *acc = NULL;
   xo_status st = xo_alloc(k * n, sizeof(int32_t), (void **)&bw);
   if (st == XO_OK) st = xo_alloc(total, sizeof(int32_t), (void **)&acc);
@@ -200,7 +227,7 @@ static xo_status npu_matmul(const npu_plan *pl, const xo_args *args) {
     mac(m, n, k, args->in[0], (p->batch_a > 1 ? i : 0) * m * k, 0, bw,
         acc + i * m * n);
   }
-  if (st == XO_OK && p->out_dtype == XO_DTYPE_S32) {
+  if (st == XO_OK && pl->p.out_dtype == XO_DTYPE_S32) {
     memcpy(args->out, acc, (size_t)total * 4);
   } else if (st == XO_OK) {
     float sa = args->scale[0][0];
@@ -214,11 +241,12 @@ static xo_status npu_matmul(const npu_plan *pl, const xo_args *args) {
 }
 
 static xo_status npu_conv(const npu_plan *pl, const xo_args *args) {
-  const xo_problem *p = &pl->p;
+  const xo_conv_desc *p = &pl->p.conv;
   int64_t cg = p->in_c / p->groups, ocg = p->out_c / p->groups;
   int64_t r = pl->rows, cols = pl->cols, hw = p->in_h * p->in_w;
   int64_t total = p->in_n * p->out_c * cols;
-  int w4 = p->prec == XO_PREC_INT4, per_ch = p->b_granularity == XO_Q_AXIS;
+  int w4 = pl->p.prec == XO_PREC_INT4;
+  int per_ch = pl->p.b_granularity == XO_Q_AXIS;
   int32_t *col = NULL, *x32 = NULL, *acc = NULL;
   xo_status st = xo_alloc(r * cols, sizeof(int32_t), (void **)&col);
   if (st == XO_OK) st = xo_alloc(cg * hw, sizeof(int32_t), (void **)&x32);
@@ -233,7 +261,7 @@ static xo_status npu_conv(const npu_plan *pl, const xo_args *args) {
       mac(ocg, cols, r, args->in[1], g * ocg * r, w4, col,
           acc + (nn * p->out_c + g * ocg) * cols);
     }
-  if (st == XO_OK && p->out_dtype == XO_DTYPE_S32) {
+  if (st == XO_OK && pl->p.out_dtype == XO_DTYPE_S32) {
     memcpy(args->out, acc, (size_t)total * 4);
   } else if (st == XO_OK) {
     float sa = args->scale[0][0];
@@ -244,10 +272,8 @@ static xo_status npu_conv(const npu_plan *pl, const xo_args *args) {
       st = requantize_block(p->out_c, cols, acc + nn * p->out_c * cols, sa,
                             args->scale[1], per_ch, 1, 0, so,
                             (float *)args->out + nn * p->out_c * cols);
-    if (st == XO_OK && p->has_bias)
-      for (int64_t e = 0; e < total; e++)
-        ((float *)args->out)[e] +=
-            ((const float *)args->bias)[(e / cols) % p->out_c];
+    if (st == XO_OK && pl->p.has_bias)
+      xo_add_bias_nchw(&pl->p, args->bias, args->out);
   }
   free(col);
   free(x32);
@@ -256,53 +282,15 @@ static xo_status npu_conv(const npu_plan *pl, const xo_args *args) {
 }
 
 static xo_status npu_attention(const npu_plan *pl, const xo_args *args) {
-  const xo_problem *p = &pl->p;
-  int64_t d = p->d, lq = p->lq, lk = p->lk, rep = p->h / p->hkv;
-  int32_t *s = NULL, *acc = NULL;
-  float *f = NULL;
-  uint8_t *pu = NULL;
-  xo_status st = xo_alloc(lk, sizeof(int32_t), (void **)&s);
-  if (st == XO_OK) st = xo_alloc(lk, sizeof(float), (void **)&f);
-  if (st == XO_OK) st = xo_alloc(lk, 1, (void **)&pu);
-  if (st == XO_OK) st = xo_alloc(d, sizeof(int32_t), (void **)&acc);
-  const int8_t *q = args->in[0], *k = args->in[1], *v = args->in[2];
-  for (int64_t bh = 0; bh < p->b * p->h && st == XO_OK; bh++) {
-    int64_t kv = (bh / p->h) * p->hkv + (bh % p->h) / rep;
-    const float *sk = args->scale[1] + kv * lk, *sv = args->scale[2] + kv * d;
-    for (int64_t i = 0; i < lq; i++) {
-      int64_t vis = p->causal ? i + (lk - lq) + 1 : lk;
-      vis = vis < 0 ? 0 : vis > lk ? lk : vis;
-      float *o = (float *)args->out + (bh * lq + i) * d;
-      for (int64_t j = 0; j < vis; j++) {
-        int32_t dot = 0;
-        for (int64_t c = 0; c < d; c++)
-          dot += q[(bh * lq + i) * d + c] * k[(kv * lk + j) * d + c];
-        s[j] = dot;
-      }
-      int32_t sum = 0;
-      if (vis > 0)
-        sum = xo_attn_probs_u8(s, vis, args->scale[0][bh * lq + i], sk,
-                               (float)p->scale, f, pu);
-      for (int64_t c = 0; c < d; c++) acc[c] = 0;
-      for (int64_t j = 0; j < vis; j++)
-        for (int64_t c = 0; c < d; c++)
-          acc[c] += (int32_t)pu[j] * v[(kv * lk + j) * d + c];
-      xo_attn_out_f32(acc, d, sv, sum, o);
-    }
-  }
-  free(s);
-  free(f);
-  free(pu);
-  free(acc);
-  return st;
+  return xo_attn_s8_scalar(&pl->p, args); /* the scheme v2, as the core's */
 }
 
-static xo_status npu_run(void *v, const xo_args *args, xo_run_stats *stats) {
+/* A run: the op's bit-exact results, then the model's time for them. */
+static xo_status run_with(xo_status (*op)(const npu_plan *, const xo_args *),
+                          void *v, const xo_args *args, xo_run_stats *stats) {
   const npu_plan *pl = v;
   const npu_profile *prof = &profiles[pl->index];
-  xo_status st = pl->p.op == XO_OP_MATMUL   ? npu_matmul(pl, args)
-                 : pl->p.op == XO_OP_CONV2D ? npu_conv(pl, args)
-                                            : npu_attention(pl, args);
+  xo_status st = op(pl, args);
   double compute = args->ops / (prof->tops * 1e12 * prof->util);
   double memory = args->bytes / (prof->gbs * 1e9);
   stats->kernel_s = (compute > memory ? compute : memory) + prof->latency;
@@ -310,15 +298,29 @@ static xo_status npu_run(void *v, const xo_args *args, xo_run_stats *stats) {
   return st;
 }
 
+static xo_status npu_run_matmul(void *v, const xo_args *args,
+                                xo_run_stats *stats) {
+  return run_with(npu_matmul, v, args, stats);
+}
+
+static xo_status npu_run_conv(void *v, const xo_args *args,
+                              xo_run_stats *stats) {
+  return run_with(npu_conv, v, args, stats);
+}
+
+static xo_status npu_run_attention(void *v, const xo_args *args,
+                                   xo_run_stats *stats) {
+  return run_with(npu_attention, v, args, stats);
+}
+
 static void npu_describe_plan(const void *v, char *impl, size_t n) {
   const npu_plan *pl = v;
   const npu_profile *p = &profiles[pl->index];
-  static const char *const ops[] = {"", "matmul", "conv2d", "attention"};
   snprintf(impl, n,
            "npusim:%s_%s (modeled: max(ops / (%g TOPS x %.0f%%), bytes / %g "
            "GB/s) + %.0f us; %s rounding)",
-           ops[pl->p.op], xo_precision_name((xo_precision)pl->p.prec), p->tops,
-           p->util * 100, p->gbs, p->latency * 1e6,
+           xo_op_name(pl->p.op), xo_precision_name((xo_precision)pl->p.prec),
+           p->tops, p->util * 100, p->gbs, p->latency * 1e6,
            single_rounding ? "single" : "gemmlowp double");
 }
 
@@ -327,9 +329,9 @@ const xo_backend xo_backend_npusim = {
     .init = npu_init,
     .device_count = npu_count,
     .describe = npu_describe,
-    .supports = npu_supports,
-    .plan = npu_plan_create,
-    .run = npu_run,
+    .ops[XO_OP_MATMUL] = {npu_supports, npu_plan_plain, npu_run_matmul},
+    .ops[XO_OP_CONV2D] = {npu_supports, npu_plan_conv, npu_run_conv},
+    .ops[XO_OP_ATTENTION] = {NULL, npu_plan_plain, npu_run_attention},
     .plan_free = npu_plan_free,
     .plan_describe = npu_describe_plan,
 };

@@ -2,7 +2,6 @@
  * the backend table. Ops live in onednn_{matmul,conv,attention}.c. */
 #include "onednn.h"
 
-#include <dlfcn.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,21 +14,22 @@ static char isa_name[48];
 static xo_support support[XO_PREC_COUNT];
 
 static xo_status dnn_init(void) {
-  const char *path = xo_library_path("onednn");
-  handle = dlopen(path ? path : "libdnnl.so.3", RTLD_NOW | RTLD_LOCAL);
-  if (handle == NULL)
-    return xo_fail(XO_ERR_UNAVAILABLE,
-                   "cannot load oneDNN (%s); install it with "
-                   "`pip install onednn-cpu-gomp`",
-                   dlerror());
-#define XO_DNNL_LOAD(f)                     \
-  D.f = (__typeof__(D.f))dlsym(handle, #f); \
-  if (D.f == NULL)                          \
-    return xo_fail(XO_ERR_UNAVAILABLE, "oneDNN at %s lacks %s", path, #f);
-  XO_DNNL_FUNCS(XO_DNNL_LOAD)
-#undef XO_DNNL_LOAD
-  /* the OpenMP runtime oneDNN was built with (a dependency of the handle) */
-  D.omp_set_num_threads = (void (*)(int))dlsym(handle, "omp_set_num_threads");
+  static const xo_dl_lib lib = {
+      .what = "oneDNN",
+      .backend = "onednn",
+      .sonames = {"libdnnl.so.3"},
+      .hint = "install it with `pip install onednn-cpu-gomp`",
+  };
+#define XO_DNNL_SYM(f) {#f, (void **)&D.f, 0},
+  const xo_dl_sym syms[] = {
+      XO_DNNL_FUNCS(XO_DNNL_SYM)
+      /* the OpenMP runtime oneDNN was built with (a dependency of the
+       * library): checked below, with the reason it matters */
+      {"omp_set_num_threads", (void **)&D.omp_set_num_threads, 1},
+  };
+#undef XO_DNNL_SYM
+  xo_status st = xo_dl_open(&lib, syms, sizeof syms / sizeof syms[0], &handle);
+  if (st != XO_OK) return st;
   const dnnl_version_t *v = D.dnnl_version();
   if (v->major != 3)
     return xo_fail(XO_ERR_UNAVAILABLE, "oneDNN %d.%d found; v3 is required",
@@ -133,28 +133,26 @@ static xo_status dnn_describe(int index, xo_device_desc *d) {
   if (support[XO_PREC_BF16]) support[XO_PREC_FP8] = XO_SUPPORT_EMULATED;
   if (support[XO_PREC_INT8]) support[XO_PREC_INT4] = XO_SUPPORT_EMULATED;
   memcpy(d->precisions, support, sizeof support);
+  xo_cpu_peaks_fill(d);
   return XO_OK;
 }
 
+/* What every op refuses: oneDNN 3.2 takes no weight zero points. */
 static xo_status dnn_supports(int index, const xo_problem *p) {
   (void)index;
-  const char *prec = xo_precision_name((xo_precision)p->prec);
-  if (support[p->prec] == XO_SUPPORT_NONE)
-    return xo_fail(XO_ERR_UNSUPPORTED,
-                   "onednn has no %s %s on this CPU (oneDNN computes no fp64 "
-                   "on CPUs); use openblas or ref",
-                   prec, p->op == XO_OP_CONV2D ? "convolution" : "matmul");
   if (p->b_asym)
     return xo_fail(XO_ERR_UNSUPPORTED,
                    "onednn: weights with zero points (asymmetric) are not "
                    "supported; quantize them symmetrically or use ref");
-  if (p->op == XO_OP_CONV2D && p->a_asym)
+  return XO_OK;
+}
+
+static xo_status dnn_supports_conv(int index, const xo_problem *p) {
+  if (p->a_asym)
     return xo_fail(XO_ERR_UNSUPPORTED,
                    "onednn: conv2d with an asymmetric input is not "
                    "supported (zero-point padding); use ref");
-  if (p->op == XO_OP_ATTENTION && p->prec == XO_PREC_INT4)
-    return xo_fail(XO_ERR_UNSUPPORTED, "onednn: attention has no int4 scheme");
-  return XO_OK;
+  return dnn_supports(index, p);
 }
 
 static void dnn_plan_free(void *vplan) {
@@ -171,36 +169,68 @@ static void dnn_plan_free(void *vplan) {
   free(pl);
 }
 
-static xo_status dnn_plan_create(int index, const xo_problem *p, void **out) {
-  (void)index;
-  dnn_plan *pl = calloc(1, sizeof *pl);
-  if (pl == NULL) return xo_fail(XO_ERR_NO_MEMORY, "onednn: no memory");
-  pl->p = *p;
+/* A plan with the op's primitives, made by make (dnn_matmul_plan, ...). */
+static xo_status plan_with(const xo_problem *p, xo_status (*make)(dnn_plan *),
+                           void **out) {
+  dnn_plan *pl = NULL;
+  xo_status st = xo_plan_new(sizeof *pl, p, "onednn", (void **)&pl);
+  if (st != XO_OK) return st;
   pthread_rwlock_init(&pl->wc.lock, NULL);
   pl->widen8 = p->prec == XO_PREC_FP8;
   pl->unpack4 = p->prec == XO_PREC_INT4;
-  xo_status st = p->op == XO_OP_MATMUL   ? dnn_matmul_plan(pl)
-                 : p->op == XO_OP_CONV2D ? dnn_conv_plan(pl)
-                                         : dnn_attention_plan(pl);
+  st = make(pl);
   if (st != XO_OK) {
     dnn_plan_free(pl);
     return st;
   }
+  if (!pl->impl[0])
+    snprintf(pl->impl, sizeof pl->impl, "onednn:%s_%s (%s%s)",
+             xo_op_name(p->op), xo_precision_name((xo_precision)p->prec),
+             pl->main.impl, dnn_emulation(pl));
   *out = pl;
   return XO_OK;
 }
 
-static xo_status dnn_run(void *vplan, const xo_args *args,
-                         xo_run_stats *stats) {
-  const dnn_plan *pl = vplan;
-  stats->kernel_s = 0;
-  /* OpenMP's thread count is per calling thread: set it for this one */
+static xo_status dnn_plan_matmul(int index, const xo_problem *p, void **out) {
+  (void)index;
+  return plan_with(p, dnn_matmul_plan, out);
+}
+
+static xo_status dnn_plan_conv(int index, const xo_problem *p, void **out) {
+  (void)index;
+  return plan_with(p, dnn_conv_plan, out);
+}
+
+static xo_status dnn_plan_attention(int index, const xo_problem *p,
+                                    void **out) {
+  (void)index;
+  return plan_with(p, dnn_attention_plan, out);
+}
+
+/* A run on this thread: OpenMP's thread count is per calling thread, so it
+ * is set here, for this one, every time. */
+static xo_status run_with(xo_status (*op)(const dnn_plan *, const xo_args *),
+                          void *vplan, const xo_args *args) {
   D.omp_set_num_threads(xo_get_num_threads());
-  switch (pl->p.op) {
-    case XO_OP_MATMUL: return dnn_matmul_run(pl, args);
-    case XO_OP_CONV2D: return dnn_conv_run(pl, args);
-    default: return dnn_attention_run(pl, args);
-  }
+  return op(vplan, args);
+}
+
+static xo_status dnn_run_matmul(void *plan, const xo_args *args,
+                                xo_run_stats *stats) {
+  (void)stats; /* the core's wall clock is the kernel time */
+  return run_with(dnn_matmul_run, plan, args);
+}
+
+static xo_status dnn_run_conv(void *plan, const xo_args *args,
+                              xo_run_stats *stats) {
+  (void)stats;
+  return run_with(dnn_conv_run, plan, args);
+}
+
+static xo_status dnn_run_attention(void *plan, const xo_args *args,
+                                   xo_run_stats *stats) {
+  (void)stats;
+  return run_with(dnn_attention_run, plan, args);
 }
 
 const void *dnn_wcache_get(dnn_wcache *c, uint64_t token) {
@@ -232,22 +262,27 @@ void dnn_wcache_put(dnn_wcache *c, uint64_t token, const void *src,
 
 static void dnn_plan_describe(const void *vplan, char *impl, size_t n) {
   const dnn_plan *pl = vplan;
-  static const char *const ops[] = {"", "matmul", "conv2d", "attention"};
-  const char *emul = pl->widen8    ? ", fp8 widened to bf16"
-                     : pl->unpack4 ? ", int4 unpacked to s8"
-                                   : "";
-  if (pl->p.op == XO_OP_ATTENTION)
-    snprintf(impl, n, "onednn:attention_%s (matmul %s + %s + matmul %s%s)",
-             xo_precision_name((xo_precision)pl->p.prec), pl->main.impl,
-             pl->second.prim ? pl->second.impl : "int8 softmax", pl->third.impl,
-             emul);
-  else
-    snprintf(impl, n, "onednn:%s_%s (%s%s)", ops[pl->p.op],
-             xo_precision_name((xo_precision)pl->p.prec), pl->main.impl, emul);
+  snprintf(impl, n, "%s", pl->impl);
+}
+
+const char *dnn_emulation(const dnn_plan *pl) {
+  return pl->widen8    ? ", fp8 widened to bf16"
+         : pl->unpack4 ? ", int4 unpacked to s8"
+                       : "";
 }
 
 static void dnn_set_num_threads(int n) {
   D.omp_set_num_threads(n);
+}
+
+static void tls_release(void);
+
+/* At exit, with every plan gone: this thread's stream and scratch (other
+ * threads' went with them), then the engine. */
+static void dnn_fini(void) {
+  tls_release();
+  if (dnn_engine) D.dnnl_engine_destroy(dnn_engine);
+  dnn_engine = NULL;
 }
 
 const xo_backend xo_backend_onednn = {
@@ -255,12 +290,14 @@ const xo_backend xo_backend_onednn = {
     .init = dnn_init,
     .device_count = dnn_device_count,
     .describe = dnn_describe,
-    .supports = dnn_supports,
-    .plan = dnn_plan_create,
-    .run = dnn_run,
+    .ops[XO_OP_MATMUL] = {dnn_supports, dnn_plan_matmul, dnn_run_matmul},
+    .ops[XO_OP_CONV2D] = {dnn_supports_conv, dnn_plan_conv, dnn_run_conv},
+    .ops[XO_OP_ATTENTION] = {dnn_supports, dnn_plan_attention,
+                             dnn_run_attention},
     .plan_free = dnn_plan_free,
     .plan_describe = dnn_plan_describe,
     .set_num_threads = dnn_set_num_threads,
+    .fini = dnn_fini,
 };
 
 /* ---- helpers ------------------------------------------------------------ */
@@ -345,6 +382,13 @@ static void tls_free(void *v) {
 
 static void tls_key_init(void) {
   pthread_key_create(&tls_key, tls_free);
+}
+
+static void tls_release(void) {
+  pthread_once(&tls_once, tls_key_init);
+  dnn_tls *t = pthread_getspecific(tls_key);
+  if (t) tls_free(t);
+  pthread_setspecific(tls_key, NULL);
 }
 
 static dnn_tls *tls(void) {

@@ -10,13 +10,14 @@
 #include <oneapi/dnnl/dnnl.h>
 #include <pthread.h>
 
-#include "../../core/internal.h"
+#include "../../core/semantics.h"
 
 /* Every oneDNN function the backend calls. */
 #define XO_DNNL_FUNCS(X)                            \
   X(dnnl_version)                                   \
   X(dnnl_get_effective_cpu_isa)                     \
   X(dnnl_engine_create)                             \
+  X(dnnl_engine_destroy)                            \
   X(dnnl_stream_create)                             \
   X(dnnl_stream_destroy)                            \
   X(dnnl_memory_desc_create_with_tag)               \
@@ -86,7 +87,7 @@ void dnn_wcache_put(dnn_wcache *c, uint64_t token, const void *src,
                     size_t bytes);
 
 typedef struct dnn_plan {
-  xo_problem p;
+  xo_problem p;                       /* first: xo_plan_new */
   dnn_prim main, second, third;       /* matmul | conv | QK, softmax, PV */
   dnn_prim reorder[3];                /* conv: src in, weights in, dst out */
   dnnl_memory_desc_t md[DNN_MAX_MDS]; /* owned descriptors, see users */
@@ -96,7 +97,12 @@ typedef struct dnn_plan {
   int widen8;      /* fp8 operands widened to bf16 (exact) */
   int unpack4;     /* int4 weights unpacked to s8 (exact) */
   dnn_wcache wc;   /* derived weights of the last immutable operand */
+  char impl[400];  /* what runs (3 primitives for attention): xo_op_info
+                    * keeps the first 319 characters */
 } dnn_plan;
+
+/* ", fp8 widened to bf16", ", int4 unpacked to s8" or "": for impl. */
+const char *dnn_emulation(const dnn_plan *pl);
 
 /* Create a primitive from pd (taking ownership of pd) and record what it
  * runs and its scratchpad. */
@@ -126,6 +132,8 @@ void *dnn_scratch(int slot, size_t bytes);
 /* fp8 E4M3 codes to bf16 bits (every E4M3 value is a bf16 value). */
 void dnn_fp8_to_bf16(const uint8_t *src, int64_t n, uint16_t *dst);
 
+/* Each op's plan (primitives, descriptors; may set pl->impl, else it names
+ * pl->main) and run. */
 xo_status dnn_matmul_plan(dnn_plan *pl);
 xo_status dnn_matmul_run(const dnn_plan *cpl, const xo_args *args);
 xo_status dnn_conv_plan(dnn_plan *pl);

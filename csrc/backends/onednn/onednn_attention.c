@@ -9,20 +9,22 @@
  * oneDNN 3.2's Graph API has no SDPA fusion for this, so the three steps
  * stay separate. */
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "onednn.h"
 
 enum { MD_Q, MD_KT, MD_S, MD_MASK, MD_P, MD_V, MD_O, MD_S2 };
 
-static int visible(const xo_problem *p, int64_t row) {
-  int64_t i = row % p->lq, vis = p->causal ? i + (p->lk - p->lq) + 1 : p->lk;
-  return (int)(vis < 0 ? 0 : vis > p->lk ? p->lk : vis);
+/* Row r of kv head g's stacked query rows: query head q_head0(g) + r / lq,
+ * its row r % lq; the keys it sees. */
+static int64_t visible(const xo_attn_desc *a, int64_t g, int64_t r) {
+  return xo_attn_visible(a, xo_attn_q_head0(a, g) + r / a->lq, r % a->lq);
 }
 
 xo_status dnn_attention_plan(dnn_plan *pl) {
-  const xo_problem *p = &pl->p;
-  xo_precision prec = (xo_precision)p->prec;
+  const xo_attn_desc *p = &pl->p.attn;
+  xo_precision prec = (xo_precision)pl->p.prec;
   int int8 = prec == XO_PREC_INT8;
   int64_t m = p->h / p->hkv * p->lq, d = p->d, lk = p->lk;
   dnnl_data_type_t op = dnn_operand_type(prec, 0);
@@ -57,9 +59,10 @@ xo_status dnn_attention_plan(dnn_plan *pl) {
         D.dnnl_primitive_attr_destroy(attr);
         return st;
       }
+      /* the same for every kv head so far: made for the first */
       for (int64_t r = 0; r < m; r++)
         for (int64_t j = 0; j < lk; j++)
-          pl->mask[r * lk + j] = j < visible(p, r) ? 0.0f : -INFINITY;
+          pl->mask[r * lk + j] = j < visible(p, 0, r) ? 0.0f : -INFINITY;
     }
     D.dnnl_primitive_attr_set_post_ops(attr, po);
     D.dnnl_post_ops_destroy(po);
@@ -92,15 +95,21 @@ xo_status dnn_attention_plan(dnn_plan *pl) {
   if (s != dnnl_success)
     return xo_fail(XO_ERR_UNSUPPORTED, "onednn: no %s PV matmul (status %d)",
                    xo_precision_name(prec), (int)s);
-  return dnn_prim_make(pd, &pl->third, "PV matmul");
+  st = dnn_prim_make(pd, &pl->third, "PV matmul");
+  snprintf(pl->impl, sizeof pl->impl,
+           "onednn:attention_%s (matmul %s + %s + matmul %s%s)",
+           xo_precision_name(prec), pl->main.impl,
+           pl->second.prim ? pl->second.impl : "int8 softmax", pl->third.impl,
+           dnn_emulation(pl));
+  return st;
 }
 
 xo_status dnn_attention_run(const dnn_plan *pl, const xo_args *args) {
-  const xo_problem *p = &pl->p;
-  int int8 = p->prec == XO_PREC_INT8;
-  int64_t rep = p->h / p->hkv, m = rep * p->lq, d = p->d, lk = p->lk;
+  const xo_attn_desc *p = &pl->p.attn;
+  int int8 = pl->p.prec == XO_PREC_INT8;
+  int64_t m = p->h / p->hkv * p->lq, d = p->d, lk = p->lk;
   int64_t nq = p->b * p->h * p->lq * d, nk = p->b * p->hkv * lk * d;
-  size_t es = int8 ? 1 : p->prec == XO_PREC_FP32 ? 4 : 2;
+  size_t es = int8 ? 1 : pl->p.prec == XO_PREC_FP32 ? 4 : 2;
   const char *q = args->in[0], *k = args->in[1], *v = args->in[2];
   if (pl->widen8) {
     uint16_t *w = dnn_scratch(0, (size_t)(nq + 2 * nk) * 2);
@@ -115,15 +124,18 @@ xo_status dnn_attention_run(const dnn_plan *pl, const xo_args *args) {
   void *s = dnn_scratch(1, (size_t)(m * lk) * 4);
   void *pbuf = dnn_scratch(2, (size_t)(m * lk) * (int8 ? 1 : es));
   int32_t *acc = int8 ? dnn_scratch(3, (size_t)(m * d) * 4) : NULL;
-  float *f = int8 ? dnn_scratch(4, (size_t)(lk ? lk : 1) * 4) : NULL;
+  float *f = int8 ? dnn_scratch(4, (size_t)lk * 4) : NULL;
   int32_t *psum = int8 ? dnn_scratch(5, (size_t)m * 4) : NULL;
   if (!s || !pbuf || (int8 && (!acc || !f || !psum)))
     return xo_fail(XO_ERR_NO_MEMORY, "onednn: no memory");
   for (int64_t g = 0; g < p->b * p->hkv; g++) {
-    const char *qg = q + (size_t)(g * m * d) * es;
+    /* the query heads reading kv head g are consecutive: their m rows, one
+     * matrix, start at row `first` of the [b h lq] rows */
+    int64_t first = xo_attn_q_head0(p, g) * p->lq;
+    const char *qg = q + (size_t)(first * d) * es;
     const char *kg = k + (size_t)(g * lk * d) * es;
     const char *vg = v + (size_t)(g * lk * d) * es;
-    float *og = (float *)args->out + g * m * d;
+    float *og = (float *)args->out + first * d;
     dnn_arg qk[] = {
         {DNNL_ARG_SRC, pl->md[MD_Q], qg},
         {DNNL_ARG_WEIGHTS, pl->md[MD_KT], kg},
@@ -135,10 +147,9 @@ xo_status dnn_attention_run(const dnn_plan *pl, const xo_args *args) {
     if (st != XO_OK) return st;
     if (int8) {
       for (int64_t r = 0; r < m; r++) {
-        int64_t bh = g / p->hkv * p->h + g % p->hkv * rep + r / p->lq;
-        float sq = args->scale[0][bh * p->lq + r % p->lq];
+        float sq = args->scale[0][first + r]; /* per (head, row) */
         uint8_t *pr = (uint8_t *)pbuf + r * lk;
-        int vis = visible(p, r);
+        int64_t vis = visible(p, g, r);
         psum[r] =
             xo_attn_probs_u8((const int32_t *)s + r * lk, vis, sq,
                              args->scale[1] + g * lk, (float)p->scale, f, pr);
@@ -155,14 +166,11 @@ xo_status dnn_attention_run(const dnn_plan *pl, const xo_args *args) {
                     {DNNL_ARG_DST, pl->md[MD_O], int8 ? (void *)acc : og}};
     st = dnn_exec(&pl->third, pv, 3);
     if (st != XO_OK) return st;
-    for (int64_t r = 0; r < m; r++) {
-      float *o = og + r * d;
-      if (visible(p, r) == 0) { /* no key: 0, not softmax's NaN */
-        memset(o, 0, (size_t)d * 4);
-      } else if (int8) {
-        xo_attn_out_f32(acc + r * d, d, args->scale[2] + g * d, psum[r], o);
-      }
-    }
+    for (int64_t r = 0; r < m && int8; r++)
+      xo_attn_out_f32(acc + r * d, d, args->scale[2] + g * d, psum[r],
+                      og + r * d);
   }
+  /* a row that sees no key: 0, not the float softmax's NaN */
+  xo_attn_zero_unseen(&pl->p, args->out);
   return XO_OK;
 }

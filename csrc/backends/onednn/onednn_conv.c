@@ -25,13 +25,14 @@ xo_status dnn_conv_plan(dnn_plan *pl) {
   const xo_problem *p = &pl->p;
   xo_precision prec = (xo_precision)p->prec;
   int integer = xo_precision_is_integer(prec);
-  int64_t g = p->groups;
+  int64_t g = p->conv.groups;
   /* full dnnl_dims_t arrays: the API reads DNNL_MAX_NDIMS entries */
-  dnnl_dims_t sd = {p->in_n, p->in_c, p->in_h, p->in_w};
-  dnnl_dims_t wd = {g, p->out_c / g, p->in_c / g, p->kh, p->kw};
-  dnnl_dims_t wd4 = {p->out_c, p->in_c / g, p->kh, p->kw};
-  dnnl_dims_t dd = {p->in_n, p->out_c, p->out_h, p->out_w};
-  dnnl_dims_t oc = {p->out_c};
+  dnnl_dims_t sd = {p->conv.in_n, p->conv.in_c, p->conv.in_h, p->conv.in_w};
+  dnnl_dims_t wd = {g, p->conv.out_c / g, p->conv.in_c / g, p->conv.kh,
+                    p->conv.kw};
+  dnnl_dims_t wd4 = {p->conv.out_c, p->conv.in_c / g, p->conv.kh, p->conv.kw};
+  dnnl_dims_t dd = {p->conv.in_n, p->conv.out_c, p->conv.out_h, p->conv.out_w};
+  dnnl_dims_t oc = {p->conv.out_c};
   int wn = g > 1 ? 5 : 4; /* (G)OIHW */
   const int64_t *w = g > 1 ? wd : wd4;
   dnnl_data_type_t dst = p->out_dtype == XO_DTYPE_S32 ? dnnl_s32 : dnnl_f32;
@@ -42,7 +43,8 @@ xo_status dnn_conv_plan(dnn_plan *pl) {
   dnn_md(pl, wn, w, wt, g > 1 ? dnnl_goihw : dnnl_oihw);
   dnn_md(pl, 1, oc, dnnl_f32, dnnl_a);
   dnn_md(pl, 4, dd, dst, dnnl_nchw);
-  dnnl_dims_t ns = {p->b_granularity == XO_Q_AXIS ? p->out_c : 1}, one = {1};
+  dnnl_dims_t ns = {p->b_granularity == XO_Q_AXIS ? p->conv.out_c : 1},
+              one = {1};
   dnn_md(pl, 1, one, dnnl_f32, dnnl_a);
   dnn_md(pl, 1, ns, dnnl_f32, dnnl_a);
   dnn_md(pl, 1, one, dnnl_s32, dnnl_a);
@@ -58,10 +60,11 @@ xo_status dnn_conv_plan(dnn_plan *pl) {
     D.dnnl_primitive_attr_set_scales_mask(attr, DNNL_ARG_WEIGHTS,
                                           per_oc ? (g > 1 ? 3 : 1) : 0);
   }
-  dnnl_dims_t strides = {p->stride[0], p->stride[1]};
-  dnnl_dims_t dil = {p->dil[0] - 1, p->dil[1] - 1}; /* oneDNN counts gaps */
-  dnnl_dims_t pl_ = {p->pad_begin[0], p->pad_begin[1]};
-  dnnl_dims_t pr = {p->pad_end[0], p->pad_end[1]};
+  dnnl_dims_t strides = {p->conv.stride[0], p->conv.stride[1]};
+  dnnl_dims_t dil = {p->conv.dil[0] - 1,
+                     p->conv.dil[1] - 1}; /* oneDNN counts gaps */
+  dnnl_dims_t pl_ = {p->conv.pad_begin[0], p->conv.pad_begin[1]};
+  dnnl_dims_t pr = {p->conv.pad_end[0], p->conv.pad_end[1]};
   dnnl_primitive_desc_t pd = NULL;
   dnnl_status_t s = D.dnnl_convolution_forward_primitive_desc_create(
       &pd, dnn_engine, dnnl_forward_inference, dnnl_convolution_direct, asrc,
@@ -119,7 +122,8 @@ static const void *conv_weights(dnn_plan *pl, const xo_args *args, int *held,
                                 xo_status *st) {
   const xo_problem *p = &pl->p;
   const void *w = args->in[1];
-  int64_t nw = p->out_c * (p->in_c / p->groups) * p->kh * p->kw;
+  int64_t nw =
+      p->conv.out_c * (p->conv.in_c / p->conv.groups) * p->conv.kh * p->conv.kw;
   *held = 0;
   int derived = pl->widen8 || pl->unpack4 || pl->reorder[1].prim;
   if (!derived) return w;
@@ -155,7 +159,7 @@ xo_status dnn_conv_run(const dnn_plan *cpl, const xo_args *args) {
   dnn_plan *pl = (dnn_plan *)cpl; /* only the locked weight cache changes */
   const xo_problem *p = &pl->p;
   const void *x = args->in[0];
-  int64_t nx = p->in_n * p->in_c * p->in_h * p->in_w;
+  int64_t nx = p->conv.in_n * p->conv.in_c * p->conv.in_h * p->conv.in_w;
   xo_status st = XO_OK;
   if (pl->widen8) {
     uint16_t *wx = dnn_scratch(0, (size_t)nx * 2);

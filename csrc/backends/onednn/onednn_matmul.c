@@ -13,13 +13,16 @@ xo_status dnn_matmul_plan(dnn_plan *pl) {
   xo_precision prec = (xo_precision)p->prec;
   int integer = xo_precision_is_integer(prec);
   int group = p->b_granularity == XO_Q_GROUP;
-  int64_t k = group ? p->group_size : p->k;
+  int64_t k = group ? p->group_size : p->mm.k;
   /* src rows keep the full K stride, so one group is a strided view */
-  int64_t sd[3] = {p->batch_a, p->m, k}, ss[3] = {p->m * p->k, p->k, 1};
-  int64_t wd[3] = {p->batch_b, k, p->n}, ws[3] = {p->k * p->n, p->n, 1};
+  int64_t sd[3] = {p->mm.batch_a, p->mm.m, k},
+          ss[3] = {p->mm.m * p->mm.k, p->mm.k, 1};
+  int64_t wd[3] = {p->mm.batch_b, k, p->mm.n},
+          ws[3] = {p->mm.k * p->mm.n, p->mm.n, 1};
   /* when both operands broadcast, compute one batch; the run copies it */
-  int64_t nbatch = p->batch_a > p->batch_b ? p->batch_a : p->batch_b;
-  int64_t dd[3] = {nbatch, p->m, p->n};
+  int64_t nbatch =
+      p->mm.batch_a > p->mm.batch_b ? p->mm.batch_a : p->mm.batch_b;
+  int64_t dd[3] = {nbatch, p->mm.m, p->mm.n};
   dnnl_data_type_t dst =
       integer && (group || p->out_dtype == XO_DTYPE_S32) ? dnnl_s32 : dnnl_f32;
   dnnl_memory_desc_t src =
@@ -27,7 +30,7 @@ xo_status dnn_matmul_plan(dnn_plan *pl) {
   dnnl_memory_desc_t wei =
       dnn_md_strided(pl, 3, wd, dnn_operand_type(prec, 0), ws);
   dnnl_memory_desc_t out = dnn_md(pl, 3, dd, dst, dnnl_abc);
-  int64_t ns = p->b_granularity == XO_Q_AXIS ? p->n : 1, one = 1;
+  int64_t ns = p->b_granularity == XO_Q_AXIS ? p->mm.n : 1, one = 1;
   dnn_md(pl, 1, &one, dnnl_f32, dnnl_a); /* MD_SA */
   dnn_md(pl, 1, &ns, dnnl_f32, dnnl_a);  /* MD_SB */
   dnn_md(pl, 1, &one, dnnl_s32, dnnl_a); /* MD_ZA */
@@ -71,33 +74,34 @@ static xo_status run_matmul(const dnn_plan *pl, const xo_args *args,
     };
     int integer = xo_precision_is_integer((xo_precision)p->prec);
     xo_status st = dnn_exec(&pl->main, ex, integer ? 6 : 3);
-    size_t one = (size_t)(p->m * p->n) * 4; /* f32 and s32 alike */
-    if (p->batch_a == 1 && p->batch_b == 1)
-      for (int64_t i = 1; i < p->batch && st == XO_OK; i++)
+    size_t one = (size_t)(p->mm.m * p->mm.n) * 4; /* f32 and s32 alike */
+    if (p->mm.batch_a == 1 && p->mm.batch_b == 1)
+      for (int64_t i = 1; i < p->mm.batch && st == XO_OK; i++)
         memcpy((char *)args->out + i * one, args->out, one);
     return st;
   }
   /* group-wise: s32 per group, dequantized and summed in group order as
    * ref does, so the results are identical */
-  int64_t nbatch = p->batch_a > p->batch_b ? p->batch_a : p->batch_b;
-  int64_t mn = p->batch * p->m * p->n, gs = p->group_size;
+  int64_t nbatch =
+      p->mm.batch_a > p->mm.batch_b ? p->mm.batch_a : p->mm.batch_b;
+  int64_t mn = p->mm.batch * p->mm.m * p->mm.n, gs = p->group_size;
   int32_t *acc = dnn_scratch(2, (size_t)mn * 4);
   if (!acc) return xo_fail(XO_ERR_NO_MEMORY, "onednn: no memory");
-  for (int64_t g = 0; g < p->k / gs; g++) {
+  for (int64_t g = 0; g < p->mm.k / gs; g++) {
     dnn_arg ex[] = {
         {DNNL_ARG_SRC, pl->md[MD_SRC], (const int8_t *)a + g * gs},
-        {DNNL_ARG_WEIGHTS, pl->md[MD_WEI], (const int8_t *)b + g * gs * p->n},
+        {DNNL_ARG_WEIGHTS, pl->md[MD_WEI],
+         (const int8_t *)b + g * gs * p->mm.n},
         {DNNL_ARG_DST, pl->md[MD_DST], acc},
         {DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC, pl->md[MD_ZA], za},
     };
     xo_status st = dnn_exec(&pl->main, ex, args->zero_point[0] ? 4 : 3);
     if (st != XO_OK) return st;
-    for (int64_t i = 0; i < p->batch; i++)
-      xo_dequant_rows(p->m, p->n, acc + (i % nbatch) * p->m * p->n,
-                      args->scale[0][0], args->scale[1] + g * p->n, 1, g > 0,
-                      (float *)args->out + i * p->m * p->n);
+    for (int64_t i = 0; i < p->mm.batch; i++)
+      xo_dequant_rows(p->mm.m, p->mm.n, acc + (i % nbatch) * p->mm.m * p->mm.n,
+                      args->scale[0][0], args->scale[1] + g * p->mm.n, 1, g > 0,
+                      (float *)args->out + i * p->mm.m * p->mm.n);
   }
-  if (p->k == 0) memset(args->out, 0, (size_t)mn * 4);
   return XO_OK;
 }
 
@@ -133,7 +137,8 @@ xo_status dnn_matmul_run(const dnn_plan *cpl, const xo_args *args) {
   dnn_plan *pl = (dnn_plan *)cpl; /* only the locked weight cache changes */
   const xo_problem *p = &pl->p;
   const void *a = args->in[0];
-  int64_t na = p->batch_a * p->m * p->k, nb = p->batch_b * p->k * p->n;
+  int64_t na = p->mm.batch_a * p->mm.m * p->mm.k,
+          nb = p->mm.batch_b * p->mm.k * p->mm.n;
   xo_status st = XO_OK;
   if (pl->widen8) {
     uint16_t *wa = dnn_scratch(0, (size_t)na * 2);

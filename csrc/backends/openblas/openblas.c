@@ -1,14 +1,14 @@
 /* openblas.c - float GEMM, im2col conv and GEMM attention through OpenBLAS.
  *
  * The library comes from PyPI's scipy-openblas32 (symbols prefixed
- * "scipy_"), found by the Python layer and dlopen'ed here, so that importing
- * xpuops never depends on it; a system libopenblas.so.0 is the fallback.
- * Integer and narrow float precisions are not OpenBLAS's business: the
- * device does not list them and the Python layer names the devices that do.
+ * "scipy_"), found by the Python layer and dlopen'ed here (core/dl.c), so
+ * that importing xpuops never depends on it; without that path, the
+ * system's libopenblas.so.0. Integer and narrow float precisions are not
+ * OpenBLAS's business: the device does not list them and the core names
+ * the devices that do.
  */
 #include "openblas.h"
 
-#include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,40 +22,26 @@ static char *(*get_config)(void);
 static char *(*get_corename)(void);
 static void *handle;
 
-/* dlsym with the scipy_ prefix first, then the plain name. */
-static void *sym(const char *name) {
-  char buf[96];
-  snprintf(buf, sizeof buf, "scipy_%s", name);
-  void *f = dlsym(handle, buf);
-  return f ? f : dlsym(handle, name);
-}
-
 static xo_status blas_init(void) {
-  const char *path = xo_library_path("openblas");
-  handle = dlopen(path ? path : "libopenblas.so.0", RTLD_NOW | RTLD_LOCAL);
-  if (handle == NULL)
-    return xo_fail(XO_ERR_UNAVAILABLE,
-                   "cannot load OpenBLAS (%s); install it with "
-                   "`pip install scipy-openblas32`",
-                   dlerror());
-  xo_openblas_sgemm = (xo_sgemm_fn)sym("cblas_sgemm");
-  xo_openblas_dgemm = (xo_dgemm_fn)sym("cblas_dgemm");
-  xo_openblas_sgemv = (xo_sgemv_fn)sym("cblas_sgemv");
-  xo_openblas_dgemv = (xo_dgemv_fn)sym("cblas_dgemv");
-  set_threads = (void (*)(int))sym("openblas_set_num_threads");
-  get_config = (char *(*)(void))sym("openblas_get_config");
-  get_corename = (char *(*)(void))sym("openblas_get_corename");
-  if (!xo_openblas_sgemm || !xo_openblas_dgemm || !xo_openblas_sgemv ||
-      !xo_openblas_dgemv || !set_threads) {
-    dlclose(handle);
-    handle = NULL;
-    return xo_fail(XO_ERR_UNAVAILABLE,
-                   "the OpenBLAS library at %s lacks cblas_sgemm, "
-                   "cblas_dgemm or openblas_set_num_threads",
-                   path ? path : "libopenblas.so.0");
-  }
-  set_threads(xo_get_num_threads());
-  return XO_OK;
+  static const xo_dl_lib lib = {
+      .what = "OpenBLAS",
+      .backend = "openblas",
+      .sonames = {"libopenblas.so.0"},
+      .prefix = "scipy_", /* scipy-openblas32 prefixes its symbols */
+      .hint = "install it with `pip install scipy-openblas32`",
+  };
+  const xo_dl_sym syms[] = {
+      {"cblas_sgemm", (void **)&xo_openblas_sgemm, 0},
+      {"cblas_dgemm", (void **)&xo_openblas_dgemm, 0},
+      {"cblas_sgemv", (void **)&xo_openblas_sgemv, 0},
+      {"cblas_dgemv", (void **)&xo_openblas_dgemv, 0},
+      {"openblas_set_num_threads", (void **)&set_threads, 0},
+      {"openblas_get_config", (void **)&get_config, 1},
+      {"openblas_get_corename", (void **)&get_corename, 1},
+  };
+  xo_status st = xo_dl_open(&lib, syms, sizeof syms / sizeof syms[0], &handle);
+  if (st == XO_OK) set_threads(xo_get_num_threads());
+  return st;
 }
 
 static int blas_device_count(void) {
@@ -80,32 +66,41 @@ static xo_status blas_describe(int index, xo_device_desc *d) {
   snprintf(d->threads, sizeof d->threads,
            "follows set_num_threads (openblas_set_num_threads, "
            "process-wide)");
+  /* fp64 and fp32 only: this build exports no sbgemm */
   d->precisions[XO_PREC_FP64] = XO_SUPPORT_NATIVE;
   d->precisions[XO_PREC_FP32] = XO_SUPPORT_NATIVE;
+  xo_cpu_peaks_fill(d);
   return XO_OK;
 }
 
-static xo_status blas_supports(int index, const xo_problem *p) {
-  (void)index;
-  if (p->prec != XO_PREC_FP32 && p->prec != XO_PREC_FP64)
-    return xo_fail(XO_ERR_UNSUPPORTED,
-                   "openblas runs fp32 and fp64 only (%s is not a BLAS "
-                   "precision); use onednn or ref",
-                   xo_precision_name((xo_precision)p->prec));
-  /* CBLAS takes 32-bit dimensions */
-  int64_t dims[] = {p->m,
-                    p->n,
-                    p->k,
-                    p->lq * p->lk,
-                    p->out_c,
-                    p->out_h * p->out_w,
-                    p->in_c * p->kh * p->kw};
-  for (size_t i = 0; i < sizeof dims / sizeof dims[0]; i++)
+/* CBLAS takes 32-bit dimensions: each of an op's n GEMM dimensions must
+ * fit. */
+static xo_status gemm_dims_fit(int n, const int64_t *dims) {
+  for (int i = 0; i < n; i++)
     if (dims[i] > INT32_MAX)
       return xo_fail(XO_ERR_UNSUPPORTED,
                      "openblas: a GEMM dimension of %lld exceeds 2^31 - 1",
                      (long long)dims[i]);
   return XO_OK;
+}
+
+static xo_status blas_supports_matmul(int index, const xo_problem *p) {
+  (void)index;
+  int64_t dims[] = {p->mm.m, p->mm.n, p->mm.k};
+  return gemm_dims_fit(3, dims);
+}
+
+static xo_status blas_supports_conv(int index, const xo_problem *p) {
+  (void)index;
+  const xo_conv_desc *c = &p->conv;
+  int64_t dims[] = {c->out_c, c->out_h * c->out_w, c->in_c * c->kh * c->kw};
+  return gemm_dims_fit(3, dims);
+}
+
+static xo_status blas_supports_attention(int index, const xo_problem *p) {
+  (void)index;
+  int64_t dims[] = {p->attn.lq * p->attn.lk};
+  return gemm_dims_fit(1, dims);
 }
 
 static void blas_plan_free(void *vplan) {
@@ -115,24 +110,46 @@ static void blas_plan_free(void *vplan) {
   free(plan);
 }
 
-static xo_status blas_plan_create(int index, const xo_problem *p, void **out) {
+/* A plan that says what comes with its GEMMs; for matmul and attention
+ * the problem is all a run needs. */
+static xo_status blas_plan_with(const xo_problem *p, const char *with,
+                                void **out) {
+  xo_status st = xo_plan_new(sizeof(blas_plan), p, "openblas", out);
+  if (st == XO_OK) ((blas_plan *)*out)->with = with;
+  return st;
+}
+
+static xo_status blas_plan_matmul(int index, const xo_problem *p, void **out) {
   (void)index;
-  blas_plan *plan = calloc(1, sizeof *plan);
-  if (plan == NULL) return xo_fail(XO_ERR_NO_MEMORY, "openblas: no memory");
-  plan->p = *p;
-  int pointwise = p->kh == 1 && p->kw == 1 && p->stride[0] == 1 &&
-                  p->stride[1] == 1 && p->pad_begin[0] == 0 &&
-                  p->pad_begin[1] == 0 && p->pad_end[0] == 0 &&
-                  p->pad_end[1] == 0;
-  if (p->op == XO_OP_CONV2D && !pointwise) {
-    xo_status st = xo_im2col_map(p, &plan->im2col, &plan->rows, &plan->cols);
-    if (st != XO_OK) {
-      blas_plan_free(plan);
-      return st;
-    }
+  return blas_plan_with(p, "", out);
+}
+
+static xo_status blas_plan_attention(int index, const xo_problem *p,
+                                     void **out) {
+  (void)index;
+  return blas_plan_with(p, " + softmax", out);
+}
+
+/* conv2d: the im2col gather map, unless the conv is pointwise (1x1, stride
+ * 1, unpadded: the input already is the GEMM operand) */
+static xo_status blas_plan_conv(int index, const xo_problem *p, void **out) {
+  (void)index;
+  const xo_conv_desc *c = &p->conv;
+  blas_plan *plan = NULL;
+  int pointwise = c->kh == 1 && c->kw == 1 && c->stride[0] == 1 &&
+                  c->stride[1] == 1 && c->pad_begin[0] == 0 &&
+                  c->pad_begin[1] == 0 && c->pad_end[0] == 0 &&
+                  c->pad_end[1] == 0;
+  xo_status st = blas_plan_with(p, pointwise ? " (pointwise)" : " on im2col",
+                                (void **)&plan);
+  if (st == XO_OK && !pointwise)
+    st = xo_im2col_map(c, &plan->im2col, &plan->rows, &plan->cols);
+  if (st != XO_OK) {
+    blas_plan_free(plan);
+    return st;
   }
-  plan->rows = p->in_c / (p->groups ? p->groups : 1) * p->kh * p->kw;
-  plan->cols = p->out_h * p->out_w;
+  plan->rows = c->in_c / c->groups * c->kh * c->kw;
+  plan->cols = c->out_h * c->out_w;
   *out = plan;
   return XO_OK;
 }
@@ -157,12 +174,16 @@ void blas_gemm_f64(int64_t m, int64_t n, int64_t k, double alpha,
 
 /* One GEMM per batch, or a single one when b is shared by every batch (the
  * batch then folds into M). */
-static xo_status blas_matmul(const xo_problem *p, const xo_args *args) {
-  int dbl = p->prec == XO_PREC_FP64;
+static xo_status blas_matmul(void *vplan, const xo_args *args,
+                             xo_run_stats *stats) {
+  const blas_plan *plan = vplan;
+  const xo_matmul_desc *p = &plan->p.mm;
+  int dbl = plan->p.prec == XO_PREC_FP64;
   size_t es = dbl ? 8 : 4;
   int64_t m = p->m, n = p->n, k = p->k;
   int fold = p->batch_b == 1 && p->batch_a == p->batch;
   int64_t reps = fold ? 1 : p->batch, rows = fold ? p->batch * m : m;
+  (void)stats; /* the core's wall clock is the kernel time */
   for (int64_t i = 0; i < reps; i++) {
     const char *a = (const char *)args->in[0] +
                     (size_t)((p->batch_a > 1 ? i : 0) * m * k) * es;
@@ -187,13 +208,16 @@ static xo_status blas_matmul(const xo_problem *p, const xo_args *args) {
   return XO_OK;
 }
 
-static xo_status blas_conv2d(const blas_plan *plan, const xo_args *args) {
-  const xo_problem *p = &plan->p;
-  int dbl = p->prec == XO_PREC_FP64;
+static xo_status blas_conv2d(void *vplan, const xo_args *args,
+                             xo_run_stats *stats) {
+  const blas_plan *plan = vplan;
+  const xo_conv_desc *p = &plan->p.conv;
+  int dbl = plan->p.prec == XO_PREC_FP64;
   size_t es = dbl ? 8 : 4;
   int64_t cg = p->in_c / p->groups, ocg = p->out_c / p->groups;
   int64_t r = plan->rows, cols = plan->cols, hw = p->in_h * p->in_w;
   void *col = NULL;
+  (void)stats; /* the core's wall clock is the kernel time */
   if (plan->im2col) {
     xo_status st = xo_alloc(r * cols, es, &col);
     if (st != XO_OK) return st;
@@ -218,48 +242,17 @@ static xo_status blas_conv2d(const blas_plan *plan, const xo_args *args) {
                       (float *)o, cols);
     }
   free(col);
-  if (p->has_bias)
-    for (int64_t n = 0; n < p->in_n; n++)
-      for (int64_t c = 0; c < p->out_c; c++) {
-        int64_t o = (n * p->out_c + c) * cols;
-        if (dbl) {
-          double *out = (double *)args->out + o;
-          double b = ((const double *)args->bias)[c];
-          for (int64_t e = 0; e < cols; e++) out[e] += b;
-        } else {
-          float *out = (float *)args->out + o;
-          float b = ((const float *)args->bias)[c];
-          for (int64_t e = 0; e < cols; e++) out[e] += b;
-        }
-      }
+  if (plan->p.has_bias) xo_add_bias_nchw(&plan->p, args->bias, args->out);
   return XO_OK;
-}
-
-static xo_status blas_run(void *vplan, const xo_args *args,
-                          xo_run_stats *stats) {
-  const blas_plan *plan = vplan;
-  stats->kernel_s = 0;
-  switch (plan->p.op) {
-    case XO_OP_MATMUL: return blas_matmul(&plan->p, args);
-    case XO_OP_CONV2D: return blas_conv2d(plan, args);
-    case XO_OP_ATTENTION: return blas_attention(plan, args);
-    default: return xo_fail(XO_ERR_UNSUPPORTED, "openblas: unknown op");
-  }
 }
 
 static void blas_plan_describe(const void *vplan, char *impl, size_t n) {
   const blas_plan *plan = vplan;
   const char *prec = xo_precision_name((xo_precision)plan->p.prec);
   const char *gemm = plan->p.prec == XO_PREC_FP64 ? "dgemm" : "sgemm";
-  const char *how = plan->p.op == XO_OP_MATMUL      ? ""
-                    : plan->p.op == XO_OP_ATTENTION ? " + softmax"
-                    : plan->im2col                  ? " on im2col"
-                                                    : " (pointwise)";
   snprintf(impl, n, "openblas:%s_%s (cblas_%s%s, %s core)",
-           plan->p.op == XO_OP_MATMUL   ? "matmul"
-           : plan->p.op == XO_OP_CONV2D ? "conv2d"
-                                        : "attention",
-           prec, gemm, how, get_corename ? get_corename() : "unknown");
+           xo_op_name(plan->p.op), prec, gemm, plan->with,
+           get_corename ? get_corename() : "unknown");
 }
 
 static void blas_set_num_threads(int n) {
@@ -271,9 +264,10 @@ const xo_backend xo_backend_openblas = {
     .init = blas_init,
     .device_count = blas_device_count,
     .describe = blas_describe,
-    .supports = blas_supports,
-    .plan = blas_plan_create,
-    .run = blas_run,
+    .ops[XO_OP_MATMUL] = {blas_supports_matmul, blas_plan_matmul, blas_matmul},
+    .ops[XO_OP_CONV2D] = {blas_supports_conv, blas_plan_conv, blas_conv2d},
+    .ops[XO_OP_ATTENTION] = {blas_supports_attention, blas_plan_attention,
+                             blas_attention},
     .plan_free = blas_plan_free,
     .plan_describe = blas_plan_describe,
     .set_num_threads = blas_set_num_threads,

@@ -2,7 +2,7 @@
 #ifndef XO_OPENBLAS_H
 #define XO_OPENBLAS_H
 
-#include "../../core/internal.h"
+#include "../../core/semantics.h"
 
 /* The standard CBLAS ABI (LP64: 32-bit integers), declared here so the
  * build never needs OpenBLAS's headers; the library is dlopen'ed. */
@@ -33,9 +33,10 @@ extern xo_dgemv_fn xo_openblas_dgemv;
 extern xo_dgemm_fn xo_openblas_dgemm;
 
 typedef struct blas_plan {
-  xo_problem p;
-  int64_t *im2col; /* conv2d: NULL for a 1x1, stride-1, unpadded conv */
-  int64_t rows, cols;
+  xo_problem p;       /* first: xo_plan_new */
+  const char *with;   /* what comes with the GEMMs, for the impl string */
+  int64_t *im2col;    /* conv2d: NULL for a 1x1, stride-1, unpadded conv */
+  int64_t rows, cols; /* conv2d: the GEMM operand's R and P */
 } blas_plan;
 
 /* Row-major C [m, n] = alpha * A [m, k] @ op(B) (+ beta C); B is [k, n], or
@@ -47,6 +48,7 @@ void blas_gemm_f64(int64_t m, int64_t n, int64_t k, double alpha,
                    const double *a, int64_t lda, const double *b, int64_t ldb,
                    int trans_b, double *c, int64_t ldc);
 
-xo_status blas_attention(const blas_plan *plan, const xo_args *args);
+/* attention's run (xo_op_impl.run) on a blas_plan */
+xo_status blas_attention(void *plan, const xo_args *args, xo_run_stats *stats);
 
 #endif /* XO_OPENBLAS_H */

@@ -4,7 +4,6 @@
  * (generated/cl_sources.h, written by embed.py). */
 #include "opencl.h"
 
-#include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,45 +17,18 @@ static cl_dev devs[MAX_DEVICES];
 static int ndevs;
 
 static xo_status cl_init(void) {
-  handle = dlopen("libOpenCL.so.1", RTLD_NOW | RTLD_LOCAL);
-  if (handle == NULL)
-    return xo_fail(XO_ERR_UNAVAILABLE,
-                   "no OpenCL ICD loader (libOpenCL.so.1): %s; on Debian "
-                   "`apt-get install ocl-icd-libopencl1 pocl-opencl-icd`",
-                   dlerror());
-  struct {
-    void **slot;
-    const char *name;
-  } fns[] = {
-      {(void **)&CL.GetPlatformIDs, "clGetPlatformIDs"},
-      {(void **)&CL.GetPlatformInfo, "clGetPlatformInfo"},
-      {(void **)&CL.GetDeviceIDs, "clGetDeviceIDs"},
-      {(void **)&CL.GetDeviceInfo, "clGetDeviceInfo"},
-      {(void **)&CL.CreateContext, "clCreateContext"},
-      {(void **)&CL.CreateCommandQueue, "clCreateCommandQueue"},
-      {(void **)&CL.CreateProgramWithSource, "clCreateProgramWithSource"},
-      {(void **)&CL.BuildProgram, "clBuildProgram"},
-      {(void **)&CL.GetProgramBuildInfo, "clGetProgramBuildInfo"},
-      {(void **)&CL.CreateKernel, "clCreateKernel"},
-      {(void **)&CL.SetKernelArg, "clSetKernelArg"},
-      {(void **)&CL.CreateBuffer, "clCreateBuffer"},
-      {(void **)&CL.EnqueueReadBuffer, "clEnqueueReadBuffer"},
-      {(void **)&CL.EnqueueNDRangeKernel, "clEnqueueNDRangeKernel"},
-      {(void **)&CL.Finish, "clFinish"},
-      {(void **)&CL.GetEventProfilingInfo, "clGetEventProfilingInfo"},
-      {(void **)&CL.ReleaseMemObject, "clReleaseMemObject"},
-      {(void **)&CL.ReleaseKernel, "clReleaseKernel"},
-      {(void **)&CL.ReleaseProgram, "clReleaseProgram"},
-      {(void **)&CL.ReleaseEvent, "clReleaseEvent"},
-      {(void **)&CL.ReleaseCommandQueue, "clReleaseCommandQueue"},
-      {(void **)&CL.ReleaseContext, "clReleaseContext"},
+  static const xo_dl_lib lib = {
+      .what = "the OpenCL ICD loader",
+      .sonames = {"libOpenCL.so.1"},
+      .hint =
+          "on Debian `apt-get install ocl-icd-libopencl1 "
+          "pocl-opencl-icd`",
   };
-  for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
-    *fns[i].slot = dlsym(handle, fns[i].name);
-    if (*fns[i].slot == NULL)
-      return xo_fail(XO_ERR_UNAVAILABLE, "libOpenCL.so.1 lacks %s",
-                     fns[i].name);
-  }
+#define XO_CL_SYM(f, type) {"cl" #f, (void **)&CL.f, 0},
+  const xo_dl_sym syms[] = {XO_CL_FUNCS(XO_CL_SYM)};
+#undef XO_CL_SYM
+  xo_status st = xo_dl_open(&lib, syms, sizeof syms / sizeof syms[0], &handle);
+  if (st != XO_OK) return st;
   cl_platform_id plats[8];
   cl_uint np = 0;
   if (CL.GetPlatformIDs(8, plats, &np) != CL_SUCCESS || np == 0)
@@ -121,6 +93,28 @@ static int cl_count(void) {
   return ndevs;
 }
 
+/* Peaks from what the device reports: compute units x clock x preferred
+ * vector lanes x 2 (one multiply-add per lane per cycle). The kernels
+ * compute in f32 or s32 whatever the storage format, so every float
+ * precision has fp32's ceiling and the integer ones int32's. */
+static void describe_peaks(const cl_dev *d, xo_device_desc *desc) {
+  if (!d->units || !d->mhz || !d->vector_float) return;
+  for (int p = 0; p < XO_PREC_COUNT; p++) {
+    if (desc->precisions[p] == XO_SUPPORT_NONE) continue;
+    int integer = xo_precision_is_integer((xo_precision)p);
+    cl_uint lanes = integer ? d->vector_int : d->vector_float;
+    const char *kind = integer ? "int32" : "float";
+    xo_peak *pk = &desc->peak[p];
+    pk->ops_per_s = (double)d->units * d->mhz * 1e6 * 2 * lanes;
+    snprintf(pk->source, sizeof pk->source, "theoretical");
+    snprintf(pk->formula, sizeof pk->formula,
+             "%u compute units x %.2f GHz x %u %s lanes x 2 (multiply-add; "
+             "the device's reported width, computing %s in %s)",
+             d->units, d->mhz / 1000.0, lanes, kind,
+             xo_precision_name((xo_precision)p), kind);
+  }
+}
+
 static xo_status cl_describe(int index, xo_device_desc *desc) {
   const cl_dev *d = &devs[index];
   snprintf(desc->name, sizeof desc->name, "opencl:%d", index);
@@ -161,6 +155,7 @@ static xo_status cl_describe(int index, xo_device_desc *desc) {
   desc->precisions[XO_PREC_FP16] = XO_SUPPORT_EMULATED;
   desc->precisions[XO_PREC_FP8] = XO_SUPPORT_EMULATED;
   desc->precisions[XO_PREC_INT4] = XO_SUPPORT_EMULATED;
+  describe_peaks(d, desc);
   return XO_OK;
 }
 
@@ -234,9 +229,11 @@ xo_status cl_kernel_get(cl_dev *d, const char *which, const char *options,
   for (int i = 0; i < d->nprograms; i++)
     if (strcmp(d->programs[i].key, key) == 0) prog = d->programs[i].prog;
   if (prog == NULL) {
-    const char *src[2] = {xo_cl_common, source_of(which)};
+    /* the ops' rules (core/rules.h) come first: the kernels apply the
+     * same definitions as the C backends */
+    const char *src[3] = {xo_cl_rules, xo_cl_common, source_of(which)};
     cl_int err = CL_SUCCESS;
-    prog = CL.CreateProgramWithSource(d->ctx, 2, src, NULL, &err);
+    prog = CL.CreateProgramWithSource(d->ctx, 3, src, NULL, &err);
     if (err != CL_SUCCESS)
       return xo_fail(XO_ERR_RUNTIME, "OpenCL: no program (error %d)", err);
     err = CL.BuildProgram(prog, 1, &d->id, opts, NULL, NULL);
@@ -295,28 +292,32 @@ xo_status cl_alloc(cl_dev *d, size_t bytes, cl_mem *m) {
 
 /* ---- the backend table ------------------------------------------------ */
 
+/* What every op refuses: the kernels subtract no weight zero points. */
 static xo_status cl_supports(int index, const xo_problem *p) {
-  const cl_dev *d = &devs[index];
-  if (p->prec == XO_PREC_FP64)
-    return xo_fail(XO_ERR_UNSUPPORTED,
-                   "opencl: no fp64 kernels; use openblas "
-                   "or ref");
+  (void)index;
   if (p->b_asym)
     return xo_fail(XO_ERR_UNSUPPORTED,
                    "opencl: weights with zero points (asymmetric) are not "
                    "supported; quantize them symmetrically or use ref");
-  if (p->op == XO_OP_CONV2D && p->a_asym)
+  return XO_OK;
+}
+
+static xo_status cl_supports_conv(int index, const xo_problem *p) {
+  if (p->a_asym)
     return xo_fail(XO_ERR_UNSUPPORTED,
                    "opencl: conv2d with an asymmetric input is not supported "
                    "(zero-point padding); use ref");
-  if (p->op == XO_OP_ATTENTION &&
-      (p->d > 256 || (size_t)(2 * 16 * p->d * 4) > d->local_mem))
+  return cl_supports(index, p);
+}
+
+/* a work-group stages two tiles of 16 rows x d floats in local memory */
+static xo_status cl_supports_attention(int index, const xo_problem *p) {
+  const cl_dev *d = &devs[index];
+  if (p->attn.d > 256 || (size_t)(2 * 16 * p->attn.d * 4) > d->local_mem)
     return xo_fail(XO_ERR_UNSUPPORTED,
                    "opencl: attention head dimension %lld is too large for "
                    "this device's kernels (at most 256)",
-                   (long long)p->d);
-  if (p->op == XO_OP_ATTENTION && p->prec == XO_PREC_INT4)
-    return xo_fail(XO_ERR_UNSUPPORTED, "opencl: attention has no int4 scheme");
+                   (long long)p->attn.d);
   return XO_OK;
 }
 
@@ -328,14 +329,17 @@ static void cl_plan_free(void *vplan) {
   free(pl);
 }
 
-static xo_status cl_plan_create(int index, const xo_problem *p, void **out) {
-  cl_plan *pl = calloc(1, sizeof *pl);
-  if (pl == NULL) return xo_fail(XO_ERR_NO_MEMORY, "opencl: no memory");
-  pl->p = *p;
+/* A plan whose kernels make (cl_plan_matmul, ...) builds, under the
+ * device's lock (context creation and its program cache). */
+static xo_status plan_with(int index, const xo_problem *p,
+                           xo_status (*make)(cl_plan *), void **out) {
+  cl_plan *pl = NULL;
+  xo_status st = xo_plan_new(sizeof *pl, p, "opencl", (void **)&pl);
+  if (st != XO_OK) return st;
   pl->dev = &devs[index];
   pl->tune = cl_tune_gemm(pl->dev, (xo_precision)p->prec);
   pthread_mutex_lock(&pl->dev->lock);
-  xo_status st = cl_plan_ops(pl);
+  st = make(pl);
   pthread_mutex_unlock(&pl->dev->lock);
   if (st != XO_OK) {
     cl_plan_free(pl);
@@ -345,6 +349,19 @@ static xo_status cl_plan_create(int index, const xo_problem *p, void **out) {
   return XO_OK;
 }
 
+static xo_status cl_plan_mm(int index, const xo_problem *p, void **out) {
+  return plan_with(index, p, cl_plan_matmul, out);
+}
+
+static xo_status cl_plan_cv(int index, const xo_problem *p, void **out) {
+  return plan_with(index, p, cl_plan_conv, out);
+}
+
+static xo_status cl_plan_at(int index, const xo_problem *p, void **out) {
+  return plan_with(index, p, cl_plan_attention, out);
+}
+
+/* Every op's run: the plan knows its enqueues. */
 static xo_status cl_run(void *vplan, const xo_args *args, xo_run_stats *stats) {
   cl_plan *pl = vplan;
   double kernel_s = 0;
@@ -362,14 +379,30 @@ static void cl_plan_describe(const void *vplan, char *impl, size_t n) {
   snprintf(impl, n, "%s", pl->impl);
 }
 
+/* At exit, with every plan (and so every kernel) gone: the programs,
+ * queues and contexts made on first use. */
+static void cl_fini(void) {
+  for (int i = 0; i < ndevs; i++) {
+    cl_dev *d = &devs[i];
+    for (int j = 0; j < d->nprograms; j++)
+      CL.ReleaseProgram(d->programs[j].prog);
+    d->nprograms = 0;
+    if (d->queue) CL.ReleaseCommandQueue(d->queue);
+    if (d->ctx) CL.ReleaseContext(d->ctx);
+    d->queue = NULL;
+    d->ctx = NULL;
+  }
+}
+
 const xo_backend xo_backend_opencl = {
     .name = "opencl",
     .init = cl_init,
     .device_count = cl_count,
     .describe = cl_describe,
-    .supports = cl_supports,
-    .plan = cl_plan_create,
-    .run = cl_run,
+    .ops[XO_OP_MATMUL] = {cl_supports, cl_plan_mm, cl_run},
+    .ops[XO_OP_CONV2D] = {cl_supports_conv, cl_plan_cv, cl_run},
+    .ops[XO_OP_ATTENTION] = {cl_supports_attention, cl_plan_at, cl_run},
     .plan_free = cl_plan_free,
     .plan_describe = cl_plan_describe,
+    .fini = cl_fini,
 };

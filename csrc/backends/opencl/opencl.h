@@ -4,29 +4,39 @@
 
 #include <pthread.h>
 
-#include "../../core/internal.h"
+#include "../../core/semantics.h"
 #include "cl_api.h"
 
-/* The OpenCL functions the backend calls, from the dlopen'ed ICD loader. */
+/* The OpenCL functions the backend calls, from the dlopen'ed ICD loader:
+ * X(name, type) for clName of type. */
+#define XO_CL_FUNCS(X)                                     \
+  X(GetPlatformIDs, clGetPlatformIDs_fn)                   \
+  X(GetPlatformInfo, clGetPlatformInfo_fn)                 \
+  X(GetDeviceIDs, clGetDeviceIDs_fn)                       \
+  X(GetDeviceInfo, clGetDeviceInfo_fn)                     \
+  X(CreateContext, clCreateContext_fn)                     \
+  X(CreateCommandQueue, clCreateCommandQueue_fn)           \
+  X(CreateProgramWithSource, clCreateProgramWithSource_fn) \
+  X(BuildProgram, clBuildProgram_fn)                       \
+  X(GetProgramBuildInfo, clGetProgramBuildInfo_fn)         \
+  X(CreateKernel, clCreateKernel_fn)                       \
+  X(SetKernelArg, clSetKernelArg_fn)                       \
+  X(CreateBuffer, clCreateBuffer_fn)                       \
+  X(EnqueueReadBuffer, clEnqueueReadBuffer_fn)             \
+  X(EnqueueNDRangeKernel, clEnqueueNDRangeKernel_fn)       \
+  X(Finish, clFinish_fn)                                   \
+  X(GetEventProfilingInfo, clGetEventProfilingInfo_fn)     \
+  X(ReleaseMemObject, clRelease_fn)                        \
+  X(ReleaseKernel, clRelease_fn)                           \
+  X(ReleaseProgram, clRelease_fn)                          \
+  X(ReleaseEvent, clRelease_fn)                            \
+  X(ReleaseCommandQueue, clRelease_fn)                     \
+  X(ReleaseContext, clRelease_fn)
+
 typedef struct cl_api {
-  clGetPlatformIDs_fn GetPlatformIDs;
-  clGetPlatformInfo_fn GetPlatformInfo;
-  clGetDeviceIDs_fn GetDeviceIDs;
-  clGetDeviceInfo_fn GetDeviceInfo;
-  clCreateContext_fn CreateContext;
-  clCreateCommandQueue_fn CreateCommandQueue;
-  clCreateProgramWithSource_fn CreateProgramWithSource;
-  clBuildProgram_fn BuildProgram;
-  clGetProgramBuildInfo_fn GetProgramBuildInfo;
-  clCreateKernel_fn CreateKernel;
-  clSetKernelArg_fn SetKernelArg;
-  clCreateBuffer_fn CreateBuffer;
-  clEnqueueReadBuffer_fn EnqueueReadBuffer;
-  clEnqueueNDRangeKernel_fn EnqueueNDRangeKernel;
-  clFinish_fn Finish;
-  clGetEventProfilingInfo_fn GetEventProfilingInfo;
-  clRelease_fn ReleaseMemObject, ReleaseKernel, ReleaseProgram, ReleaseEvent,
-      ReleaseCommandQueue, ReleaseContext;
+#define XO_CL_MEMBER(f, type) type f;
+  XO_CL_FUNCS(XO_CL_MEMBER)
+#undef XO_CL_MEMBER
 } cl_api;
 
 extern cl_api CL;
@@ -78,15 +88,27 @@ xo_status cl_buffer(cl_dev *d, const void *host, size_t bytes, cl_mem *m);
 /* A device buffer of bytes for the kernels to write (contents undefined). */
 xo_status cl_alloc(cl_dev *d, size_t bytes, cl_mem *m);
 
-typedef struct cl_plan {
-  xo_problem p;
+/* One run's events and what had none (opencl_ops.c). */
+typedef struct run_ctx run_ctx;
+
+typedef struct cl_plan cl_plan;
+struct cl_plan {
+  xo_problem p; /* first: xo_plan_new */
   cl_dev *dev;
   cl_tuning tune;
   cl_kernel main, im2col;
   char impl[320];
-} cl_plan;
+  /* the op's buffers and enqueues, set by its plan function; m holds up
+   * to 8 buffers, released after the run */
+  xo_status (*enqueue)(cl_plan *pl, const xo_args *args, run_ctx *r, cl_mem *m);
+};
 
-xo_status cl_plan_ops(cl_plan *pl);
+/* Each op's kernels (and the plan's enqueue and impl), with the device's
+ * lock held. */
+xo_status cl_plan_matmul(cl_plan *pl);
+xo_status cl_plan_conv(cl_plan *pl);
+xo_status cl_plan_attention(cl_plan *pl);
+/* Run pl's op: enqueue, wait, and the kernels' event time (0: none). */
 xo_status cl_run_ops(cl_plan *pl, const xo_args *args, double *kernel_s);
 
 #endif /* XO_OPENCL_H */

@@ -43,70 +43,94 @@ static xo_status gemm_kernel(cl_plan *pl, const char *a_fmt, const char *b_fmt,
   return cl_kernel_get(pl->dev, "gemm", opts, "xo_gemm", &pl->main);
 }
 
-xo_status cl_plan_ops(cl_plan *pl) {
-  const xo_problem *p = &pl->p;
-  xo_precision prec = (xo_precision)p->prec;
-  int integer = xo_precision_is_integer(prec);
-  const char *op = p->op == XO_OP_MATMUL   ? "matmul"
-                   : p->op == XO_OP_CONV2D ? "conv2d"
-                                           : "attention";
-  size_t es;
-  xo_status st;
-  char flags[160] = "";
-  if (p->op == XO_OP_ATTENTION) {
-    char opts[200];
-    if (prec == XO_PREC_INT8) {
-      /* the output divides by sum(P): correctly rounded, as on the CPU */
-      snprintf(opts, sizeof opts,
-               "-DINT8_ATTENTION -DHD=%lld "
-               "-cl-fp32-correctly-rounded-divide-sqrt",
-               (long long)p->d);
-      st = cl_kernel_get(pl->dev, "attention", opts, "xo_attention_s8",
-                         &pl->main);
-    } else {
-      int bk = p->d > 128 ? 16 : 32;
-      snprintf(opts, sizeof opts, "-DQ_%s -DHD=%lld -DBQ=16 -DBK=%d",
-               fmt_of(prec, 0, 0, &es), (long long)p->d, bk);
-      st = cl_kernel_get(pl->dev, "attention", opts, "xo_attention", &pl->main);
-    }
-    snprintf(pl->impl, sizeof pl->impl, "opencl:attention_%s (%s, on %s)",
-             xo_precision_name(prec),
-             prec == XO_PREC_INT8 ? "xo_attention_s8, two-pass int8 scheme v2"
-                                  : "xo_attention, tiled online softmax",
-             pl->dev->name);
-    return st;
-  }
-  if (integer) {
-    int per_channel = p->b_granularity != XO_Q_TENSOR;
+/* The gemm kernel's options for p's output: raw accumulators, or scaled
+ * (per channel along per_channel: "-DSCALE_COLS" for matmul's columns,
+ * "-DSCALE_ROWS" for conv's rows), group-wise sums, bias. flags holds 160
+ * bytes. */
+static void gemm_flags(const xo_problem *p, const char *per_channel,
+                       char *flags) {
+  flags[0] = '\0';
+  if (xo_precision_is_integer((xo_precision)p->prec)) {
     if (p->out_dtype == XO_DTYPE_S32)
       strcat(flags, "-DOUT_S32");
+    else if (p->b_granularity != XO_Q_TENSOR)
+      strcat(strcat(flags, "-DSCALES "), per_channel);
     else
-      strcat(flags, per_channel
-                        ? (p->op == XO_OP_CONV2D ? "-DSCALES -DSCALE_ROWS"
-                                                 : "-DSCALES -DSCALE_COLS")
-                        : "-DSCALES");
+      strcat(flags, "-DSCALES");
     if (p->b_granularity == XO_Q_GROUP) strcat(flags, " -DADD");
   }
   if (p->has_bias) strcat(flags, " -DBIAS");
-  size_t ea, eb;
-  if (p->op == XO_OP_MATMUL) {
-    const char *fa = fmt_of(prec, p->a_asym, 0, &ea);
-    const char *fb = fmt_of(prec, 0, 1, &eb);
-    st = gemm_kernel(pl, fa, fb, flags);
-  } else { /* conv: A = weights [OC/g][R], B = im2col of x */
-    const char *fw = fmt_of(prec, 0, 1, &ea);
-    const char *fx = fmt_of(prec, 0, 0, &eb);
-    st = gemm_kernel(pl, fw, fx, flags);
-    if (st == XO_OK) {
-      char opts[64];
-      snprintf(opts, sizeof opts, "-DET=%s", et_of(eb));
-      st = cl_kernel_get(pl->dev, "im2col", opts, "xo_im2col", &pl->im2col);
-    }
-  }
+}
+
+static void name_gemm(cl_plan *pl, const char *after) {
   snprintf(pl->impl, sizeof pl->impl,
-           "opencl:%s_%s (xo_gemm TS=%d WPT=%d from the %s%s, on %s)", op,
-           xo_precision_name(prec), pl->tune.ts, pl->tune.wpt, pl->tune.from,
-           p->op == XO_OP_CONV2D ? ", after xo_im2col" : "", pl->dev->name);
+           "opencl:%s_%s (xo_gemm TS=%d WPT=%d from the %s%s, on %s)",
+           xo_op_name(pl->p.op), xo_precision_name((xo_precision)pl->p.prec),
+           pl->tune.ts, pl->tune.wpt, pl->tune.from, after, pl->dev->name);
+}
+
+static xo_status run_matmul(cl_plan *pl, const xo_args *args, run_ctx *r,
+                            cl_mem *m);
+static xo_status run_conv(cl_plan *pl, const xo_args *args, run_ctx *r,
+                          cl_mem *m);
+static xo_status run_attention(cl_plan *pl, const xo_args *args, run_ctx *r,
+                               cl_mem *m);
+
+xo_status cl_plan_matmul(cl_plan *pl) {
+  const xo_problem *p = &pl->p;
+  xo_precision prec = (xo_precision)p->prec;
+  char flags[160];
+  size_t ea, eb;
+  gemm_flags(p, "-DSCALE_COLS", flags);
+  pl->enqueue = run_matmul;
+  name_gemm(pl, "");
+  return gemm_kernel(pl, fmt_of(prec, p->a_asym, 0, &ea),
+                     fmt_of(prec, 0, 1, &eb), flags);
+}
+
+/* conv: A = weights [OC/g][R], B = the im2col of x */
+xo_status cl_plan_conv(cl_plan *pl) {
+  const xo_problem *p = &pl->p;
+  xo_precision prec = (xo_precision)p->prec;
+  char flags[160], opts[64];
+  size_t ew, ex;
+  gemm_flags(p, "-DSCALE_ROWS", flags);
+  pl->enqueue = run_conv;
+  name_gemm(pl, ", after xo_im2col");
+  const char *fw = fmt_of(prec, 0, 1, &ew), *fx = fmt_of(prec, 0, 0, &ex);
+  xo_status st = gemm_kernel(pl, fw, fx, flags);
+  snprintf(opts, sizeof opts, "-DET=%s", et_of(ex));
+  if (st == XO_OK)
+    st = cl_kernel_get(pl->dev, "im2col", opts, "xo_im2col", &pl->im2col);
+  return st;
+}
+
+xo_status cl_plan_attention(cl_plan *pl) {
+  const xo_attn_desc *p = &pl->p.attn;
+  xo_precision prec = (xo_precision)pl->p.prec;
+  char opts[200];
+  size_t es;
+  xo_status st;
+  pl->enqueue = run_attention;
+  if (prec == XO_PREC_INT8) {
+    /* the output divides by sum(P): correctly rounded, as on the CPU */
+    snprintf(opts, sizeof opts,
+             "-DINT8_ATTENTION -DHD=%lld "
+             "-cl-fp32-correctly-rounded-divide-sqrt",
+             (long long)p->d);
+    st =
+        cl_kernel_get(pl->dev, "attention", opts, "xo_attention_s8", &pl->main);
+  } else {
+    int bk = p->d > 128 ? 16 : 32;
+    snprintf(opts, sizeof opts, "-DQ_%s -DHD=%lld -DBQ=16 -DBK=%d",
+             fmt_of(prec, 0, 0, &es), (long long)p->d, bk);
+    st = cl_kernel_get(pl->dev, "attention", opts, "xo_attention", &pl->main);
+  }
+  snprintf(pl->impl, sizeof pl->impl, "opencl:attention_%s (%s, on %s)",
+           xo_precision_name(prec),
+           prec == XO_PREC_INT8 ? "xo_attention_s8, two-pass int8 scheme v2"
+                                : "xo_attention, tiled online softmax",
+           pl->dev->name);
   return st;
 }
 
@@ -125,13 +149,13 @@ static xo_status set_args(cl_kernel k, const karg *a, int n) {
 
 enum { MAX_EVENTS = 4096 };
 
-typedef struct run_ctx {
+struct run_ctx {
   cl_dev *d;
   cl_event ev[MAX_EVENTS];
   int nev;
-  int missed; /* a kernel ran without an event: event time is partial */
+  int missed;        /* a kernel ran without an event: event time is partial */
   double fallback_s; /* wall time of what had no event */
-} run_ctx;
+};
 
 static xo_status enqueue(run_ctx *r, cl_kernel k, int dims, const size_t *g,
                          const size_t *l) {
@@ -158,7 +182,8 @@ static double event_seconds(run_ctx *r) {
     if (CL.GetEventProfilingInfo(r->ev[i], CL_PROFILING_COMMAND_START,
                                  sizeof t0, &t0, NULL) != CL_SUCCESS ||
         CL.GetEventProfilingInfo(r->ev[i], CL_PROFILING_COMMAND_END, sizeof t1,
-                                 &t1, NULL) != CL_SUCCESS || t1 < t0)
+                                 &t1, NULL) != CL_SUCCESS ||
+        t1 < t0)
       answered = 0;
     else
       s += (double)(t1 - t0) * 1e-9;
@@ -201,20 +226,22 @@ static xo_status read_out(run_ctx *r, cl_mem m, void *host, size_t bytes) {
 
 static xo_status run_matmul(cl_plan *pl, const xo_args *args, run_ctx *r,
                             cl_mem *m) {
-  const xo_problem *p = &pl->p;
-  xo_precision prec = (xo_precision)p->prec;
+  const xo_problem *pp = &pl->p;
+  const xo_matmul_desc *p = &pp->mm;
+  xo_precision prec = (xo_precision)pp->prec;
   size_t ea, eb;
-  fmt_of(prec, p->a_asym, 0, &ea);
+  fmt_of(prec, pp->a_asym, 0, &ea);
   fmt_of(prec, 0, 1, &eb);
   int64_t na = p->batch_a * p->m * p->k, nb = p->batch_b * p->k * p->n;
   size_t nc = (size_t)(p->batch * p->m * p->n) * 4;
   int integer = xo_precision_is_integer(prec);
-  int64_t nsb = p->b_granularity == XO_Q_GROUP  ? (p->k / p->group_size) * p->n
-                : p->b_granularity == XO_Q_AXIS ? p->n
-                                                : 1;
+  int group = pp->b_granularity == XO_Q_GROUP;
+  int64_t nsb = group ? (p->k / pp->group_size) * p->n
+                : pp->b_granularity == XO_Q_AXIS ? p->n
+                                                 : 1;
   /* group-wise sums add into C: start it at zero */
-  void *zero = p->b_granularity == XO_Q_GROUP ? calloc(1, nc) : NULL;
-  if (p->b_granularity == XO_Q_GROUP && zero == NULL)
+  void *zero = group ? calloc(1, nc) : NULL;
+  if (group && zero == NULL)
     return xo_fail(XO_ERR_NO_MEMORY, "opencl: no memory");
   xo_status st = cl_buffer(r->d, args->in[0], bytes_of(ea, na), &m[0]);
   if (st == XO_OK) st = cl_buffer(r->d, args->in[1], bytes_of(eb, nb), &m[1]);
@@ -227,13 +254,13 @@ static xo_status run_matmul(cl_plan *pl, const xo_args *args, run_ctx *r,
                    &m[4]);
   free(zero);
   if (st != XO_OK) return st;
-  int za = p->a_asym ? args->zero_point[0][0] : 0;
+  int za = pp->a_asym ? args->zero_point[0][0] : 0;
   long a_bs = p->batch_a > 1 ? p->m * p->k : 0;
   long b_bs = p->batch_b > 1 ? p->k * p->n : 0;
-  if (p->b_granularity == XO_Q_GROUP) {
-    for (int64_t g = 0; g < p->k / p->group_size && st == XO_OK; g++)
+  if (group) {
+    for (int64_t g = 0; g < p->k / pp->group_size && st == XO_OK; g++)
       st = run_gemm(pl, r, (int)p->m, (int)p->n, (int)p->k,
-                    (int)(g * p->group_size), (int)((g + 1) * p->group_size),
+                    (int)(g * pp->group_size), (int)((g + 1) * pp->group_size),
                     m[0], 0, a_bs, m[1], 0, b_bs, m[2], 0, za, m[3], m[4],
                     (int)(g * p->n), 0, m[4], (int)p->batch);
   } else {
@@ -247,8 +274,9 @@ static xo_status run_matmul(cl_plan *pl, const xo_args *args, run_ctx *r,
 
 static xo_status run_conv(cl_plan *pl, const xo_args *args, run_ctx *r,
                           cl_mem *m) {
-  const xo_problem *p = &pl->p;
-  xo_precision prec = (xo_precision)p->prec;
+  const xo_problem *pp = &pl->p;
+  const xo_conv_desc *p = &pp->conv;
+  xo_precision prec = (xo_precision)pp->prec;
   size_t ew, ex;
   fmt_of(prec, 0, 1, &ew);
   fmt_of(prec, 0, 0, &ex);
@@ -264,9 +292,9 @@ static xo_status run_conv(cl_plan *pl, const xo_args *args, run_ctx *r,
     st = cl_buffer(r->d, integer ? args->scale[0] : NULL, 4, &m[3]);
   if (st == XO_OK)
     st = cl_buffer(r->d, integer ? args->scale[1] : NULL,
-                   (size_t)(p->b_granularity ? p->out_c : 1) * 4, &m[4]);
+                   (size_t)(pp->b_granularity ? p->out_c : 1) * 4, &m[4]);
   if (st == XO_OK)
-    st = cl_buffer(r->d, args->bias, p->has_bias ? (size_t)p->out_c * 4 : 0,
+    st = cl_buffer(r->d, args->bias, pp->has_bias ? (size_t)p->out_c * 4 : 0,
                    &m[5]);
   if (st == XO_OK) st = cl_alloc(r->d, (size_t)R * P * ex, &m[6]);
   if (st != XO_OK) return st;
@@ -296,8 +324,8 @@ static xo_status run_conv(cl_plan *pl, const xo_args *args, run_ctx *r,
 
 static xo_status run_attention(cl_plan *pl, const xo_args *args, run_ctx *r,
                                cl_mem *m) {
-  const xo_problem *p = &pl->p;
-  xo_precision prec = (xo_precision)p->prec;
+  const xo_attn_desc *p = &pl->p.attn;
+  xo_precision prec = (xo_precision)pl->p.prec;
   size_t es;
   fmt_of(prec, 0, 0, &es);
   int64_t nq = p->b * p->h * p->lq * p->d, nk = p->b * p->hkv * p->lk * p->d;
@@ -308,7 +336,7 @@ static xo_status run_attention(cl_plan *pl, const xo_args *args, run_ctx *r,
   if (st == XO_OK) st = cl_alloc(r->d, nout, &m[3]);
   if (st != XO_OK) return st;
   int H = (int)p->h, HKV = (int)p->hkv, LQ = (int)p->lq, LK = (int)p->lk,
-      causal = p->causal;
+      causal = (int)p->causal;
   float scale = (float)p->scale;
   size_t bh = (size_t)(p->b * p->h);
   if (prec == XO_PREC_INT8) {
@@ -341,9 +369,7 @@ xo_status cl_run_ops(cl_plan *pl, const xo_args *args, double *kernel_s) {
   cl_mem m[8] = {0};
   if (r == NULL) return xo_fail(XO_ERR_NO_MEMORY, "opencl: no memory");
   r->d = pl->dev;
-  xo_status st = pl->p.op == XO_OP_MATMUL   ? run_matmul(pl, args, r, m)
-                 : pl->p.op == XO_OP_CONV2D ? run_conv(pl, args, r, m)
-                                            : run_attention(pl, args, r, m);
+  xo_status st = pl->enqueue(pl, args, r, m);
   CL.Finish(r->d->queue);
   *kernel_s = event_seconds(r);
   for (int i = 0; i < 8; i++)

@@ -10,14 +10,13 @@
  * int8 execution: i8 tensors, Convert, Multiply by the scale. Vendors may
  * compute int8 layers in other precisions, so accumulators are not promised
  * bit-exact (exact_integer = 0). */
-#include <dlfcn.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../core/internal.h"
+#include "../../core/semantics.h"
 #include "ir.h"
 #include "ov_api.h"
 
@@ -42,49 +41,42 @@ static xo_status ov_err(const char *what, ov_status_e s) {
 }
 
 static xo_status ov_init(void) {
-  const char *path = xo_library_path("openvino");
-  handle = dlopen(path ? path : "libopenvino_c.so", RTLD_NOW | RTLD_LOCAL);
-  if (handle == NULL)
-    return xo_fail(XO_ERR_UNAVAILABLE,
-                   "cannot load OpenVINO's C API (%s); `pip install openvino`",
-                   dlerror());
-  struct {
-    void **slot;
-    const char *name;
-  } fns[] = {
-      {(void **)&OV.core_create, "ov_core_create"},
-      {(void **)&OV.core_free, "ov_core_free"},
-      {(void **)&OV.core_get_available_devices,
-       "ov_core_get_available_devices"},
-      {(void **)&OV.available_devices_free, "ov_available_devices_free"},
-      {(void **)&OV.core_get_property, "ov_core_get_property"},
-      {(void **)&OV.free, "ov_free"},
-      {(void **)&OV.core_read_model_from_memory_buffer,
-       "ov_core_read_model_from_memory_buffer"},
-      {(void **)&OV.core_compile_model, "ov_core_compile_model"},
-      {(void **)&OV.compiled_model_create_infer_request,
-       "ov_compiled_model_create_infer_request"},
-      {(void **)&OV.infer_request_set_input_tensor_by_index,
-       "ov_infer_request_set_input_tensor_by_index"},
-      {(void **)&OV.infer_request_set_output_tensor_by_index,
-       "ov_infer_request_set_output_tensor_by_index"},
-      {(void **)&OV.infer_request_infer, "ov_infer_request_infer"},
-      {(void **)&OV.tensor_create_from_host_ptr,
-       "ov_tensor_create_from_host_ptr"},
-      {(void **)&OV.tensor_free, "ov_tensor_free"},
-      {(void **)&OV.shape_create, "ov_shape_create"},
-      {(void **)&OV.shape_free, "ov_shape_free"},
-      {(void **)&OV.model_free, "ov_model_free"},
-      {(void **)&OV.compiled_model_free, "ov_compiled_model_free"},
-      {(void **)&OV.infer_request_free, "ov_infer_request_free"},
-      {(void **)&OV.get_last_err_msg, "ov_get_last_err_msg"},
+  static const xo_dl_lib lib = {
+      .what = "OpenVINO's C API",
+      .backend = "openvino",
+      .sonames = {"libopenvino_c.so"},
+      .hint = "`pip install openvino`",
   };
-  for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
-    *fns[i].slot = dlsym(handle, fns[i].name);
-    if (*fns[i].slot == NULL)
-      return xo_fail(XO_ERR_UNAVAILABLE, "OpenVINO's C API lacks %s",
-                     fns[i].name);
-  }
+  const xo_dl_sym syms[] = {
+      {"ov_core_create", (void **)&OV.core_create, 0},
+      {"ov_core_free", (void **)&OV.core_free, 0},
+      {"ov_core_get_available_devices", (void **)&OV.core_get_available_devices,
+       0},
+      {"ov_available_devices_free", (void **)&OV.available_devices_free, 0},
+      {"ov_core_get_property", (void **)&OV.core_get_property, 0},
+      {"ov_free", (void **)&OV.free, 0},
+      {"ov_core_read_model_from_memory_buffer",
+       (void **)&OV.core_read_model_from_memory_buffer, 0},
+      {"ov_core_compile_model", (void **)&OV.core_compile_model, 0},
+      {"ov_compiled_model_create_infer_request",
+       (void **)&OV.compiled_model_create_infer_request, 0},
+      {"ov_infer_request_set_input_tensor_by_index",
+       (void **)&OV.infer_request_set_input_tensor_by_index, 0},
+      {"ov_infer_request_set_output_tensor_by_index",
+       (void **)&OV.infer_request_set_output_tensor_by_index, 0},
+      {"ov_infer_request_infer", (void **)&OV.infer_request_infer, 0},
+      {"ov_tensor_create_from_host_ptr",
+       (void **)&OV.tensor_create_from_host_ptr, 0},
+      {"ov_tensor_free", (void **)&OV.tensor_free, 0},
+      {"ov_shape_create", (void **)&OV.shape_create, 0},
+      {"ov_shape_free", (void **)&OV.shape_free, 0},
+      {"ov_model_free", (void **)&OV.model_free, 0},
+      {"ov_compiled_model_free", (void **)&OV.compiled_model_free, 0},
+      {"ov_infer_request_free", (void **)&OV.infer_request_free, 0},
+      {"ov_get_last_err_msg", (void **)&OV.get_last_err_msg, 0},
+  };
+  xo_status st = xo_dl_open(&lib, syms, sizeof syms / sizeof syms[0], &handle);
+  if (st != XO_OK) return st;
   ov_status_e s = OV.core_create(&core);
   if (s != 0)
     return xo_fail(XO_ERR_UNAVAILABLE, "ov_core_create failed (%d)", s);
@@ -168,9 +160,13 @@ static xo_status ov_describe(int index, xo_device_desc *desc) {
   desc->precisions[XO_PREC_INT8] =
       strstr(d->caps, "INT8") ? XO_SUPPORT_NATIVE : XO_SUPPORT_EMULATED;
   desc->precisions[XO_PREC_INT4] = XO_SUPPORT_EMULATED; /* s4 unpacked */
+  /* the CPU plugin computes on this CPU's cores: their peaks */
+  if (strcmp(desc->kind, "cpu") == 0) xo_cpu_peaks_fill(desc);
   return XO_OK;
 }
 
+/* What every op refuses: the graphs return f32 and take symmetric,
+ * per-tensor or per-channel scales. */
 static xo_status ov_supports(int index, const xo_problem *p) {
   (void)index;
   if (p->out_dtype == XO_DTYPE_S32)
@@ -180,26 +176,52 @@ static xo_status ov_supports(int index, const xo_problem *p) {
     return xo_fail(
         XO_ERR_UNSUPPORTED,
         "openvino: symmetric, per-tensor or per-channel scales only");
-  if (p->op == XO_OP_ATTENTION &&
-      xo_precision_is_integer((xo_precision)p->prec))
-    return xo_fail(XO_ERR_UNSUPPORTED,
-                   "openvino: the int8 attention scheme (u8 P) is not "
-                   "expressed as an OpenVINO graph; use onednn, ref or npusim");
+  return XO_OK;
+}
+
+static xo_status ov_supports_conv(int index, const xo_problem *p) {
+  const xo_conv_desc *c = &p->conv;
   /* Found by `make fuzz`: for these the CPU plugin's int8 path infers a
    * wrong output shape (e.g. 3x3 for a 1x1 input, stride 2, pad 1) and
    * inference fails. Refused up front rather than failing mid-run. */
-  if (p->op == XO_OP_CONV2D && xo_precision_is_integer((xo_precision)p->prec) &&
-      p->kh == 1 && p->kw == 1 && (p->stride[0] > 1 || p->stride[1] > 1) &&
-      (p->pad_begin[0] || p->pad_begin[1] || p->pad_end[0] || p->pad_end[1]))
+  if (xo_precision_is_integer((xo_precision)p->prec) && c->kh == 1 &&
+      c->kw == 1 && (c->stride[0] > 1 || c->stride[1] > 1) &&
+      (c->pad_begin[0] || c->pad_begin[1] || c->pad_end[0] || c->pad_end[1]))
     return xo_fail(XO_ERR_UNSUPPORTED,
                    "openvino: an int8/int4 1x1 convolution with stride > 1 "
                    "and padding gets a wrong output shape from the CPU "
                    "plugin; use onednn, ref or npusim, or fp32");
-  return XO_OK;
+  return ov_supports(index, p);
 }
 
-typedef struct ov_plan {
-  xo_problem p;
+static xo_status ov_supports_attention(int index, const xo_problem *p) {
+  if (xo_precision_is_integer((xo_precision)p->prec))
+    return xo_fail(XO_ERR_UNSUPPORTED,
+                   "openvino: the int8 attention scheme (u8 P) is not "
+                   "expressed as an OpenVINO graph; use onednn, ref or npusim");
+  return ov_supports(index, p);
+}
+
+typedef struct ov_plan ov_plan;
+
+/* One op as an OpenVINO graph: how it is built, which constants it bakes
+ * in (a new value means a new model), how a call's tensors bind to it, and
+ * what its result needs afterwards. */
+typedef struct ov_graph {
+  xo_status (*build)(ov_plan *pl, const xo_args *args, ir *g);
+  uint64_t (*constants)(const ov_plan *pl, const xo_args *args);
+  /* wrap the inputs into t[0..*nin) and the output into t[3] */
+  xo_status (*bind)(const ov_plan *pl, const xo_args *args, int et,
+                    ov_tensor_t **t, int *nin);
+  void (*finish)(const ov_plan *pl, const xo_args *args); /* (optional) */
+  /* 1: the graph computes in f32 whatever the operands (f16 converted in
+   * the graph), so it compiles with f32 inference precision */
+  int f32_inside;
+} ov_graph;
+
+struct ov_plan {
+  xo_problem p; /* first: xo_plan_new */
+  const ov_graph *graph;
   int index;
   pthread_mutex_t lock; /* one infer request: one run at a time */
   uint64_t key;         /* hash of the constants compiled in */
@@ -217,7 +239,7 @@ typedef struct ov_plan {
   /* INFERENCE_NUM_THREADS the model was compiled with (CPU): a compiled
    * model keeps its thread count, so a new set_num_threads recompiles */
   int threads;
-} ov_plan;
+};
 
 static void release_model(ov_plan *pl) {
   if (pl->request) OV.infer_request_free(pl->request);
@@ -234,17 +256,6 @@ static void ov_plan_free(void *v) {
   release_model(pl);
   pthread_mutex_destroy(&pl->lock);
   free(pl);
-}
-
-static xo_status ov_plan_create(int index, const xo_problem *p, void **out) {
-  ov_plan *pl = calloc(1, sizeof *pl);
-  if (pl == NULL) return xo_fail(XO_ERR_NO_MEMORY, "openvino: no memory");
-  pl->p = *p;
-  pl->index = index;
-  pl->f16_in_f32 = p->prec == XO_PREC_FP16 && !native_f16(index);
-  pthread_mutex_init(&pl->lock, NULL);
-  *out = pl;
-  return XO_OK;
 }
 
 static uint64_t fnv(uint64_t h, const void *data, size_t n) {
@@ -293,16 +304,18 @@ static const void *weights_bytes(const xo_problem *p, const void *w, int64_t n,
   return *tmp;
 }
 
-static xo_status build_matmul(const ov_plan *pl, const xo_args *args, ir *g) {
-  const xo_problem *p = &pl->p;
-  xo_precision prec = (xo_precision)p->prec;
+static xo_status build_matmul(ov_plan *pl, const xo_args *args, ir *g) {
+  const xo_problem *pp = &pl->p;
+  const xo_matmul_desc *p = &pp->mm;
+  xo_precision prec = (xo_precision)pp->prec;
   int integer = xo_precision_is_integer(prec);
   int64_t nb = p->batch_a > p->batch_b ? p->batch_a : p->batch_b;
   int64_t ad[3] = {p->batch_a, p->m, p->k}, bd[3] = {p->batch_b, p->k, p->n};
   int64_t od[3] = {nb, p->m, p->n}, one[3] = {1, 1, 1};
-  int64_t sd[3] = {1, 1, p->b_granularity == XO_Q_AXIS ? p->n : 1};
+  int64_t sd[3] = {1, 1, pp->b_granularity == XO_Q_AXIS ? p->n : 1};
   int8_t *tmp = NULL;
-  const void *w = weights_bytes(p, args->in[1], p->batch_b * p->k * p->n, &tmp);
+  const void *w =
+      weights_bytes(pp, args->in[1], p->batch_b * p->k * p->n, &tmp);
   if (w == NULL) return xo_fail(XO_ERR_NO_MEMORY, "openvino: no memory");
   ir_port a = ir_param(g, et_of(prec), 3, ad);
   ir_port b = ir_const(g, et_of(prec), 3, bd, w,
@@ -324,9 +337,10 @@ static xo_status build_matmul(const ov_plan *pl, const xo_args *args, ir *g) {
   return XO_OK;
 }
 
-static xo_status build_conv(const ov_plan *pl, const xo_args *args, ir *g) {
-  const xo_problem *p = &pl->p;
-  xo_precision prec = (xo_precision)p->prec;
+static xo_status build_conv(ov_plan *pl, const xo_args *args, ir *g) {
+  const xo_problem *pp = &pl->p;
+  const xo_conv_desc *p = &pp->conv;
+  xo_precision prec = (xo_precision)pp->prec;
   int integer = xo_precision_is_integer(prec);
   int64_t G = p->groups, cg = p->in_c / G, ocg = p->out_c / G;
   int64_t xd[4] = {p->in_n, p->in_c, p->in_h, p->in_w};
@@ -337,7 +351,7 @@ static xo_status build_conv(const ov_plan *pl, const xo_args *args, ir *g) {
   int64_t s5[5] = {G, ocg, 1, 1, 1}, s4[4] = {p->out_c, 1, 1, 1};
   int64_t nw = p->out_c * cg * p->kh * p->kw;
   int8_t *tmp = NULL;
-  const void *wb = weights_bytes(p, args->in[1], nw, &tmp);
+  const void *wb = weights_bytes(pp, args->in[1], nw, &tmp);
   if (wb == NULL) return xo_fail(XO_ERR_NO_MEMORY, "openvino: no memory");
   ir_port x = ir_param(g, et_of(prec), 4, xd);
   ir_port w = ir_const(g, et_of(prec), G > 1 ? 5 : 4, G > 1 ? wd5 : wd4, wb,
@@ -348,7 +362,7 @@ static xo_status build_conv(const ov_plan *pl, const xo_args *args, ir *g) {
     w = to_f32(g, w);
   }
   if (integer) {
-    int per = p->b_granularity == XO_Q_AXIS;
+    int per = pp->b_granularity == XO_Q_AXIS;
     int64_t ones5[5] = {1, 1, 1, 1, 1};
     x = dequant(g, x, args->scale[0], 4, one4, 1);
     w = dequant(g, w, args->scale[1], G > 1 ? 5 : 4,
@@ -369,7 +383,7 @@ static xo_status build_conv(const ov_plan *pl, const xo_args *args, ir *g) {
       g, G > 1 ? "GroupConvolution" : "Convolution", "opset1", attrs, in, 2,
       ir_shape(integer || pl->f16_in_f32 ? "f32" : et_of(prec), 4, od));
   y = to_f32(g, y);
-  if (p->has_bias) {
+  if (pp->has_bias) {
     ir_port bias = ir_const(g, "f32", 4, bd, args->bias, (size_t)p->out_c * 4);
     ir_port add[2] = {y, bias};
     y = ir_op(g, "Add", "opset1", "auto_broadcast=\"numpy\"", add, 2, y);
@@ -378,7 +392,9 @@ static xo_status build_conv(const ov_plan *pl, const xo_args *args, ir *g) {
   return XO_OK;
 }
 
-static ir_port expand_heads(ir *g, ir_port t, const xo_problem *p) {
+/* k or v with each kv head repeated for the h / hkv query heads that read
+ * it, consecutively: the head map (rules.h xo_rule_kv_head) as a graph. */
+static ir_port expand_heads(ir *g, ir_port t, const xo_attn_desc *p) {
   if (p->h == p->hkv) return t;
   int64_t rep = p->h / p->hkv;
   int64_t s5[5] = {p->b, p->hkv, 1, p->lk, p->d},
@@ -398,9 +414,10 @@ static ir_port expand_heads(ir *g, ir_port t, const xo_problem *p) {
                ir_shape(t.et, 4, s4));
 }
 
-static xo_status build_attention(ov_plan *pl, ir *g) {
-  const xo_problem *p = &pl->p;
-  xo_precision prec = (xo_precision)p->prec;
+static xo_status build_attention(ov_plan *pl, const xo_args *args, ir *g) {
+  const xo_attn_desc *p = &pl->p.attn;
+  xo_precision prec = (xo_precision)pl->p.prec;
+  (void)args; /* no constant comes from the call */
   /* fp16 inputs are converted and attention runs in f32 (fp16 operands, f32
    * arithmetic, as the contract says) */
   const char *et = et_of(prec);
@@ -413,12 +430,12 @@ static xo_status build_attention(ov_plan *pl, ir *g) {
   size_t n = (size_t)(p->lq * p->lk);
   float *mask = malloc(n * sizeof(float) + 8);
   if (mask == NULL) return xo_fail(XO_ERR_NO_MEMORY, "openvino: no memory");
+  /* the keys each row sees, the same for every head so far (one [lq, lk]
+   * mask broadcast over them); hidden ones get a large finite negative:
+   * exp underflows to exactly 0, and no -inf - -inf can make a NaN */
   for (int64_t i = 0; i < p->lq; i++)
     for (int64_t j = 0; j < p->lk; j++)
-      /* a large finite negative: exp underflows to exactly 0, and no
-       * -inf - -inf can make a NaN */
-      mask[i * p->lk + j] =
-          p->causal && j > i + (p->lk - p->lq) ? -1e30f : 0.0f;
+      mask[i * p->lk + j] = j < xo_attn_visible(p, 0, i) ? 0.0f : -1e30f;
   float scale = (float)p->scale;
   ir_port mk = ir_const(g, "f32", 4, md, mask, n * sizeof(float));
   free(mask);
@@ -430,15 +447,12 @@ static xo_status build_attention(ov_plan *pl, ir *g) {
   return XO_OK;
 }
 
-/* Hash of every constant a graph bakes in: a new value means a new model. */
-static uint64_t constants_key(const ov_plan *pl, const xo_args *args) {
-  const xo_problem *p = &pl->p;
+/* Hash of the constants a graph bakes in: the nw weights (b or w), the
+ * ns weight scales and a's scale when integer, the bias. */
+static uint64_t hash_constants(const ov_plan *pl, const xo_args *args,
+                               int64_t nw, int64_t ns, int64_t nbias) {
+  xo_precision prec = (xo_precision)pl->p.prec;
   uint64_t h = 1469598103934665603ull;
-  if (p->op == XO_OP_ATTENTION) return h; /* only the plan's own mask */
-  xo_precision prec = (xo_precision)p->prec;
-  int64_t nw = p->op == XO_OP_MATMUL
-                   ? p->batch_b * p->k * p->n
-                   : p->out_c * (p->in_c / p->groups) * p->kh * p->kw;
   size_t bytes =
       prec == XO_PREC_INT4 ? (size_t)(nw + 1) / 2 : (size_t)nw * es_of(prec);
   if (args->weight_token) /* an immutable QTensor: its token names it */
@@ -446,23 +460,35 @@ static uint64_t constants_key(const ov_plan *pl, const xo_args *args) {
   else
     h = fnv(h, args->in[1], bytes);
   if (xo_precision_is_integer(prec)) {
-    int64_t ns = p->b_granularity == XO_Q_AXIS
-                     ? (p->op == XO_OP_MATMUL ? p->n : p->out_c)
-                     : 1;
     h = fnv(h, args->scale[0], 4);
     h = fnv(h, args->scale[1], (size_t)ns * 4);
   }
-  if (p->has_bias) h = fnv(h, args->bias, (size_t)p->out_c * 4);
+  if (pl->p.has_bias) h = fnv(h, args->bias, (size_t)nbias * 4);
   return h;
 }
 
-/* The inference precision a plan compiles with: f16 only where the device
- * has f16 arithmetic (attention always runs in f32, see build_attention);
- * f32 otherwise, also for fp32 graphs, which CPUs with AMX would otherwise
- * run in bf16. */
+static uint64_t constants_matmul(const ov_plan *pl, const xo_args *args) {
+  const xo_matmul_desc *p = &pl->p.mm;
+  int64_t ns = pl->p.b_granularity == XO_Q_AXIS ? p->n : 1;
+  return hash_constants(pl, args, p->batch_b * p->k * p->n, ns, 0);
+}
+
+static uint64_t constants_conv(const ov_plan *pl, const xo_args *args) {
+  const xo_conv_desc *p = &pl->p.conv;
+  int64_t ns = pl->p.b_granularity == XO_Q_AXIS ? p->out_c : 1;
+  int64_t nw = p->out_c * (p->in_c / p->groups) * p->kh * p->kw;
+  return hash_constants(pl, args, nw, ns, p->out_c);
+}
+
+/* attention bakes in only the plan's own mask */
+static uint64_t constants_none(const ov_plan *pl, const xo_args *args) {
+  (void)pl;
+  (void)args;
+  return 1469598103934665603ull;
+}
+
 static const char *hint_of(const ov_plan *pl) {
-  return pl->p.prec == XO_PREC_FP16 && pl->p.op != XO_OP_ATTENTION &&
-                 !pl->f16_in_f32
+  return pl->p.prec == XO_PREC_FP16 && !pl->graph->f32_inside && !pl->f16_in_f32
              ? "f16"
              : "f32";
 }
@@ -477,9 +503,7 @@ static xo_status compile(ov_plan *pl, const xo_args *args, int nthreads) {
   size_t len = 0;
   ov_model_t *model = NULL;
   ov_tensor_t *wt = NULL;
-  xo_status st = pl->p.op == XO_OP_MATMUL   ? build_matmul(pl, args, &g)
-                 : pl->p.op == XO_OP_CONV2D ? build_conv(pl, args, &g)
-                                            : build_attention(pl, &g);
+  xo_status st = pl->graph->build(pl, args, &g);
   if (st == XO_OK) st = ir_finish(&g, &xml, &len);
   if (st != XO_OK) goto done;
   int64_t wdim = (int64_t)(g.nweights ? g.nweights : 1);
@@ -518,11 +542,10 @@ static xo_status compile(ov_plan *pl, const xo_args *args, int nthreads) {
    * requantize activations per group of K on its own (a second int8
    * rounding: 45 dB against the scheme's twin instead of ~136) */
   if (strncmp(dev, "CPU", 3) == 0)
-    s = OV.core_compile_model(core, model, dev, 2 * (3 + extra_pairs),
-                              &pl->compiled, "INFERENCE_PRECISION_HINT", hint,
-                              "INFERENCE_NUM_THREADS", threads,
-                              "DYNAMIC_QUANTIZATION_GROUP_SIZE", "0", key,
-                              value);
+    s = OV.core_compile_model(
+        core, model, dev, 2 * (3 + extra_pairs), &pl->compiled,
+        "INFERENCE_PRECISION_HINT", hint, "INFERENCE_NUM_THREADS", threads,
+        "DYNAMIC_QUANTIZATION_GROUP_SIZE", "0", key, value);
   else
     s = OV.core_compile_model(core, model, dev, 2 * (1 + extra_pairs),
                               &pl->compiled, "INFERENCE_PRECISION_HINT", hint,
@@ -555,40 +578,99 @@ static xo_status wrap(int et, int rank, const int64_t *dims, const void *ptr,
   return s == 0 ? XO_OK : ov_err("wrapping a tensor", s);
 }
 
+static xo_status bind_matmul(const ov_plan *pl, const xo_args *args, int et,
+                             ov_tensor_t **t, int *nin) {
+  const xo_matmul_desc *p = &pl->p.mm;
+  int64_t nb = p->batch_a > p->batch_b ? p->batch_a : p->batch_b;
+  int64_t ad[3] = {p->batch_a, p->m, p->k}, od[3] = {nb, p->m, p->n};
+  xo_status st = wrap(et, 3, ad, args->in[0], &t[(*nin)++]);
+  if (st == XO_OK) st = wrap(XO_OV_F32, 3, od, args->out, &t[3]);
+  return st;
+}
+
+/* both operands broadcast: the graph computed one batch; copy it */
+static void finish_matmul(const ov_plan *pl, const xo_args *args) {
+  const xo_matmul_desc *p = &pl->p.mm;
+  size_t one = (size_t)(p->m * p->n) * 4;
+  int64_t nb = p->batch_a > p->batch_b ? p->batch_a : p->batch_b;
+  for (int64_t i = nb; i < p->batch; i++)
+    memcpy((char *)args->out + i * one, args->out, one);
+}
+
+static xo_status bind_conv(const ov_plan *pl, const xo_args *args, int et,
+                           ov_tensor_t **t, int *nin) {
+  const xo_conv_desc *p = &pl->p.conv;
+  int64_t xd[4] = {p->in_n, p->in_c, p->in_h, p->in_w};
+  int64_t od[4] = {p->in_n, p->out_c, p->out_h, p->out_w};
+  xo_status st = wrap(et, 4, xd, args->in[0], &t[(*nin)++]);
+  if (st == XO_OK) st = wrap(XO_OV_F32, 4, od, args->out, &t[3]);
+  return st;
+}
+
+static xo_status bind_attention(const ov_plan *pl, const xo_args *args, int et,
+                                ov_tensor_t **t, int *nin) {
+  const xo_attn_desc *p = &pl->p.attn;
+  int64_t qd[4] = {p->b, p->h, p->lq, p->d},
+          kd[4] = {p->b, p->hkv, p->lk, p->d};
+  xo_status st = wrap(et, 4, qd, args->in[0], &t[(*nin)++]);
+  if (st == XO_OK) st = wrap(et, 4, kd, args->in[1], &t[(*nin)++]);
+  if (st == XO_OK) st = wrap(et, 4, kd, args->in[2], &t[(*nin)++]);
+  if (st == XO_OK) st = wrap(XO_OV_F32, 4, qd, args->out, &t[3]);
+  return st;
+}
+
+/* a row that sees no key: 0, not the SDPA's NaN */
+static void finish_attention(const ov_plan *pl, const xo_args *args) {
+  xo_attn_zero_unseen(&pl->p, args->out);
+}
+
+static const ov_graph kMatmul = {build_matmul, constants_matmul, bind_matmul,
+                                 finish_matmul, 0};
+static const ov_graph kConv = {build_conv, constants_conv, bind_conv, NULL, 0};
+/* fp16 inputs are converted and attention runs in f32 (fp16 operands, f32
+ * arithmetic, as the contract says) */
+static const ov_graph kAttention = {build_attention, constants_none,
+                                    bind_attention, finish_attention, 1};
+
+/* A plan for graph; the model is compiled on the first run, when the
+ * constants are known. */
+static xo_status plan_with(int index, const xo_problem *p, const ov_graph *g,
+                           void **out) {
+  ov_plan *pl = NULL;
+  xo_status st = xo_plan_new(sizeof *pl, p, "openvino", (void **)&pl);
+  if (st != XO_OK) return st;
+  pl->graph = g;
+  pl->index = index;
+  pl->f16_in_f32 = p->prec == XO_PREC_FP16 && !native_f16(index);
+  pthread_mutex_init(&pl->lock, NULL);
+  *out = pl;
+  return XO_OK;
+}
+
+static xo_status ov_plan_matmul(int index, const xo_problem *p, void **out) {
+  return plan_with(index, p, &kMatmul, out);
+}
+
+static xo_status ov_plan_conv(int index, const xo_problem *p, void **out) {
+  return plan_with(index, p, &kConv, out);
+}
+
+static xo_status ov_plan_attention(int index, const xo_problem *p, void **out) {
+  return plan_with(index, p, &kAttention, out);
+}
+
+/* Every op's run: (re)compile when the constants or the thread count
+ * changed, bind the call's tensors, infer, finish. */
 static xo_status ov_run(void *v, const xo_args *args, xo_run_stats *stats) {
   ov_plan *pl = v;
-  const xo_problem *p = &pl->p;
-  xo_precision prec = (xo_precision)p->prec;
+  xo_precision prec = (xo_precision)pl->p.prec;
   int et = prec == XO_PREC_FP16            ? XO_OV_F16
            : xo_precision_is_integer(prec) ? XO_OV_I8
                                            : XO_OV_F32;
   ov_tensor_t *t[4] = {0};
   xo_status st = XO_OK;
-  if ((p->op == XO_OP_ATTENTION && p->lk == 0) ||
-      (p->op == XO_OP_MATMUL && p->k == 0) ||
-      (p->op == XO_OP_CONV2D && p->in_c == 0)) {
-    /* an empty reduction: every output is an empty sum, 0, plus the bias
-     * (as ref, NumPy and torch's math SDPA). No graph is built for it: on
-     * these, OpenVINO rejects K = 0 constants and grouped C = 0, drops the
-     * bias of an ungrouped C = 0 convolution (a wrong answer), and its CPU
-     * SDPA divides by Lk and dies of SIGFPE (all found by `make fuzz`). */
-    float *out = args->out;
-    if (p->op == XO_OP_CONV2D) {
-      int64_t plane = p->out_h * p->out_w;
-      for (int64_t i = 0; i < p->in_n * p->out_c; i++) {
-        float b = p->has_bias ? ((const float *)args->bias)[i % p->out_c] : 0;
-        for (int64_t j = 0; j < plane; j++) out[i * plane + j] = b;
-      }
-    } else {
-      size_t n = p->op == XO_OP_MATMUL ? (size_t)(p->batch * p->m * p->n)
-                                       : (size_t)(p->b * p->h * p->lq * p->d);
-      memset(out, 0, n * 4);
-    }
-    stats->kernel_s = stats->compile_s = 0;
-    return XO_OK;
-  }
   pthread_mutex_lock(&pl->lock);
-  uint64_t key = constants_key(pl, args);
+  uint64_t key = pl->graph->constants(pl, args);
   /* the CPU plugin fixes a model's thread pool when it compiles it: a
    * thread count changed since then means a new compile (timed as such) */
   int nthreads = xo_get_num_threads();
@@ -601,25 +683,7 @@ static xo_status ov_run(void *v, const xo_args *args, xo_run_stats *stats) {
     pl->key = key;
   }
   int nin = 0;
-  int64_t nb = p->batch_a > p->batch_b ? p->batch_a : p->batch_b;
-  void *out = args->out;
-  if (st == XO_OK && p->op == XO_OP_MATMUL) {
-    int64_t ad[3] = {p->batch_a, p->m, p->k}, od[3] = {nb, p->m, p->n};
-    st = wrap(et, 3, ad, args->in[0], &t[nin++]);
-    if (st == XO_OK) st = wrap(XO_OV_F32, 3, od, out, &t[3]);
-  } else if (st == XO_OK && p->op == XO_OP_CONV2D) {
-    int64_t xd[4] = {p->in_n, p->in_c, p->in_h, p->in_w};
-    int64_t od[4] = {p->in_n, p->out_c, p->out_h, p->out_w};
-    st = wrap(et, 4, xd, args->in[0], &t[nin++]);
-    if (st == XO_OK) st = wrap(XO_OV_F32, 4, od, out, &t[3]);
-  } else if (st == XO_OK) {
-    int64_t qd[4] = {p->b, p->h, p->lq, p->d},
-            kd[4] = {p->b, p->hkv, p->lk, p->d};
-    st = wrap(et, 4, qd, args->in[0], &t[nin++]);
-    if (st == XO_OK) st = wrap(et, 4, kd, args->in[1], &t[nin++]);
-    if (st == XO_OK) st = wrap(et, 4, kd, args->in[2], &t[nin++]);
-    if (st == XO_OK) st = wrap(XO_OV_F32, 4, qd, out, &t[3]);
-  }
+  if (st == XO_OK) st = pl->graph->bind(pl, args, et, t, &nin);
   ov_status_e s = 0;
   for (int i = 0; i < nin && st == XO_OK && s == 0; i++)
     s = OV.infer_request_set_input_tensor_by_index(pl->request, (size_t)i,
@@ -630,16 +694,7 @@ static xo_status ov_run(void *v, const xo_args *args, xo_run_stats *stats) {
   if (st == XO_OK && s == 0) s = OV.infer_request_infer(pl->request);
   stats->kernel_s = xo_now() - t0; /* the inference alone, compile apart */
   if (st == XO_OK && s != 0) st = ov_err("inference", s);
-  if (st == XO_OK && p->op == XO_OP_MATMUL && nb < p->batch) {
-    size_t one = (size_t)(p->m * p->n) * 4; /* both operands broadcast */
-    for (int64_t i = 1; i < p->batch; i++)
-      memcpy((char *)out + i * one, out, one);
-  }
-  if (st == XO_OK && p->op == XO_OP_ATTENTION && p->causal)
-    for (int64_t bh = 0; bh < p->b * p->h; bh++) /* no key: 0, not NaN */
-      for (int64_t i = 0; i < p->lq; i++)
-        if (i + (p->lk - p->lq) + 1 <= 0)
-          memset((float *)out + (bh * p->lq + i) * p->d, 0, (size_t)p->d * 4);
+  if (st == XO_OK && pl->graph->finish) pl->graph->finish(pl, args);
   for (int i = 0; i < 4; i++)
     if (t[i]) OV.tensor_free(t[i]);
   stats->compile_s = pl->compile_s;
@@ -649,13 +704,12 @@ static xo_status ov_run(void *v, const xo_args *args, xo_run_stats *stats) {
 
 static void ov_plan_describe(const void *v, char *impl, size_t n) {
   const ov_plan *pl = v;
-  static const char *const ops[] = {"", "matmul", "conv2d", "attention"};
   xo_precision prec = (xo_precision)pl->p.prec;
   const char *how = xo_precision_is_integer(prec) ? ", i8 QDQ graph"
                     : pl->f16_in_f32
                         ? ", f16 operands, f32 inference precision: emulated "
                           "(no AVX512-FP16/AMX-FP16)"
-                    : prec == XO_PREC_FP16 && pl->p.op == XO_OP_ATTENTION
+                    : prec == XO_PREC_FP16 && pl->graph->f32_inside
                         ? ", f16 operands converted to f32 in the graph"
                         : "";
   char threads[48] = "";
@@ -664,8 +718,14 @@ static void ov_plan_describe(const void *v, char *impl, size_t n) {
     snprintf(threads, sizeof threads, ", INFERENCE_NUM_THREADS=%d", nthreads);
   snprintf(impl, n,
            "openvino:%s_%s (IR v11 on %s, INFERENCE_PRECISION_HINT=%s%s%s)",
-           ops[pl->p.op], xo_precision_name(prec), devs[pl->index].name,
+           xo_op_name(pl->p.op), xo_precision_name(prec), devs[pl->index].name,
            hint_of(pl), threads, how);
+}
+
+/* At exit, with every plan (and so every compiled model) gone. */
+static void ov_fini(void) {
+  if (core) OV.core_free(core);
+  core = NULL;
 }
 
 const xo_backend xo_backend_openvino = {
@@ -673,9 +733,10 @@ const xo_backend xo_backend_openvino = {
     .init = ov_init,
     .device_count = ov_count,
     .describe = ov_describe,
-    .supports = ov_supports,
-    .plan = ov_plan_create,
-    .run = ov_run,
+    .ops[XO_OP_MATMUL] = {ov_supports, ov_plan_matmul, ov_run},
+    .ops[XO_OP_CONV2D] = {ov_supports_conv, ov_plan_conv, ov_run},
+    .ops[XO_OP_ATTENTION] = {ov_supports_attention, ov_plan_attention, ov_run},
     .plan_free = ov_plan_free,
     .plan_describe = ov_plan_describe,
+    .fini = ov_fini,
 };

@@ -30,13 +30,8 @@ static xo_status ref_describe(int index, xo_device_desc *desc) {
   desc->precisions[XO_PREC_FP64] = XO_SUPPORT_NATIVE;
   desc->precisions[XO_PREC_FP32] = XO_SUPPORT_NATIVE;
   desc->precisions[XO_PREC_INT8] = XO_SUPPORT_NATIVE;
-  return XO_OK;
-}
-
-static xo_status ref_supports(int index, const xo_problem *p) {
-  (void)index;
-  if (p->op == XO_OP_ATTENTION && p->prec == XO_PREC_INT4)
-    return xo_fail(XO_ERR_UNSUPPORTED, "ref: attention has no int4 scheme");
+  xo_cpu_peaks_fill(desc);
+  desc->peak_cores = 1; /* one thread: one core's peak */
   return XO_OK;
 }
 
@@ -47,42 +42,44 @@ static void ref_plan_free(void *vplan) {
   free(plan);
 }
 
-static xo_status ref_plan_create(int index, const xo_problem *p, void **out) {
+/* A plan that names how it computes: for matmul and attention the problem
+ * is all a run needs. */
+static xo_status ref_plan_with(const xo_problem *p, const char *how,
+                               void **out) {
+  xo_status st = xo_plan_new(sizeof(ref_plan), p, "ref", out);
+  if (st == XO_OK) ((ref_plan *)*out)->how = how;
+  return st;
+}
+
+static xo_status ref_plan_matmul(int index, const xo_problem *p, void **out) {
   (void)index;
-  ref_plan *plan = calloc(1, sizeof *plan);
-  if (plan == NULL) return xo_fail(XO_ERR_NO_MEMORY, "ref: no memory");
-  plan->p = *p;
-  if (p->op == XO_OP_CONV2D) {
-    xo_status st = ref_conv2d_plan(plan);
-    if (st != XO_OK) {
-      ref_plan_free(plan);
-      return st;
-    }
+  return ref_plan_with(p, "blocked gemm", out);
+}
+
+static xo_status ref_plan_attention(int index, const xo_problem *p,
+                                    void **out) {
+  (void)index;
+  return ref_plan_with(p, "online softmax", out);
+}
+
+/* conv2d: the im2col gather map is built once, here */
+static xo_status ref_plan_conv(int index, const xo_problem *p, void **out) {
+  (void)index;
+  ref_plan *plan = NULL;
+  xo_status st = ref_plan_with(p, "im2col + blocked gemm", (void **)&plan);
+  if (st == XO_OK) st = ref_conv2d_plan(plan);
+  if (st != XO_OK) {
+    ref_plan_free(plan);
+    return st;
   }
   *out = plan;
   return XO_OK;
 }
 
-static xo_status ref_run(void *vplan, const xo_args *args,
-                         xo_run_stats *stats) {
-  const ref_plan *plan = vplan;
-  stats->kernel_s = 0; /* the core's wall clock is the kernel time */
-  switch (plan->p.op) {
-    case XO_OP_MATMUL: return ref_matmul(plan, args);
-    case XO_OP_CONV2D: return ref_conv2d(plan, args);
-    case XO_OP_ATTENTION: return ref_attention(plan, args);
-    default: return xo_fail(XO_ERR_UNSUPPORTED, "ref: unknown op");
-  }
-}
-
 static void ref_plan_describe(const void *vplan, char *impl, size_t n) {
   const ref_plan *plan = vplan;
-  static const char *const ops[] = {"", "matmul", "conv2d", "attention"};
-  const char *how = plan->p.op == XO_OP_CONV2D      ? "im2col + blocked gemm"
-                    : plan->p.op == XO_OP_ATTENTION ? "online softmax"
-                                                    : "blocked gemm";
-  snprintf(impl, n, "ref:%s_%s (%s, portable C)", ops[plan->p.op],
-           xo_precision_name((xo_precision)plan->p.prec), how);
+  snprintf(impl, n, "ref:%s_%s (%s, portable C)", xo_op_name(plan->p.op),
+           xo_precision_name((xo_precision)plan->p.prec), plan->how);
 }
 
 const xo_backend xo_backend_ref = {
@@ -90,9 +87,9 @@ const xo_backend xo_backend_ref = {
     .init = ref_init,
     .device_count = ref_device_count,
     .describe = ref_describe,
-    .supports = ref_supports,
-    .plan = ref_plan_create,
-    .run = ref_run,
+    .ops[XO_OP_MATMUL] = {.plan = ref_plan_matmul, .run = ref_matmul},
+    .ops[XO_OP_CONV2D] = {.plan = ref_plan_conv, .run = ref_conv2d},
+    .ops[XO_OP_ATTENTION] = {.plan = ref_plan_attention, .run = ref_attention},
     .plan_free = ref_plan_free,
     .plan_describe = ref_plan_describe,
 };

@@ -4,10 +4,11 @@
 #ifndef XO_REF_H
 #define XO_REF_H
 
-#include "../../core/internal.h"
+#include "../../core/semantics.h"
 
 typedef struct ref_plan {
-  xo_problem p;
+  xo_problem p;    /* first: xo_plan_new */
+  const char *how; /* for the impl string */
   /* conv2d: for each (r, pixel) of the im2col matrix of one group, the
    * offset into that group's input channels, or -1 for padding */
   int64_t *im2col;
@@ -36,9 +37,10 @@ typedef struct ref_ints {
 } ref_ints;
 void ref_widen(const ref_ints *src, int64_t first, int64_t n, int16_t *dst);
 
-xo_status ref_matmul(const ref_plan *plan, const xo_args *args);
-xo_status ref_conv2d(const ref_plan *plan, const xo_args *args);
+/* The runs of the ops (xo_op_impl.run), on a ref_plan. */
+xo_status ref_matmul(void *plan, const xo_args *args, xo_run_stats *stats);
+xo_status ref_conv2d(void *plan, const xo_args *args, xo_run_stats *stats);
 xo_status ref_conv2d_plan(ref_plan *plan);
-xo_status ref_attention(const ref_plan *plan, const xo_args *args);
+xo_status ref_attention(void *plan, const xo_args *args, xo_run_stats *stats);
 
 #endif /* XO_REF_H */

@@ -6,16 +6,19 @@
 #include "ref.h"
 
 xo_status ref_conv2d_plan(ref_plan *plan) {
-  return xo_im2col_map(&plan->p, &plan->im2col, &plan->rows, &plan->cols);
+  return xo_im2col_map(&plan->p.conv, &plan->im2col, &plan->rows, &plan->cols);
 }
 
-xo_status ref_conv2d(const ref_plan *plan, const xo_args *args) {
+xo_status ref_conv2d(void *vplan, const xo_args *args, xo_run_stats *stats) {
+  const ref_plan *plan = vplan;
   const xo_problem *p = &plan->p;
+  const xo_conv_desc *cv = &p->conv;
+  (void)stats; /* the core's wall clock is the kernel time */
   xo_precision prec = (xo_precision)p->prec;
   int integer = xo_precision_is_integer(prec);
-  int64_t cg = p->in_c / p->groups, ocg = p->out_c / p->groups;
-  int64_t r = plan->rows, cols = plan->cols, hw = p->in_h * p->in_w;
-  int64_t nx = p->in_n * p->in_c * hw, nw = p->out_c * r;
+  int64_t cg = cv->in_c / cv->groups, ocg = cv->out_c / cv->groups;
+  int64_t r = plan->rows, cols = plan->cols, hw = cv->in_h * cv->in_w;
+  int64_t nx = cv->in_n * cv->in_c * hw, nw = cv->out_c * r;
   /* working element: f64 for fp64, s16 for integers, else f32 */
   size_t es = prec == XO_PREC_FP64 ? 8 : integer ? 2 : 4;
   void *x = NULL, *w = NULL, *col = NULL;
@@ -35,7 +38,7 @@ xo_status ref_conv2d(const ref_plan *plan, const xo_args *args) {
                    .packed4 = prec == XO_PREC_INT4,
                    .is_unsigned = p->b_asym,
                    .div = r,
-                   .mod = p->b_granularity == XO_Q_AXIS ? p->out_c : 1};
+                   .mod = p->b_granularity == XO_Q_AXIS ? cv->out_c : 1};
     st = xo_alloc(nx, es, &x);
     if (st == XO_OK) st = xo_alloc(nw, es, &w);
     if (st != XO_OK) goto fail;
@@ -50,12 +53,12 @@ xo_status ref_conv2d(const ref_plan *plan, const xo_args *args) {
     xo_decode_f32(d, args->in[1], nw, w);
   }
   const char *xs = x ? x : args->in[0], *ws = w ? w : args->in[1];
-  for (int64_t n = 0; n < p->in_n; n++)
-    for (int64_t g = 0; g < p->groups; g++) {
-      xo_im2col_gather(xs + (size_t)((n * p->in_c + g * cg) * hw) * es, es,
+  for (int64_t n = 0; n < cv->in_n; n++)
+    for (int64_t g = 0; g < cv->groups; g++) {
+      xo_im2col_gather(xs + (size_t)((n * cv->in_c + g * cg) * hw) * es, es,
                        plan->im2col, r * cols, col);
       const void *wg = ws + (size_t)(g * ocg * r) * es;
-      int64_t o = (n * p->out_c + g * ocg) * cols; /* first output element */
+      int64_t o = (n * cv->out_c + g * ocg) * cols; /* first output element */
       if (es == 8) {
         ref_gemm_f64(ocg, cols, r, wg, col, (double *)args->out + o);
       } else if (es == 4) {
@@ -74,20 +77,7 @@ xo_status ref_conv2d(const ref_plan *plan, const xo_args *args) {
         }
       }
     }
-  if (p->has_bias) /* after scaling, in the output type */
-    for (int64_t n = 0; n < p->in_n; n++)
-      for (int64_t c = 0; c < p->out_c; c++) {
-        int64_t o = (n * p->out_c + c) * cols;
-        if (es == 8) {
-          double *out = (double *)args->out + o,
-                 b = ((const double *)args->bias)[c];
-          for (int64_t e = 0; e < cols; e++) out[e] += b;
-        } else {
-          float *out = (float *)args->out + o,
-                b = ((const float *)args->bias)[c];
-          for (int64_t e = 0; e < cols; e++) out[e] += b;
-        }
-      }
+  if (p->has_bias) xo_add_bias_nchw(p, args->bias, args->out);
 fail:
   free(x);
   free(w);

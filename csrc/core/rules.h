@@ -1,0 +1,106 @@
+/* rules.h - the rules of the ops that a kernel applies per element, written
+ * once in the common subset of C99 and OpenCL C 1.2: included by the core
+ * (semantics.h, for every C backend) and embedded ahead of every OpenCL
+ * kernel by backends/opencl/embed.py, so the CPU backends and the OpenCL
+ * kernels compute the same keys, heads and bits from one definition.
+ *
+ * Only arithmetic that rounds the same in both languages belongs here:
+ * + - * / on float32 (contraction off: -ffp-contract=off in C, the pragma
+ * below in OpenCL), rint, integer arithmetic. */
+#ifndef XO_RULES_H
+#define XO_RULES_H
+
+#ifdef __OPENCL_VERSION__
+#pragma OPENCL FP_CONTRACT OFF
+typedef long xo_i64;
+#define XO_RULE static inline
+#define XO_RINTF(x) rint(x)
+#define XO_F32_FROM_BITS(b) as_float(b)
+#else
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+typedef int64_t xo_i64;
+#define XO_RULE static inline
+/* rint under the default rounding mode, without touching errno */
+#define XO_RINTF(x) nearbyintf(x)
+static inline float xo_rule_f32_from_bits(uint32_t b) {
+  float f;
+  memcpy(&f, &b, sizeof f);
+  return f;
+}
+#define XO_F32_FROM_BITS(b) xo_rule_f32_from_bits(b)
+#endif
+
+/* ---- attention: which keys a query row sees ---------------------------- */
+
+/* How many keys query row i (of lq) sees, counted from key 0: every key, or
+ * with the causal mask aligned bottom-right (PyTorch's "bottom-right",
+ * FlashAttention's) the keys j <= i + (lk - lq); clamped to [0, lk]. A row
+ * that sees no key gives 0. The visible keys are a prefix and grow with i,
+ * so a block of rows sees at most what its last row sees.
+ * This is where further visibility rules belong (kv_lengths shorten the
+ * prefix; a sliding window adds a first key): every backend asks here. */
+XO_RULE xo_i64 xo_rule_visible(xo_i64 i, xo_i64 lq, xo_i64 lk, int causal) {
+  xo_i64 vis = causal ? i + (lk - lq) + 1 : lk;
+  return vis < 0 ? 0 : vis > lk ? lk : vis;
+}
+
+/* ---- attention: grouped-query heads ------------------------------------ */
+
+/* The key/value head that query head bh (= batch * h + head) reads: h / hkv
+ * consecutive query heads share one kv head (GQA; MQA when hkv = 1). */
+XO_RULE xo_i64 xo_rule_kv_head(xo_i64 bh, xo_i64 h, xo_i64 hkv) {
+  return (bh / h) * hkv + (bh % h) / (h / hkv);
+}
+
+/* The inverse: the first of the h / hkv consecutive query heads (batch * h
+ * + head) that read kv head g (= batch * hkv + kv head). */
+XO_RULE xo_i64 xo_rule_q_head0(xo_i64 g, xo_i64 h, xo_i64 hkv) {
+  return (g / hkv) * h + (g % hkv) * (h / hkv);
+}
+
+/* ---- attention: the int8 scheme v2 (DESIGN.md s2) ----------------------- */
+
+/* e^x in float32 from + - * and rint only (Cody-Waite reduction by ln 2, a
+ * degree-6 Taylor polynomial on |r| <= ln2 / 2, then 2^n): within about 2
+ * ulp of e^x, and the same bits wherever float arithmetic is IEEE and not
+ * contracted, which libm's expf and OpenCL's exp do not promise. The tests'
+ * NumPy twin spells out the same steps. */
+XO_RULE float xo_rule_expf(float x) {
+  if (!(x > -87.0f)) return 0.0f; /* below FLT_MIN: the scheme's P is 0 */
+  if (x > 88.0f) x = 88.0f;
+  float n = XO_RINTF(x * 1.44269504f);
+  float r = x - n * 0.693359375f; /* exact: 9 bits x 8 bits */
+  r = r + n * 2.12194440e-4f;
+  float e = 1.0f / 720.0f;
+  e = e * r + 1.0f / 120.0f;
+  e = e * r + 1.0f / 24.0f;
+  e = e * r + 1.0f / 6.0f;
+  e = e * r + 0.5f;
+  e = e * r + 1.0f;
+  e = e * r + 1.0f;
+  return e * XO_F32_FROM_BITS((unsigned)((int)n + 127) << 23);
+}
+
+/* The score of one (query, key) pair: S = acc * sq * sk * scale in float32,
+ * in that order (acc = q . k in s32). */
+XO_RULE float xo_rule_score(int acc, float sq, float sk, float scale) {
+  return (float)acc * sq * sk * scale;
+}
+
+/* P~ = rint(255 * e^(s - m)) as an integer in [0, 255], m the row's
+ * largest visible score. */
+XO_RULE int xo_rule_prob_u8(float s, float m) {
+  float r = XO_RINTF(255.0f * xo_rule_expf(s - m));
+  return r < 0.0f ? 0 : r > 255.0f ? 255 : (int)r;
+}
+
+/* One output channel: acc2 * sv / sum in float32, with sum the row's integer
+ * sum of P~ (0 when it is 0: a row that sees no key). The division must be
+ * correctly rounded (OpenCL: -cl-fp32-correctly-rounded-divide-sqrt). */
+XO_RULE float xo_rule_attn_out(int acc, float sv, int sum) {
+  return sum > 0 ? (float)acc * sv / (float)sum : 0.0f;
+}
+
+#endif /* XO_RULES_H */

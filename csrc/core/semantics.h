@@ -1,0 +1,89 @@
+/* semantics.h - the rules of the ops, written once in the core; every
+ * backend calls these instead of restating them (DESIGN.md s4):
+ *   which keys a query row sees, and the grouped-query head map (rules.h,
+ *   shared with the OpenCL kernels); empty reductions; bias; rows that see
+ *   no key; the int8 attention scheme v2 step by step.
+ * Zero-point compensation and requantization are in quant.c and
+ * backends/npusim/requant.c (public: xpuops.h). */
+#ifndef XO_SEMANTICS_H
+#define XO_SEMANTICS_H
+
+#include "internal.h"
+#include "rules.h"
+
+/* ---- attention: keys and heads ------------------------------------------ */
+
+/* How many keys row i of query head bh sees, counted from key 0 (the keys
+ * [0, n) are visible; 0: none, and the row's output is 0). bh (= batch * h +
+ * head) is where per-batch and per-head rules (kv_lengths, masks) will read
+ * their part; today only the causal flag decides. */
+static inline int64_t xo_attn_visible(const xo_attn_desc *a, int64_t bh,
+                                      int64_t i) {
+  (void)bh;
+  return xo_rule_visible(i, a->lq, a->lk, (int)a->causal);
+}
+
+/* The kv head (batch * hkv + kv head) that query head bh reads. */
+static inline int64_t xo_attn_kv_head(const xo_attn_desc *a, int64_t bh) {
+  return xo_rule_kv_head(bh, a->h, a->hkv);
+}
+
+/* The first query head (batch * h + head) reading kv head g; the h / hkv
+ * heads from there on share it. */
+static inline int64_t xo_attn_q_head0(const xo_attn_desc *a, int64_t g) {
+  return xo_rule_q_head0(g, a->h, a->hkv);
+}
+
+/* Number of (query, key) pairs the rules leave visible over the whole
+ * problem (every batch and head): the operations count (DESIGN.md s3). */
+double xo_attn_pairs(const xo_attn_desc *a);
+
+/* Zero the output rows that see no key (out in p's out_dtype, [b, h, lq,
+ * d]): 0, as flash attention gives, where a softmax over nothing would be
+ * NaN. For backends whose kernels compute every row. */
+void xo_attn_zero_unseen(const xo_problem *p, void *out);
+
+/* ---- empty reductions and bias ------------------------------------------ */
+
+/* Number of output elements of p. */
+int64_t xo_problem_out_numel(const xo_problem *p);
+
+/* 1 when every output of p is an empty sum: matmul K = 0, conv2d C/groups
+ * x KH x KW = 0, attention Lk = 0. */
+int xo_reduction_empty(const xo_problem *p);
+
+/* The result of an empty reduction, as NumPy and torch give it: 0 in every
+ * output, plus the bias for conv2d. The core writes it (xo_dispatch) and
+ * never runs a backend on it: vendor runtimes reject, miscompute or crash
+ * on such problems (found by `make fuzz`). */
+void xo_fill_empty(const xo_problem *p, const xo_args *args);
+
+/* conv2d: out [n, oc, oh, ow] += bias [oc], in p's out_dtype (f64 or f32),
+ * after any scaling: the bias is added to the result, never to the
+ * accumulators. */
+void xo_add_bias_nchw(const xo_problem *p, const void *bias, void *out);
+
+/* ---- the int8 attention scheme v2 (DESIGN.md s2) ------------------------ */
+
+/* e^x from + - * and rint only (rules.h xo_rule_expf): exported for the
+ * tests' checks and the fuzz target. */
+float xo_expf(float x);
+
+/* One query row's probabilities, for its n visible keys: S_j = acc_j * sq *
+ * sk_j * scale in f32, in that order; m = max S; p_j = rint(255 *
+ * xo_expf(S_j - m)) as u8. Returns the sum of p (at most 255 n; 0 for n =
+ * 0). f is n floats of scratch. */
+int32_t xo_attn_probs_u8(const int32_t *acc, int64_t n, float sq,
+                         const float *sk, float scale, float *f, uint8_t *p);
+
+/* One query row's output: out_c = acc_c * sv_c / sum in f32 (0 when sum is
+ * 0), for d channels. */
+void xo_attn_out_f32(const int32_t *acc, int64_t d, const float *sv,
+                     int32_t sum, float *out);
+
+/* The whole scheme with scalar loops, one query row at a time (q k^T and
+ * P v as plain s32 dot products): the oracle, run by ref and npusim. args
+ * as xo_args describes for int8 attention; out is f32. */
+xo_status xo_attn_s8_scalar(const xo_problem *p, const xo_args *args);
+
+#endif /* XO_SEMANTICS_H */
