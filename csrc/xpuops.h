@@ -196,6 +196,9 @@ typedef struct xo_device_desc {
 int xo_device_count(void);
 /* Describe device i (0 <= i < xo_device_count()). */
 xo_status xo_device_describe(int i, xo_device_desc *desc);
+/* The index of dev for xo_device_describe (-1 for NULL): what a handle from
+ * xo_device_find or xo_device_resolve is called, and what it runs. */
+int xo_device_index(xo_device_t dev);
 /* Find an available device by exact name; XO_ERR_UNAVAILABLE with the
  * backend's reason when it exists but is not available. */
 xo_status xo_device_find(const char *name, xo_device_t *dev);

@@ -160,6 +160,11 @@ xo_status xo_device_describe(int i, xo_device_desc *desc) {
   return XO_OK;
 }
 
+int xo_device_index(xo_device_t dev) {
+  if (dev == NULL || dev < devices || dev >= devices + ndevices) return -1;
+  return (int)(dev - devices);
+}
+
 xo_status xo_device_find(const char *name, xo_device_t *dev) {
   int n = xo_device_count();
   *dev = NULL;
