@@ -1,6 +1,8 @@
 /* im2col.c - the gather map that turns a convolution into a GEMM, built once
  * per plan by the backends that convolve through GEMM (ref, openblas,
  * npusim). */
+#include <stdlib.h>
+
 #include "internal.h"
 
 xo_status xo_im2col_map(const xo_conv_desc *p, int64_t **map, int64_t *rows,
@@ -45,4 +47,15 @@ void xo_im2col_gather(const void *src, size_t es, const int64_t *idx, int64_t n,
     int16_t *d = col;
     for (int64_t e = 0; e < n; e++) d[e] = idx[e] < 0 ? 0 : s[idx[e]];
   }
+}
+
+xo_status xo_im2col_plan_make(void *plan) {
+  xo_im2col_plan *pl = plan;
+  return xo_im2col_map(&pl->h.p.conv, &pl->map, &pl->rows, &pl->cols);
+}
+
+void xo_im2col_plan_release(void *plan) {
+  xo_im2col_plan *pl = plan;
+  free(pl->map);
+  pl->map = NULL;
 }

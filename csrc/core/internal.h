@@ -162,21 +162,50 @@ typedef struct xo_run_stats {
 
 /* ---- backends ---------------------------------------------------------- */
 
+/* The start of every plan. The core allocates a plan (xo_backend.plan_size
+ * bytes, zeroed), fills this head, lets the op's plan function prepare the
+ * rest, and frees it after the backend's plan_release: a backend never
+ * allocates or frees a plan itself. */
+typedef struct xo_plan_head {
+  xo_problem p;    /* what the plan is for */
+  int device;      /* the backend's device index */
+  const char *how; /* what runs, for the impl string: xo_op_impl.how; a
+                      plan function may name something more precise */
+} xo_plan_head;
+
+/* Quantized layouts an op entry takes beyond symmetric operands with
+ * per-tensor or per-output-channel scales and a float result. The core
+ * refuses the others with XO_ERR_UNSUPPORTED naming the devices that take
+ * them. */
+enum {
+  XO_TAKES_ASYM_A = 1, /* activations (a, x) with zero points */
+  XO_TAKES_ASYM_B = 2, /* weights (b, w) with zero points */
+  XO_TAKES_GROUP = 4,  /* group-wise weight scales (int4 matmul) */
+  XO_TAKES_S32 = 8,    /* raw s32 accumulators as the result */
+  XO_TAKES_ALL = 15
+};
+
 /* What one backend does for one op. The op is the outer axis of a backend's
  * table (as in oneDNN's cpu_matmul_list): xo_backend.ops[op]. An entry whose
  * run is NULL is empty: the backend lacks the op, and the core refuses it
  * with XO_ERR_UNSUPPORTED naming the op and the devices that run it. */
 typedef struct xo_op_impl {
   /* XO_OK, or XO_ERR_UNSUPPORTED with a message, for problem p. The core has
-   * already checked that the device lists p's precision. (optional: NULL
-   * accepts every such problem) */
+   * already checked that the device lists p's precision and that the entry
+   * takes p's quantized layout. (optional: NULL accepts every such
+   * problem) */
   xo_status (*supports)(int index, const xo_problem *p);
-  /* Prepare once: allocate and compile what many runs reuse. */
-  xo_status (*plan)(int index, const xo_problem *p, void **plan);
+  /* Prepare once what many runs reuse (compiled kernels, primitives, maps),
+   * into plan (an xo_plan_head, then the backend's fields). After a failure
+   * the core calls plan_release and frees the plan. (optional: NULL, the
+   * head is all a run needs) */
+  xo_status (*plan)(void *plan);
   /* Execute many. May run concurrently on the same plan from several
    * threads: a run keeps its scratch to itself. Never called for an empty
    * reduction: the core writes that result (semantics.h xo_fill_empty). */
   xo_status (*run)(void *plan, const xo_args *args, xo_run_stats *stats);
+  unsigned takes;  /* XO_TAKES_* */
+  const char *how; /* what runs ("blocked gemm, portable C"), or NULL */
 } xo_op_impl;
 
 /* One backend: a table of function pointers, filled with designated
@@ -193,9 +222,15 @@ typedef struct xo_backend {
   xo_status (*describe)(int index, xo_device_desc *desc);
   /* Per op, indexed by xo_op_kind: {supports, plan, run}, or empty. */
   xo_op_impl ops[XO_OP_COUNT];
-  /* Release a plan of any op (accepts NULL). */
-  void (*plan_free)(void *plan);
-  /* Describe what a plan runs into impl (kernel, ISA). (optional) */
+  /* Bytes of the backend's plan, which starts with an xo_plan_head (0: the
+   * head alone). */
+  size_t plan_size;
+  /* Release what a plan function made (kernels, maps, locks), on a plan
+   * whose fields a failed plan function may have left zero; not the plan's
+   * memory. (optional) */
+  void (*plan_release)(void *plan);
+  /* Describe what a plan runs into impl (kernel, ISA). (optional: the core
+   * writes "<backend>:<op>_<precision> (<how>)") */
   void (*plan_describe)(const void *plan, char *impl, size_t n);
   /* Apply a new CPU thread count to the backend's pools. (optional) */
   void (*set_num_threads)(int n);
@@ -208,15 +243,23 @@ typedef struct xo_backend {
 /* The entry of b for op, or NULL when b lacks it. */
 const xo_op_impl *xo_backend_op(const xo_backend *b, int op);
 
-/* A new zeroed plan of size bytes whose first member is an xo_problem,
- * set to *p: the common start of every backend's plan. who names the
- * backend in the out-of-memory message. */
-xo_status xo_plan_new(size_t size, const xo_problem *p, const char *who,
-                      void **plan);
+/* Names of the available devices that run op in prec (-1: any precision)
+ * taking the layouts in takes (XO_TAKES_*), comma separated, into buf
+ * ("none on this machine" when there is none). */
+void xo_devices_that_run(int op, int prec, unsigned takes, char *buf, size_t n);
 
-/* Names of the available devices that run op in prec (-1: any precision),
- * comma separated, into buf ("none on this machine" when there is none). */
-void xo_devices_that_run(int op, int prec, char *buf, size_t n);
+/* ---- plans that convolve through an im2col GEMM (im2col.c) -------------- */
+
+/* The start of such a plan: the head, then the gather map. */
+typedef struct xo_im2col_plan {
+  xo_plan_head h;
+  int64_t *map; /* see xo_im2col_map */
+  int64_t rows, cols;
+} xo_im2col_plan;
+/* xo_op_impl.plan of a conv2d through im2col: builds the map once. */
+xo_status xo_im2col_plan_make(void *plan);
+/* xo_backend.plan_release for plans whose only resource is that map. */
+void xo_im2col_plan_release(void *plan);
 
 /* ---- libraries loaded at run time (dl.c) -------------------------------- */
 

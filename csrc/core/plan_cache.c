@@ -40,8 +40,38 @@ static uint64_t hash_key(xo_device_t dev, const xo_problem *p) {
   return (h ^ (uint64_t)(uintptr_t)dev) * 1099511628211ull;
 }
 
+/* Release what the backend made for a plan, then the plan itself. */
+static void plan_free(const xo_backend *b, void *plan) {
+  if (plan && b->plan_release) b->plan_release(plan);
+  free(plan);
+}
+
+/* The plan of dev's op entry for p: the head filled in, the rest prepared
+ * by the entry's plan function. */
+static xo_status plan_make(xo_device_t dev, const xo_problem *p, void **out) {
+  const xo_backend *b = dev->backend;
+  const xo_op_impl *op = xo_backend_op(b, p->op);
+  size_t size =
+      b->plan_size > sizeof(xo_plan_head) ? b->plan_size : sizeof(xo_plan_head);
+  xo_plan_head *h = calloc(1, size);
+  xo_status st = XO_OK;
+  *out = NULL;
+  if (h == NULL)
+    return xo_fail(XO_ERR_NO_MEMORY, "%s: no memory for a plan", b->name);
+  h->p = *p;
+  h->device = dev->index;
+  h->how = op->how ? op->how : "";
+  if (op->plan) st = op->plan(h);
+  if (st != XO_OK) {
+    plan_free(b, h);
+    return st;
+  }
+  *out = h;
+  return XO_OK;
+}
+
 static void ref_destroy(xo_plan_ref *r) {
-  r->dev->backend->plan_free(r->plan);
+  plan_free(r->dev->backend, r->plan);
   free(r);
   __atomic_sub_fetch(&live, 1, __ATOMIC_RELAXED);
 }
@@ -111,8 +141,7 @@ xo_status xo_plan_acquire(xo_device_t dev, const xo_problem *p,
   r->key = *p;
   r->refs = 1;
   double t0 = xo_now();
-  xo_status st =
-      xo_backend_op(dev->backend, p->op)->plan(dev->index, p, &r->plan);
+  xo_status st = plan_make(dev, p, &r->plan);
   *plan_s = xo_now() - t0;
   if (st != XO_OK) {
     free(r);
@@ -175,14 +204,6 @@ int64_t xo_cache_close(void) {
   return __atomic_load_n(&live, __ATOMIC_RELAXED);
 }
 
-xo_status xo_plan_new(size_t size, const xo_problem *p, const char *who,
-                      void **plan) {
-  *plan = calloc(1, size);
-  if (*plan == NULL) return xo_fail(XO_ERR_NO_MEMORY, "%s: no memory", who);
-  memcpy(*plan, p, sizeof *p);
-  return XO_OK;
-}
-
 /* Test-only perturbations, so the regression benchmarks can be shown to
  * catch a regression (docs/DESIGN.md s7): XPUOPS_TEST_SLOWDOWN=f (a float
  * >= 1) makes every run take f times as long, the extra (f - 1) spent
@@ -237,26 +258,55 @@ static void perturb(const xo_problem *p, const xo_args *args) {
   }
 }
 
+/* The quantized layouts beyond the default, as XO_TAKES_* would name
+ * them, with what a caller can do instead. */
+static const struct {
+  unsigned flag;
+  const char *what, *instead;
+} kLayouts[] = {
+    {XO_TAKES_ASYM_A, "inputs with zero points (asymmetric)",
+     "quantize them symmetrically"},
+    {XO_TAKES_ASYM_B, "weights with zero points (asymmetric)",
+     "quantize them symmetrically"},
+    {XO_TAKES_GROUP, "group-wise weight scales", "quantize per output channel"},
+    {XO_TAKES_S32, "raw s32 accumulators (out_dtype=int32)",
+     "ask for a float result"},
+};
+
 /* Whether dev can run p, asking the backend last: the op must be in its
- * table and the precision in its device's list (both named with the
- * devices that can, when not), then the backend's own supports. */
+ * table, the precision in its device's list and the quantized layout in
+ * what the entry takes (each refusal names the devices that can), then the
+ * backend's own supports. */
 static xo_status check_runs(xo_device_t dev, const xo_problem *p) {
   const xo_op_impl *op = xo_backend_op(dev->backend, p->op);
   const char *prec = xo_precision_name((xo_precision)p->prec);
+  const char *name = xo_op_name(p->op);
   char able[256];
   if (op == NULL) {
-    xo_devices_that_run(p->op, -1, able, sizeof able);
+    xo_devices_that_run(p->op, -1, 0, able, sizeof able);
     return xo_fail(XO_ERR_UNSUPPORTED,
                    "device '%s' has no %s (its backend does not implement "
                    "it); devices that run %s: %s",
-                   dev->desc.name, xo_op_name(p->op), xo_op_name(p->op), able);
+                   dev->desc.name, name, name, able);
   }
   if (dev->desc.precisions[p->prec] == XO_SUPPORT_NONE) {
-    xo_devices_that_run(p->op, p->prec, able, sizeof able);
+    xo_devices_that_run(p->op, p->prec, 0, able, sizeof able);
     return xo_fail(XO_ERR_UNSUPPORTED,
                    "device '%s' cannot run precision '%s'; devices that "
                    "run %s %s: %s",
-                   dev->desc.name, prec, prec, xo_op_name(p->op), able);
+                   dev->desc.name, prec, prec, name, able);
+  }
+  unsigned layout = (p->a_asym ? XO_TAKES_ASYM_A : 0) |
+                    (p->b_asym ? XO_TAKES_ASYM_B : 0) |
+                    (p->b_granularity == XO_Q_GROUP ? XO_TAKES_GROUP : 0) |
+                    (p->out_dtype == XO_DTYPE_S32 ? XO_TAKES_S32 : 0);
+  for (size_t i = 0; i < sizeof kLayouts / sizeof kLayouts[0]; i++) {
+    if (!(layout & kLayouts[i].flag) || (op->takes & kLayouts[i].flag))
+      continue;
+    xo_devices_that_run(p->op, p->prec, kLayouts[i].flag, able, sizeof able);
+    return xo_fail(
+        XO_ERR_UNSUPPORTED, "device '%s' does not take %s in %s; %s, or use %s",
+        dev->desc.name, kLayouts[i].what, name, kLayouts[i].instead, able);
   }
   return op->supports ? op->supports(dev->index, p) : XO_OK;
 }
@@ -299,10 +349,13 @@ xo_status xo_dispatch(xo_device_t dev, const xo_problem *p, const xo_args *args,
              : rs.events && rs.kernel_s > 0 ? "events"
                                             : "wall");
     info->native = dev->desc.precisions[p->prec] == XO_SUPPORT_NATIVE;
+    const xo_plan_head *h = plan;
     if (dev->backend->plan_describe)
       dev->backend->plan_describe(plan, info->impl, sizeof info->impl);
     else
-      strncpy(info->impl, dev->desc.name, sizeof info->impl - 1);
+      snprintf(info->impl, sizeof info->impl, "%s:%s_%s (%s)",
+               dev->backend->name, xo_op_name(p->op),
+               xo_precision_name((xo_precision)p->prec), h->how);
   }
   xo_plan_release(ref);
   return st;

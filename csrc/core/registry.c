@@ -238,12 +238,14 @@ xo_status xo_device_resolve(const char *name, xo_precision prec,
                  names);
 }
 
-void xo_devices_that_run(int op, int prec, char *buf, size_t n) {
+void xo_devices_that_run(int op, int prec, unsigned takes, char *buf,
+                         size_t n) {
   size_t used = 0;
   buf[0] = '\0';
   for (int i = 0; i < xo_device_count() && used < n; i++) {
     const xo_device_desc *d = &devices[i].desc;
-    if (!d->available || !xo_backend_op(devices[i].backend, op)) continue;
+    const xo_op_impl *entry = xo_backend_op(devices[i].backend, op);
+    if (!d->available || !entry || (entry->takes & takes) != takes) continue;
     if (prec >= 0 && d->precisions[prec] == XO_SUPPORT_NONE) continue;
     used += (size_t)snprintf(buf + used, n - used, "%s%s", used ? ", " : "",
                              d->name);

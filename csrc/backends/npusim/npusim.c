@@ -105,53 +105,6 @@ static xo_status npu_describe(int index, xo_device_desc *d) {
   return XO_OK;
 }
 
-/* matmul and conv2d: what the modeled pipeline has no place for */
-static xo_status npu_supports(int index, const xo_problem *p) {
-  (void)index;
-  if (p->a_asym || p->b_asym)
-    return xo_fail(XO_ERR_UNSUPPORTED,
-                   "npusim: symmetric operands only (zero points are not "
-                   "modeled)");
-  if (p->b_granularity == XO_Q_GROUP)
-    return xo_fail(XO_ERR_UNSUPPORTED,
-                   "npusim: group-wise weight scales are not modeled");
-  return XO_OK;
-}
-
-typedef struct npu_plan {
-  xo_problem p; /* first: xo_plan_new */
-  int index;
-  int64_t *im2col, rows, cols;
-} npu_plan;
-
-static void npu_plan_free(void *v) {
-  npu_plan *pl = v;
-  if (pl == NULL) return;
-  free(pl->im2col);
-  free(pl);
-}
-
-/* matmul and attention: the problem and the chip are all a run needs */
-static xo_status npu_plan_plain(int index, const xo_problem *p, void **out) {
-  xo_status st = xo_plan_new(sizeof(npu_plan), p, "npusim", out);
-  if (st == XO_OK) ((npu_plan *)*out)->index = index;
-  return st;
-}
-
-/* conv2d: the im2col gather map, once */
-static xo_status npu_plan_conv(int index, const xo_problem *p, void **out) {
-  npu_plan *pl = NULL;
-  xo_status st = npu_plan_plain(index, p, (void **)&pl);
-  if (st == XO_OK)
-    st = xo_im2col_map(&p->conv, &pl->im2col, &pl->rows, &pl->cols);
-  if (st != XO_OK) {
-    npu_plan_free(pl);
-    return st;
-  }
-  *out = pl;
-  return XO_OK;
-}
-
 /* The value of element e of a symmetric integer operand (int4: packed). */
 static int32_t q_at(const void *data, int64_t e, int packed4) {
   if (!packed4) return ((const int8_t *)data)[e];
@@ -212,11 +165,11 @@ static float output_scale(const int32_t *acc, int64_t count, float sa,
   return amax > 0 ? amax / 127.0f : 1.0f;
 }
 
-static xo_status npu_matmul(const npu_plan *pl, const xo_args *args) {
-  const xo_matmul_desc *p = &pl->p.mm;
+static xo_status npu_matmul(const xo_im2col_plan *pl, const xo_args *args) {
+  const xo_matmul_desc *p = &pl->h.p.mm;
   int64_t m = p->m, n = p->n, k = p->k, total = p->batch * m * n;
-  int b4 = pl->p.prec == XO_PREC_INT4;
-  int per_ch = pl->p.b_granularity == XO_Q_AXIS;
+  int b4 = pl->h.p.prec == XO_PREC_INT4;
+  int per_ch = pl->h.p.b_granularity == XO_Q_AXIS;
   int32_t *bw = NULL, *acc = NULL;
   xo_status st = xo_alloc(k * n, sizeof(int32_t), (void **)&bw);
   if (st == XO_OK) st = xo_alloc(total, sizeof(int32_t), (void **)&acc);
@@ -227,7 +180,7 @@ static xo_status npu_matmul(const npu_plan *pl, const xo_args *args) {
     mac(m, n, k, args->in[0], (p->batch_a > 1 ? i : 0) * m * k, 0, bw,
         acc + i * m * n);
   }
-  if (st == XO_OK && pl->p.out_dtype == XO_DTYPE_S32) {
+  if (st == XO_OK && pl->h.p.out_dtype == XO_DTYPE_S32) {
     memcpy(args->out, acc, (size_t)total * 4);
   } else if (st == XO_OK) {
     float sa = args->scale[0][0];
@@ -240,13 +193,13 @@ static xo_status npu_matmul(const npu_plan *pl, const xo_args *args) {
   return st;
 }
 
-static xo_status npu_conv(const npu_plan *pl, const xo_args *args) {
-  const xo_conv_desc *p = &pl->p.conv;
+static xo_status npu_conv(const xo_im2col_plan *pl, const xo_args *args) {
+  const xo_conv_desc *p = &pl->h.p.conv;
   int64_t cg = p->in_c / p->groups, ocg = p->out_c / p->groups;
   int64_t r = pl->rows, cols = pl->cols, hw = p->in_h * p->in_w;
   int64_t total = p->in_n * p->out_c * cols;
-  int w4 = pl->p.prec == XO_PREC_INT4;
-  int per_ch = pl->p.b_granularity == XO_Q_AXIS;
+  int w4 = pl->h.p.prec == XO_PREC_INT4;
+  int per_ch = pl->h.p.b_granularity == XO_Q_AXIS;
   int32_t *col = NULL, *x32 = NULL, *acc = NULL;
   xo_status st = xo_alloc(r * cols, sizeof(int32_t), (void **)&col);
   if (st == XO_OK) st = xo_alloc(cg * hw, sizeof(int32_t), (void **)&x32);
@@ -257,11 +210,11 @@ static xo_status npu_conv(const npu_plan *pl, const xo_args *args) {
           (const int8_t *)args->in[0] + (nn * p->in_c + g * cg) * hw;
       for (int64_t e = 0; e < cg * hw; e++) x32[e] = x[e];
       for (int64_t e = 0; e < r * cols; e++)
-        col[e] = pl->im2col[e] < 0 ? 0 : x32[pl->im2col[e]];
+        col[e] = pl->map[e] < 0 ? 0 : x32[pl->map[e]];
       mac(ocg, cols, r, args->in[1], g * ocg * r, w4, col,
           acc + (nn * p->out_c + g * ocg) * cols);
     }
-  if (st == XO_OK && pl->p.out_dtype == XO_DTYPE_S32) {
+  if (st == XO_OK && pl->h.p.out_dtype == XO_DTYPE_S32) {
     memcpy(args->out, acc, (size_t)total * 4);
   } else if (st == XO_OK) {
     float sa = args->scale[0][0];
@@ -272,8 +225,8 @@ static xo_status npu_conv(const npu_plan *pl, const xo_args *args) {
       st = requantize_block(p->out_c, cols, acc + nn * p->out_c * cols, sa,
                             args->scale[1], per_ch, 1, 0, so,
                             (float *)args->out + nn * p->out_c * cols);
-    if (st == XO_OK && pl->p.has_bias)
-      xo_add_bias_nchw(&pl->p, args->bias, args->out);
+    if (st == XO_OK && pl->h.p.has_bias)
+      xo_add_bias_nchw(&pl->h.p, args->bias, args->out);
   }
   free(col);
   free(x32);
@@ -281,15 +234,16 @@ static xo_status npu_conv(const npu_plan *pl, const xo_args *args) {
   return st;
 }
 
-static xo_status npu_attention(const npu_plan *pl, const xo_args *args) {
-  return xo_attn_s8_scalar(&pl->p, args); /* the scheme v2, as the core's */
+static xo_status npu_attention(const xo_im2col_plan *pl, const xo_args *args) {
+  return xo_attn_s8_scalar(&pl->h.p, args); /* the scheme v2, as the core's */
 }
 
 /* A run: the op's bit-exact results, then the model's time for them. */
-static xo_status run_with(xo_status (*op)(const npu_plan *, const xo_args *),
+static xo_status run_with(xo_status (*op)(const xo_im2col_plan *,
+                                          const xo_args *),
                           void *v, const xo_args *args, xo_run_stats *stats) {
-  const npu_plan *pl = v;
-  const npu_profile *prof = &profiles[pl->index];
+  const xo_im2col_plan *pl = v;
+  const npu_profile *prof = &profiles[pl->h.device];
   xo_status st = op(pl, args);
   double compute = args->ops / (prof->tops * 1e12 * prof->util);
   double memory = args->bytes / (prof->gbs * 1e9);
@@ -314,8 +268,8 @@ static xo_status npu_run_attention(void *v, const xo_args *args,
 }
 
 static void npu_describe_plan(const void *v, char *impl, size_t n) {
-  const npu_plan *pl = v;
-  const npu_profile *p = &profiles[pl->index];
+  const xo_plan_head *pl = v;
+  const npu_profile *p = &profiles[pl->device];
   snprintf(impl, n,
            "npusim:%s_%s (modeled: max(ops / (%g TOPS x %.0f%%), bytes / %g "
            "GB/s) + %.0f us; %s rounding)",
@@ -324,14 +278,18 @@ static void npu_describe_plan(const void *v, char *impl, size_t n) {
            single_rounding ? "single" : "gemmlowp double");
 }
 
+/* zero points and group-wise scales are not modeled */
 const xo_backend xo_backend_npusim = {
     .name = "npusim",
     .init = npu_init,
     .device_count = npu_count,
     .describe = npu_describe,
-    .ops[XO_OP_MATMUL] = {npu_supports, npu_plan_plain, npu_run_matmul},
-    .ops[XO_OP_CONV2D] = {npu_supports, npu_plan_conv, npu_run_conv},
-    .ops[XO_OP_ATTENTION] = {NULL, npu_plan_plain, npu_run_attention},
-    .plan_free = npu_plan_free,
+    .ops[XO_OP_MATMUL] = {.run = npu_run_matmul, .takes = XO_TAKES_S32},
+    .ops[XO_OP_CONV2D] = {.plan = xo_im2col_plan_make,
+                          .run = npu_run_conv,
+                          .takes = XO_TAKES_S32},
+    .ops[XO_OP_ATTENTION] = {.run = npu_run_attention},
+    .plan_size = sizeof(xo_im2col_plan),
+    .plan_release = xo_im2col_plan_release,
     .plan_describe = npu_describe_plan,
 };

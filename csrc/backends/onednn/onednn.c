@@ -137,27 +137,10 @@ static xo_status dnn_describe(int index, xo_device_desc *d) {
   return XO_OK;
 }
 
-/* What every op refuses: oneDNN 3.2 takes no weight zero points. */
-static xo_status dnn_supports(int index, const xo_problem *p) {
-  (void)index;
-  if (p->b_asym)
-    return xo_fail(XO_ERR_UNSUPPORTED,
-                   "onednn: weights with zero points (asymmetric) are not "
-                   "supported; quantize them symmetrically or use ref");
-  return XO_OK;
-}
-
-static xo_status dnn_supports_conv(int index, const xo_problem *p) {
-  if (p->a_asym)
-    return xo_fail(XO_ERR_UNSUPPORTED,
-                   "onednn: conv2d with an asymmetric input is not "
-                   "supported (zero-point padding); use ref");
-  return dnn_supports(index, p);
-}
-
-static void dnn_plan_free(void *vplan) {
-  dnn_plan *pl = vplan;
-  if (pl == NULL) return;
+/* Release what a plan made, also a plan whose function failed half way
+ * (zeroed fields are skipped). */
+static void dnn_plan_release(void *plan) {
+  dnn_plan *pl = plan;
   dnn_prim_free(&pl->main);
   dnn_prim_free(&pl->second);
   dnn_prim_free(&pl->third);
@@ -165,72 +148,18 @@ static void dnn_plan_free(void *vplan) {
   for (int i = 0; i < pl->nmd; i++) D.dnnl_memory_desc_destroy(pl->md[i]);
   free(pl->mask);
   free(pl->wc.buf);
-  pthread_rwlock_destroy(&pl->wc.lock);
-  free(pl);
+  if (pl->wc_ready) pthread_rwlock_destroy(&pl->wc.lock);
 }
 
-/* A plan with the op's primitives, made by make (dnn_matmul_plan, ...). */
-static xo_status plan_with(const xo_problem *p, xo_status (*make)(dnn_plan *),
-                           void **out) {
-  dnn_plan *pl = NULL;
-  xo_status st = xo_plan_new(sizeof *pl, p, "onednn", (void **)&pl);
-  if (st != XO_OK) return st;
+void dnn_plan_begin(dnn_plan *pl) {
   pthread_rwlock_init(&pl->wc.lock, NULL);
-  pl->widen8 = p->prec == XO_PREC_FP8;
-  pl->unpack4 = p->prec == XO_PREC_INT4;
-  st = make(pl);
-  if (st != XO_OK) {
-    dnn_plan_free(pl);
-    return st;
-  }
-  if (!pl->impl[0])
-    snprintf(pl->impl, sizeof pl->impl, "onednn:%s_%s (%s%s)",
-             xo_op_name(p->op), xo_precision_name((xo_precision)p->prec),
-             pl->main.impl, dnn_emulation(pl));
-  *out = pl;
-  return XO_OK;
+  pl->wc_ready = 1;
+  pl->widen8 = pl->h.p.prec == XO_PREC_FP8;
+  pl->unpack4 = pl->h.p.prec == XO_PREC_INT4;
 }
 
-static xo_status dnn_plan_matmul(int index, const xo_problem *p, void **out) {
-  (void)index;
-  return plan_with(p, dnn_matmul_plan, out);
-}
-
-static xo_status dnn_plan_conv(int index, const xo_problem *p, void **out) {
-  (void)index;
-  return plan_with(p, dnn_conv_plan, out);
-}
-
-static xo_status dnn_plan_attention(int index, const xo_problem *p,
-                                    void **out) {
-  (void)index;
-  return plan_with(p, dnn_attention_plan, out);
-}
-
-/* A run on this thread: OpenMP's thread count is per calling thread, so it
- * is set here, for this one, every time. */
-static xo_status run_with(xo_status (*op)(const dnn_plan *, const xo_args *),
-                          void *vplan, const xo_args *args) {
+void dnn_run_begin(void) {
   D.omp_set_num_threads(xo_get_num_threads());
-  return op(vplan, args);
-}
-
-static xo_status dnn_run_matmul(void *plan, const xo_args *args,
-                                xo_run_stats *stats) {
-  (void)stats; /* the core's wall clock is the kernel time */
-  return run_with(dnn_matmul_run, plan, args);
-}
-
-static xo_status dnn_run_conv(void *plan, const xo_args *args,
-                              xo_run_stats *stats) {
-  (void)stats;
-  return run_with(dnn_conv_run, plan, args);
-}
-
-static xo_status dnn_run_attention(void *plan, const xo_args *args,
-                                   xo_run_stats *stats) {
-  (void)stats;
-  return run_with(dnn_attention_run, plan, args);
 }
 
 const void *dnn_wcache_get(dnn_wcache *c, uint64_t token) {
@@ -260,9 +189,14 @@ void dnn_wcache_put(dnn_wcache *c, uint64_t token, const void *src,
   free(old);
 }
 
-static void dnn_plan_describe(const void *vplan, char *impl, size_t n) {
-  const dnn_plan *pl = vplan;
-  snprintf(impl, n, "%s", pl->impl);
+static void dnn_plan_describe(const void *plan, char *impl, size_t n) {
+  const dnn_plan *pl = plan;
+  if (pl->impl[0])
+    snprintf(impl, n, "%s", pl->impl);
+  else
+    snprintf(impl, n, "onednn:%s_%s (%s%s)", xo_op_name(pl->h.p.op),
+             xo_precision_name((xo_precision)pl->h.p.prec), pl->main.impl,
+             dnn_emulation(pl));
 }
 
 const char *dnn_emulation(const dnn_plan *pl) {
@@ -285,16 +219,24 @@ static void dnn_fini(void) {
   dnn_engine = NULL;
 }
 
+/* oneDNN 3.2 takes no weight zero points, and no input zero point in a
+ * convolution (its padding would need it) */
 const xo_backend xo_backend_onednn = {
     .name = "onednn",
     .init = dnn_init,
     .device_count = dnn_device_count,
     .describe = dnn_describe,
-    .ops[XO_OP_MATMUL] = {dnn_supports, dnn_plan_matmul, dnn_run_matmul},
-    .ops[XO_OP_CONV2D] = {dnn_supports_conv, dnn_plan_conv, dnn_run_conv},
-    .ops[XO_OP_ATTENTION] = {dnn_supports, dnn_plan_attention,
-                             dnn_run_attention},
-    .plan_free = dnn_plan_free,
+    .ops[XO_OP_MATMUL] = {.plan = dnn_matmul_plan,
+                          .run = dnn_matmul_run,
+                          .takes =
+                              XO_TAKES_ASYM_A | XO_TAKES_GROUP | XO_TAKES_S32},
+    .ops[XO_OP_CONV2D] = {.plan = dnn_conv_plan,
+                          .run = dnn_conv_run,
+                          .takes = XO_TAKES_S32},
+    .ops[XO_OP_ATTENTION] = {.plan = dnn_attention_plan,
+                             .run = dnn_attention_run},
+    .plan_size = sizeof(dnn_plan),
+    .plan_release = dnn_plan_release,
     .plan_describe = dnn_plan_describe,
     .set_num_threads = dnn_set_num_threads,
     .fini = dnn_fini,

@@ -87,7 +87,7 @@ void dnn_wcache_put(dnn_wcache *c, uint64_t token, const void *src,
                     size_t bytes);
 
 typedef struct dnn_plan {
-  xo_problem p;                       /* first: xo_plan_new */
+  xo_plan_head h;                     /* first: the core's plan head */
   dnn_prim main, second, third;       /* matmul | conv | QK, softmax, PV */
   dnn_prim reorder[3];                /* conv: src in, weights in, dst out */
   dnnl_memory_desc_t md[DNN_MAX_MDS]; /* owned descriptors, see users */
@@ -97,6 +97,7 @@ typedef struct dnn_plan {
   int widen8;      /* fp8 operands widened to bf16 (exact) */
   int unpack4;     /* int4 weights unpacked to s8 (exact) */
   dnn_wcache wc;   /* derived weights of the last immutable operand */
+  int wc_ready;    /* wc.lock initialised (dnn_plan_begin) */
   char impl[400];  /* what runs (3 primitives for attention): xo_op_info
                     * keeps the first 319 characters */
 } dnn_plan;
@@ -132,14 +133,23 @@ void *dnn_scratch(int slot, size_t bytes);
 /* fp8 E4M3 codes to bf16 bits (every E4M3 value is a bf16 value). */
 void dnn_fp8_to_bf16(const uint8_t *src, int64_t n, uint16_t *dst);
 
-/* Each op's plan (primitives, descriptors; may set pl->impl, else it names
- * pl->main) and run. */
-xo_status dnn_matmul_plan(dnn_plan *pl);
-xo_status dnn_matmul_run(const dnn_plan *cpl, const xo_args *args);
-xo_status dnn_conv_plan(dnn_plan *pl);
-xo_status dnn_conv_run(const dnn_plan *cpl, const xo_args *args);
-xo_status dnn_attention_plan(dnn_plan *pl);
-xo_status dnn_attention_run(const dnn_plan *pl, const xo_args *args);
+/* What every op's plan does first: the weight cache and the emulations
+ * (fp8 widened to bf16, int4 unpacked to s8). */
+void dnn_plan_begin(dnn_plan *pl);
+/* What every run does first: OpenMP's thread count is per calling thread,
+ * so it is set for this one, every time. */
+void dnn_run_begin(void);
+
+/* Each op's plan (xo_op_impl.plan: primitives and descriptors; attention
+ * names itself in pl->impl, the others are named after pl->main) and run
+ * (xo_op_impl.run). */
+xo_status dnn_matmul_plan(void *plan);
+xo_status dnn_matmul_run(void *plan, const xo_args *args, xo_run_stats *stats);
+xo_status dnn_conv_plan(void *plan);
+xo_status dnn_conv_run(void *plan, const xo_args *args, xo_run_stats *stats);
+xo_status dnn_attention_plan(void *plan);
+xo_status dnn_attention_run(void *plan, const xo_args *args,
+                            xo_run_stats *stats);
 
 /* The oneDNN data type of an operand of precision prec (fp8 widened). */
 dnnl_data_type_t dnn_operand_type(xo_precision prec, int is_unsigned);

@@ -22,9 +22,11 @@ static int64_t visible(const xo_attn_desc *a, int64_t g, int64_t r) {
   return xo_attn_visible(a, xo_attn_q_head0(a, g) + r / a->lq, r % a->lq);
 }
 
-xo_status dnn_attention_plan(dnn_plan *pl) {
-  const xo_attn_desc *p = &pl->p.attn;
-  xo_precision prec = (xo_precision)pl->p.prec;
+xo_status dnn_attention_plan(void *plan) {
+  dnn_plan *pl = plan;
+  const xo_attn_desc *p = &pl->h.p.attn;
+  xo_precision prec = (xo_precision)pl->h.p.prec;
+  dnn_plan_begin(pl);
   int int8 = prec == XO_PREC_INT8;
   int64_t m = p->h / p->hkv * p->lq, d = p->d, lk = p->lk;
   dnnl_data_type_t op = dnn_operand_type(prec, 0);
@@ -104,12 +106,16 @@ xo_status dnn_attention_plan(dnn_plan *pl) {
   return st;
 }
 
-xo_status dnn_attention_run(const dnn_plan *pl, const xo_args *args) {
-  const xo_attn_desc *p = &pl->p.attn;
-  int int8 = pl->p.prec == XO_PREC_INT8;
+xo_status dnn_attention_run(void *plan, const xo_args *args,
+                            xo_run_stats *stats) {
+  const dnn_plan *pl = plan;
+  const xo_attn_desc *p = &pl->h.p.attn;
+  int int8 = pl->h.p.prec == XO_PREC_INT8;
+  (void)stats; /* the core's wall clock is the kernel time */
+  dnn_run_begin();
   int64_t m = p->h / p->hkv * p->lq, d = p->d, lk = p->lk;
   int64_t nq = p->b * p->h * p->lq * d, nk = p->b * p->hkv * lk * d;
-  size_t es = int8 ? 1 : pl->p.prec == XO_PREC_FP32 ? 4 : 2;
+  size_t es = int8 ? 1 : pl->h.p.prec == XO_PREC_FP32 ? 4 : 2;
   const char *q = args->in[0], *k = args->in[1], *v = args->in[2];
   if (pl->widen8) {
     uint16_t *w = dnn_scratch(0, (size_t)(nq + 2 * nk) * 2);
@@ -171,6 +177,6 @@ xo_status dnn_attention_run(const dnn_plan *pl, const xo_args *args) {
                       og + r * d);
   }
   /* a row that sees no key: 0, not the float softmax's NaN */
-  xo_attn_zero_unseen(&pl->p, args->out);
+  xo_attn_zero_unseen(&pl->h.p, args->out);
   return XO_OK;
 }

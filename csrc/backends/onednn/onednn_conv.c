@@ -21,8 +21,10 @@ static xo_status make_reorder(const_dnnl_memory_desc_t from,
   return dnn_prim_make(pd, out, "reorder");
 }
 
-xo_status dnn_conv_plan(dnn_plan *pl) {
-  const xo_problem *p = &pl->p;
+xo_status dnn_conv_plan(void *plan) {
+  dnn_plan *pl = plan;
+  const xo_problem *p = &pl->h.p;
+  dnn_plan_begin(pl);
   xo_precision prec = (xo_precision)p->prec;
   int integer = xo_precision_is_integer(prec);
   int64_t g = p->conv.groups;
@@ -120,7 +122,7 @@ static const void *through(const dnn_plan *pl, int r, int slot,
  * immutable QTensor is reordered once per plan, not per call. */
 static const void *conv_weights(dnn_plan *pl, const xo_args *args, int *held,
                                 xo_status *st) {
-  const xo_problem *p = &pl->p;
+  const xo_problem *p = &pl->h.p;
   const void *w = args->in[1];
   int64_t nw =
       p->conv.out_c * (p->conv.in_c / p->conv.groups) * p->conv.kh * p->conv.kw;
@@ -155,9 +157,11 @@ oom:
   return NULL;
 }
 
-xo_status dnn_conv_run(const dnn_plan *cpl, const xo_args *args) {
-  dnn_plan *pl = (dnn_plan *)cpl; /* only the locked weight cache changes */
-  const xo_problem *p = &pl->p;
+xo_status dnn_conv_run(void *plan, const xo_args *args, xo_run_stats *stats) {
+  dnn_plan *pl = plan; /* only the locked weight cache changes */
+  (void)stats;         /* the core's wall clock is the kernel time */
+  dnn_run_begin();
+  const xo_problem *p = &pl->h.p;
   const void *x = args->in[0];
   int64_t nx = p->conv.in_n * p->conv.in_c * p->conv.in_h * p->conv.in_w;
   xo_status st = XO_OK;

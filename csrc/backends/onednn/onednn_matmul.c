@@ -8,8 +8,10 @@
 
 enum { MD_SRC, MD_WEI, MD_DST, MD_SA, MD_SB, MD_ZA };
 
-xo_status dnn_matmul_plan(dnn_plan *pl) {
-  const xo_problem *p = &pl->p;
+xo_status dnn_matmul_plan(void *plan) {
+  dnn_plan *pl = plan;
+  const xo_problem *p = &pl->h.p;
+  dnn_plan_begin(pl);
   xo_precision prec = (xo_precision)p->prec;
   int integer = xo_precision_is_integer(prec);
   int group = p->b_granularity == XO_Q_GROUP;
@@ -59,7 +61,7 @@ xo_status dnn_matmul_plan(dnn_plan *pl) {
 
 static xo_status run_matmul(const dnn_plan *pl, const xo_args *args,
                             const void *a, const void *b) {
-  const xo_problem *p = &pl->p;
+  const xo_problem *p = &pl->h.p;
   const int32_t zero = 0;
   const int32_t *za = args->zero_point[0] ? args->zero_point[0] : &zero;
   if (p->b_granularity != XO_Q_GROUP) {
@@ -133,9 +135,11 @@ static const void *weights(dnn_plan *pl, const xo_args *args, int64_t nb,
   return w;
 }
 
-xo_status dnn_matmul_run(const dnn_plan *cpl, const xo_args *args) {
-  dnn_plan *pl = (dnn_plan *)cpl; /* only the locked weight cache changes */
-  const xo_problem *p = &pl->p;
+xo_status dnn_matmul_run(void *plan, const xo_args *args, xo_run_stats *stats) {
+  dnn_plan *pl = plan; /* only the locked weight cache changes */
+  (void)stats;         /* the core's wall clock is the kernel time */
+  dnn_run_begin();
+  const xo_problem *p = &pl->h.p;
   const void *a = args->in[0];
   int64_t na = p->mm.batch_a * p->mm.m * p->mm.k,
           nb = p->mm.batch_b * p->mm.k * p->mm.n;

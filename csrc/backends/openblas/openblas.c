@@ -103,54 +103,19 @@ static xo_status blas_supports_attention(int index, const xo_problem *p) {
   return gemm_dims_fit(1, dims);
 }
 
-static void blas_plan_free(void *vplan) {
-  blas_plan *plan = vplan;
-  if (plan == NULL) return;
-  free(plan->im2col);
-  free(plan);
-}
-
-/* A plan that says what comes with its GEMMs; for matmul and attention
- * the problem is all a run needs. */
-static xo_status blas_plan_with(const xo_problem *p, const char *with,
-                                void **out) {
-  xo_status st = xo_plan_new(sizeof(blas_plan), p, "openblas", out);
-  if (st == XO_OK) ((blas_plan *)*out)->with = with;
-  return st;
-}
-
-static xo_status blas_plan_matmul(int index, const xo_problem *p, void **out) {
-  (void)index;
-  return blas_plan_with(p, "", out);
-}
-
-static xo_status blas_plan_attention(int index, const xo_problem *p,
-                                     void **out) {
-  (void)index;
-  return blas_plan_with(p, " + softmax", out);
-}
-
 /* conv2d: the im2col gather map, unless the conv is pointwise (1x1, stride
  * 1, unpadded: the input already is the GEMM operand) */
-static xo_status blas_plan_conv(int index, const xo_problem *p, void **out) {
-  (void)index;
-  const xo_conv_desc *c = &p->conv;
-  blas_plan *plan = NULL;
+static xo_status blas_plan_conv(void *plan) {
+  xo_im2col_plan *pl = plan;
+  const xo_conv_desc *c = &pl->h.p.conv;
   int pointwise = c->kh == 1 && c->kw == 1 && c->stride[0] == 1 &&
                   c->stride[1] == 1 && c->pad_begin[0] == 0 &&
                   c->pad_begin[1] == 0 && c->pad_end[0] == 0 &&
                   c->pad_end[1] == 0;
-  xo_status st = blas_plan_with(p, pointwise ? " (pointwise)" : " on im2col",
-                                (void **)&plan);
-  if (st == XO_OK && !pointwise)
-    st = xo_im2col_map(c, &plan->im2col, &plan->rows, &plan->cols);
-  if (st != XO_OK) {
-    blas_plan_free(plan);
-    return st;
-  }
-  plan->rows = c->in_c / c->groups * c->kh * c->kw;
-  plan->cols = c->out_h * c->out_w;
-  *out = plan;
+  if (!pointwise) return xo_im2col_plan_make(plan);
+  pl->h.how = " (pointwise)";
+  pl->rows = c->in_c / c->groups;
+  pl->cols = c->out_h * c->out_w;
   return XO_OK;
 }
 
@@ -174,11 +139,11 @@ void blas_gemm_f64(int64_t m, int64_t n, int64_t k, double alpha,
 
 /* One GEMM per batch, or a single one when b is shared by every batch (the
  * batch then folds into M). */
-static xo_status blas_matmul(void *vplan, const xo_args *args,
+static xo_status blas_matmul(void *plan, const xo_args *args,
                              xo_run_stats *stats) {
-  const blas_plan *plan = vplan;
-  const xo_matmul_desc *p = &plan->p.mm;
-  int dbl = plan->p.prec == XO_PREC_FP64;
+  const xo_problem *pp = &((const xo_plan_head *)plan)->p;
+  const xo_matmul_desc *p = &pp->mm;
+  int dbl = pp->prec == XO_PREC_FP64;
   size_t es = dbl ? 8 : 4;
   int64_t m = p->m, n = p->n, k = p->k;
   int fold = p->batch_b == 1 && p->batch_a == p->batch;
@@ -210,15 +175,15 @@ static xo_status blas_matmul(void *vplan, const xo_args *args,
 
 static xo_status blas_conv2d(void *vplan, const xo_args *args,
                              xo_run_stats *stats) {
-  const blas_plan *plan = vplan;
-  const xo_conv_desc *p = &plan->p.conv;
-  int dbl = plan->p.prec == XO_PREC_FP64;
+  const xo_im2col_plan *plan = vplan;
+  const xo_conv_desc *p = &plan->h.p.conv;
+  int dbl = plan->h.p.prec == XO_PREC_FP64;
   size_t es = dbl ? 8 : 4;
   int64_t cg = p->in_c / p->groups, ocg = p->out_c / p->groups;
   int64_t r = plan->rows, cols = plan->cols, hw = p->in_h * p->in_w;
   void *col = NULL;
   (void)stats; /* the core's wall clock is the kernel time */
-  if (plan->im2col) {
+  if (plan->map) {
     xo_status st = xo_alloc(r * cols, es, &col);
     if (st != XO_OK) return st;
   }
@@ -227,8 +192,8 @@ static xo_status blas_conv2d(void *vplan, const xo_args *args,
       const char *x = (const char *)args->in[0] +
                       (size_t)((n * p->in_c + g * cg) * hw) * es;
       const void *b = x; /* a pointwise conv reads the input as it is */
-      if (plan->im2col) {
-        xo_im2col_gather(x, es, plan->im2col, r * cols, col);
+      if (plan->map) {
+        xo_im2col_gather(x, es, plan->map, r * cols, col);
         b = col;
       }
       const char *w = (const char *)args->in[1] + (size_t)(g * ocg * r) * es;
@@ -242,16 +207,15 @@ static xo_status blas_conv2d(void *vplan, const xo_args *args,
                       (float *)o, cols);
     }
   free(col);
-  if (plan->p.has_bias) xo_add_bias_nchw(&plan->p, args->bias, args->out);
+  if (plan->h.p.has_bias) xo_add_bias_nchw(&plan->h.p, args->bias, args->out);
   return XO_OK;
 }
 
-static void blas_plan_describe(const void *vplan, char *impl, size_t n) {
-  const blas_plan *plan = vplan;
-  const char *prec = xo_precision_name((xo_precision)plan->p.prec);
-  const char *gemm = plan->p.prec == XO_PREC_FP64 ? "dgemm" : "sgemm";
-  snprintf(impl, n, "openblas:%s_%s (cblas_%s%s, %s core)",
-           xo_op_name(plan->p.op), prec, gemm, plan->with,
+static void blas_plan_describe(const void *plan, char *impl, size_t n) {
+  const xo_plan_head *h = plan;
+  snprintf(impl, n, "openblas:%s_%s (cblas_%s%s, %s core)", xo_op_name(h->p.op),
+           xo_precision_name((xo_precision)h->p.prec),
+           h->p.prec == XO_PREC_FP64 ? "dgemm" : "sgemm", h->how,
            get_corename ? get_corename() : "unknown");
 }
 
@@ -264,11 +228,18 @@ const xo_backend xo_backend_openblas = {
     .init = blas_init,
     .device_count = blas_device_count,
     .describe = blas_describe,
-    .ops[XO_OP_MATMUL] = {blas_supports_matmul, blas_plan_matmul, blas_matmul},
-    .ops[XO_OP_CONV2D] = {blas_supports_conv, blas_plan_conv, blas_conv2d},
-    .ops[XO_OP_ATTENTION] = {blas_supports_attention, blas_plan_attention,
-                             blas_attention},
-    .plan_free = blas_plan_free,
+    .ops[XO_OP_MATMUL] = {.supports = blas_supports_matmul,
+                          .run = blas_matmul,
+                          .how = ""},
+    .ops[XO_OP_CONV2D] = {.supports = blas_supports_conv,
+                          .plan = blas_plan_conv,
+                          .run = blas_conv2d,
+                          .how = " on im2col"},
+    .ops[XO_OP_ATTENTION] = {.supports = blas_supports_attention,
+                             .run = blas_attention,
+                             .how = " + softmax"},
+    .plan_size = sizeof(xo_im2col_plan),
+    .plan_release = xo_im2col_plan_release,
     .plan_describe = blas_plan_describe,
     .set_num_threads = blas_set_num_threads,
 };

@@ -32,13 +32,6 @@ extern xo_sgemv_fn xo_openblas_sgemv;
 extern xo_dgemv_fn xo_openblas_dgemv;
 extern xo_dgemm_fn xo_openblas_dgemm;
 
-typedef struct blas_plan {
-  xo_problem p;       /* first: xo_plan_new */
-  const char *with;   /* what comes with the GEMMs, for the impl string */
-  int64_t *im2col;    /* conv2d: NULL for a 1x1, stride-1, unpadded conv */
-  int64_t rows, cols; /* conv2d: the GEMM operand's R and P */
-} blas_plan;
-
 /* Row-major C [m, n] = alpha * A [m, k] @ op(B) (+ beta C); B is [k, n], or
  * [n, k] when trans_b. Leading dimensions are the row lengths. */
 void blas_gemm_f32(int64_t m, int64_t n, int64_t k, float alpha, const float *a,
@@ -48,7 +41,7 @@ void blas_gemm_f64(int64_t m, int64_t n, int64_t k, double alpha,
                    const double *a, int64_t lda, const double *b, int64_t ldb,
                    int trans_b, double *c, int64_t ldc);
 
-/* attention's run (xo_op_impl.run) on a blas_plan */
+/* attention's run (xo_op_impl.run): the plan is its xo_plan_head */
 xo_status blas_attention(void *plan, const xo_args *args, xo_run_stats *stats);
 
 #endif /* XO_OPENBLAS_H */

@@ -28,9 +28,9 @@ enum { QB = 128 }; /* query rows per block: bounds the score buffer */
 
 xo_status blas_attention(void *vplan, const xo_args *args,
                          xo_run_stats *stats) {
-  const blas_plan *plan = vplan;
-  const xo_attn_desc *p = &plan->p.attn;
-  int dbl = plan->p.prec == XO_PREC_FP64;
+  const xo_problem *pp = &((const xo_plan_head *)vplan)->p;
+  const xo_attn_desc *p = &pp->attn;
+  int dbl = pp->prec == XO_PREC_FP64;
   void *s = NULL;
   (void)stats; /* the core's wall clock is the kernel time */
   xo_status st = xo_alloc(QB * p->lk, dbl ? 8 : 4, &s);

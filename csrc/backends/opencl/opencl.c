@@ -216,8 +216,9 @@ static const char *source_of(const char *which) {
   return xo_cl_attention;
 }
 
-xo_status cl_kernel_get(cl_dev *d, const char *which, const char *options,
-                        const char *name, cl_kernel *k) {
+static xo_status kernel_get_locked(cl_dev *d, const char *which,
+                                   const char *options, const char *name,
+                                   cl_kernel *k) {
   char key[512];
   const char *extra = getenv("XPUOPS_OPENCL_BUILD_OPTIONS"); /* tests, tuning */
   char opts[480];
@@ -261,6 +262,14 @@ xo_status cl_kernel_get(cl_dev *d, const char *which, const char *options,
                        err);
 }
 
+xo_status cl_kernel_get(cl_dev *d, const char *which, const char *options,
+                        const char *name, cl_kernel *k) {
+  pthread_mutex_lock(&d->lock);
+  xo_status st = kernel_get_locked(d, which, options, name, k);
+  pthread_mutex_unlock(&d->lock);
+  return st;
+}
+
 xo_status cl_buffer(cl_dev *d, const void *host, size_t bytes, cl_mem *m) {
   cl_int err = CL_SUCCESS;
   static const char zero[8];
@@ -292,24 +301,6 @@ xo_status cl_alloc(cl_dev *d, size_t bytes, cl_mem *m) {
 
 /* ---- the backend table ------------------------------------------------ */
 
-/* What every op refuses: the kernels subtract no weight zero points. */
-static xo_status cl_supports(int index, const xo_problem *p) {
-  (void)index;
-  if (p->b_asym)
-    return xo_fail(XO_ERR_UNSUPPORTED,
-                   "opencl: weights with zero points (asymmetric) are not "
-                   "supported; quantize them symmetrically or use ref");
-  return XO_OK;
-}
-
-static xo_status cl_supports_conv(int index, const xo_problem *p) {
-  if (p->a_asym)
-    return xo_fail(XO_ERR_UNSUPPORTED,
-                   "opencl: conv2d with an asymmetric input is not supported "
-                   "(zero-point padding); use ref");
-  return cl_supports(index, p);
-}
-
 /* a work-group stages two tiles of 16 rows x d floats in local memory */
 static xo_status cl_supports_attention(int index, const xo_problem *p) {
   const cl_dev *d = &devs[index];
@@ -321,44 +312,16 @@ static xo_status cl_supports_attention(int index, const xo_problem *p) {
   return XO_OK;
 }
 
-static void cl_plan_free(void *vplan) {
-  cl_plan *pl = vplan;
-  if (pl == NULL) return;
+/* Release a plan's kernels (the programs stay in the device's cache). */
+static void cl_plan_release(void *plan) {
+  cl_plan *pl = plan;
   if (pl->main) CL.ReleaseKernel(pl->main);
   if (pl->im2col) CL.ReleaseKernel(pl->im2col);
-  free(pl);
 }
 
-/* A plan whose kernels make (cl_plan_matmul, ...) builds, under the
- * device's lock (context creation and its program cache). */
-static xo_status plan_with(int index, const xo_problem *p,
-                           xo_status (*make)(cl_plan *), void **out) {
-  cl_plan *pl = NULL;
-  xo_status st = xo_plan_new(sizeof *pl, p, "opencl", (void **)&pl);
-  if (st != XO_OK) return st;
-  pl->dev = &devs[index];
-  pl->tune = cl_tune_gemm(pl->dev, (xo_precision)p->prec);
-  pthread_mutex_lock(&pl->dev->lock);
-  st = make(pl);
-  pthread_mutex_unlock(&pl->dev->lock);
-  if (st != XO_OK) {
-    cl_plan_free(pl);
-    return st;
-  }
-  *out = pl;
-  return XO_OK;
-}
-
-static xo_status cl_plan_mm(int index, const xo_problem *p, void **out) {
-  return plan_with(index, p, cl_plan_matmul, out);
-}
-
-static xo_status cl_plan_cv(int index, const xo_problem *p, void **out) {
-  return plan_with(index, p, cl_plan_conv, out);
-}
-
-static xo_status cl_plan_at(int index, const xo_problem *p, void **out) {
-  return plan_with(index, p, cl_plan_attention, out);
+void cl_plan_begin(cl_plan *pl) {
+  pl->dev = &devs[pl->h.device];
+  pl->tune = cl_tune_gemm(pl->dev, (xo_precision)pl->h.p.prec);
 }
 
 /* Every op's run: the plan knows its enqueues. */
@@ -394,15 +357,25 @@ static void cl_fini(void) {
   }
 }
 
+/* the kernels subtract no weight zero points, and no input zero point in
+ * a convolution (its padding would need it) */
 const xo_backend xo_backend_opencl = {
     .name = "opencl",
     .init = cl_init,
     .device_count = cl_count,
     .describe = cl_describe,
-    .ops[XO_OP_MATMUL] = {cl_supports, cl_plan_mm, cl_run},
-    .ops[XO_OP_CONV2D] = {cl_supports_conv, cl_plan_cv, cl_run},
-    .ops[XO_OP_ATTENTION] = {cl_supports_attention, cl_plan_at, cl_run},
-    .plan_free = cl_plan_free,
+    .ops[XO_OP_MATMUL] = {.plan = cl_plan_matmul,
+                          .run = cl_run,
+                          .takes =
+                              XO_TAKES_ASYM_A | XO_TAKES_GROUP | XO_TAKES_S32},
+    .ops[XO_OP_CONV2D] = {.plan = cl_plan_conv,
+                          .run = cl_run,
+                          .takes = XO_TAKES_S32},
+    .ops[XO_OP_ATTENTION] = {.supports = cl_supports_attention,
+                             .plan = cl_plan_attention,
+                             .run = cl_run},
+    .plan_size = sizeof(cl_plan),
+    .plan_release = cl_plan_release,
     .plan_describe = cl_plan_describe,
     .fini = cl_fini,
 };

@@ -77,8 +77,9 @@ typedef struct cl_tuning {
 cl_tuning cl_tune_gemm(const cl_dev *d, xo_precision prec);
 
 /* A kernel of source `which` ("gemm", "im2col", "attention") built with
- * options, from the device's program cache. Compile errors come back as
- * XO_ERR_RUNTIME with the build log. Caller holds d->lock. */
+ * options, from the device's program cache (made on first use, under
+ * d->lock). Compile errors come back as XO_ERR_RUNTIME with the build
+ * log. */
 xo_status cl_kernel_get(cl_dev *d, const char *which, const char *options,
                         const char *name, cl_kernel *k);
 
@@ -93,7 +94,7 @@ typedef struct run_ctx run_ctx;
 
 typedef struct cl_plan cl_plan;
 struct cl_plan {
-  xo_problem p; /* first: xo_plan_new */
+  xo_plan_head h; /* first: the core's plan head */
   cl_dev *dev;
   cl_tuning tune;
   cl_kernel main, im2col;
@@ -103,11 +104,12 @@ struct cl_plan {
   xo_status (*enqueue)(cl_plan *pl, const xo_args *args, run_ctx *r, cl_mem *m);
 };
 
-/* Each op's kernels (and the plan's enqueue and impl), with the device's
- * lock held. */
-xo_status cl_plan_matmul(cl_plan *pl);
-xo_status cl_plan_conv(cl_plan *pl);
-xo_status cl_plan_attention(cl_plan *pl);
+/* What every op's plan does first: the device and its GEMM tuning. */
+void cl_plan_begin(cl_plan *pl);
+/* Each op's plan (xo_op_impl.plan): kernels, the plan's enqueue and impl. */
+xo_status cl_plan_matmul(void *plan);
+xo_status cl_plan_conv(void *plan);
+xo_status cl_plan_attention(void *plan);
 /* Run pl's op: enqueue, wait, and the kernels' event time (0: none). */
 xo_status cl_run_ops(cl_plan *pl, const xo_args *args, double *kernel_s);
 

@@ -36,7 +36,7 @@ static const char *et_of(size_t es) {
 static xo_status gemm_kernel(cl_plan *pl, const char *a_fmt, const char *b_fmt,
                              const char *flags) {
   char opts[400];
-  int integer = xo_precision_is_integer((xo_precision)pl->p.prec);
+  int integer = xo_precision_is_integer((xo_precision)pl->h.p.prec);
   snprintf(opts, sizeof opts, "-DTS=%d -DWPT=%d -DACC=%s -DA_%s -DB_%s %s",
            pl->tune.ts, pl->tune.wpt, integer ? "int" : "float", a_fmt, b_fmt,
            flags);
@@ -65,8 +65,9 @@ static void gemm_flags(const xo_problem *p, const char *per_channel,
 static void name_gemm(cl_plan *pl, const char *after) {
   snprintf(pl->impl, sizeof pl->impl,
            "opencl:%s_%s (xo_gemm TS=%d WPT=%d from the %s%s, on %s)",
-           xo_op_name(pl->p.op), xo_precision_name((xo_precision)pl->p.prec),
-           pl->tune.ts, pl->tune.wpt, pl->tune.from, after, pl->dev->name);
+           xo_op_name(pl->h.p.op),
+           xo_precision_name((xo_precision)pl->h.p.prec), pl->tune.ts,
+           pl->tune.wpt, pl->tune.from, after, pl->dev->name);
 }
 
 static xo_status run_matmul(cl_plan *pl, const xo_args *args, run_ctx *r,
@@ -76,8 +77,10 @@ static xo_status run_conv(cl_plan *pl, const xo_args *args, run_ctx *r,
 static xo_status run_attention(cl_plan *pl, const xo_args *args, run_ctx *r,
                                cl_mem *m);
 
-xo_status cl_plan_matmul(cl_plan *pl) {
-  const xo_problem *p = &pl->p;
+xo_status cl_plan_matmul(void *plan) {
+  cl_plan *pl = plan;
+  const xo_problem *p = &pl->h.p;
+  cl_plan_begin(pl);
   xo_precision prec = (xo_precision)p->prec;
   char flags[160];
   size_t ea, eb;
@@ -89,8 +92,10 @@ xo_status cl_plan_matmul(cl_plan *pl) {
 }
 
 /* conv: A = weights [OC/g][R], B = the im2col of x */
-xo_status cl_plan_conv(cl_plan *pl) {
-  const xo_problem *p = &pl->p;
+xo_status cl_plan_conv(void *plan) {
+  cl_plan *pl = plan;
+  const xo_problem *p = &pl->h.p;
+  cl_plan_begin(pl);
   xo_precision prec = (xo_precision)p->prec;
   char flags[160], opts[64];
   size_t ew, ex;
@@ -105,9 +110,11 @@ xo_status cl_plan_conv(cl_plan *pl) {
   return st;
 }
 
-xo_status cl_plan_attention(cl_plan *pl) {
-  const xo_attn_desc *p = &pl->p.attn;
-  xo_precision prec = (xo_precision)pl->p.prec;
+xo_status cl_plan_attention(void *plan) {
+  cl_plan *pl = plan;
+  const xo_attn_desc *p = &pl->h.p.attn;
+  xo_precision prec = (xo_precision)pl->h.p.prec;
+  cl_plan_begin(pl);
   char opts[200];
   size_t es;
   xo_status st;
@@ -226,7 +233,7 @@ static xo_status read_out(run_ctx *r, cl_mem m, void *host, size_t bytes) {
 
 static xo_status run_matmul(cl_plan *pl, const xo_args *args, run_ctx *r,
                             cl_mem *m) {
-  const xo_problem *pp = &pl->p;
+  const xo_problem *pp = &pl->h.p;
   const xo_matmul_desc *p = &pp->mm;
   xo_precision prec = (xo_precision)pp->prec;
   size_t ea, eb;
@@ -274,7 +281,7 @@ static xo_status run_matmul(cl_plan *pl, const xo_args *args, run_ctx *r,
 
 static xo_status run_conv(cl_plan *pl, const xo_args *args, run_ctx *r,
                           cl_mem *m) {
-  const xo_problem *pp = &pl->p;
+  const xo_problem *pp = &pl->h.p;
   const xo_conv_desc *p = &pp->conv;
   xo_precision prec = (xo_precision)pp->prec;
   size_t ew, ex;
@@ -324,8 +331,8 @@ static xo_status run_conv(cl_plan *pl, const xo_args *args, run_ctx *r,
 
 static xo_status run_attention(cl_plan *pl, const xo_args *args, run_ctx *r,
                                cl_mem *m) {
-  const xo_attn_desc *p = &pl->p.attn;
-  xo_precision prec = (xo_precision)pl->p.prec;
+  const xo_attn_desc *p = &pl->h.p.attn;
+  xo_precision prec = (xo_precision)pl->h.p.prec;
   size_t es;
   fmt_of(prec, 0, 0, &es);
   int64_t nq = p->b * p->h * p->lq * p->d, nk = p->b * p->hkv * p->lk * p->d;

@@ -165,22 +165,9 @@ static xo_status ov_describe(int index, xo_device_desc *desc) {
   return XO_OK;
 }
 
-/* What every op refuses: the graphs return f32 and take symmetric,
- * per-tensor or per-channel scales. */
-static xo_status ov_supports(int index, const xo_problem *p) {
-  (void)index;
-  if (p->out_dtype == XO_DTYPE_S32)
-    return xo_fail(XO_ERR_UNSUPPORTED,
-                   "openvino returns f32 results only, not raw accumulators");
-  if (p->a_asym || p->b_asym || p->b_granularity == XO_Q_GROUP)
-    return xo_fail(
-        XO_ERR_UNSUPPORTED,
-        "openvino: symmetric, per-tensor or per-channel scales only");
-  return XO_OK;
-}
-
 static xo_status ov_supports_conv(int index, const xo_problem *p) {
   const xo_conv_desc *c = &p->conv;
+  (void)index;
   /* Found by `make fuzz`: for these the CPU plugin's int8 path infers a
    * wrong output shape (e.g. 3x3 for a 1x1 input, stride 2, pad 1) and
    * inference fails. Refused up front rather than failing mid-run. */
@@ -191,15 +178,16 @@ static xo_status ov_supports_conv(int index, const xo_problem *p) {
                    "openvino: an int8/int4 1x1 convolution with stride > 1 "
                    "and padding gets a wrong output shape from the CPU "
                    "plugin; use onednn, ref or npusim, or fp32");
-  return ov_supports(index, p);
+  return XO_OK;
 }
 
 static xo_status ov_supports_attention(int index, const xo_problem *p) {
+  (void)index;
   if (xo_precision_is_integer((xo_precision)p->prec))
     return xo_fail(XO_ERR_UNSUPPORTED,
                    "openvino: the int8 attention scheme (u8 P) is not "
                    "expressed as an OpenVINO graph; use onednn, ref or npusim");
-  return ov_supports(index, p);
+  return XO_OK;
 }
 
 typedef struct ov_plan ov_plan;
@@ -220,11 +208,12 @@ typedef struct ov_graph {
 } ov_graph;
 
 struct ov_plan {
-  xo_problem p; /* first: xo_plan_new */
+  xo_plan_head h; /* first: the core's plan head */
   const ov_graph *graph;
   int index;
   pthread_mutex_t lock; /* one infer request: one run at a time */
-  uint64_t key;         /* hash of the constants compiled in */
+  int lock_ready;
+  uint64_t key; /* hash of the constants compiled in */
   ov_compiled_model_t *compiled;
   ov_infer_request_t *request;
   /* The constants' bytes the compiled model was read from: the CPU plugin
@@ -250,12 +239,11 @@ static void release_model(ov_plan *pl) {
   pl->weights = NULL;
 }
 
-static void ov_plan_free(void *v) {
+/* Release a plan's model, also of a plan whose function failed. */
+static void ov_plan_release(void *v) {
   ov_plan *pl = v;
-  if (pl == NULL) return;
   release_model(pl);
-  pthread_mutex_destroy(&pl->lock);
-  free(pl);
+  if (pl->lock_ready) pthread_mutex_destroy(&pl->lock);
 }
 
 static uint64_t fnv(uint64_t h, const void *data, size_t n) {
@@ -305,7 +293,7 @@ static const void *weights_bytes(const xo_problem *p, const void *w, int64_t n,
 }
 
 static xo_status build_matmul(ov_plan *pl, const xo_args *args, ir *g) {
-  const xo_problem *pp = &pl->p;
+  const xo_problem *pp = &pl->h.p;
   const xo_matmul_desc *p = &pp->mm;
   xo_precision prec = (xo_precision)pp->prec;
   int integer = xo_precision_is_integer(prec);
@@ -338,7 +326,7 @@ static xo_status build_matmul(ov_plan *pl, const xo_args *args, ir *g) {
 }
 
 static xo_status build_conv(ov_plan *pl, const xo_args *args, ir *g) {
-  const xo_problem *pp = &pl->p;
+  const xo_problem *pp = &pl->h.p;
   const xo_conv_desc *p = &pp->conv;
   xo_precision prec = (xo_precision)pp->prec;
   int integer = xo_precision_is_integer(prec);
@@ -415,8 +403,8 @@ static ir_port expand_heads(ir *g, ir_port t, const xo_attn_desc *p) {
 }
 
 static xo_status build_attention(ov_plan *pl, const xo_args *args, ir *g) {
-  const xo_attn_desc *p = &pl->p.attn;
-  xo_precision prec = (xo_precision)pl->p.prec;
+  const xo_attn_desc *p = &pl->h.p.attn;
+  xo_precision prec = (xo_precision)pl->h.p.prec;
   (void)args; /* no constant comes from the call */
   /* fp16 inputs are converted and attention runs in f32 (fp16 operands, f32
    * arithmetic, as the contract says) */
@@ -451,7 +439,7 @@ static xo_status build_attention(ov_plan *pl, const xo_args *args, ir *g) {
  * ns weight scales and a's scale when integer, the bias. */
 static uint64_t hash_constants(const ov_plan *pl, const xo_args *args,
                                int64_t nw, int64_t ns, int64_t nbias) {
-  xo_precision prec = (xo_precision)pl->p.prec;
+  xo_precision prec = (xo_precision)pl->h.p.prec;
   uint64_t h = 1469598103934665603ull;
   size_t bytes =
       prec == XO_PREC_INT4 ? (size_t)(nw + 1) / 2 : (size_t)nw * es_of(prec);
@@ -463,19 +451,19 @@ static uint64_t hash_constants(const ov_plan *pl, const xo_args *args,
     h = fnv(h, args->scale[0], 4);
     h = fnv(h, args->scale[1], (size_t)ns * 4);
   }
-  if (pl->p.has_bias) h = fnv(h, args->bias, (size_t)nbias * 4);
+  if (pl->h.p.has_bias) h = fnv(h, args->bias, (size_t)nbias * 4);
   return h;
 }
 
 static uint64_t constants_matmul(const ov_plan *pl, const xo_args *args) {
-  const xo_matmul_desc *p = &pl->p.mm;
-  int64_t ns = pl->p.b_granularity == XO_Q_AXIS ? p->n : 1;
+  const xo_matmul_desc *p = &pl->h.p.mm;
+  int64_t ns = pl->h.p.b_granularity == XO_Q_AXIS ? p->n : 1;
   return hash_constants(pl, args, p->batch_b * p->k * p->n, ns, 0);
 }
 
 static uint64_t constants_conv(const ov_plan *pl, const xo_args *args) {
-  const xo_conv_desc *p = &pl->p.conv;
-  int64_t ns = pl->p.b_granularity == XO_Q_AXIS ? p->out_c : 1;
+  const xo_conv_desc *p = &pl->h.p.conv;
+  int64_t ns = pl->h.p.b_granularity == XO_Q_AXIS ? p->out_c : 1;
   int64_t nw = p->out_c * (p->in_c / p->groups) * p->kh * p->kw;
   return hash_constants(pl, args, nw, ns, p->out_c);
 }
@@ -488,7 +476,8 @@ static uint64_t constants_none(const ov_plan *pl, const xo_args *args) {
 }
 
 static const char *hint_of(const ov_plan *pl) {
-  return pl->p.prec == XO_PREC_FP16 && !pl->graph->f32_inside && !pl->f16_in_f32
+  return pl->h.p.prec == XO_PREC_FP16 && !pl->graph->f32_inside &&
+                 !pl->f16_in_f32
              ? "f16"
              : "f32";
 }
@@ -580,7 +569,7 @@ static xo_status wrap(int et, int rank, const int64_t *dims, const void *ptr,
 
 static xo_status bind_matmul(const ov_plan *pl, const xo_args *args, int et,
                              ov_tensor_t **t, int *nin) {
-  const xo_matmul_desc *p = &pl->p.mm;
+  const xo_matmul_desc *p = &pl->h.p.mm;
   int64_t nb = p->batch_a > p->batch_b ? p->batch_a : p->batch_b;
   int64_t ad[3] = {p->batch_a, p->m, p->k}, od[3] = {nb, p->m, p->n};
   xo_status st = wrap(et, 3, ad, args->in[0], &t[(*nin)++]);
@@ -590,7 +579,7 @@ static xo_status bind_matmul(const ov_plan *pl, const xo_args *args, int et,
 
 /* both operands broadcast: the graph computed one batch; copy it */
 static void finish_matmul(const ov_plan *pl, const xo_args *args) {
-  const xo_matmul_desc *p = &pl->p.mm;
+  const xo_matmul_desc *p = &pl->h.p.mm;
   size_t one = (size_t)(p->m * p->n) * 4;
   int64_t nb = p->batch_a > p->batch_b ? p->batch_a : p->batch_b;
   for (int64_t i = nb; i < p->batch; i++)
@@ -599,7 +588,7 @@ static void finish_matmul(const ov_plan *pl, const xo_args *args) {
 
 static xo_status bind_conv(const ov_plan *pl, const xo_args *args, int et,
                            ov_tensor_t **t, int *nin) {
-  const xo_conv_desc *p = &pl->p.conv;
+  const xo_conv_desc *p = &pl->h.p.conv;
   int64_t xd[4] = {p->in_n, p->in_c, p->in_h, p->in_w};
   int64_t od[4] = {p->in_n, p->out_c, p->out_h, p->out_w};
   xo_status st = wrap(et, 4, xd, args->in[0], &t[(*nin)++]);
@@ -609,7 +598,7 @@ static xo_status bind_conv(const ov_plan *pl, const xo_args *args, int et,
 
 static xo_status bind_attention(const ov_plan *pl, const xo_args *args, int et,
                                 ov_tensor_t **t, int *nin) {
-  const xo_attn_desc *p = &pl->p.attn;
+  const xo_attn_desc *p = &pl->h.p.attn;
   int64_t qd[4] = {p->b, p->h, p->lq, p->d},
           kd[4] = {p->b, p->hkv, p->lk, p->d};
   xo_status st = wrap(et, 4, qd, args->in[0], &t[(*nin)++]);
@@ -621,7 +610,7 @@ static xo_status bind_attention(const ov_plan *pl, const xo_args *args, int et,
 
 /* a row that sees no key: 0, not the SDPA's NaN */
 static void finish_attention(const ov_plan *pl, const xo_args *args) {
-  xo_attn_zero_unseen(&pl->p, args->out);
+  xo_attn_zero_unseen(&pl->h.p, args->out);
 }
 
 static const ov_graph kMatmul = {build_matmul, constants_matmul, bind_matmul,
@@ -634,36 +623,33 @@ static const ov_graph kAttention = {build_attention, constants_none,
 
 /* A plan for graph; the model is compiled on the first run, when the
  * constants are known. */
-static xo_status plan_with(int index, const xo_problem *p, const ov_graph *g,
-                           void **out) {
-  ov_plan *pl = NULL;
-  xo_status st = xo_plan_new(sizeof *pl, p, "openvino", (void **)&pl);
-  if (st != XO_OK) return st;
+static xo_status plan_with(void *plan, const ov_graph *g) {
+  ov_plan *pl = plan;
   pl->graph = g;
-  pl->index = index;
-  pl->f16_in_f32 = p->prec == XO_PREC_FP16 && !native_f16(index);
+  pl->index = pl->h.device;
+  pl->f16_in_f32 = pl->h.p.prec == XO_PREC_FP16 && !native_f16(pl->index);
   pthread_mutex_init(&pl->lock, NULL);
-  *out = pl;
+  pl->lock_ready = 1;
   return XO_OK;
 }
 
-static xo_status ov_plan_matmul(int index, const xo_problem *p, void **out) {
-  return plan_with(index, p, &kMatmul, out);
+static xo_status ov_plan_matmul(void *plan) {
+  return plan_with(plan, &kMatmul);
 }
 
-static xo_status ov_plan_conv(int index, const xo_problem *p, void **out) {
-  return plan_with(index, p, &kConv, out);
+static xo_status ov_plan_conv(void *plan) {
+  return plan_with(plan, &kConv);
 }
 
-static xo_status ov_plan_attention(int index, const xo_problem *p, void **out) {
-  return plan_with(index, p, &kAttention, out);
+static xo_status ov_plan_attention(void *plan) {
+  return plan_with(plan, &kAttention);
 }
 
 /* Every op's run: (re)compile when the constants or the thread count
  * changed, bind the call's tensors, infer, finish. */
 static xo_status ov_run(void *v, const xo_args *args, xo_run_stats *stats) {
   ov_plan *pl = v;
-  xo_precision prec = (xo_precision)pl->p.prec;
+  xo_precision prec = (xo_precision)pl->h.p.prec;
   int et = prec == XO_PREC_FP16            ? XO_OV_F16
            : xo_precision_is_integer(prec) ? XO_OV_I8
                                            : XO_OV_F32;
@@ -704,7 +690,7 @@ static xo_status ov_run(void *v, const xo_args *args, xo_run_stats *stats) {
 
 static void ov_plan_describe(const void *v, char *impl, size_t n) {
   const ov_plan *pl = v;
-  xo_precision prec = (xo_precision)pl->p.prec;
+  xo_precision prec = (xo_precision)pl->h.p.prec;
   const char *how = xo_precision_is_integer(prec) ? ", i8 QDQ graph"
                     : pl->f16_in_f32
                         ? ", f16 operands, f32 inference precision: emulated "
@@ -718,8 +704,8 @@ static void ov_plan_describe(const void *v, char *impl, size_t n) {
     snprintf(threads, sizeof threads, ", INFERENCE_NUM_THREADS=%d", nthreads);
   snprintf(impl, n,
            "openvino:%s_%s (IR v11 on %s, INFERENCE_PRECISION_HINT=%s%s%s)",
-           xo_op_name(pl->p.op), xo_precision_name(prec), devs[pl->index].name,
-           hint_of(pl), threads, how);
+           xo_op_name(pl->h.p.op), xo_precision_name(prec),
+           devs[pl->index].name, hint_of(pl), threads, how);
 }
 
 /* At exit, with every plan (and so every compiled model) gone. */
@@ -728,15 +714,22 @@ static void ov_fini(void) {
   core = NULL;
 }
 
+/* the graphs return f32 and take symmetric, per-tensor or per-channel
+ * scales */
 const xo_backend xo_backend_openvino = {
     .name = "openvino",
     .init = ov_init,
     .device_count = ov_count,
     .describe = ov_describe,
-    .ops[XO_OP_MATMUL] = {ov_supports, ov_plan_matmul, ov_run},
-    .ops[XO_OP_CONV2D] = {ov_supports_conv, ov_plan_conv, ov_run},
-    .ops[XO_OP_ATTENTION] = {ov_supports_attention, ov_plan_attention, ov_run},
-    .plan_free = ov_plan_free,
+    .ops[XO_OP_MATMUL] = {.plan = ov_plan_matmul, .run = ov_run},
+    .ops[XO_OP_CONV2D] = {.supports = ov_supports_conv,
+                          .plan = ov_plan_conv,
+                          .run = ov_run},
+    .ops[XO_OP_ATTENTION] = {.supports = ov_supports_attention,
+                             .plan = ov_plan_attention,
+                             .run = ov_run},
+    .plan_size = sizeof(ov_plan),
+    .plan_release = ov_plan_release,
     .plan_describe = ov_plan_describe,
     .fini = ov_fini,
 };

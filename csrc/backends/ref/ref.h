@@ -6,15 +6,6 @@
 
 #include "../../core/semantics.h"
 
-typedef struct ref_plan {
-  xo_problem p;    /* first: xo_plan_new */
-  const char *how; /* for the impl string */
-  /* conv2d: for each (r, pixel) of the im2col matrix of one group, the
-   * offset into that group's input channels, or -1 for padding */
-  int64_t *im2col;
-  int64_t rows, cols; /* R = C/groups * KH * KW, P = OH * OW */
-} ref_plan;
-
 /* C [m, n] = A [m, k] @ B [k, n], all row-major and contiguous. */
 void ref_gemm_f64(int64_t m, int64_t n, int64_t k, const double *a,
                   const double *b, double *c);
@@ -37,10 +28,11 @@ typedef struct ref_ints {
 } ref_ints;
 void ref_widen(const ref_ints *src, int64_t first, int64_t n, int16_t *dst);
 
-/* The runs of the ops (xo_op_impl.run), on a ref_plan. */
+/* The runs of the ops (xo_op_impl.run) on an xo_im2col_plan: conv2d reads
+ * its gather map, matmul and attention only the problem. The core's wall
+ * clock is their kernel time. */
 xo_status ref_matmul(void *plan, const xo_args *args, xo_run_stats *stats);
 xo_status ref_conv2d(void *plan, const xo_args *args, xo_run_stats *stats);
-xo_status ref_conv2d_plan(ref_plan *plan);
 xo_status ref_attention(void *plan, const xo_args *args, xo_run_stats *stats);
 
 #endif /* XO_REF_H */

@@ -23,14 +23,13 @@ enum { ATTN_BLOCK = 64 };
 #undef ATTN_FN
 #undef EXP
 
-xo_status ref_attention(void *vplan, const xo_args *args, xo_run_stats *stats) {
-  const ref_plan *plan = vplan;
-  const xo_problem *p = &plan->p;
+xo_status ref_attention(void *plan, const xo_args *args, xo_run_stats *stats) {
+  const xo_problem *p = &((const xo_plan_head *)plan)->p;
   const xo_attn_desc *a = &p->attn;
   xo_precision prec = (xo_precision)p->prec;
   void *buf[4] = {NULL, NULL, NULL, NULL};
   xo_status st;
-  (void)stats; /* the core's wall clock is the kernel time */
+  (void)stats;
   /* int8: the scheme v2 as the core writes it (semantics.c) */
   if (prec == XO_PREC_INT8) return xo_attn_s8_scalar(p, args);
   if (prec == XO_PREC_FP64) {

@@ -1,19 +1,16 @@
 /* ref_conv.c - reference conv2d: im2col per (image, group), then GEMM.
- * The gather map is built once per plan; each run only gathers. */
+ * The gather map is built once per plan (the core's xo_im2col_plan_make);
+ * each run only gathers. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "ref.h"
 
-xo_status ref_conv2d_plan(ref_plan *plan) {
-  return xo_im2col_map(&plan->p.conv, &plan->im2col, &plan->rows, &plan->cols);
-}
-
 xo_status ref_conv2d(void *vplan, const xo_args *args, xo_run_stats *stats) {
-  const ref_plan *plan = vplan;
-  const xo_problem *p = &plan->p;
+  const xo_im2col_plan *plan = vplan;
+  const xo_problem *p = &plan->h.p;
   const xo_conv_desc *cv = &p->conv;
-  (void)stats; /* the core's wall clock is the kernel time */
+  (void)stats;
   xo_precision prec = (xo_precision)p->prec;
   int integer = xo_precision_is_integer(prec);
   int64_t cg = cv->in_c / cv->groups, ocg = cv->out_c / cv->groups;
@@ -56,7 +53,7 @@ xo_status ref_conv2d(void *vplan, const xo_args *args, xo_run_stats *stats) {
   for (int64_t n = 0; n < cv->in_n; n++)
     for (int64_t g = 0; g < cv->groups; g++) {
       xo_im2col_gather(xs + (size_t)((n * cv->in_c + g * cg) * hw) * es, es,
-                       plan->im2col, r * cols, col);
+                       plan->map, r * cols, col);
       const void *wg = ws + (size_t)(g * ocg * r) * es;
       int64_t o = (n * cv->out_c + g * ocg) * cols; /* first output element */
       if (es == 8) {

@@ -97,10 +97,10 @@ fail:
   return st;
 }
 
-xo_status ref_matmul(void *vplan, const xo_args *args, xo_run_stats *stats) {
-  const ref_plan *plan = vplan;
-  (void)stats; /* the core's wall clock is the kernel time */
-  if (xo_precision_is_integer((xo_precision)plan->p.prec))
-    return matmul_int(&plan->p, args);
-  return matmul_float(&plan->p, args);
+xo_status ref_matmul(void *plan, const xo_args *args, xo_run_stats *stats) {
+  const xo_problem *p = &((const xo_plan_head *)plan)->p;
+  (void)stats;
+  if (xo_precision_is_integer((xo_precision)p->prec))
+    return matmul_int(p, args);
+  return matmul_float(p, args);
 }
