@@ -312,6 +312,13 @@ void xo_plan_release(xo_plan_ref *ref);
  * object is referenced by a plan any more. */
 int64_t xo_cache_close(void);
 
+/* What every op does first: *info (local, when the caller passed none)
+ * zeroed; XO_ERR_INVALID_ARG unless have_args (no NULL argument) and prec
+ * is a precision; p zeroed with op, prec and the float result type (F64
+ * for fp64, else F32). */
+xo_status xo_op_begin(int op, xo_precision prec, int have_args, xo_problem *p,
+                      xo_op_info **info, xo_op_info *local);
+
 /* Run a problem on dev: check support, get the plan, run, fill info's
  * times and impl. Shared by the three ops. */
 xo_status xo_dispatch(xo_device_t dev, const xo_problem *p, const xo_args *args,

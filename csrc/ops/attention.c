@@ -92,13 +92,10 @@ xo_status xo_attention(xo_device_t dev, xo_precision prec, const xo_tensor *q,
   attn_bufs bufs = {0};
   xo_problem p;
   xo_status st;
-  xo_op_info local = {0};
-  if (info == NULL) info = &local;
-  memset(info, 0, sizeof *info);
-  if (dev == NULL || q == NULL || k == NULL || v == NULL || out == NULL)
-    return xo_fail(XO_ERR_INVALID_ARG, "xo_attention: NULL argument");
-  if ((unsigned)prec >= XO_PREC_COUNT)
-    return xo_fail(XO_ERR_INVALID_ARG, "unknown precision %d", (int)prec);
+  xo_op_info local;
+  st = xo_op_begin(XO_OP_ATTENTION, prec, dev && q && k && v && out, &p, &info,
+                   &local);
+  if (st != XO_OK) return st;
   if (q->ndim != 4 || k->ndim != 4 || v->ndim != 4)
     return xo_fail(XO_ERR_INVALID_ARG,
                    "attention: q, k, v must be 4-d "
@@ -126,9 +123,6 @@ xo_status xo_attention(xo_device_t dev, xo_precision prec, const xo_tensor *q,
                    "attention has no int4 scheme: int4 "
                    "is for weights (W4A8) and attention has none; use int8 "
                    "or a float precision");
-  memset(&p, 0, sizeof p);
-  p.op = XO_OP_ATTENTION;
-  p.prec = prec;
   p.attn.b = qs[0];
   p.attn.h = qs[1];
   p.attn.hkv = ks[1];
@@ -137,7 +131,6 @@ xo_status xo_attention(xo_device_t dev, xo_precision prec, const xo_tensor *q,
   p.attn.d = qs[3];
   p.attn.causal = causal != 0;
   p.attn.scale = scale;
-  p.out_dtype = prec == XO_PREC_FP64 ? XO_DTYPE_F64 : XO_DTYPE_F32;
   st = xo_check_output(out, 4, qs, (xo_dtype)p.out_dtype);
   if (st != XO_OK) return st;
 

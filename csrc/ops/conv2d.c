@@ -71,22 +71,15 @@ xo_status xo_conv2d(xo_device_t dev, xo_precision prec, const xo_operand *x,
   void *pbias = NULL;
   xo_problem p;
   xo_status st;
-  xo_op_info local = {0};
-  if (info == NULL) info = &local;
-  memset(info, 0, sizeof *info);
-  if (dev == NULL || x == NULL || w == NULL || cp == NULL || out == NULL)
-    return xo_fail(XO_ERR_INVALID_ARG, "xo_conv2d: NULL argument");
-  if ((unsigned)prec >= XO_PREC_COUNT)
-    return xo_fail(XO_ERR_INVALID_ARG, "unknown precision %d", (int)prec);
+  xo_op_info local;
+  st = xo_op_begin(XO_OP_CONV2D, prec, dev && x && w && cp && out, &p, &info,
+                   &local);
+  if (st != XO_OK) return st;
   if (x->t.ndim != 4 || w->t.ndim != 4)
     return xo_fail(XO_ERR_INVALID_ARG, "conv2d: x and w must be 4-d");
-  memset(&p, 0, sizeof p);
-  p.op = XO_OP_CONV2D;
-  p.prec = prec;
   st = conv_shape(x->t.shape, w->t.shape, cp, &p.conv);
   if (st != XO_OK) return st;
   int integer = xo_precision_is_integer(prec);
-  p.out_dtype = prec == XO_PREC_FP64 ? XO_DTYPE_F64 : XO_DTYPE_F32;
   if (out->dtype == XO_DTYPE_S32) {
     if (!integer || x->q == NULL || w->q == NULL || bias != NULL)
       return xo_fail(XO_ERR_INVALID_ARG,

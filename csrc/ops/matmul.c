@@ -39,13 +39,9 @@ xo_status xo_matmul(xo_device_t dev, xo_precision prec, const xo_operand *a,
   xo_prepared pa = {0}, pb = {0};
   xo_problem p;
   xo_status st;
-  xo_op_info local = {0};
-  if (info == NULL) info = &local;
-  memset(info, 0, sizeof *info);
-  if (dev == NULL || a == NULL || b == NULL || out == NULL)
-    return xo_fail(XO_ERR_INVALID_ARG, "xo_matmul: NULL argument");
-  if ((unsigned)prec >= XO_PREC_COUNT)
-    return xo_fail(XO_ERR_INVALID_ARG, "unknown precision %d", (int)prec);
+  xo_op_info local;
+  st = xo_op_begin(XO_OP_MATMUL, prec, dev && a && b && out, &p, &info, &local);
+  if (st != XO_OK) return st;
   if (a->t.ndim != 3 || b->t.ndim != 3)
     return xo_fail(XO_ERR_INVALID_ARG,
                    "xo_matmul takes 3-d [batch, rows, "
@@ -57,9 +53,6 @@ xo_status xo_matmul(xo_device_t dev, xo_precision prec, const xo_operand *a,
                    "and [%lld, %lld, %lld] do not match",
                    (long long)as[0], (long long)as[1], (long long)as[2],
                    (long long)bs[0], (long long)bs[1], (long long)bs[2]);
-  memset(&p, 0, sizeof p);
-  p.op = XO_OP_MATMUL;
-  p.prec = prec;
   p.mm.batch = as[0];
   p.mm.m = as[1];
   p.mm.k = as[2];
@@ -68,7 +61,6 @@ xo_status xo_matmul(xo_device_t dev, xo_precision prec, const xo_operand *a,
              vb = batch_view(b, &p.mm.batch_b);
 
   int integer = xo_precision_is_integer(prec);
-  p.out_dtype = prec == XO_PREC_FP64 ? XO_DTYPE_F64 : XO_DTYPE_F32;
   if (out->dtype == XO_DTYPE_S32) {
     if (!integer || a->q == NULL || b->q == NULL)
       return xo_fail(XO_ERR_INVALID_ARG,

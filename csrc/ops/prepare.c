@@ -293,3 +293,18 @@ xo_status xo_check_output(const xo_tensor *out, int ndim, const int64_t *shape,
   }
   return XO_OK;
 }
+
+xo_status xo_op_begin(int op, xo_precision prec, int have_args, xo_problem *p,
+                      xo_op_info **info, xo_op_info *local) {
+  if (*info == NULL) *info = local;
+  memset(*info, 0, sizeof **info);
+  memset(p, 0, sizeof *p);
+  if (!have_args)
+    return xo_fail(XO_ERR_INVALID_ARG, "xo_%s: NULL argument", xo_op_name(op));
+  if ((unsigned)prec >= XO_PREC_COUNT)
+    return xo_fail(XO_ERR_INVALID_ARG, "unknown precision %d", (int)prec);
+  p->op = op;
+  p->prec = prec;
+  p->out_dtype = prec == XO_PREC_FP64 ? XO_DTYPE_F64 : XO_DTYPE_F32;
+  return XO_OK;
+}

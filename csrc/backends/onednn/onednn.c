@@ -413,6 +413,13 @@ void dnn_fp8_to_bf16(const uint8_t *src, int64_t n, uint16_t *dst) {
   }
 }
 
+const void *dnn_activation(const dnn_plan *pl, const void *src, int64_t n) {
+  if (!pl->widen8) return src;
+  uint16_t *w = dnn_scratch(0, (size_t)n * 2);
+  if (w) dnn_fp8_to_bf16(src, n, w);
+  return w;
+}
+
 dnnl_data_type_t dnn_operand_type(xo_precision prec, int is_unsigned) {
   switch (prec) {
     case XO_PREC_FP32: return dnnl_f32;

@@ -132,6 +132,9 @@ void *dnn_scratch(int slot, size_t bytes);
 
 /* fp8 E4M3 codes to bf16 bits (every E4M3 value is a bf16 value). */
 void dnn_fp8_to_bf16(const uint8_t *src, int64_t n, uint16_t *dst);
+/* The n activations src as the primitive reads them: src itself, or (fp8)
+ * widened to bf16 in scratch slot 0; NULL when that cannot be had. */
+const void *dnn_activation(const dnn_plan *pl, const void *src, int64_t n);
 
 /* What every op's plan does first: the weight cache and the emulations
  * (fp8 widened to bf16, int4 unpacked to s8). */

@@ -159,18 +159,14 @@ oom:
 
 xo_status dnn_conv_run(void *plan, const xo_args *args, xo_run_stats *stats) {
   dnn_plan *pl = plan; /* only the locked weight cache changes */
-  (void)stats;         /* the core's wall clock is the kernel time */
-  dnn_run_begin();
   const xo_problem *p = &pl->h.p;
-  const void *x = args->in[0];
-  int64_t nx = p->conv.in_n * p->conv.in_c * p->conv.in_h * p->conv.in_w;
+  const xo_conv_desc *c = &p->conv;
   xo_status st = XO_OK;
-  if (pl->widen8) {
-    uint16_t *wx = dnn_scratch(0, (size_t)nx * 2);
-    if (!wx) return xo_fail(XO_ERR_NO_MEMORY, "onednn: no memory");
-    dnn_fp8_to_bf16(x, nx, wx);
-    x = wx;
-  }
+  (void)stats; /* the core's wall clock is the kernel time */
+  dnn_run_begin();
+  const void *x =
+      dnn_activation(pl, args->in[0], c->in_n * c->in_c * c->in_h * c->in_w);
+  if (x == NULL) return xo_fail(XO_ERR_NO_MEMORY, "onednn: no memory");
   int held;
   const void *ws = conv_weights(pl, args, &held, &st);
   const void *xs =

@@ -137,19 +137,13 @@ static const void *weights(dnn_plan *pl, const xo_args *args, int64_t nb,
 
 xo_status dnn_matmul_run(void *plan, const xo_args *args, xo_run_stats *stats) {
   dnn_plan *pl = plan; /* only the locked weight cache changes */
-  (void)stats;         /* the core's wall clock is the kernel time */
-  dnn_run_begin();
-  const xo_problem *p = &pl->h.p;
-  const void *a = args->in[0];
-  int64_t na = p->mm.batch_a * p->mm.m * p->mm.k,
-          nb = p->mm.batch_b * p->mm.k * p->mm.n;
+  const xo_matmul_desc *p = &pl->h.p.mm;
   xo_status st = XO_OK;
-  if (pl->widen8) {
-    uint16_t *wa = dnn_scratch(0, (size_t)na * 2);
-    if (!wa) return xo_fail(XO_ERR_NO_MEMORY, "onednn: no memory");
-    dnn_fp8_to_bf16(a, na, wa);
-    a = wa;
-  }
+  (void)stats; /* the core's wall clock is the kernel time */
+  dnn_run_begin();
+  const void *a = dnn_activation(pl, args->in[0], p->batch_a * p->m * p->k);
+  if (a == NULL) return xo_fail(XO_ERR_NO_MEMORY, "onednn: no memory");
+  int64_t nb = p->batch_b * p->k * p->n;
   int held;
   const void *b = weights(pl, args, nb, &held, &st);
   if (st == XO_OK) st = run_matmul(pl, args, a, b);

@@ -27,6 +27,10 @@ typedef struct ref_ints {
   int64_t div, mod, group;
 } ref_ints;
 void ref_widen(const ref_ints *src, int64_t first, int64_t n, int16_t *dst);
+/* Operand i (0: a / x, 1: b / w) of an integer problem as ref_ints, with
+ * one zero point for the whole tensor (div = mod = 1): callers set the
+ * layout of per-channel or group-wise ones. */
+ref_ints ref_operand(const xo_problem *p, const xo_args *args, int i);
 
 /* The runs of the ops (xo_op_impl.run) on an xo_im2col_plan: conv2d reads
  * its gather map, matmul and attention only the problem. The core's wall

@@ -25,17 +25,9 @@ xo_status ref_conv2d(void *vplan, const xo_args *args, xo_run_stats *stats) {
     st = xo_alloc(ocg * cols, sizeof(int32_t), (void **)&acc);
   if (st != XO_OK) goto fail;
   if (integer) {
-    ref_ints rx = {.data = args->in[0],
-                   .zp = args->zero_point[0],
-                   .is_unsigned = p->a_asym,
-                   .div = 1,
-                   .mod = 1};
-    ref_ints rw = {.data = args->in[1],
-                   .zp = args->zero_point[1],
-                   .packed4 = prec == XO_PREC_INT4,
-                   .is_unsigned = p->b_asym,
-                   .div = r,
-                   .mod = p->b_granularity == XO_Q_AXIS ? cv->out_c : 1};
+    ref_ints rx = ref_operand(p, args, 0), rw = ref_operand(p, args, 1);
+    rw.div = r; /* a zero point per output channel: per row of w */
+    if (p->b_granularity == XO_Q_AXIS) rw.mod = cv->out_c;
     st = xo_alloc(nx, es, &x);
     if (st == XO_OK) st = xo_alloc(nw, es, &w);
     if (st != XO_OK) goto fail;

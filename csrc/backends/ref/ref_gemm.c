@@ -60,3 +60,13 @@ void ref_widen(const ref_ints *s, int64_t first, int64_t n, int16_t *dst) {
     *dst++ = (int16_t)v;
   }
 }
+
+ref_ints ref_operand(const xo_problem *p, const xo_args *args, int i) {
+  ref_ints r = {.data = args->in[i],
+                .zp = args->zero_point[i],
+                .packed4 = i == 1 && p->prec == XO_PREC_INT4, /* W4A8 */
+                .is_unsigned = i == 0 ? p->a_asym : p->b_asym,
+                .div = 1,
+                .mod = 1};
+  return r;
+}

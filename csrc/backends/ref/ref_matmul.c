@@ -48,17 +48,7 @@ static xo_status matmul_int(const xo_problem *p, const xo_args *args) {
   if (st == XO_OK) st = xo_alloc(m * gs, sizeof(int16_t), (void **)&ag);
   if (st == XO_OK) st = xo_alloc(m * n, sizeof(int32_t), (void **)&acc);
   if (st != XO_OK) goto fail;
-  ref_ints ra = {.data = args->in[0],
-                 .zp = args->zero_point[0],
-                 .is_unsigned = p->a_asym,
-                 .div = 1,
-                 .mod = 1};
-  ref_ints rb = {.data = args->in[1],
-                 .zp = args->zero_point[1],
-                 .packed4 = p->prec == XO_PREC_INT4,
-                 .is_unsigned = p->b_asym,
-                 .div = 1,
-                 .mod = 1};
+  ref_ints ra = ref_operand(p, args, 0), rb = ref_operand(p, args, 1);
   if (p->b_granularity == XO_Q_AXIS) rb.mod = n;
   if (group) {
     rb.div = n;
