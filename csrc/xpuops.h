@@ -176,8 +176,8 @@ typedef struct xo_device_desc {
    * says how its thread count is set, or why it cannot follow */
   int follows_threads;
   char threads[160];
-  /* ---- added for issue 13: each backend describes its own peaks ---- */
-  /* per precision (index xo_precision), for those the device runs */
+  /* the device's peaks, as its backend knows them: per precision (index
+   * xo_precision), for those the device runs */
   xo_peak peak[XO_PREC_COUNT];
   /* cores a CPU peak counts (ops_per_cycle x cores x clock): 0, the
    * xo_get_num_threads() count at the time; n > 0, fixed (ref: 1) */
