@@ -14,15 +14,19 @@
 
 #include "internal.h"
 
-extern const xo_backend xo_backend_ref;
-extern const xo_backend xo_backend_openblas;
-extern const xo_backend xo_backend_onednn;
-extern const xo_backend xo_backend_opencl;
-extern const xo_backend xo_backend_npusim;
-extern const xo_backend xo_backend_openvino;
+/* The backends of this build, one line each: the name of its table
+ * (xo_backend_<name>, in backends/<name>/), the kind of its placeholder
+ * entry when it is unavailable, whether it simulates, and where its devices
+ * stand for each alias: 1 is preferred, then 2...; absent or 0: the alias
+ * never picks them (a simulated device is never picked). */
+#define XO_BACKENDS(X)                                \
+  X(ref, "cpu", 0, .cpu = 5)                          \
+  X(openblas, "cpu", 0, .cpu = 2)                     \
+  X(onednn, "cpu", 0, .cpu = 1)                       \
+  X(opencl, "gpu", 0, .cpu = 4, .gpu = 1)             \
+  X(openvino, "npu", 0, .cpu = 3, .gpu = 2, .npu = 1) \
+  X(npusim, "npu", 1, .cpu = 0)
 
-/* Where a backend's devices stand for each alias: 1 is preferred, then 2...;
- * 0: the alias never picks them. A simulated device is never picked. */
 typedef struct alias_rank {
   int cpu, gpu, npu;
 } alias_rank;
@@ -34,14 +38,14 @@ typedef struct backend_entry {
   alias_rank rank;
 } backend_entry;
 
-static const backend_entry kBackends[] = {
-    {&xo_backend_ref, "cpu", 0, {.cpu = 5}},
-    {&xo_backend_openblas, "cpu", 0, {.cpu = 2}},
-    {&xo_backend_onednn, "cpu", 0, {.cpu = 1}},
-    {&xo_backend_opencl, "gpu", 0, {.cpu = 4, .gpu = 1}},
-    {&xo_backend_openvino, "npu", 0, {.cpu = 3, .gpu = 2, .npu = 1}},
-    {&xo_backend_npusim, "npu", 1, {0}},
-};
+#define XO_DECLARE(name, ...) extern const xo_backend xo_backend_##name;
+XO_BACKENDS(XO_DECLARE)
+#undef XO_DECLARE
+
+#define XO_ENTRY(name, kind, simulated, ...) \
+  {&xo_backend_##name, kind, simulated, {__VA_ARGS__}},
+static const backend_entry kBackends[] = {XO_BACKENDS(XO_ENTRY)};
+#undef XO_ENTRY
 enum { NBACKENDS = sizeof kBackends / sizeof kBackends[0], MAX_DEVICES = 64 };
 
 static struct xo_device devices[MAX_DEVICES];
