@@ -25,7 +25,8 @@
   X(onednn, "cpu", 0, .cpu = 1)                       \
   X(opencl, "gpu", 0, .cpu = 4, .gpu = 1)             \
   X(openvino, "npu", 0, .cpu = 3, .gpu = 2, .npu = 1) \
-  X(npusim, "npu", 1, .cpu = 0)
+  X(npusim, "npu", 1, .cpu = 0)                       \
+  /* a new backend: one line above this one */
 
 typedef struct alias_rank {
   int cpu, gpu, npu;
