@@ -2,7 +2,7 @@
  * "cpu", "gpu", "npu", and the backends' lifetime (init on first use, fini
  * at process exit).
  *
- * Adding a backend = its folder under backends/ + one line in kBackends.
+ * Adding a backend = its folder under backends/ + one line in XO_BACKENDS.
  * A backend whose library is missing on this machine still gets a device
  * entry saying why it is unavailable, so devices() always shows the whole
  * picture. */
