@@ -22,6 +22,7 @@ from ._ops import (
     conv_padding,
     last_info,
     matmul,
+    matmul_shape_class,
 )
 from ._precision import check_precision
 from ._quant import QTensor
@@ -399,7 +400,8 @@ def measure(
         if precision is None
         else check_precision(precision)
     )
-    dev = resolve(device, precision)
+    cls = matmul_shape_class(*operands[:2]) if name == "matmul" else 0
+    dev = resolve(device, precision, cls)
     call_kw = dict(kw, device=dev.name, precision=precision)
 
     t0 = time.perf_counter()
