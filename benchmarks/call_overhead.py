@@ -16,7 +16,7 @@ import timeit
 
 import numpy as np
 import xpuops as xo
-from xpuops._cpu import cpu_info
+from xpuops.api.cpu import cpu_info
 
 
 def per_call_us(fn, calls: int = 20000, rounds: int = 7) -> float:

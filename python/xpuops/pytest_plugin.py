@@ -96,7 +96,7 @@ def pytest_configure(config):
             f"make one with --xpu-save {name}"
         )
     base = json.loads(path.read_text())
-    from ._compare import machine_fingerprint
+    from .measuring.compare import machine_fingerprint
 
     here = machine_fingerprint()
     differs = [k for k in SAME_MACHINE if base["machine"].get(k) != here.get(k)]
@@ -134,8 +134,8 @@ def xpu_bench(request, benchmark):
     """Measure an xpuops op like xo.measure and record it for regression
     checks; returns the Measurement. Timing goes through pytest-benchmark
     (its table shows the calls), the figures through xo.measure."""
-    from ._devices import resolve
-    from ._measure import measure
+    from .api.devices import resolve
+    from .measuring.measure import measure
 
     def run(
         op, *args, device="cpu", precision=None, threshold=None, min_time=0.2, **kw
@@ -238,7 +238,7 @@ def pytest_sessionfinish(session, exitstatus):
     config = session.config
     name = config.getoption("--xpu-save", default=None)
     if name and _STATE["records"]:
-        from ._compare import machine_fingerprint
+        from .measuring.compare import machine_fingerprint
 
         d = Path(config.getoption("--xpu-dir"))
         d.mkdir(parents=True, exist_ok=True)

@@ -7,8 +7,8 @@ import weakref
 
 import numpy as np
 
-from . import _core
-from ._precision import CODE, as_float_array
+from .. import _core
+from .precision import CODE, as_float_array
 
 # one token per QTensor: backends may keep forms derived from its (immutable)
 # data under it, e.g. unpacked or reordered weights

@@ -7,9 +7,9 @@ import math
 
 import numpy as np
 
-from . import _core
-from ._devices import check_supported, resolve
-from ._precision import (
+from .. import _core
+from .devices import check_supported, resolve
+from .precision import (
     CODE,
     INTEGER,
     as_array,
@@ -19,7 +19,7 @@ from ._precision import (
     precision_of_dtypes,
     to_float,
 )
-from ._quant import _QMAX, QTensor
+from .quant import _QMAX, QTensor
 
 
 def last_info() -> dict:

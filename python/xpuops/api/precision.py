@@ -5,7 +5,7 @@ from __future__ import annotations
 import ml_dtypes
 import numpy as np
 
-from . import _core
+from .. import _core
 
 #: Precision names in the order of the C enum ``xo_precision`` (exported by
 #: the core, never retyped here).

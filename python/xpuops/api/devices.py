@@ -5,8 +5,10 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, field
 
-from . import _core
-from ._errors import DeviceUnavailableError, UnsupportedError
+from .. import _core
+from .errors import DeviceUnavailableError, UnsupportedError
+from .libs import ENVIRONMENT, SPIN_LIMIT_BACKEND
+from .peaks import known_bandwidth, theoretical
 
 #: Which device an alias means, best first, per kind. A simulated device is
 #: never chosen by an alias of a real kind.
@@ -59,15 +61,11 @@ class Device:
     @property
     def peak(self) -> dict:
         """precision -> theoretical Throughput, each with its formula."""
-        from ._peaks import theoretical
-
         return theoretical(self)
 
     @property
     def bandwidth(self) -> float | None:
         """Measured memory bandwidth (bytes/s), or None until measured."""
-        from ._peaks import known_bandwidth
-
         return known_bandwidth(self)
 
     def __repr__(self) -> str:
@@ -79,8 +77,6 @@ class Device:
 def _threads_note(d: dict) -> str:
     """The core's note on the device's threads, plus the environment
     variables import set for its pool (docs/DESIGN.md s7)."""
-    from ._libs import ENVIRONMENT, SPIN_LIMIT_BACKEND
-
     note = d["threads"]
     for name, backend in SPIN_LIMIT_BACKEND.items():
         if d["backend"] == backend and d["available"] and name in ENVIRONMENT:
