@@ -54,9 +54,12 @@ def cmd_devices(_args=None) -> int:
             print(f"  {d.name}: {d.threads}")
     peaks = {}
     for d in _devices.devices():
+        if d.kind != "cpu" or d.simulated:
+            continue
         for prec, t in d.peak.items():
-            if d.backend != "ref":  # ref runs on one core: the same formulas
-                peaks.setdefault(prec, t)
+            # the machine's figure: the device that uses the most cores
+            if prec not in peaks or t.ops_per_s > peaks[prec].ops_per_s:
+                peaks[prec] = t
     if peaks:
         print("\nTheoretical peaks of this CPU (measured clock):")
         for prec, t in peaks.items():
