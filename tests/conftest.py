@@ -9,12 +9,10 @@ raise UnsupportedError in tests/test_matrix.py."""
 
 from __future__ import annotations
 
-import os
-
-import numpy as np
-import pytest
 import bounds
 import matrix
+import numpy as np
+import pytest
 import xpuops as xo
 
 #: Available devices; the harness runs each op x precision on all of them.

@@ -112,7 +112,7 @@ def conditional(backend: str, flags=None) -> dict:
     return {p: why for p, _, why in EXPECTED[backend] if p not in here}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def parse_require(text: str | None = None) -> dict:
     """backend -> (frozenset of required precisions, exact) from
     XPUOPS_REQUIRE (see the module's docstring)."""
@@ -141,9 +141,7 @@ def parse_require(text: str | None = None) -> dict:
 
 def required_pairs() -> list:
     """(backend, precision) pairs XPUOPS_REQUIRE makes mandatory here."""
-    return [
-        (b, p) for b, (ps, _) in parse_require().items() for p in ALL if p in ps
-    ]
+    return [(b, p) for b, (ps, _) in parse_require().items() for p in ALL if p in ps]
 
 
 def pairs(precisions, *, exclude=()) -> list:
@@ -190,13 +188,9 @@ def describe() -> list:
     ]
     for b in BACKENDS:
         devs = matrix_devices(b)
-        declared = sorted(
-            {p for d in devs for p in d.precisions}, key=ALL.index
-        )
+        declared = sorted({p for d in devs for p in d.precisions}, key=ALL.index)
         status = "required" if b in req else "optional"
-        missing = ", ".join(
-            f"{p} ({why})" for p, why in conditional(b).items()
-        )
+        missing = ", ".join(f"{p} ({why})" for p, why in conditional(b).items())
         lines.append(
             f"  {b:9s} {status:8s} declares {' '.join(declared) or '-':32s}"
             + (f" not on this CPU: {missing}" if missing else "")

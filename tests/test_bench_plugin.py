@@ -26,7 +26,8 @@ import xpuops as xo
 # process to process with where the allocator put its buffers, and a
 # two-thread kernel by 2x with what the other vCPU was doing
 xo.set_num_threads(1)
-DEV = "onednn" if any(d.name == "onednn" and d.available for d in xo.devices()) else "ref"
+HAS_ONEDNN = any(d.name == "onednn" and d.available for d in xo.devices())
+DEV = "onednn" if HAS_ONEDNN else "ref"
 rng = np.random.default_rng(0)
 a = rng.standard_normal((256, 256)).astype(np.float32)
 b = rng.standard_normal((256, 256)).astype(np.float32)

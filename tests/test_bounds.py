@@ -84,7 +84,9 @@ def test_integer_matmul_checks_reject(path, precision, wrong):
             y = xo.matmul(a, b, device=dev, precision="fp32")
     else:
         y = right * np.float32(0.5)
-    msg = tripped(lambda: check_matmul(dev, precision, a, b, y), f"{path} {precision} {wrong}")
+    msg = tripped(
+        lambda: check_matmul(dev, precision, a, b, y), f"{path} {precision} {wrong}"
+    )
     if wrong == "skipped quantization":
         # not the fp64 bound (a float graph is *more* accurate): the twin's
         assert "twin" in msg or "Arrays are not equal" in msg, msg
@@ -92,7 +94,9 @@ def test_integer_matmul_checks_reject(path, precision, wrong):
 
 @pytest.mark.parametrize("precision", INTEGER)
 @pytest.mark.parametrize("path", list(INT_PATHS))
-@pytest.mark.parametrize("wrong", ["skipped quantization", "halved scale", "dropped bias"])
+@pytest.mark.parametrize(
+    "wrong", ["skipped quantization", "halved scale", "dropped bias"]
+)
 def test_integer_conv2d_checks_reject(path, precision, wrong):
     dev = _device_path(path)
     rng = np.random.default_rng(5)
@@ -169,8 +173,12 @@ def test_inexact_vs_twin_bound_rejects_a_float_graph_on_every_shape():
     # INEXACT_VS_TWIN no shape lets it through
     dev = _device_path("inexact")
     rng = np.random.default_rng(20261122)
-    for sa, sb in [((3, 37, 70), (70, 45)), ((2, 1, 9, 16), (3, 16, 5)),
-                   ((1, 8, 16), (4, 16, 8)), ((1, 33), (33, 7))]:
+    for sa, sb in [
+        ((3, 37, 70), (70, 45)),
+        ((2, 1, 9, 16), (3, 16, 5)),
+        ((1, 8, 16), (4, 16, 8)),
+        ((1, 33), (33, 7)),
+    ]:
         a = rng.standard_normal(sa).astype(np.float32)
         b = rng.standard_normal(sb).astype(np.float32)
         _, t = twin.matmul_int(a, b, "int8")
@@ -179,7 +187,7 @@ def test_inexact_vs_twin_bound_rejects_a_float_graph_on_every_shape():
         qb, sb_, _ = twin.quantize(b, "int8", axis=-1)
         mag = matmul_magnitude(qa * sa_, qb * sb_).max()
         tripped(
-            lambda: assert_close(t, y, INEXACT_VS_TWIN, mag),
+            lambda t=t, y=y, mag=mag: assert_close(t, y, INEXACT_VS_TWIN, mag),
             f"INEXACT_VS_TWIN={INEXACT_VS_TWIN} fp32 graph {sa}x{sb}",
         )
 
@@ -194,7 +202,8 @@ def test_output_rounding_bound_rejects(precision, wrong):
     w = rng.standard_normal((8, 6, 3, 3)).astype(np.float32)
     bias = rng.standard_normal(8).astype(np.float32)
     kw = dict(stride=(1, 1), pad=((1, 1), (1, 1)), dilation=(1, 1), groups=1)
-    t = twin.conv2d(twin.round_to(x, precision), twin.round_to(w, precision), bias, **kw)
+    rx, rw = twin.round_to(x, precision), twin.round_to(w, precision)
+    t = twin.conv2d(rx, rw, bias, **kw)
     right = twin.round_to(t, precision)
     bound = OUTPUT_ROUNDING[precision]
     assert_close(t, right, bound)
@@ -255,7 +264,9 @@ def test_per_element_bound_rejects_a_wrong_single_product():
         right = xo.matmul(a, b, device=dev, precision="int8")
         check_matmul(dev, "int8", a, b, right)
         tripped(
-            lambda: check_matmul(dev, "int8", a, b, right * np.float32(0.5)),
+            lambda dev=dev, right=right: check_matmul(
+                dev, "int8", a, b, right * np.float32(0.5)
+            ),
             f"per element {dev} int8 1x1 halved scale",
         )
 

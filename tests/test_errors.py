@@ -59,7 +59,10 @@ def test_unavailable_device_says_why():
     )
     env = dict(os.environ, XPUOPS_OPENVINO_LIB="/nonexistent/libopenvino_c.so")
     r = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True,
+        [sys.executable, "-c", code],
+        env=env,
+        capture_output=True,
+        text=True,
         timeout=120,
     )
     assert r.returncode == 0, r.stderr

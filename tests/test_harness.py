@@ -167,5 +167,6 @@ def test_attention(device, precision, shape, causal, rng):
     if precision == "int8":
         assert_close(y_ref, y, ATTN_INT8_VS_TWIN, mag, "vs ref")
     else:
-        bound = ATTN_P_ROUNDING[precision] - (6 if rounds_output(device, precision) else 0)
+        rounded_out = 6 if rounds_output(device, precision) else 0
+        bound = ATTN_P_ROUNDING[precision] - rounded_out
         assert_close(y_ref, y, bound, mag, "vs ref")

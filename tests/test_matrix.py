@@ -46,7 +46,13 @@ def test_table_follows_cpu_flags_not_devices():
     zen4 = avx2 | {"avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512_bf16"}
     spr = zen4 | {"avx512_fp16", "amx_tile", "amx_int8", "amx_bf16"}
     assert set(matrix.expected("onednn", avx2)) == {"fp32", "int8", "int4"}
-    assert set(matrix.expected("onednn", zen4)) == {"fp32", "int8", "int4", "bf16", "fp8"}
+    assert set(matrix.expected("onednn", zen4)) == {
+        "fp32",
+        "int8",
+        "int4",
+        "bf16",
+        "fp8",
+    }
     assert set(matrix.expected("onednn", spr)) == {
         "fp32",
         "int8",
@@ -105,8 +111,9 @@ def _call(op, device, precision):
     if op == "matmul":
         return xo.matmul(x[0, 0], x[0, 0], device=device, precision=precision)
     if op == "conv2d":
-        return xo.conv2d(x, np.ones((2, 2, 1, 1), np.float32), device=device,
-                         precision=precision)
+        return xo.conv2d(
+            x, np.ones((2, 2, 1, 1), np.float32), device=device, precision=precision
+        )
     return xo.attention(x, x, x, device=device, precision=precision)
 
 

@@ -47,9 +47,9 @@ def test_last_info_says_where_the_kernel_time_came_from(dev, op):
 def test_measurement_and_record_carry_the_timing(dev):
     a = np.ones((16, 16), np.float32)
     prec = "fp32" if "fp32" in dev.precisions else "int8"
-    m = xo.measure(xo.matmul, a, a, device=dev.name, precision=prec, repeats=3,
-                   accuracy=False)
+    m = xo.measure(
+        xo.matmul, a, a, device=dev.name, precision=prec, repeats=3, accuracy=False
+    )
     assert m.timing == TIMING[dev.backend]
-    cmp = xo.compare(xo.matmul, a, a, devices=[dev.name], precisions=[prec],
-                     repeats=3)
+    cmp = xo.compare(xo.matmul, a, a, devices=[dev.name], precisions=[prec], repeats=3)
     assert [r["timing"] for r in cmp.records()] == [TIMING[dev.backend]]

@@ -240,9 +240,9 @@ xo_status xo_dispatch(xo_device_t dev, const xo_problem *p, const xo_args *args,
     /* say where the figure came from: a backend's event time of 0 (no
      * event answered) falls back to the wall clock, and says so */
     snprintf(info->timing, sizeof info->timing, "%s",
-             rs.modeled                       ? "modeled"
+             rs.modeled                     ? "modeled"
              : rs.events && rs.kernel_s > 0 ? "events"
-                                              : "wall");
+                                            : "wall");
     info->native = dev->desc.precisions[p->prec] == XO_SUPPORT_NATIVE;
     if (dev->backend->plan_describe)
       dev->backend->plan_describe(plan, info->impl, sizeof info->impl);

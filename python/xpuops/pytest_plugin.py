@@ -552,7 +552,10 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         w(f"{key}: {cells}")
         noisy = base["results"].get(key, {}).get("noisy")
         if noisy:
-            w(f"  warning: the baseline is noisy ({noisy}); re-save it on a quiet machine")
+            w(
+                f"  warning: the baseline is noisy ({noisy}); re-save it on a "
+                "quiet machine"
+            )
     for key in _STATE["missing"]:
         how = "accepted" if config.getoption("--xpu-accept-missing") else "FAILED"
         w(
