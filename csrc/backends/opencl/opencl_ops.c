@@ -129,7 +129,7 @@ typedef struct run_ctx {
   cl_dev *d;
   cl_event ev[MAX_EVENTS];
   int nev;
-  int missed; /* a kernel ran without an event: event time is partial */
+  int missed;        /* a kernel ran without an event: event time is partial */
   double fallback_s; /* wall time of what had no event */
 } run_ctx;
 
@@ -158,7 +158,8 @@ static double event_seconds(run_ctx *r) {
     if (CL.GetEventProfilingInfo(r->ev[i], CL_PROFILING_COMMAND_START,
                                  sizeof t0, &t0, NULL) != CL_SUCCESS ||
         CL.GetEventProfilingInfo(r->ev[i], CL_PROFILING_COMMAND_END, sizeof t1,
-                                 &t1, NULL) != CL_SUCCESS || t1 < t0)
+                                 &t1, NULL) != CL_SUCCESS ||
+        t1 < t0)
       answered = 0;
     else
       s += (double)(t1 - t0) * 1e-9;

@@ -518,11 +518,10 @@ static xo_status compile(ov_plan *pl, const xo_args *args, int nthreads) {
    * requantize activations per group of K on its own (a second int8
    * rounding: 45 dB against the scheme's twin instead of ~136) */
   if (strncmp(dev, "CPU", 3) == 0)
-    s = OV.core_compile_model(core, model, dev, 2 * (3 + extra_pairs),
-                              &pl->compiled, "INFERENCE_PRECISION_HINT", hint,
-                              "INFERENCE_NUM_THREADS", threads,
-                              "DYNAMIC_QUANTIZATION_GROUP_SIZE", "0", key,
-                              value);
+    s = OV.core_compile_model(
+        core, model, dev, 2 * (3 + extra_pairs), &pl->compiled,
+        "INFERENCE_PRECISION_HINT", hint, "INFERENCE_NUM_THREADS", threads,
+        "DYNAMIC_QUANTIZATION_GROUP_SIZE", "0", key, value);
   else
     s = OV.core_compile_model(core, model, dev, 2 * (1 + extra_pairs),
                               &pl->compiled, "INFERENCE_PRECISION_HINT", hint,
