@@ -7,7 +7,10 @@ PYTHON ?= python3
 VENV   ?= .venv
 VPY    := $(VENV)/bin/python
 # Backends this build must provide; a missing one fails the tests instead of
-# being skipped. CI sets the list for what it installs.
+# being skipped. CI sets the list for what it installs. A bare backend
+# requires every precision tests/matrix.py's table gives it on this CPU (from
+# its ISA flags); `backend:fp32+int8` requires the listed ones. The suite
+# prints the resulting matrix at the end.
 XPUOPS_REQUIRE ?= ref,openblas,onednn,opencl,openvino,npusim
 export XPUOPS_REQUIRE
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import xpuops as xo
-from xpuops._cpu import cpu_info, theoretical_peak
+from xpuops.api.cpu import cpu_info, theoretical_peak
 
 ROWS = []
 

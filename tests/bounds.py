@@ -81,9 +81,8 @@ def assert_close(t, y, db, mag=None, what="result", nonfinite=True) -> float:
 
 def matmul_magnitude(a, b):
     """Per-element magnitude of a matmul: sum over k of |a_ik b_kj|."""
-    return np.matmul(
-        np.abs(np.asarray(a, np.float64)), np.abs(np.asarray(b, np.float64))
-    )
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return np.matmul(np.abs(a), np.abs(b))
 
 
 # ---- the bounds -----------------------------------------------------------
@@ -284,9 +283,8 @@ def check_conv2d(device, precision, x, w, bias, kw, y, margin=0.0, vs_fp64=True)
             np.testing.assert_array_equal(y, y_twin, "vs the quantized twin")
         return
     rx, rw = twin.round_to(x, precision), twin.round_to(w, precision)
-    rounded = twin.conv2d(
-        rx, rw, None if bias is None else np.asarray(bias, np.float64), **kw
-    )
+    b64 = None if bias is None else np.asarray(bias, np.float64)
+    rounded = twin.conv2d(rx, rw, b64, **kw)
     bound = twin_bound(device, precision)
     assert_close(rounded, y, bound - margin, mag, "vs the rounded twin")
 

@@ -25,7 +25,7 @@ import functools
 import os
 
 import xpuops as xo
-from xpuops._cpu import cpu_info
+from xpuops.api.cpu import cpu_info
 
 ALL = tuple(xo.PRECISIONS)
 

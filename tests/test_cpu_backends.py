@@ -8,8 +8,8 @@ import sys
 import numpy as np
 import pytest
 import xpuops as xo
-from xpuops import _libs
-from xpuops._cpu import cpu_info
+from xpuops.api import libs as _libs
+from xpuops.api.cpu import cpu_info
 
 # openblas and onednn are dependencies of the package: these tests fail, not
 # skip, when either is missing (test_devices says which, with the reason)

@@ -38,13 +38,13 @@ def test_ref_device():
 def test_cpu_alias_is_the_best_available_cpu():
     a = xo.matmul([[1.0]], [[2.0]], device="cpu")
     assert a[0, 0] == 2.0
-    best = xo._devices.resolve("cpu")
+    best = xo.api.devices.resolve("cpu")
     assert best.kind == "cpu" and best.available and not best.simulated
 
 
 def test_simulated_device_never_answers_a_real_alias():
     for alias in ("cpu", "gpu", "npu"):
         try:
-            assert not xo._devices.resolve(alias).simulated
+            assert not xo.api.devices.resolve(alias).simulated
         except xo.DeviceUnavailableError:
             pass

@@ -386,9 +386,8 @@ def test_conv2d_property(pair):
         kind = "sparse" if sparse else "normal"
         x = fill(rng, (n, ch * groups, hw, hw), kind, np.float32)
         w = rng.standard_normal((oc * groups, ch, kk, kk)).astype(np.float32)
-        bias = (
-            rng.standard_normal(oc * groups).astype(np.float32) if with_bias else None
-        )
+        bias = rng.standard_normal(oc * groups).astype(np.float32)
+        bias = bias if with_bias else None
         kw = dict(stride=stride, padding=pad, dilation=dil, groups=groups)
         if dil * (kk - 1) + 1 > hw + 2 * pad:  # outside the op's domain: refused
             with pytest.raises(ValueError, match="larger than the padded input"):

@@ -171,7 +171,6 @@ def test_attention(device, precision, shape, causal, rng):
         np.testing.assert_array_equal(y, y_twin)
         np.testing.assert_array_equal(y, y_ref)
     else:
-        bound = ATTN_P_ROUNDING[precision] - (
-            6 if rounds_output(device, precision) else 0
-        )
+        rounded_out = 6 if rounds_output(device, precision) else 0
+        bound = ATTN_P_ROUNDING[precision] - rounded_out
         assert_close(y_ref, y, bound, mag, "vs ref")

@@ -8,11 +8,12 @@ import ml_dtypes
 import numpy as np
 import pytest
 import xpuops as xo
-from xpuops import _canary, chips
-from xpuops._compare import RECORD_FIELDS
-from xpuops._measure import Measurement, _bimodal
-from xpuops._throughput import BITS
-from xpuops.cli import main as cli
+from xpuops import chips
+from xpuops.api.throughput import BITS
+from xpuops.measuring import canary as _canary
+from xpuops.measuring.compare import RECORD_FIELDS
+from xpuops.measuring.measure import Measurement, _bimodal
+from xpuops.tools.cli import main as cli
 
 AVAILABLE = [d for d in xo.devices() if d.available]
 # one simulated NPU stands for all: they share the backend and its pipeline
@@ -147,7 +148,7 @@ def test_explain_says_why_a_call_is_slower_than_its_kernel():
     m = _synthetic(precision="int8", kernel_s=[1e-4] * 5, wall_s=[1e-3] * 5)
     m.throughput = xo.Throughput(1e13, "int8")
     m.throughput_call = xo.Throughput(1e12, "int8")
-    text = "\n".join(xo._measure._call_lines(m))
+    text = "\n".join(xo.measuring.measure._call_lines(m))
     assert "90% of each call is spent outside the kernel" in text
     assert "quantizing the float inputs on every call" in text
 

@@ -21,7 +21,7 @@ CHILD = textwrap.dedent(
     import numpy as np
     import xpuops as xo
     from xpuops import _core
-    from xpuops._precision import CODE
+    from xpuops.api.precision import CODE
 
     def status(key):
         with open("/proc/self/status") as f:

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 import xpuops as xo
-from xpuops._compare import MACHINE_FIELDS, RECORD_FIELDS
+from xpuops.measuring.compare import MACHINE_FIELDS, RECORD_FIELDS
 
 
 @pytest.fixture(scope="module")

@@ -144,7 +144,7 @@ def test_missing_openvino_breaks_nothing_else():
 def test_cpu_features_are_read_from_the_cpu():
     # the core's CPUID/XCR0 reading agrees with the kernel's own flags
     from xpuops import _core
-    from xpuops._cpu import cpu_info
+    from xpuops.api.cpu import cpu_info
 
     flags = cpu_info().flags
     if not flags:
@@ -156,7 +156,7 @@ def test_cpu_features_are_read_from_the_cpu():
 def test_fp16_is_native_only_with_f16_arithmetic(rng):
     # without AVX512-FP16 or AMX-FP16 the CPU plugin, asked for f16, rounds
     # operands to bf16 (about 54 dB on this data) and still calls it f16
-    from xpuops._cpu import cpu_info
+    from xpuops.api.cpu import cpu_info
 
     dev = next(d for d in xo.devices() if d.name == "openvino:CPU")
     flags = cpu_info().flags

@@ -2,7 +2,7 @@
 
 import pytest
 import xpuops as xo
-from xpuops._cpu import measured_clock_ghz, theoretical_peaks
+from xpuops.api.cpu import measured_clock_ghz, theoretical_peaks
 
 SAPPHIRE = {
     "avx2",

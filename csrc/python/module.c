@@ -185,16 +185,176 @@ static int out_dtype(int prec, int want_int32) {
   return prec == XO_PREC_FP64 ? XO_DTYPE_F64 : XO_DTYPE_F32;
 }
 
+/* What the last op on this thread did: last_info() builds the dict from it
+ * on request, so a call itself builds no Python object for it. */
+static _Thread_local xo_op_info last;
+static _Thread_local int last_valid;
+
 static PyObject *finish(xo_status st, PyObject *out, const xo_op_info *info) {
   if (st != XO_OK) {
     Py_DECREF(out);
     return raise_status(st);
   }
-  return Py_BuildValue("(NN)", out, info_dict(info));
+  last = *info;
+  last_valid = 1;
+  return out;
+}
+
+PyDoc_STRVAR(last_info_doc,
+             "last_info() -> dict of what the last op on this thread did, or "
+             "{} before the first.");
+static PyObject *py_last_info(PyObject *self, PyObject *noargs) {
+  (void)self;
+  (void)noargs;
+  return last_valid ? info_dict(&last) : PyDict_New();
+}
+
+/* ---- the fast path -------------------------------------------------------
+ * xo.matmul(a, b) on two plain 2-d float arrays is what a notebook calls in
+ * a loop; NumPy's a @ b costs under a microsecond there. The Python layer's
+ * checks and device resolution cost ten times that, so they run once: the
+ * first call of a (device string, precision) goes the slow way and registers
+ * the device it resolved (fast_register); later calls are parsed, checked
+ * and dispatched here. Anything unusual (QTensors, batches, 1-d operands,
+ * other dtypes, out_dtype, an unregistered device, an error to explain)
+ * returns NotImplemented, and the Python layer takes the slow path, whose
+ * checks and messages are the only ones. Touched only with the GIL held. */
+enum { FAST_DEVICES = 32, SHAPE_CLASSES = 2 };
+static struct {
+  PyObject *name; /* the device string (owned) */
+  xo_device_t dev[XO_PREC_COUNT][SHAPE_CLASSES];
+} fast[FAST_DEVICES];
+static int nfast;
+
+/* The shape class an alias chooses a device by (docs/DESIGN.md s7): 1 for
+ * a small matmul (M*N*K <= 2^18), whose time is mostly the library's fixed
+ * cost per call, else 0. The Python layer asks this function too. */
+static int matmul_shape_class(int64_t m, int64_t k, int64_t n) {
+  return (double)m * (double)k * (double)n <= 262144.0 ? 1 : 0;
+}
+
+PyDoc_STRVAR(shape_class_doc,
+             "matmul_shape_class(m, k, n) -> 1 for a small matmul (M*N*K <= "
+             "2^18: the fixed cost per call dominates), else 0.");
+static PyObject *py_matmul_shape_class(PyObject *self, PyObject *args) {
+  (void)self;
+  long long m, k, n;
+  if (!PyArg_ParseTuple(args, "LLL", &m, &k, &n)) return NULL;
+  return PyLong_FromLong(matmul_shape_class(m, k, n));
+}
+
+static int fast_slot(PyObject *name) {
+  for (int i = 0; i < nfast; i++)
+    if (fast[i].name == name) return i; /* interned: the common case */
+  for (int i = 0; i < nfast; i++)
+    if (PyUnicode_Compare(fast[i].name, name) == 0) return i;
+  return -1;
+}
+
+PyDoc_STRVAR(fast_register_doc,
+             "fast_register(device, prec, shape_class, resolved): let the fast "
+             "path send matmuls naming `device` in precision code `prec` and "
+             "of `shape_class` to the device named `resolved` (what the "
+             "Python layer resolved it to).");
+static PyObject *py_fast_register(PyObject *self, PyObject *args) {
+  (void)self;
+  PyObject *name;
+  int prec, cls;
+  const char *resolved;
+  xo_device_t dev;
+  if (!PyArg_ParseTuple(args, "Uiis", &name, &prec, &cls, &resolved))
+    return NULL;
+  if (prec < 0 || prec >= XO_PREC_COUNT || cls < 0 || cls >= SHAPE_CLASSES) {
+    PyErr_SetString(PyExc_ValueError,
+                    "fast_register: unknown precision or shape class");
+    return NULL;
+  }
+  if (find_device(resolved, &dev) < 0) return NULL;
+  int i = fast_slot(name);
+  if (i < 0) {
+    if (nfast == FAST_DEVICES) Py_RETURN_NONE; /* full: the slow path serves */
+    i = nfast++;
+    Py_INCREF(name);
+    fast[i].name = name;
+    memset(fast[i].dev, 0, sizeof fast[i].dev);
+  }
+  fast[i].dev[prec][cls] = dev;
+  Py_RETURN_NONE;
+}
+
+/* a 2-d array as a [1, rows, cols] view */
+static int fast_view(PyArrayObject *a, xo_dtype dt, xo_tensor *t) {
+  memset(t, 0, sizeof *t);
+  t->dtype = dt;
+  t->ndim = 3;
+  t->shape[0] = 1;
+  t->shape[1] = PyArray_DIM(a, 0);
+  t->shape[2] = PyArray_DIM(a, 1);
+  t->strides[0] = 0;
+  t->strides[1] = PyArray_STRIDE(a, 0);
+  t->strides[2] = PyArray_STRIDE(a, 1);
+  t->data = PyArray_DATA(a);
+  return 0;
+}
+
+PyDoc_STRVAR(matmul_fast_doc,
+             "matmul_fast(a, b, device, precision) -> out, or NotImplemented "
+             "when the call needs the Python layer's slow path.");
+static PyObject *py_matmul_fast(PyObject *self, PyObject *const *argv,
+                                Py_ssize_t argc) {
+  (void)self;
+  if (argc != 4 || !PyArray_CheckExact(argv[0]) ||
+      !PyArray_CheckExact(argv[1]) || !PyUnicode_CheckExact(argv[2]))
+    Py_RETURN_NOTIMPLEMENTED;
+  PyArrayObject *a = (PyArrayObject *)argv[0], *b = (PyArrayObject *)argv[1];
+  int ta = PyArray_TYPE(a);
+  if (PyArray_NDIM(a) != 2 || PyArray_NDIM(b) != 2 || ta != PyArray_TYPE(b) ||
+      (ta != NPY_FLOAT32 && ta != NPY_FLOAT64) ||
+      PyArray_DIM(a, 1) != PyArray_DIM(b, 0))
+    Py_RETURN_NOTIMPLEMENTED;
+  int prec = -1;
+  if (argv[3] == Py_None) {
+    prec = ta == NPY_FLOAT64 ? XO_PREC_FP64 : XO_PREC_FP32;
+  } else if (PyUnicode_CheckExact(argv[3])) {
+    for (int i = 0; i < XO_PREC_COUNT && prec < 0; i++)
+      if (PyUnicode_CompareWithASCIIString(
+              argv[3], xo_precision_name((xo_precision)i)) == 0)
+        prec = i;
+  }
+  if (prec < 0) Py_RETURN_NOTIMPLEMENTED;
+  int slot = fast_slot(argv[2]);
+  int cls = matmul_shape_class(PyArray_DIM(a, 0), PyArray_DIM(a, 1),
+                               PyArray_DIM(b, 1));
+  if (slot < 0 || fast[slot].dev[prec][cls] == NULL) Py_RETURN_NOTIMPLEMENTED;
+  xo_device_t dev = fast[slot].dev[prec][cls];
+  xo_dtype dt = ta == NPY_FLOAT64 ? XO_DTYPE_F64 : XO_DTYPE_F32;
+  xo_operand oa = {0}, ob = {0};
+  xo_tensor to;
+  fast_view(a, dt, &oa.t);
+  fast_view(b, dt, &ob.t);
+  npy_intp dims[2] = {PyArray_DIM(a, 0), PyArray_DIM(b, 1)};
+  int odt = prec == XO_PREC_FP64 ? NPY_FLOAT64 : NPY_FLOAT32;
+  /* an empty reduction (K = 0) gives zeros the kernel does not write */
+  PyObject *out = PyArray_DIM(a, 1) == 0 ? PyArray_ZEROS(2, dims, odt, 0)
+                                         : PyArray_EMPTY(2, dims, odt, 0);
+  if (out == NULL) return NULL;
+  fast_view((PyArrayObject *)out,
+            prec == XO_PREC_FP64 ? XO_DTYPE_F64 : XO_DTYPE_F32, &to);
+  xo_op_info info;
+  xo_status st;
+  Py_BEGIN_ALLOW_THREADS st =
+      xo_matmul(dev, (xo_precision)prec, &oa, &ob, &to, &info);
+  Py_END_ALLOW_THREADS if (st != XO_OK) {
+    Py_DECREF(out); /* the slow path reports it, with its own checks */
+    Py_RETURN_NOTIMPLEMENTED;
+  }
+  last = info;
+  last_valid = 1;
+  return out;
 }
 
 PyDoc_STRVAR(matmul_doc,
-             "matmul(a, b, device, prec, a_q, b_q, int32) -> (out, info)\n\n"
+             "matmul(a, b, device, prec, a_q, b_q, int32) -> out\n\n"
              "a [batch, M, K] @ b [batch, K, N] (zero batch strides "
              "broadcast). a_q/b_q: quantization tuples or None.");
 static PyObject *py_matmul(PyObject *self, PyObject *args) {
@@ -232,7 +392,7 @@ static PyObject *py_matmul(PyObject *self, PyObject *args) {
 
 PyDoc_STRVAR(conv2d_doc,
              "conv2d(x, w, bias, device, prec, x_q, w_q, stride, dilation, "
-             "pad_begin, pad_end, groups, int32) -> (out, info)\n\n"
+             "pad_begin, pad_end, groups, int32) -> out\n\n"
              "x is an NCHW view; pairs are (h, w) tuples.");
 static PyObject *py_conv2d(PyObject *self, PyObject *args) {
   (void)self;
@@ -283,7 +443,7 @@ static PyObject *py_conv2d(PyObject *self, PyObject *args) {
 }
 
 PyDoc_STRVAR(attention_doc,
-             "attention(q, k, v, device, prec, causal, scale) -> (out, info)");
+             "attention(q, k, v, device, prec, causal, scale) -> out");
 static PyObject *py_attention(PyObject *self, PyObject *args) {
   (void)self;
   PyObject *pq, *pk, *pv;
@@ -647,6 +807,12 @@ static PyObject *py_cache_clear(PyObject *self, PyObject *noargs) {
 
 static PyMethodDef methods[] = {
     {"matmul", py_matmul, METH_VARARGS, matmul_doc},
+    {"matmul_fast", (PyCFunction)(void (*)(void))py_matmul_fast, METH_FASTCALL,
+     matmul_fast_doc},
+    {"fast_register", py_fast_register, METH_VARARGS, fast_register_doc},
+    {"matmul_shape_class", py_matmul_shape_class, METH_VARARGS,
+     shape_class_doc},
+    {"last_info", py_last_info, METH_NOARGS, last_info_doc},
     {"conv2d", py_conv2d, METH_VARARGS, conv2d_doc},
     {"attention", py_attention, METH_VARARGS, attention_doc},
     {"quantize", py_quantize, METH_VARARGS, quantize_doc},
@@ -716,5 +882,23 @@ PyMODINIT_FUNC PyInit__core(void) {
     return NULL;
   }
   PyModule_AddIntConstant(m, "MAX_DIMS", XO_MAX_DIMS);
+  PyModule_AddIntConstant(m, "Q_TENSOR", XO_Q_TENSOR);
+  PyModule_AddIntConstant(m, "Q_AXIS", XO_Q_AXIS);
+  PyModule_AddIntConstant(m, "Q_GROUP", XO_Q_GROUP);
+  /* the precision names in the order of xo_precision: Python never retypes
+   * the enum */
+  PyObject *names = PyTuple_New(XO_PREC_COUNT);
+  if (names == NULL) {
+    Py_DECREF(m);
+    return NULL;
+  }
+  for (int i = 0; i < XO_PREC_COUNT; i++)
+    PyTuple_SET_ITEM(names, i,
+                     PyUnicode_FromString(xo_precision_name((xo_precision)i)));
+  if (PyModule_AddObject(m, "PRECISIONS", names) < 0) {
+    Py_DECREF(names);
+    Py_DECREF(m);
+    return NULL;
+  }
   return m;
 }

@@ -5,17 +5,21 @@ machine, in every precision, measured in the right unit.
     y = xo.matmul(a, w, device="cpu", precision="int8")
 """
 
-from . import _libs, chips, reference
-from ._canary import Canary, canary
-from ._compare import Comparison, compare
-from ._devices import Device, devices, get_num_threads, set_num_threads
-from ._errors import DeviceUnavailableError, UnsupportedError
-from ._measure import Measurement, measure
-from ._ops import attention, conv2d, last_info, matmul
-from ._peaks import bandwidth, peak
-from ._precision import PRECISIONS
-from ._quant import QTensor, quantize
-from ._throughput import Throughput
+from . import reference
+from .api import libs as _libs
+from .api.devices import Device, devices, get_num_threads, set_num_threads
+from .api.errors import DeviceUnavailableError, UnsupportedError
+from .api.ops import attention, conv2d, last_info, matmul
+from .api.precision import PRECISIONS
+from .api.quant import QTensor, quantize
+from .api.throughput import Throughput
+from .api.version import __version__
+from .measuring.bandwidth import bandwidth
+from .measuring.canary import Canary, canary
+from .measuring.compare import Comparison, compare
+from .measuring.measure import Measurement, measure
+from .measuring.peaks import peak
+from .teach import chips
 
 # device enumeration is lazy: the library paths are in place before it runs
 _libs.configure()
@@ -26,7 +30,6 @@ _libs.configure()
 #: ``Device.threads`` of the device whose pool each one tunes.
 environment = dict(_libs.ENVIRONMENT)
 
-__version__ = "0.1.0"
 
 __all__ = [
     "PRECISIONS",
@@ -38,6 +41,7 @@ __all__ = [
     "QTensor",
     "Throughput",
     "UnsupportedError",
+    "__version__",
     "attention",
     "bandwidth",
     "canary",

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .bandwidth import bandwidth as measure_bandwidth
+
 _COLORS = {
     "fp64": "#555555",
     "fp32": "#1f77b4",
@@ -29,8 +31,6 @@ def plot_comparison(cmp, path=None, bandwidth=None):
     """Roofline (left) and throughput with SQNR (right) of a Comparison."""
     from matplotlib.figure import Figure
     from matplotlib.ticker import FuncFormatter
-
-    from ._peaks import bandwidth as measure_bandwidth
 
     ms = list(cmp)
     if not ms:

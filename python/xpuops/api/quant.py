@@ -7,15 +7,15 @@ import weakref
 
 import numpy as np
 
-from . import _core
-from ._precision import CODE, as_float_array
+from .. import _core
+from .precision import CODE, as_float_array
 
 # one token per QTensor: backends may keep forms derived from its (immutable)
 # data under it, e.g. unpacked or reordered weights
 _tokens = itertools.count(1)
 
-# granularity codes of the C enum xo_qgranularity
-_TENSOR, _AXIS, _GROUP = 0, 1, 2
+# granularity codes of the C enum xo_qgranularity, exported by the core
+_TENSOR, _AXIS, _GROUP = _core.Q_TENSOR, _core.Q_AXIS, _core.Q_GROUP
 _QMAX = {"int8": 127, "int4": 7}
 
 

@@ -14,11 +14,13 @@ import sys
 
 import numpy as np
 
-from . import _devices
-from ._compare import compare
-from ._cpu import cpu_info, measured_clock_ghz
-from ._ops import attention, conv2d, matmul
-from ._peaks import bandwidth
+from ..api import devices as _devices
+from ..api.cpu import cpu_info, measured_clock_ghz
+from ..api.ops import attention, conv2d, matmul
+from ..measuring.bandwidth import bandwidth
+from ..measuring.canary import canary
+from ..measuring.compare import compare
+from .report import cmd_report
 
 OPS = {"matmul": matmul, "conv2d": conv2d, "attention": attention}
 
@@ -52,9 +54,12 @@ def cmd_devices(_args=None) -> int:
             print(f"  {d.name}: {d.threads}")
     peaks = {}
     for d in _devices.devices():
+        if d.kind != "cpu" or d.simulated:
+            continue
         for prec, t in d.peak.items():
-            if d.backend != "ref":  # ref runs on one core: the same formulas
-                peaks.setdefault(prec, t)
+            # the machine's figure: the device that uses the most cores
+            if prec not in peaks or t.ops_per_s > peaks[prec].ops_per_s:
+                peaks[prec] = t
     if peaks:
         print("\nTheoretical peaks of this CPU (measured clock):")
         for prec, t in peaks.items():
@@ -68,8 +73,6 @@ def _canaries() -> list:
     """One line per device: does it compute each precision in that format?
     (xpuops.canary; simulated NPUs share one pipeline: npusim stands for
     them)."""
-    from ._canary import canary
-
     lines = [
         "\nPrecision canaries (does each device compute in the format it claims?):"
     ]
@@ -264,132 +267,6 @@ def cmd_tour(args) -> int:
     print("\n".join(_summary(cmp, bw)))
     cmp.plot(args.plot, bandwidth=bw)
     print(f"\nRoofline picture: {args.plot}")
-    return 0
-
-
-def _report_markdown(runs) -> str:
-    """Markdown of saved results: who measured, then one row per benchmark
-    with each run's figure and the ratio of each later run to the first."""
-    names = [name for name, _ in runs]
-    lines = [
-        "# xpuops benchmark report",
-        "",
-        "## Machines",
-        "",
-        "| run | CPU | ISA | threads | libraries |",
-        "|---|---|---|---|---|",
-    ]
-    for name, data in runs:
-        m = data["machine"]
-        lines.append(
-            f"| {name} | {m.get('machine_cpu')} | {m.get('machine_isa')} "
-            f"| {m.get('machine_threads')} | {m.get('machine_libraries')} |"
-        )
-    keys = sorted({k for _, data in runs for k in data["results"]})
-    head = [
-        "benchmark",
-        "device",
-        "precision",
-        *names,
-        *(f"{n} / {names[0]}" for n in names[1:]),
-        "SQNR dB",
-    ]
-    lines += [
-        "",
-        "## Results",
-        "",
-        "| " + " | ".join(head) + " |",
-        "|" + "---|" * len(head),
-    ]
-    for k in keys:
-        recs = [data["results"].get(k) for _, data in runs]
-        first = next(r for r in recs if r)
-        cells = [k.split("::")[-1], first["device"], first["precision"]]
-        cells += [r["throughput_str"] if r else "-" for r in recs]
-        base = recs[0]["throughput"] if recs[0] else None
-        cells += [
-            f"{r['throughput'] / base:.2f}" if r and base else "-" for r in recs[1:]
-        ]
-        cells.append(f"{first['sqnr_db']:.1f}" if first.get("sqnr_db") else "-")
-        lines.append("| " + " | ".join(cells) + " |")
-    lines += [
-        "",
-        "Figures are the best kernel time of each benchmark; integer "
-        "precisions in TOPS, float ones in TFLOPS (different operations).",
-    ]
-    return "\n".join(lines) + "\n"
-
-
-def _markdown_table_html(md: str) -> str:
-    import html
-
-    out, table = ["<!DOCTYPE html>", "<html><body>"], []
-    for line in md.splitlines():
-        if line.startswith("|"):
-            if set(line) <= set("|-"):
-                continue
-            cells = [html.escape(c.strip()) for c in line.strip("|").split("|")]
-            table.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
-            continue
-        if table:
-            out.append("<table border=1>" + "".join(table) + "</table>")
-            table = []
-        if line.startswith("!["):
-            src = line[line.index("(") + 1 : line.rindex(")")]
-            out.append(f'<img src="{html.escape(src)}">')
-        elif line.startswith("#"):
-            level = len(line) - len(line.lstrip("#"))
-            out.append(f"<h{level}>{html.escape(line.lstrip('# '))}</h{level}>")
-        elif line:
-            out.append(f"<p>{html.escape(line)}</p>")
-    if table:
-        out.append("<table border=1>" + "".join(table) + "</table>")
-    return "\n".join(out + ["</body></html>"]) + "\n"
-
-
-def _report_plot(runs, path) -> None:
-    """One bar per benchmark: each later run's throughput over the first's."""
-    from matplotlib.figure import Figure
-
-    base_name, base = runs[0]
-    keys = sorted(
-        k for k in base["results"] if all(k in data["results"] for _, data in runs[1:])
-    )
-    fig = Figure(figsize=(9, 0.28 * len(keys) + 1.5), layout="constrained")
-    ax = fig.subplots()
-    height = 0.8 / max(1, len(runs) - 1)
-    for i, (name, data) in enumerate(runs[1:]):
-        ratios = [
-            data["results"][k]["throughput"] / base["results"][k]["throughput"]
-            for k in keys
-        ]
-        ax.barh(
-            [j + i * height for j in range(len(keys))],
-            ratios,
-            height=height,
-            label=f"{name} / {base_name}",
-        )
-    ax.axvline(1.0, color="black", lw=0.8)
-    ax.set_yticks(range(len(keys)), [k.split("::")[-1] for k in keys], fontsize=6)
-    ax.set_xlabel("throughput relative to the first run (same precision)")
-    ax.legend(fontsize=7)
-    fig.savefig(path, dpi=100)
-
-
-def cmd_report(args) -> int:
-    import json
-    from pathlib import Path
-
-    runs = [(Path(p).stem, json.loads(Path(p).read_text())) for p in args.results]
-    md = _report_markdown(runs)
-    if args.plot and len(runs) > 1:
-        _report_plot(runs, args.plot)
-        md += f"\n![throughput of each run against the first]({Path(args.plot).name})\n"
-    if args.output:
-        Path(args.output).write_text(md)
-    if args.html:
-        Path(args.html).write_text(_markdown_table_html(md))
-    print(md)
     return 0
 
 

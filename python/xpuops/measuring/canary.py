@@ -30,8 +30,11 @@ from dataclasses import dataclass
 import ml_dtypes
 import numpy as np
 
-from ._errors import UnsupportedError
-from ._precision import INTEGER, check_precision
+from ..api.devices import resolve
+from ..api.errors import UnsupportedError
+from ..api.ops import matmul
+from ..api.precision import INTEGER, check_precision
+from ..api.quant import QTensor
 
 #: Probe values: each candidate format rounds this row differently (see
 #: _round); all are finite in every candidate, so no NaN/Inf spreads
@@ -131,8 +134,6 @@ def canary(device, precision: str) -> Canary:
     """Probe whether ``device`` computes ``precision`` in that format and
     not a narrower one; cached per (device, precision) for the process.
     Raises UnsupportedError when the device does not run the precision."""
-    from ._devices import resolve
-
     precision = check_precision(precision)
     dev = resolve(device, precision)
     key = (dev.name, precision)
@@ -202,8 +203,6 @@ def judge_float(precision: str, operands: np.ndarray, total: float) -> tuple:
 
 
 def _probe_float(dev, precision: str) -> Canary:
-    from ._ops import matmul
-
     dtype = np.float64 if precision == "fp64" else np.float32
     n = _VALUES.size
     a = _VALUES.astype(dtype).reshape(1, n)
@@ -229,8 +228,6 @@ def _probe_float(dev, precision: str) -> Canary:
 def _int_operands(precision: str):
     """QTensors with unit scales whose exact s32 products need more than 16
     significant bits (a float16/bf16 path cannot return them)."""
-    from ._quant import QTensor
-
     qmax = 127 if precision == "int8" else 7
     k, n = 96, 4
     rng = np.random.default_rng(12345)
@@ -246,8 +243,6 @@ def _int_operands(precision: str):
 
 
 def _probe_integer(dev, precision: str) -> Canary:
-    from ._ops import matmul
-
     qa, qb, exact = _int_operands(precision)
     findings = []
     try:

@@ -10,12 +10,14 @@ import sys
 
 import numpy as np
 
-from ._cpu import cpu_info, measured_clock_ghz
-from ._devices import devices as all_devices
-from ._devices import get_num_threads
-from ._errors import DeviceUnavailableError, UnsupportedError
-from ._measure import OPS, Measurement, measure
-from ._precision import PRECISIONS
+from ..api.cpu import cpu_info, measured_clock_ghz
+from ..api.devices import devices as all_devices
+from ..api.devices import get_num_threads, resolve
+from ..api.errors import DeviceUnavailableError, UnsupportedError
+from ..api.precision import PRECISIONS
+from ..api.version import __version__
+from .measure import OPS, Measurement, measure
+from .plot import plot_comparison
 
 #: The flat record of one measurement (Comparison.records()); every key is
 #: always present, None where it does not apply. Units: seconds, bytes,
@@ -101,8 +103,6 @@ _ISA = (
 
 def machine_fingerprint() -> dict:
     """Who measured: CPU, ISA flags, OS, library versions (MACHINE_FIELDS)."""
-    from . import __version__
-
     cpu = cpu_info()
     return {
         "machine_cpu": cpu.model,
@@ -343,8 +343,6 @@ class Comparison:
         """A roofline per precision with the measured points (left) and the
         throughput of each run with its accuracy (right). Returns the
         matplotlib Figure; saves it to ``path`` when given."""
-        from ._plot import plot_comparison
-
         return plot_comparison(self, path=path, bandwidth=bandwidth)
 
 
@@ -368,8 +366,6 @@ def compare(
         chosen = avail
     else:
         names = [devices] if isinstance(devices, str) else list(devices)
-        from ._devices import resolve
-
         chosen = [resolve(n) for n in names]
     if precisions is not None:
         bad = [p for p in precisions if p not in PRECISIONS]

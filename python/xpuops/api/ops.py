@@ -4,13 +4,12 @@ the argument and the fix, then one call into the C core."""
 from __future__ import annotations
 
 import math
-import threading
 
 import numpy as np
 
-from . import _core
-from ._devices import check_supported, resolve
-from ._precision import (
+from .. import _core
+from .devices import check_supported, resolve
+from .precision import (
     CODE,
     INTEGER,
     as_array,
@@ -20,9 +19,7 @@ from ._precision import (
     precision_of_dtypes,
     to_float,
 )
-from ._quant import _QMAX, QTensor
-
-_tls = threading.local()
+from .quant import _QMAX, QTensor
 
 
 def last_info() -> dict:
@@ -30,8 +27,21 @@ def last_info() -> dict:
     whether it created its plan, native or emulated, ops, bytes, the
     implementation that ran, and ``timing``: where ``kernel_s`` came from
     ("events": the device's own event times, "wall": a host clock around
-    the run, "modeled": a performance model)."""
-    return dict(getattr(_tls, "info", {}))
+    the run, "modeled": a performance model). {} before the first op."""
+    return _core.last_info()
+
+
+_matmul_fast = _core.matmul_fast
+
+
+def matmul_shape_class(a, b) -> int:
+    """The shape class an alias picks a device by (the core's rule): 1 for a
+    small matmul, whose time is the library's fixed cost per call."""
+    m = a.shape[-2] if a.ndim > 1 else 1
+    k = a.shape[-1] if a.ndim else 0
+    n = b.shape[-1] if b.ndim > 1 else 1
+    batch = max(1, int(np.prod(a.shape[:-2]))) if a.ndim > 2 else 1
+    return _core.matmul_shape_class(int(batch * m), int(k), int(n))
 
 
 def _operand(x, name):
@@ -70,11 +80,11 @@ def _check_accumulator(k, amag, bmag, what):
     _core.check_accumulator(int(k), int(amag), int(bmag), what)
 
 
-def _setup(device, precision, *ops):
+def _setup(device, precision, *ops, shape_class=0):
     precision = (
         _default_precision(*ops) if precision is None else check_precision(precision)
     )
-    dev = resolve(device, precision)
+    dev = resolve(device, precision, shape_class)
     check_supported(dev, precision)
     for o in ops:
         if isinstance(o, QTensor) and precision not in INTEGER:
@@ -108,9 +118,7 @@ def _want_int32(out_dtype, precision, *ops) -> bool:
 
 
 def _run(fn, *args):
-    out, info = fn(*args)
-    _tls.info = info
-    return out
+    return fn(*args)
 
 
 def matmul(a, b, *, device="cpu", precision=None, out_dtype=None):
@@ -125,8 +133,17 @@ def matmul(a, b, *, device="cpu", precision=None, out_dtype=None):
     for fp64, float32 otherwise; ``out_dtype=np.int32`` with two QTensors
     returns the raw s32 accumulators. Inputs are never modified.
     """
+    if out_dtype is None:
+        # two plain 2-d float arrays on a device string seen before: checked
+        # and dispatched in C (the slow path below registered the device)
+        out = _matmul_fast(a, b, device, precision)
+        if out is not NotImplemented:
+            return out
     a, b = _operand(a, "a"), _operand(b, "b")
-    dev, precision = _setup(device, precision, a, b)
+    cls = matmul_shape_class(a, b)
+    dev, precision = _setup(device, precision, a, b, shape_class=cls)
+    if isinstance(device, str) and getattr(a, "ndim", 0) == getattr(b, "ndim", 0) == 2:
+        _core.fast_register(device, CODE[precision], cls, dev.name)
     int32 = _want_int32(out_dtype, precision, a, b)
     if a.ndim == 0 or b.ndim == 0:
         raise ValueError(

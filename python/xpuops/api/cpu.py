@@ -10,8 +10,8 @@ import os
 import platform
 from dataclasses import dataclass
 
-from . import _core
-from ._throughput import Throughput
+from .. import _core
+from .throughput import Throughput
 
 
 def _cpuinfo() -> dict:

@@ -9,7 +9,8 @@ import importlib.util
 import os
 from pathlib import Path
 
-from . import _core
+from .. import _core
+from .chipdata import CHIPS
 
 #: backend -> (environment override, finder)
 ENV = {
@@ -85,8 +86,6 @@ NPU_DISPATCH_S = 50e-6
 
 def npu_profiles() -> dict:
     """slug -> Chip for every rated INT8 NPU of xo.chips with a bandwidth."""
-    from .chips import CHIPS
-
     out = {}
     for c in CHIPS:
         if c.value and c.bandwidth and c.precision == "int8" and "NPU" in c.block:

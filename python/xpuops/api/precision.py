@@ -5,10 +5,11 @@ from __future__ import annotations
 import ml_dtypes
 import numpy as np
 
-from . import _core
+from .. import _core
 
-#: Precision names in the order of the C enum ``xo_precision``.
-PRECISIONS = ("fp64", "fp32", "bf16", "fp16", "fp8", "int8", "int4")
+#: Precision names in the order of the C enum ``xo_precision`` (exported by
+#: the core, never retyped here).
+PRECISIONS = _core.PRECISIONS
 CODE = {name: i for i, name in enumerate(PRECISIONS)}
 INTEGER = frozenset({"int8", "int4"})
 

@@ -9,11 +9,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import reference
-from ._canary import Canary, canary
-from ._cpu import llc_bytes
-from ._devices import resolve
-from ._ops import (
+from .. import reference
+from ..api.chipdata import get as get_chip
+from ..api.cpu import llc_bytes
+from ..api.devices import resolve
+from ..api.ops import (
     _default_precision,
     _operand,
     _pair,
@@ -22,10 +22,13 @@ from ._ops import (
     conv_padding,
     last_info,
     matmul,
+    matmul_shape_class,
 )
-from ._precision import check_precision
-from ._quant import QTensor
-from ._throughput import Throughput
+from ..api.precision import check_precision
+from ..api.quant import QTensor
+from ..api.throughput import Throughput
+from .bandwidth import bandwidth as measure_bw
+from .canary import Canary, canary
 
 OPS = {matmul: "matmul", conv2d: "conv2d", attention: "attention"}
 
@@ -223,9 +226,7 @@ class Measurement:
     def percent_of(self, chip) -> float:
         """Share of a rated chip's figure for this precision (0..1); raises
         when the chip is rated in another precision or with sparsity."""
-        from .chips import get
-
-        c = get(chip)
+        c = get_chip(chip)
         return self.throughput / c.throughput
 
     def explain(self, bandwidth: float | None = None) -> str:
@@ -399,7 +400,8 @@ def measure(
         if precision is None
         else check_precision(precision)
     )
-    dev = resolve(device, precision)
+    cls = matmul_shape_class(*operands[:2]) if name == "matmul" else 0
+    dev = resolve(device, precision, cls)
     call_kw = dict(kw, device=dev.name, precision=precision)
 
     t0 = time.perf_counter()
@@ -522,8 +524,6 @@ def _explain(m: Measurement, bandwidth: float | None):
     bw_word = "rated" if dev.simulated else "measured"
     bw = bandwidth or dev.bandwidth
     if bw is None and dev.kind == "cpu":
-        from ._peaks import bandwidth as measure_bw
-
         bw = measure_bw(m.device)
     if m.peak is not None and bw:
         ridge = m.peak.ops_per_s / bw

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ._precision import INTEGER, check_precision
+from .precision import INTEGER, check_precision
 
 SOURCES = ("measured", "theoretical", "rated", "modeled")
 #: Formats vendors rate chips in that xpuops does not compute in (a rated

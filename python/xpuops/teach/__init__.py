@@ -1,0 +1,2 @@
+"""Teaching helpers: the chip database and how to read its figures.
+Imports the api and measuring layers."""

@@ -1,0 +1,2 @@
+"""Tools: the command line, benchmark reports, the pytest plugin. May
+import every layer below."""
