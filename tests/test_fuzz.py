@@ -73,11 +73,15 @@ ATTN_PAIRS = declared(
 )
 
 DTYPES = [np.float64, np.float32, np.float16, ml_dtypes.bfloat16]
-#: value kinds; "normal" four times over: the accuracy checks need most
+#: value kinds; "normal" most often: the accuracy checks need most
 #: draws to carry a signal, the rest probe the edges
 KINDS = ["normal"] * 6 + ["zeros", "sparse", "tiny", "huge", "nan", "inf", "mixed"]
-#: sizes: 1 to 9, and now and then 0 (an empty operand or result)
-SIZE = st.sampled_from(list(range(1, 10)) * 2 + [0])
+#: finite in every DTYPE ("huge" overflows float16)
+FINITE_KINDS = [k for k in KINDS if k not in ("nan", "inf", "mixed", "huge")]
+#: sizes: 1 to 9, and now and then 0 (an empty operand or result); empty
+#: results and documented refusals reach no accuracy check, so they are kept
+#: rare enough that MIN_REACHED holds with ~19 draws per pair
+SIZE = st.sampled_from(list(range(1, 10)) * 4 + [0])
 
 
 def refusal_documented(e, dev, prec, inputs, op, **kw) -> bool:
@@ -253,7 +257,10 @@ def test_matmul_property(pair):
         n=SIZE,
         batch=st.sampled_from([(), (1,), (2,), (2, 1)]),
         dtype=st.sampled_from(DTYPES),
-        kind=st.sampled_from(KINDS),
+        # integer precisions refuse non-finite inputs (a documented refusal,
+        # tested in test_errors): drawing them here would only lower the
+        # share of examples that reach the accuracy checks
+        kind=st.sampled_from(FINITE_KINDS if prec in bounds.INTEGER else KINDS),
         layout=st.sampled_from(["plain", "reversed", "strided", "fortran"]),
         seed=st.integers(0, 2**16),
     )
@@ -368,7 +375,7 @@ def test_conv2d_property(pair):
 
     @per_pair(CONV_PAIRS)
     @given(
-        n=st.sampled_from([1, 2] * 3 + [0]),
+        n=st.sampled_from([1, 2] * 6 + [0]),
         ch=st.integers(1, 4),
         hw=st.integers(1, 7),
         oc=st.integers(1, 4),

@@ -170,6 +170,7 @@ def attention_int8(q, k, v, causal=False, scale=None):
     ).astype(np.float32)
     return s, out
 
+
 def quantize_multiplier(real):
     """TFLite QuantizeMultiplier of float64 reals (> 0): (Q31 multiplier,
     shift) as int64 arrays, real = multiplier * 2^(shift - 31)."""
