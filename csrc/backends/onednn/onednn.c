@@ -44,6 +44,16 @@ static xo_status dnn_init(void) {
   return XO_OK;
 }
 
+static void tls_release(void);
+
+/* At exit, with every plan gone: this thread's stream and scratch (other
+ * threads' went with them), then the engine. */
+static void dnn_fini(void) {
+  tls_release();
+  if (dnn_engine) D.dnnl_engine_destroy(dnn_engine);
+  dnn_engine = NULL;
+}
+
 static int dnn_device_count(void) {
   return 1;
 }
@@ -207,16 +217,6 @@ const char *dnn_emulation(const dnn_plan *pl) {
 
 static void dnn_set_num_threads(int n) {
   D.omp_set_num_threads(n);
-}
-
-static void tls_release(void);
-
-/* At exit, with every plan gone: this thread's stream and scratch (other
- * threads' went with them), then the engine. */
-static void dnn_fini(void) {
-  tls_release();
-  if (dnn_engine) D.dnnl_engine_destroy(dnn_engine);
-  dnn_engine = NULL;
 }
 
 /* oneDNN 3.2 takes no weight zero points, and no input zero point in a

@@ -130,6 +130,12 @@ static int native_f16(int index) {
   return f.avx512_fp16 || f.amx_fp16;
 }
 
+/* At exit, with every plan (and so every compiled model) gone. */
+static void ov_fini(void) {
+  if (core) OV.core_free(core);
+  core = NULL;
+}
+
 static int ov_count(void) {
   return ndevs;
 }
@@ -706,12 +712,6 @@ static void ov_plan_describe(const void *v, char *impl, size_t n) {
            "openvino:%s_%s (IR v11 on %s, INFERENCE_PRECISION_HINT=%s%s%s)",
            xo_op_name(pl->h.p.op), xo_precision_name(prec),
            devs[pl->index].name, hint_of(pl), threads, how);
-}
-
-/* At exit, with every plan (and so every compiled model) gone. */
-static void ov_fini(void) {
-  if (core) OV.core_free(core);
-  core = NULL;
 }
 
 /* the graphs return f32 and take symmetric, per-tensor or per-channel
