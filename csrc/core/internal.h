@@ -126,6 +126,14 @@ typedef struct xo_problem {
   };
 } xo_problem;
 
+/* The plan cache compares and hashes problems as bytes: no member may leave
+ * padding that a memset could miss after assignment. */
+_Static_assert(sizeof(xo_matmul_desc) == 6 * 8, "xo_matmul_desc padded");
+_Static_assert(sizeof(xo_conv_desc) == 18 * 8, "xo_conv_desc padded");
+_Static_assert(sizeof(xo_attn_desc) == 8 * 8, "xo_attn_desc padded");
+_Static_assert(sizeof(xo_problem) == 40 + sizeof(xo_conv_desc),
+               "xo_problem padded");
+
 /* Buffers for one run, all contiguous in the operand formats:
  *   fp64/fp32: double/float; bf16, fp16: uint16 bits; fp8: uint8 bits.
  *   int8: int8 values (uint8 when the operand has zero points).
