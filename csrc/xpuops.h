@@ -365,6 +365,12 @@ typedef struct xo_cpu_features {
   int avx2, avx512_vnni, avx_vnni;       /* named as in /proc/cpuinfo */
 } xo_cpu_features;
 xo_cpu_features xo_cpu_features_get(void);
+/* The theoretical peak a CPU with these features has in prec: operations
+ * per cycle per core of its widest instruction and the formula (peak is
+ * zeroed when no instruction qualifies). The CPU backends report
+ * xo_cpu_features_get()'s; tests feed other feature sets. */
+void xo_cpu_peak_of(const xo_cpu_features *features, xo_precision prec,
+                    xo_peak *peak);
 
 /* Plan cache statistics (for tests and measurement). */
 typedef struct xo_cache_stats {

@@ -52,7 +52,7 @@ def test_theoretical_peaks_by_feature_set(flags, cores, ghz, expect):
     if "int8" in peaks and "amx_int8" in flags:
         assert "AMX-INT8" in peaks["int8"].detail
     if "int4" in peaks:
-        assert peaks["int4"].detail.startswith("no native int4")
+        assert "no native int4" in peaks["int4"].detail
 
 
 def test_avx2_cpu_has_no_int8_advantage_on_paper():

@@ -84,6 +84,12 @@ static const cpu_rate kRates[] = {
 
 void xo_cpu_peak(xo_precision prec, xo_peak *peak) {
   xo_cpu_features f = xo_cpu_features_get();
+  xo_cpu_peak_of(&f, prec, peak);
+}
+
+void xo_cpu_peak_of(const xo_cpu_features *features, xo_precision prec,
+                    xo_peak *peak) {
+  const xo_cpu_features f = *features;
   /* no x86 instruction computes fp8 or int4: they run on another format's
    * units (an exact widening), whose rate is then their ceiling */
   xo_precision host = prec == XO_PREC_FP8    ? XO_PREC_BF16

@@ -679,6 +679,77 @@ static PyObject *py_set_library_path(PyObject *self, PyObject *args) {
   Py_RETURN_NONE;
 }
 
+PyDoc_STRVAR(cpu_peak_doc,
+             "cpu_peak(flags, prec) -> (ops_per_cycle, formula): the core's "
+             "table for a CPU with these /proc/cpuinfo flags (a set of "
+             "names); (0.0, '') where no instruction qualifies.");
+static PyObject *py_cpu_peak(PyObject *self, PyObject *args) {
+  (void)self;
+  PyObject *flags;
+  int prec;
+  if (!PyArg_ParseTuple(args, "Oi", &flags, &prec)) return NULL;
+  if (prec < 0 || prec >= XO_PREC_COUNT) {
+    PyErr_SetString(PyExc_ValueError, "cpu_peak: unknown precision code");
+    return NULL;
+  }
+  xo_cpu_features f;
+  memset(&f, 0, sizeof f);
+  struct {
+    const char *name;
+    int *flag;
+  } names[] = {{"avx2", &f.avx2},
+               {"avx512f", &f.avx512f},
+               {"avx512_bf16", &f.avx512_bf16},
+               {"avx512_fp16", &f.avx512_fp16},
+               {"avx512_vnni", &f.avx512_vnni},
+               {"avx_vnni", &f.avx_vnni},
+               {"amx_int8", &f.amx_int8},
+               {"amx_bf16", &f.amx_bf16},
+               {"amx_fp16", &f.amx_fp16}};
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+    PyObject *key = PyUnicode_FromString(names[i].name);
+    if (key == NULL) return NULL;
+    int has = PySequence_Contains(flags, key);
+    Py_DECREF(key);
+    if (has < 0) return NULL;
+    *names[i].flag = has;
+  }
+  xo_peak pk;
+  xo_cpu_peak_of(&f, (xo_precision)prec, &pk);
+  return Py_BuildValue("(ds)", pk.ops_per_cycle, pk.formula);
+}
+
+PyDoc_STRVAR(device_resolve_doc,
+             "device_resolve(name, prec) -> the name of the device `name` (a "
+             "device or an alias) means for precision code `prec` (-1: any), "
+             "by the registry's preference (xo_device_resolve).");
+static PyObject *py_device_resolve(PyObject *self, PyObject *args) {
+  (void)self;
+  const char *name;
+  int prec;
+  xo_device_t dev;
+  xo_device_desc desc;
+  if (!PyArg_ParseTuple(args, "si", &name, &prec)) return NULL;
+  xo_status st = xo_device_resolve(name, (xo_precision)prec, &dev);
+  if (st == XO_OK) st = xo_device_describe(xo_device_index(dev), &desc);
+  if (st != XO_OK) return raise_status(st);
+  return PyUnicode_FromString(desc.name);
+}
+
+PyDoc_STRVAR(npusim_add_chip_doc,
+             "npusim_add_chip(slug, label, tops, gbs): a simulated NPU "
+             "profile from a rated chip (the model's assumptions are "
+             "npusim's own).");
+static PyObject *py_npusim_add_chip(PyObject *self, PyObject *args) {
+  (void)self;
+  const char *slug, *label;
+  double tops, gbs;
+  if (!PyArg_ParseTuple(args, "ssdd", &slug, &label, &tops, &gbs)) return NULL;
+  xo_status st = xo_npusim_add_chip(slug, label, tops, gbs);
+  if (st != XO_OK) return raise_status(st);
+  Py_RETURN_NONE;
+}
+
 static PyObject *py_npusim_add_profile(PyObject *self, PyObject *args) {
   (void)self;
   const char *slug, *label;
@@ -823,6 +894,9 @@ static PyMethodDef methods[] = {
     {"set_library_path", py_set_library_path, METH_VARARGS,
      "set_library_path(backend, path): where a backend's library is; before "
      "the first device query."},
+    {"cpu_peak", py_cpu_peak, METH_VARARGS, cpu_peak_doc},
+    {"device_resolve", py_device_resolve, METH_VARARGS, device_resolve_doc},
+    {"npusim_add_chip", py_npusim_add_chip, METH_VARARGS, npusim_add_chip_doc},
     {"npusim_add_profile", py_npusim_add_profile, METH_VARARGS,
      "npusim_add_profile(slug, label, tops, gbs, utilisation, latency_s)."},
     {"quantize_multiplier", py_quantize_multiplier, METH_O,

@@ -92,66 +92,24 @@ def measured_clock_ghz() -> float:
         return cpu_info().nominal_mhz / 1000
 
 
-#: Operations per cycle per core of the widest native instruction, by ISA
-#: flag, best first: (flag, ops/cycle/core, what). AVX-512 and AVX2 assume
-#: two FMA ports, as on Xeon cores; AMX is one TMUL unit per core.
-OPS_PER_CYCLE = {
-    "fp64": [
-        ("avx512f", 32, "2 x AVX-512 FMA x 8 lanes x 2"),
-        ("avx2", 16, "2 x AVX2 FMA x 4 lanes x 2"),
-    ],
-    "fp32": [
-        ("avx512f", 64, "2 x AVX-512 FMA x 16 lanes x 2"),
-        ("avx2", 32, "2 x AVX2 FMA x 8 lanes x 2"),
-    ],
-    "bf16": [
-        ("amx_bf16", 1024, "AMX-BF16 TMUL"),
-        ("avx512_bf16", 128, "2 x AVX512-BF16 dot x 32 pairs x 2"),
-    ],
-    "fp16": [
-        ("amx_fp16", 1024, "AMX-FP16 TMUL"),
-        ("avx512_fp16", 128, "2 x AVX512-FP16 FMA x 32 lanes x 2"),
-    ],
-    "int8": [
-        ("amx_int8", 2048, "AMX-INT8 TMUL"),
-        ("avx512_vnni", 256, "2 x AVX-512 VNNI x 64 MACs x 2"),
-        ("avx_vnni", 128, "2 x AVX-VNNI x 32 MACs x 2"),
-    ],
-}
-#: Precisions no x86 instruction computes natively: they run on another
-#: format's units (exact widening), whose rate is then their ceiling.
-RUNS_ON = {"fp8": "bf16", "int4": "int8"}
-
-
 def theoretical_peaks(flags, cores: int, ghz: float) -> dict:
     """precision -> Throughput (source "theoretical", the formula in
-    ``detail``) for a CPU with these ISA flags, cores and clock. Pure: the
-    tests feed it known feature sets."""
+    ``detail``) for a CPU with these ISA flags (/proc/cpuinfo names), cores
+    and clock, from the core's table (the one the CPU backends report
+    from). Pure: the tests feed it known feature sets."""
     peaks = {}
-    for prec, table in OPS_PER_CYCLE.items():
-        for flag, per_cycle, what in table:
-            if flag in flags:
-                formula = (
-                    f"{cores} cores x {ghz:.2f} GHz x {per_cycle} ops/cycle ({what})"
-                )
-                peaks[prec] = Throughput(
-                    cores * ghz * 1e9 * per_cycle, prec, "theoretical", formula
-                )
-                break
-    for prec, host in RUNS_ON.items():
-        if host in peaks:
-            h = peaks[host]
+    for code, prec in enumerate(_core.PRECISIONS):
+        per_cycle, what = _core.cpu_peak(frozenset(flags), code)
+        if per_cycle > 0:
             peaks[prec] = Throughput(
-                h.ops_per_s,
+                cores * ghz * 1e9 * per_cycle,
                 prec,
                 "theoretical",
-                f"no native {prec} instruction: runs on the {host} units, {h.detail}",
+                peak_formula(cores, ghz, per_cycle, what),
             )
     return peaks
 
 
-def machine_peaks(cores: int | None = None) -> dict:
-    """Theoretical peaks of this CPU with the measured clock, for ``cores``
-    cores (default: every core this process may use)."""
-    cpu = cpu_info()
-    return theoretical_peaks(cpu.flags, cores or cpu.cores, measured_clock_ghz())
+def peak_formula(cores: int, ghz: float, per_cycle: float, what: str) -> str:
+    """How a CPU peak is computed, in words: cores x clock x ops/cycle."""
+    return f"{cores} cores x {ghz:.2f} GHz x {per_cycle:g} ops/cycle ({what})"

@@ -9,17 +9,13 @@ from .. import _core
 from .errors import DeviceUnavailableError, UnsupportedError
 from .libs import ENVIRONMENT, SPIN_LIMIT_BACKEND
 from .peaks import known_bandwidth, theoretical
+from .precision import CODE
 
-#: Which device an alias means, best first, per kind. A simulated device is
-#: never chosen by an alias of a real kind.
-_ALIAS_PREFERENCE = {
-    "cpu": ("onednn", "openblas", "openvino", "opencl", "ref"),
-    "gpu": ("opencl", "openvino"),
-    "npu": ("openvino",),
-}
+#: The aliases: "the best available device of that kind"; the registry in
+#: the core holds the preference (xo_device_resolve).
+ALIASES = ("cpu", "gpu", "npu")
 
-
-#: Per (alias, shape class), backends tried before _ALIAS_PREFERENCE. Class
+#: Per (alias, shape class), backends tried before the core's preference. Class
 #: 1 is a small matmul (M*N*K <= 2^18, _core.matmul_shape_class): its time
 #: is the library's fixed cost per call, lowest for OpenBLAS. Measured whole
 #: 8x8 fp32 calls: openblas 0.8 us, onednn 3.1 us (oneDNN's primitive
@@ -57,6 +53,18 @@ class Device:
     vector_i32: int = 0
     follows_threads: bool = False
     threads: str = ""
+    #: what the backend reports of its peaks: precision -> {ops_per_cycle
+    #: (CPU: per core), ops_per_s (the device's own figure), source,
+    #: formula}; ``peak`` turns it into Throughputs
+    peak_info: dict = field(default_factory=dict)
+    #: cores a CPU backend's peak counts (0: set_num_threads)
+    peak_cores: int = 0
+    #: a simulated device's rated memory bandwidth in GB/s, 0 otherwise
+    bandwidth_gbs: float = 0.0
+    #: a simulated NPU's model: share of its rated TOPS sustained, and the
+    #: fixed cost of one dispatch in seconds (0 for real devices)
+    model_utilisation: float = 0.0
+    model_dispatch_s: float = 0.0
 
     @property
     def peak(self) -> dict:
@@ -105,6 +113,11 @@ def _all() -> tuple[Device, ...]:
             vector_i32=d["vector_i32"],
             follows_threads=d["follows_threads"],
             threads=_threads_note(d),
+            peak_info=dict(d["peak"]),
+            peak_cores=d["peak_cores"],
+            bandwidth_gbs=d["bandwidth_gbs"],
+            model_utilisation=d["model_utilisation"],
+            model_dispatch_s=d["model_dispatch_s"],
         )
         for d in _core.devices()
     )
@@ -131,25 +144,22 @@ def resolve(device, precision: str | None = None, shape_class: int = 0) -> Devic
             f"{type(device).__name__}"
         )
     all_devices = _all()
-    if device in _ALIAS_PREFERENCE:
-        kind = device
-        order = _CLASS_PREFERENCE.get((kind, shape_class), ()) + _ALIAS_PREFERENCE[kind]
-        for backend in order:
+    if device in ALIASES:
+        # a shape class's own preference first (Python's one rule), then the
+        # core's registry order; the core's message names the alternatives
+        for backend in _CLASS_PREFERENCE.get((device, shape_class), ()):
             for d in all_devices:
                 if (
                     d.backend == backend
-                    and d.kind == kind
+                    and d.kind == device
                     and d.available
                     and not d.simulated
                     and (precision is None or precision in d.precisions)
                 ):
                     return d
-        others = [d.name for d in all_devices if d.available]
-        runs = f" that runs {precision}" if precision else ""
-        raise DeviceUnavailableError(
-            f"no {kind.upper()}{runs} is available on this machine for device="
-            f"{device!r}; available devices: {', '.join(others)}"
-        )
+        code = -1 if precision is None else CODE[precision]
+        name = _core.device_resolve(device, code)
+        return next(d for d in all_devices if d.name == name)
     for d in all_devices:
         if d.name == device:
             if not d.available:

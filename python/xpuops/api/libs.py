@@ -77,13 +77,6 @@ SPIN_LIMIT_BACKEND = {"OPENBLAS_THREAD_TIMEOUT": "openblas", "GOMP_SPINCOUNT": "
 ENVIRONMENT: dict = {}
 
 
-#: Assumptions of the NPU simulator's performance model (every figure it
-#: produces is labelled "modeled"): the share of the rated TOPS a real
-#: network sustains, and a fixed cost per dispatched op.
-NPU_UTILISATION = 0.6
-NPU_DISPATCH_S = 50e-6
-
-
 def npu_profiles() -> dict:
     """slug -> Chip for every rated INT8 NPU of xo.chips with a bandwidth."""
     out = {}
@@ -104,9 +97,8 @@ def configure() -> dict:
             os.environ[name] = value
             ENVIRONMENT[name] = (value, "xpuops")
     for slug, chip in npu_profiles().items():
-        _core.npusim_add_profile(
-            slug, chip.name, chip.value, chip.bandwidth, NPU_UTILISATION, NPU_DISPATCH_S
-        )
+        # the model's assumptions (utilisation, dispatch cost) are npusim's
+        _core.npusim_add_chip(slug, chip.name, chip.value, chip.bandwidth)
     found = {}
     for backend, finder in FINDERS.items():
         path = os.environ.get(ENV[backend]) or finder()
