@@ -304,6 +304,13 @@ typedef struct xo_conv_params {
   int64_t groups;
 } xo_conv_params;
 
+/* The output shape [N, OC, OH, OW] of conv(x, w) with these parameters,
+ * checked (XO_ERR_INVALID_ARG naming what is wrong): the one place it is
+ * computed, for xo_conv2d and for callers that allocate the output. */
+xo_status xo_conv2d_output_shape(const int64_t x_shape[4],
+                                 const int64_t w_shape[4],
+                                 const xo_conv_params *p, int64_t out[4]);
+
 /* out [N, OC, OH, OW] = conv(x [N, C, H, W], w [OC, C/groups, KH, KW]) +
  * bias [OC]. Any layout reaches here as a strided view (NHWC is an NCHW view
  * with permuted strides). bias may be NULL; it has the output's float dtype

@@ -63,6 +63,20 @@ static xo_status conv_shape(const int64_t *xs, const int64_t *ws,
   return XO_OK;
 }
 
+xo_status xo_conv2d_output_shape(const int64_t x_shape[4],
+                                 const int64_t w_shape[4],
+                                 const xo_conv_params *p, int64_t out[4]) {
+  xo_conv_desc d;
+  memset(&d, 0, sizeof d);
+  xo_status st = conv_shape(x_shape, w_shape, p, &d);
+  if (st != XO_OK) return st;
+  out[0] = d.in_n;
+  out[1] = d.out_c;
+  out[2] = d.out_h;
+  out[3] = d.out_w;
+  return XO_OK;
+}
+
 xo_status xo_conv2d(xo_device_t dev, xo_precision prec, const xo_operand *x,
                     const xo_operand *w, const xo_tensor *bias,
                     const xo_conv_params *cp, xo_tensor *out,

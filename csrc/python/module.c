@@ -80,72 +80,81 @@ static int to_tensor(PyObject *obj, const char *name, xo_tensor *t) {
   return 0;
 }
 
-/* Quantization parameters from the Python layer:
- * (prec, granularity, axis, group_axis, group_size, symmetric, scale
- *  float32 C-contiguous, zero_point int32 C-contiguous or None). */
-static int to_qparams(PyObject *obj, xo_qparams *q) {
-  int prec, gran, axis, gaxis, sym;
-  long long gsize;
-  PyObject *scale, *zp;
-  if (!PyArg_ParseTuple(obj, "iiiiLiOO", &prec, &gran, &axis, &gaxis, &gsize,
-                        &sym, &scale, &zp))
-    return -1;
-  if (!PyArray_Check(scale) ||
-      PyArray_TYPE((PyArrayObject *)scale) != NPY_FLOAT32 ||
-      !PyArray_IS_C_CONTIGUOUS((PyArrayObject *)scale)) {
-    PyErr_SetString(PyExc_TypeError, "scale must be C-contiguous float32");
-    return -1;
-  }
-  memset(q, 0, sizeof *q);
-  q->spec = (xo_qspec){
-      (xo_precision)prec, (xo_qgranularity)gran, axis, gaxis, gsize, sym};
-  q->scale = PyArray_DATA((PyArrayObject *)scale);
-  if (zp != Py_None) {
-    if (!PyArray_Check(zp) || PyArray_TYPE((PyArrayObject *)zp) != NPY_INT32 ||
-        !PyArray_IS_C_CONTIGUOUS((PyArrayObject *)zp)) {
-      PyErr_SetString(PyExc_TypeError, "zero_point must be C-contiguous int32");
-      return -1;
-    }
-    q->zero_point = PyArray_DATA((PyArrayObject *)zp);
-  }
-  /* scale/zp sizes are checked against the tensor by the core via nscales */
-  npy_intp n = PyArray_SIZE((PyArrayObject *)scale);
-  if (zp != Py_None && PyArray_SIZE((PyArrayObject *)zp) != n) {
-    PyErr_SetString(PyExc_ValueError, "scale and zero_point sizes differ");
-    return -1;
-  }
-  return 0;
+/* One named integer attribute of a QParams object. */
+static int q_int(PyObject *obj, const char *name, long long *v) {
+  PyObject *x = PyObject_GetAttrString(obj, name);
+  if (x == NULL) return -1;
+  *v = PyLong_AsLongLong(x);
+  Py_DECREF(x);
+  return *v == -1 && PyErr_Occurred() ? -1 : 0;
 }
 
-/* An operand: (array, qparams or None); the scale size is checked here. A
- * quantized operand's tuple may carry a cache token after its 8 fields. */
+/* A C-contiguous array attribute of the given type, or None when allowed.
+ * The object keeps the array alive for the call: *data is borrowed. */
+static int q_array(PyObject *obj, const char *name, int type, int allow_none,
+                   void **data, npy_intp *size) {
+  PyObject *x = PyObject_GetAttrString(obj, name);
+  if (x == NULL) return -1;
+  *data = NULL;
+  *size = 0;
+  int ok = (allow_none && x == Py_None) ||
+           (PyArray_Check(x) && PyArray_TYPE((PyArrayObject *)x) == type &&
+            PyArray_IS_C_CONTIGUOUS((PyArrayObject *)x));
+  if (ok && x != Py_None) {
+    *data = PyArray_DATA((PyArrayObject *)x);
+    *size = PyArray_SIZE((PyArrayObject *)x);
+  }
+  Py_DECREF(x);
+  if (!ok)
+    PyErr_Format(PyExc_TypeError, "QParams.%s must be a C-contiguous %s array",
+                 name, type == NPY_FLOAT32 ? "float32" : "int32");
+  return ok ? 0 : -1;
+}
+
+/* An operand: an array and, when quantized, a QParams object (python/xpuops/
+ * api/quant.py) read by attribute name: precision, granularity, axis,
+ * group_axis, group_size, symmetric, scale (float32), zero_point (int32 or
+ * None) and token (the QTensor's cache token). The scale count is checked
+ * against the tensor here. */
 static int to_operand(PyObject *arr, PyObject *qobj, const char *name,
                       xo_operand *op, xo_qparams *q) {
   if (to_tensor(arr, name, &op->t) < 0) return -1;
   op->q = NULL;
   op->cache_token = 0;
   if (qobj == Py_None) return 0;
-  if (PyTuple_Check(qobj) && PyTuple_GET_SIZE(qobj) == 9) {
-    op->cache_token = PyLong_AsUnsignedLongLong(PyTuple_GET_ITEM(qobj, 8));
-    if (PyErr_Occurred()) return -1;
-    PyObject *head = PyTuple_GetSlice(qobj, 0, 8);
-    if (head == NULL) return -1;
-    int r = to_qparams(head, q);
-    Py_DECREF(head);
-    if (r < 0) return -1;
-  } else if (to_qparams(qobj, q) < 0) {
+  long long prec, gran, axis, gaxis, gsize, sym, token;
+  void *scale, *zp;
+  npy_intp nscale, nzp;
+  if (q_int(qobj, "precision", &prec) < 0 ||
+      q_int(qobj, "granularity", &gran) < 0 || q_int(qobj, "axis", &axis) < 0 ||
+      q_int(qobj, "group_axis", &gaxis) < 0 ||
+      q_int(qobj, "group_size", &gsize) < 0 ||
+      q_int(qobj, "symmetric", &sym) < 0 || q_int(qobj, "token", &token) < 0 ||
+      q_array(qobj, "scale", NPY_FLOAT32, 0, &scale, &nscale) < 0 ||
+      q_array(qobj, "zero_point", NPY_INT32, 1, &zp, &nzp) < 0)
+    return -1;
+  if (zp != NULL && nzp != nscale) {
+    PyErr_SetString(PyExc_ValueError, "scale and zero_point sizes differ");
     return -1;
   }
+  memset(q, 0, sizeof *q);
+  q->spec = (xo_qspec){(xo_precision)prec,
+                       (xo_qgranularity)gran,
+                       (int)axis,
+                       (int)gaxis,
+                       gsize,
+                       (int)sym};
+  q->scale = scale;
+  q->zero_point = zp;
+  op->cache_token = (uint64_t)token;
   int64_t ns;
   if (xo_quant_nscales(&op->t, &q->spec, &ns) != XO_OK) {
     raise_status(XO_ERR_INVALID_ARG);
     return -1;
   }
-  PyObject *scale = PyTuple_GET_ITEM(qobj, 6);
-  if (PyArray_SIZE((PyArrayObject *)scale) != ns) {
+  if (nscale != ns) {
     PyErr_Format(PyExc_ValueError, "%s: %lld scales given, %lld expected", name,
-                 (long long)PyArray_SIZE((PyArrayObject *)scale),
-                 (long long)ns);
+                 (long long)nscale, (long long)ns);
     return -1;
   }
   op->q = q;
@@ -394,8 +403,11 @@ PyDoc_STRVAR(conv2d_doc,
              "conv2d(x, w, bias, device, prec, x_q, w_q, stride, dilation, "
              "pad_begin, pad_end, groups, int32) -> out\n\n"
              "x is an NCHW view; pairs are (h, w) tuples.");
-static PyObject *py_conv2d(PyObject *self, PyObject *args) {
+static PyObject *py_conv2d(PyObject *self, PyObject *args, PyObject *kw) {
   (void)self;
+  static char *names[] = {
+      "x",      "w",        "bias",      "device",  "prec",   "x_q",   "w_q",
+      "stride", "dilation", "pad_begin", "pad_end", "groups", "int32", NULL};
   PyObject *px, *pw, *pbias, *qx, *qw;
   const char *dev_name;
   int prec, want_int32;
@@ -404,9 +416,10 @@ static PyObject *py_conv2d(PyObject *self, PyObject *args) {
   xo_qparams qpx, qpw;
   xo_tensor bias, to;
   xo_device_t dev;
-  if (!PyArg_ParseTuple(args, "OOOsiOO(LL)(LL)(LL)(LL)Lp", &px, &pw, &pbias,
-                        &dev_name, &prec, &qx, &qw, &s[0], &s[1], &d[0], &d[1],
-                        &pb[0], &pb[1], &pe[0], &pe[1], &groups, &want_int32))
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "OOOsiOO(LL)(LL)(LL)(LL)Lp", names,
+                                   &px, &pw, &pbias, &dev_name, &prec, &qx, &qw,
+                                   &s[0], &s[1], &d[0], &d[1], &pb[0], &pb[1],
+                                   &pe[0], &pe[1], &groups, &want_int32))
     return NULL;
   if (to_operand(px, qx, "x", &x, &qpx) < 0 ||
       to_operand(pw, qw, "w", &w, &qpw) < 0 ||
@@ -419,15 +432,10 @@ static PyObject *py_conv2d(PyObject *self, PyObject *args) {
     PyErr_SetString(PyExc_ValueError, "internal: conv2d takes 4-d views");
     return NULL;
   }
-  /* the output shape; invalid geometry is reported by the core */
-  int64_t shape[4] = {x.t.shape[0], w.t.shape[0], 0, 0};
-  for (int i = 0; i < 2; i++) {
-    int64_t span = cp.dilation[i] * (w.t.shape[2 + i] - 1) + 1;
-    int64_t padded = x.t.shape[2 + i] + cp.pad_begin[i] + cp.pad_end[i];
-    shape[2 + i] = cp.stride[i] > 0 && cp.dilation[i] > 0 && padded >= span
-                       ? (padded - span) / cp.stride[i] + 1
-                       : 0;
-  }
+  /* the output shape from the core, which checks the geometry */
+  int64_t shape[4];
+  xo_status shape_st = xo_conv2d_output_shape(x.t.shape, w.t.shape, &cp, shape);
+  if (shape_st != XO_OK) return raise_status(shape_st);
   PyObject *out = new_output(4, shape, out_dtype(prec, want_int32));
   if (out == NULL) return NULL;
   if (to_tensor(out, "out", &to) < 0) {
@@ -884,7 +892,8 @@ static PyMethodDef methods[] = {
     {"matmul_shape_class", py_matmul_shape_class, METH_VARARGS,
      shape_class_doc},
     {"last_info", py_last_info, METH_NOARGS, last_info_doc},
-    {"conv2d", py_conv2d, METH_VARARGS, conv2d_doc},
+    {"conv2d", (PyCFunction)(void (*)(void))py_conv2d,
+     METH_VARARGS | METH_KEYWORDS, conv2d_doc},
     {"attention", py_attention, METH_VARARGS, attention_doc},
     {"quantize", py_quantize, METH_VARARGS, quantize_doc},
     {"convert", py_convert, METH_VARARGS, convert_doc},

@@ -200,7 +200,7 @@ def matmul(a, b, *, device="cpu", precision=None, out_dtype=None):
         if (squeeze_m and name == "a") or (squeeze_n and name == "b"):
             if x.axis is not None:
                 raise ValueError(f"{name}: a 1-d QTensor must be per tensor")
-        return data, x._qtuple(axis_map)
+        return data, x._qparams(axis_map)
 
     a3, qa = view3(a, a_shape, m, k, "a")
     b3, qb = view3(b, b_shape, k, n, "b")
@@ -333,24 +333,23 @@ def conv2d(
                 "bias cannot be added to raw int32 accumulators; "
                 "drop out_dtype or add it yourself"
             )
-    qx = x._qtuple() if isinstance(x, QTensor) else None
-    qw = w._qtuple() if isinstance(w, QTensor) else None
+    qx = x._qparams() if isinstance(x, QTensor) else None
+    qw = w._qparams() if isinstance(w, QTensor) else None
     wd = w.data if isinstance(w, QTensor) else w
-    out = _run(
-        _core.conv2d,
-        xd,
-        wd,
-        bias,
-        dev.name,
-        CODE[precision],
-        qx,
-        qw,
-        stride,
-        dilation,
-        pb,
-        pe,
-        int(groups),
-        int32,
+    out = _core.conv2d(
+        x=xd,
+        w=wd,
+        bias=bias,
+        device=dev.name,
+        prec=CODE[precision],
+        x_q=qx,
+        w_q=qw,
+        stride=stride,
+        dilation=dilation,
+        pad_begin=pb,
+        pad_end=pe,
+        groups=int(groups),
+        int32=int32,
     )
     if layout == "NHWC":
         out = np.ascontiguousarray(out.transpose(0, 2, 3, 1))

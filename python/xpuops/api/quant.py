@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import weakref
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -42,6 +43,25 @@ def _scale_shape(shape, axis, group_axis, group_size):
         return (shape[axis],)
     ng = shape[group_axis] // group_size
     return (shape[axis], ng) if axis < group_axis else (ng, shape[axis])
+
+
+@dataclass(frozen=True, slots=True)
+class QParams:
+    """A quantized operand's parameters as the core reads them, by name
+    (csrc/python/module.c to_operand): the precision's code, the
+    granularity code with its axes and group size, symmetric, the float32
+    scales and int32 zero points (None when symmetric) flattened, and the
+    QTensor's cache token."""
+
+    precision: int
+    granularity: int
+    axis: int
+    group_axis: int
+    group_size: int
+    symmetric: bool
+    scale: np.ndarray
+    zero_point: np.ndarray | None
+    token: int
 
 
 class QTensor:
@@ -227,8 +247,9 @@ class QTensor:
         flat = np.ascontiguousarray(self.data).reshape(-1)
         return _core.pack_int4(flat, not self.symmetric)
 
-    def _qtuple(self, axis_map=None):
-        """The parameter tuple the C core takes; axis_map renumbers axes."""
+    def _qparams(self, axis_map=None) -> QParams:
+        """What the core reads of this operand (by attribute name);
+        axis_map renumbers axes for the view the core sees."""
         if self.axis is None:
             gran, axis, gaxis, gsize = _TENSOR, 0, 0, 0
         elif self.group_size is None:
@@ -242,21 +263,18 @@ class QTensor:
             )
         if axis_map is not None and gran != _TENSOR:
             axis, gaxis = axis_map(axis), axis_map(gaxis) if gran == _GROUP else 0
-        zp = (
-            None
+        return QParams(
+            precision=CODE[self.precision],
+            granularity=gran,
+            axis=axis,
+            group_axis=gaxis,
+            group_size=gsize,
+            symmetric=bool(self.symmetric),
+            scale=np.ascontiguousarray(self.scale.reshape(-1), np.float32),
+            zero_point=None
             if self.symmetric
-            else np.ascontiguousarray(self.zero_point.reshape(-1), np.int32)
-        )
-        return (
-            CODE[self.precision],
-            gran,
-            axis,
-            gaxis,
-            gsize,
-            int(self.symmetric),
-            np.ascontiguousarray(self.scale.reshape(-1), np.float32),
-            zp,
-            self._token,
+            else np.ascontiguousarray(self.zero_point.reshape(-1), np.int32),
+            token=self._token,
         )
 
     def __repr__(self) -> str:
