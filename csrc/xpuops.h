@@ -224,6 +224,13 @@ xo_status xo_device_find(const char *name, xo_device_t *dev);
 xo_status xo_device_resolve(const char *name, xo_precision prec,
                             xo_device_t *dev);
 
+/* Directories where Python wheels put files (site-packages, the
+ * environment's prefix), in order, before the first device query: each
+ * backend looks there for its own library (the patterns live in the
+ * backend's folder). Copied; at most 8. XO_ERR_INVALID_ARG after the
+ * registry has been initialized. */
+xo_status xo_set_search_roots(const char *const *roots, int n);
+
 /* Tell the core where backend's library is (e.g. "onednn" ->
  * ".../lib/libdnnl.so.3"), before the first device query; path is copied.
  * XO_ERR_INVALID_ARG after the registry has been initialized. */

@@ -274,8 +274,13 @@ void xo_im2col_plan_release(void *plan);
 /* A library a backend loads with dlopen, so that importing xpuops never
  * depends on it. */
 typedef struct xo_dl_lib {
-  const char *what;       /* its name in messages: "oneDNN" */
-  const char *backend;    /* whose xo_set_library_path replaces the sonames */
+  const char *what;    /* its name in messages: "oneDNN" */
+  const char *backend; /* whose xo_set_library_path replaces the sonames */
+  const char *env;     /* a variable naming the file: the only candidate */
+  /* where the library's Python wheel puts it, relative to a search root
+   * (xo_set_search_roots: site-packages, the environment's prefix); a
+   * pattern may end in '*' (the first match in name order) */
+  const char *wheel[3];
   const char *sonames[4]; /* tried in order (NULL ends the list) */
   const char *prefix;     /* tried before each plain symbol name, or NULL */
   const char *hint;       /* how to install it, for the message */
@@ -288,14 +293,20 @@ typedef struct xo_dl_sym {
   int optional; /* 1: left NULL when missing; 0: its absence fails */
 } xo_dl_sym;
 
-/* Open the first of lib's candidates that loads (the path set with
- * xo_set_library_path for lib->backend, else the sonames) and resolve the n
- * syms. XO_ERR_UNAVAILABLE with the reason, "cannot load <what> (<dlerror>);
- * <hint>" or "<what> at <path> lacks <symbol>", and the library closed
- * again, when it cannot. The handle stays open for the process: backends
- * never dlclose (library destructors at exit run in their own order). */
+/* Open lib and resolve the n syms. The candidates: the file lib->env
+ * names, else the path set with xo_set_library_path, else the first file
+ * its wheel put under a search root, each as the only one (no silent
+ * fallback to another copy); else the sonames in order. XO_ERR_UNAVAILABLE with
+ * the reason, "cannot load <what> (<dlerror>); <hint>" or "<what> at <path>
+ * lacks <symbol>", and the library closed again, when it cannot. The handle
+ * stays open for the process: backends never dlclose (library destructors at
+ * exit run in their own order). */
 xo_status xo_dl_open(const xo_dl_lib *lib, const xo_dl_sym *syms, int n,
                      void **handle);
+
+/* 1 once the registry has started enumerating devices: library paths and
+ * search roots can no longer change. */
+int xo_registry_started(void);
 
 /* Where the Python layer found a backend's library ("openblas", "onednn"),
  * or NULL: the backend then tries the system's soname. */

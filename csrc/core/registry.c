@@ -55,6 +55,10 @@ static int device_entry[MAX_DEVICES]; /* index into kBackends */
 static pthread_once_t registry_once = PTHREAD_ONCE_INIT;
 static int registry_ready;
 
+int xo_registry_started(void) {
+  return __atomic_load_n(&registry_ready, __ATOMIC_ACQUIRE);
+}
+
 /* Library paths the Python layer found, by backend name. */
 static char library_paths[NBACKENDS][1024];
 

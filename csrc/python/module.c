@@ -727,6 +727,31 @@ static PyObject *py_cpu_peak(PyObject *self, PyObject *args) {
   return Py_BuildValue("(ds)", pk.ops_per_cycle, pk.formula);
 }
 
+PyDoc_STRVAR(set_search_roots_doc,
+             "set_search_roots(dirs): where Python wheels put files "
+             "(site-packages, sys.prefix), for the backends to find their "
+             "own libraries; before the first device query.");
+static PyObject *py_set_search_roots(PyObject *self, PyObject *arg) {
+  (void)self;
+  PyObject *seq = PySequence_Fast(arg, "set_search_roots takes a sequence");
+  if (seq == NULL) return NULL;
+  Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+  const char *dirs[8];
+  int k = 0;
+  for (Py_ssize_t i = 0; i < n && k < 8; i++) {
+    const char *d = PyUnicode_AsUTF8(PySequence_Fast_GET_ITEM(seq, i));
+    if (d == NULL) {
+      Py_DECREF(seq);
+      return NULL;
+    }
+    dirs[k++] = d;
+  }
+  xo_status st = xo_set_search_roots(dirs, k);
+  Py_DECREF(seq);
+  if (st != XO_OK) return raise_status(st);
+  Py_RETURN_NONE;
+}
+
 PyDoc_STRVAR(device_resolve_doc,
              "device_resolve(name, prec) -> the name of the device `name` (a "
              "device or an alias) means for precision code `prec` (-1: any), "
@@ -905,6 +930,7 @@ static PyMethodDef methods[] = {
      "the first device query."},
     {"cpu_peak", py_cpu_peak, METH_VARARGS, cpu_peak_doc},
     {"device_resolve", py_device_resolve, METH_VARARGS, device_resolve_doc},
+    {"set_search_roots", py_set_search_roots, METH_O, set_search_roots_doc},
     {"npusim_add_chip", py_npusim_add_chip, METH_VARARGS, npusim_add_chip_doc},
     {"npusim_add_profile", py_npusim_add_profile, METH_VARARGS,
      "npusim_add_profile(slug, label, tops, gbs, utilisation, latency_s)."},

@@ -17,6 +17,8 @@ static xo_status dnn_init(void) {
   static const xo_dl_lib lib = {
       .what = "oneDNN",
       .backend = "onednn",
+      .env = "XPUOPS_ONEDNN_LIB",
+      .wheel = {"lib/libdnnl.so.3"}, /* onednn-cpu-gomp: the data dir */
       .sonames = {"libdnnl.so.3"},
       .hint = "install it with `pip install onednn-cpu-gomp`",
   };

@@ -26,6 +26,8 @@ static xo_status blas_init(void) {
   static const xo_dl_lib lib = {
       .what = "OpenBLAS",
       .backend = "openblas",
+      .env = "XPUOPS_OPENBLAS_LIB",
+      .wheel = {"scipy_openblas32/lib/libscipy_openblas.so"},
       .sonames = {"libopenblas.so.0"},
       .prefix = "scipy_", /* scipy-openblas32 prefixes its symbols */
       .hint = "install it with `pip install scipy-openblas32`",

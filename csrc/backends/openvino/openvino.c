@@ -44,6 +44,8 @@ static xo_status ov_init(void) {
   static const xo_dl_lib lib = {
       .what = "OpenVINO's C API",
       .backend = "openvino",
+      .env = "XPUOPS_OPENVINO_LIB",
+      .wheel = {"openvino/libs/libopenvino_c.so*"},
       .sonames = {"libopenvino_c.so"},
       .hint = "`pip install openvino`",
   };

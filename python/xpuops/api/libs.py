@@ -1,66 +1,35 @@
-"""Find the libraries of the CPU backends in their Python packages and tell
-the C core, before it enumerates devices. A missing package is not an error
-here: the backend then reports itself unavailable, with the reason."""
+"""What import tells the C core before it enumerates devices: where Python
+wheels put files (each backend finds its own library there; a missing
+package leaves that backend unavailable, with the reason), the thread-pool
+spin limits, and the NPU simulator's chip profiles."""
 
 from __future__ import annotations
 
-import importlib.metadata
-import importlib.util
 import os
-from pathlib import Path
+import site
+import sys
 
 from .. import _core
 from .chipdata import CHIPS
 
-#: backend -> (environment override, finder)
-ENV = {
-    "openblas": "XPUOPS_OPENBLAS_LIB",
-    "onednn": "XPUOPS_ONEDNN_LIB",
-    "openvino": "XPUOPS_OPENVINO_LIB",
-}
 
-
-def _openblas() -> str | None:
+def search_roots() -> list:
+    """Where Python wheels put files: the environment's prefix (data files
+    such as <venv>/lib) and site-packages, first ones first. Each backend
+    looks there for its own library (csrc/backends/*: the patterns), or
+    takes the file its XPUOPS_<BACKEND>_LIB variable names."""
+    roots = [sys.prefix]
     try:
-        import scipy_openblas32 as sob
-    except ImportError:
-        return None
-    path = Path(sob.get_lib_dir()) / f"lib{sob.get_library()}.so"
-    return str(path) if path.exists() else None
-
-
-def _dist_file(dist: str, name: str) -> str | None:
-    """A file a wheel installed (wheels of C libraries put them under the
-    environment's data directory, e.g. <venv>/lib)."""
-    try:
-        files = importlib.metadata.distribution(dist).files or []
-    except importlib.metadata.PackageNotFoundError:
-        return None
-    for f in files:
-        if f.name == name:
-            path = Path(f.locate()).resolve()
-            if path.exists():
-                return str(path)
-    return None
-
-
-def _onednn() -> str | None:
-    return _dist_file("onednn-cpu-gomp", "libdnnl.so.3")
-
-
-def _openvino() -> str | None:
-    try:
-        spec = importlib.util.find_spec("openvino")
-    except (ImportError, ValueError):
-        return None
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    libs = Path(list(spec.submodule_search_locations)[0]) / "libs"
-    hits = sorted(libs.glob("libopenvino_c.so*"))
-    return str(hits[0]) if hits else None
-
-
-FINDERS = {"openblas": _openblas, "onednn": _onednn, "openvino": _openvino}
+        roots += site.getsitepackages()
+    except AttributeError:  # some embedded interpreters
+        pass
+    roots += [p for p in sys.path if p.endswith("site-packages")]
+    seen, out = set(), []
+    for r in roots:
+        if r and r not in seen and os.path.isdir(r):
+            seen.add(r)
+            out.append(r)
+    return out[:8]
 
 
 #: Thread pools that spin after a call steal the cores the other library
@@ -86,10 +55,10 @@ def npu_profiles() -> dict:
     return out
 
 
-def configure() -> dict:
-    """Set each backend's library path in the core, and the spin limits that
-    keep the two CPU thread pools from oversubscribing the cores; returns
-    the libraries found."""
+def configure() -> list:
+    """Tell the core where wheels put files and the simulated NPUs' chips,
+    and set the spin limits that keep the two CPU thread pools from
+    oversubscribing the cores; returns the search roots."""
     for name, value in SPIN_LIMITS.items():
         if name in os.environ:  # the user's own setting wins
             ENVIRONMENT[name] = (os.environ[name], "user")
@@ -99,10 +68,6 @@ def configure() -> dict:
     for slug, chip in npu_profiles().items():
         # the model's assumptions (utilisation, dispatch cost) are npusim's
         _core.npusim_add_chip(slug, chip.name, chip.value, chip.bandwidth)
-    found = {}
-    for backend, finder in FINDERS.items():
-        path = os.environ.get(ENV[backend]) or finder()
-        if path:
-            _core.set_library_path(backend, path)
-            found[backend] = path
-    return found
+    roots = search_roots()
+    _core.set_search_roots(roots)
+    return roots
