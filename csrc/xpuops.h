@@ -285,7 +285,6 @@ typedef struct xo_op_info {
   double prepare_s; /* converting / quantizing inputs */
   double plan_s;    /* creating the plan (0 when it came from the cache) */
   double kernel_s;  /* the backend's run */
-  double finish_s;  /* dequantizing / writing the output */
   int plan_created; /* 1 if this call created its plan */
   int modeled;      /* 1: kernel_s is a model's figure, not a timing */
   int native;       /* 1 native, 0 emulated */

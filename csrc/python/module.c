@@ -181,10 +181,10 @@ static PyObject *new_output(int nd, const int64_t *shape, int dtype) {
 
 static PyObject *info_dict(const xo_op_info *i) {
   return Py_BuildValue(
-      "{s:d,s:d,s:d,s:d,s:O,s:O,s:O,s:d,s:d,s:s,s:s}", "prepare_s",
-      i->prepare_s, "plan_s", i->plan_s, "kernel_s", i->kernel_s, "finish_s",
-      i->finish_s, "plan_created", i->plan_created ? Py_True : Py_False,
-      "native", i->native ? Py_True : Py_False, "modeled",
+      "{s:d,s:d,s:d,s:O,s:O,s:O,s:d,s:d,s:s,s:s}", "prepare_s", i->prepare_s,
+      "plan_s", i->plan_s, "kernel_s", i->kernel_s, "plan_created",
+      i->plan_created ? Py_True : Py_False, "native",
+      i->native ? Py_True : Py_False, "modeled",
       i->modeled ? Py_True : Py_False, "ops", i->ops, "bytes", i->bytes, "impl",
       i->impl, "timing", i->timing[0] ? i->timing : "wall");
 }
