@@ -224,6 +224,17 @@ xo_status xo_device_find(const char *name, xo_device_t *dev);
 xo_status xo_device_resolve(const char *name, xo_precision prec,
                             xo_device_t *dev);
 
+/* Shape classes an alias may choose by: XO_SHAPE_SMALL is a matmul with
+ * M*N*K <= 2^18 (batch folded into M), whose time is mostly the library's
+ * fixed cost per call; XO_SHAPE_ANY everything else. */
+enum { XO_SHAPE_ANY = 0, XO_SHAPE_SMALL = 1 };
+int xo_matmul_shape_class(int64_t m, int64_t k, int64_t n);
+/* xo_device_resolve for a problem of shape_class: an alias ranks the
+ * backends by their preference for that class (registry.c), then as
+ * xo_device_resolve. */
+xo_status xo_device_resolve_shape(const char *name, xo_precision prec,
+                                  int shape_class, xo_device_t *dev);
+
 /* Directories where Python wheels put files (site-packages, the
  * environment's prefix), in order, before the first device query: each
  * backend looks there for its own library (the patterns live in the

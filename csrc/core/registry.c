@@ -21,15 +21,19 @@
  * never picks them (a simulated device is never picked). */
 #define XO_BACKENDS(X)                                \
   X(ref, "cpu", 0, .cpu = 5)                          \
-  X(openblas, "cpu", 0, .cpu = 2)                     \
+  X(openblas, "cpu", 0, .cpu = 2, .cpu_small = 1)     \
   X(onednn, "cpu", 0, .cpu = 1)                       \
   X(opencl, "gpu", 0, .cpu = 4, .gpu = 1)             \
   X(openvino, "npu", 0, .cpu = 3, .gpu = 2, .npu = 1) \
   X(npusim, "npu", 1, .cpu = 0)                       \
   /* a new backend: one line above this one */
 
+/* Ranks per alias, 1 best, 0 never. cpu_small ranks a backend first for
+ * small matmuls (XO_SHAPE_SMALL), whose time is the library's fixed cost
+ * per call: measured whole 8x8 fp32 calls, openblas 0.8 us, onednn 3.1 us
+ * (NumPy 0.9 us), AMD EPYC Zen 4. Unranked there: after those that are. */
 typedef struct alias_rank {
-  int cpu, gpu, npu;
+  int cpu, gpu, npu, cpu_small;
 } alias_rank;
 
 typedef struct backend_entry {
@@ -189,12 +193,14 @@ xo_status xo_device_find(const char *name, xo_device_t *dev) {
 }
 
 /* The rank of device i for an alias ("cpu", "gpu", "npu"), 0: never. */
-static int rank_for(int i, const char *alias) {
+static int rank_for(int i, const char *alias, int shape_class) {
   const alias_rank *r = &kBackends[device_entry[i]].rank;
   if (strcmp(devices[i].desc.kind, alias) != 0) return 0;
-  return strcmp(alias, "cpu") == 0   ? r->cpu
-         : strcmp(alias, "gpu") == 0 ? r->gpu
-                                     : r->npu;
+  if (strcmp(alias, "cpu") == 0)
+    return shape_class == XO_SHAPE_SMALL && r->cpu
+               ? (r->cpu_small ? r->cpu_small : 100 + r->cpu)
+               : r->cpu;
+  return strcmp(alias, "gpu") == 0 ? r->gpu : r->npu;
 }
 
 /* The names of the devices (available ones when only_available) into buf,
@@ -210,6 +216,16 @@ static void list_names(char *buf, size_t n, const char *first,
 
 xo_status xo_device_resolve(const char *name, xo_precision prec,
                             xo_device_t *dev) {
+  return xo_device_resolve_shape(name, prec, XO_SHAPE_ANY, dev);
+}
+
+int xo_matmul_shape_class(int64_t m, int64_t k, int64_t n) {
+  return (double)m * (double)k * (double)n <= 262144.0 ? XO_SHAPE_SMALL
+                                                       : XO_SHAPE_ANY;
+}
+
+xo_status xo_device_resolve_shape(const char *name, xo_precision prec,
+                                  int shape_class, xo_device_t *dev) {
   int n = xo_device_count(), best = -1;
   char names[512];
   *dev = NULL;
@@ -227,10 +243,10 @@ xo_status xo_device_resolve(const char *name, xo_precision prec,
   }
   for (int i = 0; i < n; i++) {
     const xo_device_desc *d = &devices[i].desc;
-    int r = rank_for(i, name);
+    int r = rank_for(i, name, shape_class);
     if (r == 0 || !d->available || d->simulated) continue;
     if (prec != XO_PREC_ANY && d->precisions[prec] == XO_SUPPORT_NONE) continue;
-    if (best < 0 || r < rank_for(best, name)) best = i;
+    if (best < 0 || r < rank_for(best, name, shape_class)) best = i;
   }
   if (best >= 0) {
     *dev = &devices[best];

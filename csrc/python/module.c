@@ -235,11 +235,9 @@ static struct {
 } fast[FAST_DEVICES];
 static int nfast;
 
-/* The shape class an alias chooses a device by (docs/DESIGN.md s7): 1 for
- * a small matmul (M*N*K <= 2^18), whose time is mostly the library's fixed
- * cost per call, else 0. The Python layer asks this function too. */
+/* The shape class an alias chooses a device by: the core's rule. */
 static int matmul_shape_class(int64_t m, int64_t k, int64_t n) {
-  return (double)m * (double)k * (double)n <= 262144.0 ? 1 : 0;
+  return xo_matmul_shape_class(m, k, n);
 }
 
 PyDoc_STRVAR(shape_class_doc,
@@ -753,17 +751,18 @@ static PyObject *py_set_search_roots(PyObject *self, PyObject *arg) {
 }
 
 PyDoc_STRVAR(device_resolve_doc,
-             "device_resolve(name, prec) -> the name of the device `name` (a "
-             "device or an alias) means for precision code `prec` (-1: any), "
-             "by the registry's preference (xo_device_resolve).");
+             "device_resolve(name, prec, shape_class=0) -> the name of the "
+             "device `name` (a device or an alias) means for precision code "
+             "`prec` (-1: any) and a problem of shape_class, by the "
+             "registry's preference (xo_device_resolve_shape).");
 static PyObject *py_device_resolve(PyObject *self, PyObject *args) {
   (void)self;
   const char *name;
-  int prec;
+  int prec, cls = XO_SHAPE_ANY;
   xo_device_t dev;
   xo_device_desc desc;
-  if (!PyArg_ParseTuple(args, "si", &name, &prec)) return NULL;
-  xo_status st = xo_device_resolve(name, (xo_precision)prec, &dev);
+  if (!PyArg_ParseTuple(args, "si|i", &name, &prec, &cls)) return NULL;
+  xo_status st = xo_device_resolve_shape(name, (xo_precision)prec, cls, &dev);
   if (st == XO_OK) st = xo_device_describe(xo_device_index(dev), &desc);
   if (st != XO_OK) return raise_status(st);
   return PyUnicode_FromString(desc.name);

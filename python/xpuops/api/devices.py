@@ -15,13 +15,6 @@ from .precision import CODE
 #: the core holds the preference (xo_device_resolve).
 ALIASES = ("cpu", "gpu", "npu")
 
-#: Per (alias, shape class), backends tried before the core's preference. Class
-#: 1 is a small matmul (M*N*K <= 2^18, _core.matmul_shape_class): its time
-#: is the library's fixed cost per call, lowest for OpenBLAS. Measured whole
-#: 8x8 fp32 calls: openblas 0.8 us, onednn 3.1 us (oneDNN's primitive
-#: execution alone is ~1.4 us), NumPy 0.9 us (AMD EPYC Zen 4, 2 threads).
-_CLASS_PREFERENCE = {("cpu", 1): ("openblas",)}
-
 
 @dataclass(frozen=True)
 class Device:
@@ -145,20 +138,9 @@ def resolve(device, precision: str | None = None, shape_class: int = 0) -> Devic
         )
     all_devices = _all()
     if device in ALIASES:
-        # a shape class's own preference first (Python's one rule), then the
-        # core's registry order; the core's message names the alternatives
-        for backend in _CLASS_PREFERENCE.get((device, shape_class), ()):
-            for d in all_devices:
-                if (
-                    d.backend == backend
-                    and d.kind == device
-                    and d.available
-                    and not d.simulated
-                    and (precision is None or precision in d.precisions)
-                ):
-                    return d
+        # the core's registry ranks the backends, per shape class
         code = -1 if precision is None else CODE[precision]
-        name = _core.device_resolve(device, code)
+        name = _core.device_resolve(device, code, shape_class)
         return next(d for d in all_devices if d.name == name)
     for d in all_devices:
         if d.name == device:
