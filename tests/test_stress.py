@@ -116,11 +116,12 @@ def test_no_growth_over_many_small_calls(device):
     )
     # Python objects (tracemalloc) and the C core's memory (RSS) alike. A
     # leak grows both halves alike; the first may hold one-off growth (in
-    # the full suite PoCL's allocator added ~1.5 MB once), so the second
-    # half is held to 512 KiB (5 bytes a call) and the whole to 4 MiB.
+    # the full suite PoCL's allocator added ~1.5 MB once, and 4.6 MB once
+    # while other processes loaded the CPUs, flat afterwards), so the second
+    # half is held to 512 KiB (5 bytes a call) and the whole to 16 MiB.
     assert grown < 64 * 1024, f"Python memory grew {grown} bytes"
     assert half[2] - half[1] < 512 << 10, f"RSS kept growing: {mib} MiB"
-    assert half[2] - half[0] < 4 << 20, f"RSS grew: {mib} MiB"
+    assert half[2] - half[0] < 16 << 20, f"RSS grew: {mib} MiB"
 
 
 def test_plan_cache_churn_stays_bounded():
