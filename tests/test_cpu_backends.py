@@ -2,11 +2,10 @@
 ran (ISA included), native or emulated, and the limits they refuse."""
 
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
+import subproc
 import xpuops as xo
 from xpuops.api import libs as _libs
 from xpuops.api.cpu import cpu_info
@@ -42,10 +41,8 @@ def test_openblas_names_a_forced_core():
         "import xpuops as xo; print(next(d.full_name for d in xo.devices() "
         "if d.name == 'openblas'))"
     )
-    env = dict(os.environ, OPENBLAS_CORETYPE="Haswell")
-    out = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True
-    )
+    env_extra = {"OPENBLAS_CORETYPE": "Haswell"}
+    out = subproc.python(code, **env_extra)
     assert out.returncode == 0, out.stderr
     assert "core Haswell (forced by OPENBLAS_CORETYPE=Haswell)" in out.stdout
 
@@ -179,10 +176,8 @@ def test_onednn_follows_an_isa_cap(cap, above):
         "except xo.UnsupportedError as e:\n"
         "    print('refused:', e)\n"
     )
-    env = dict(os.environ, ONEDNN_MAX_CPU_ISA=cap)
-    out = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True
-    )
+    env_extra = {"ONEDNN_MAX_CPU_ISA": cap}
+    out = subproc.python(code, **env_extra)
     assert out.returncode == 0, out.stderr
     impl, full_name, int8 = out.stdout.strip().splitlines()
     assert impl.startswith("onednn:matmul_fp32 (") and above not in impl.lower()

@@ -1,12 +1,9 @@
 """Bad input gets a clear exception that names the argument and the fix:
 never a crash, never a wrong answer."""
 
-import os
-import subprocess
-import sys
-
 import numpy as np
 import pytest
+import subproc
 import xpuops as xo
 
 F = np.float32
@@ -57,14 +54,8 @@ def test_unavailable_device_says_why():
         "    assert d.reason[:20] in str(e), e\n"
         "    print('raised:', e)\n"
     )
-    env = dict(os.environ, XPUOPS_OPENVINO_LIB="/nonexistent/libopenvino_c.so")
-    r = subprocess.run(
-        [sys.executable, "-c", code],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    env_extra = {"XPUOPS_OPENVINO_LIB": "/nonexistent/libopenvino_c.so"}
+    r = subproc.python(code, **env_extra)
     assert r.returncode == 0, r.stderr
     assert "raised: device 'openvino' is not available" in r.stdout
 

@@ -2,14 +2,13 @@
 of weights, the signature check against the wheel's header, and what
 happens when OpenVINO is missing."""
 
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+import subproc
 import xpuops as xo
 
 ROOT = Path(__file__).parents[1]
@@ -122,7 +121,7 @@ def test_own_declarations_match_the_wheels_header():
 
 
 def test_missing_openvino_breaks_nothing_else():
-    env = dict(os.environ, XPUOPS_OPENVINO_LIB="/nonexistent/libopenvino_c.so")
+    env_extra = {"XPUOPS_OPENVINO_LIB": "/nonexistent/libopenvino_c.so"}
     code = (
         "import numpy as np, xpuops as xo\n"
         "d = {d.name: d for d in xo.devices()}\n"
@@ -130,13 +129,7 @@ def test_missing_openvino_breaks_nothing_else():
         "print(d['openvino'].reason)\n"
         "assert xo.matmul(np.ones((2, 2)), np.ones((2, 2)))[0, 0] == 2\n"
     )
-    r = subprocess.run(
-        [sys.executable, "-c", code],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    r = subproc.python(code, **env_extra)
     assert r.returncode == 0, r.stderr
     assert "cannot load OpenVINO" in r.stdout
 

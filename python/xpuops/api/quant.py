@@ -36,6 +36,15 @@ def _default_group_axis(axis: int, ndim: int) -> int:
     return ndim - 2 if axis == ndim - 1 else ndim - 1
 
 
+def _group_axis(axis: int, group_axis, ndim: int) -> int:
+    """The axis groups run along: given, or K by default (see above)."""
+    if ndim < 2:
+        raise ValueError("group-wise scales need at least 2 dimensions")
+    if group_axis is None:
+        return _default_group_axis(axis, ndim)
+    return _norm_axis(group_axis, ndim, "group_axis")
+
+
 def _scale_shape(shape, axis, group_axis, group_size):
     if axis is None:
         return ()
@@ -132,13 +141,7 @@ class QTensor:
                 raise ValueError(
                     "group_size needs an axis (the axis with per-slice scales)"
                 )
-            if data.ndim < 2:
-                raise ValueError("group-wise scales need at least 2 dimensions")
-            group_axis = (
-                _default_group_axis(axis, data.ndim)
-                if group_axis is None
-                else _norm_axis(group_axis, data.ndim, "group_axis")
-            )
+            group_axis = _group_axis(axis, group_axis, data.ndim)
             if group_axis == axis:
                 raise ValueError("group_axis must differ from axis")
             if (
@@ -333,13 +336,7 @@ def quantize(
         ax = _norm_axis(axis, x.ndim, "axis")
         gran, gax, gs = _AXIS, 0, 0
         if group_size is not None:
-            if x.ndim < 2:
-                raise ValueError("group-wise scales need at least 2 dimensions")
-            gax = (
-                _default_group_axis(ax, x.ndim)
-                if group_axis is None
-                else _norm_axis(group_axis, x.ndim, "group_axis")
-            )
+            gax = _group_axis(ax, group_axis, x.ndim)
             if isinstance(group_size, bool) or not isinstance(
                 group_size, (int, np.integer)
             ):
