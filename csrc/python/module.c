@@ -10,6 +10,7 @@
 #include <Python.h>
 #define NPY_NO_DEPRECATED_API NPY_1_7_API_VERSION
 #include <numpy/arrayobject.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "../xpuops.h"
@@ -290,7 +291,7 @@ static PyObject *py_fast_register(PyObject *self, PyObject *args) {
 }
 
 /* a 2-d array as a [1, rows, cols] view */
-static int fast_view(PyArrayObject *a, xo_dtype dt, xo_tensor *t) {
+static void fast_view(PyArrayObject *a, xo_dtype dt, xo_tensor *t) {
   memset(t, 0, sizeof *t);
   t->dtype = dt;
   t->ndim = 3;
@@ -301,7 +302,6 @@ static int fast_view(PyArrayObject *a, xo_dtype dt, xo_tensor *t) {
   t->strides[1] = PyArray_STRIDE(a, 0);
   t->strides[2] = PyArray_STRIDE(a, 1);
   t->data = PyArray_DATA(a);
-  return 0;
 }
 
 PyDoc_STRVAR(matmul_fast_doc,
@@ -685,6 +685,23 @@ static PyObject *py_set_library_path(PyObject *self, PyObject *args) {
   Py_RETURN_NONE;
 }
 
+/* xo_cpu_features members by their /proc/cpuinfo names: what
+ * cpu_features() reports and cpu_peak() takes. */
+static const struct {
+  const char *name;
+  size_t offset;
+} kFeatures[] = {
+    {"avx2", offsetof(xo_cpu_features, avx2)},
+    {"avx512f", offsetof(xo_cpu_features, avx512f)},
+    {"avx512_bf16", offsetof(xo_cpu_features, avx512_bf16)},
+    {"avx512_fp16", offsetof(xo_cpu_features, avx512_fp16)},
+    {"avx512_vnni", offsetof(xo_cpu_features, avx512_vnni)},
+    {"avx_vnni", offsetof(xo_cpu_features, avx_vnni)},
+    {"amx_int8", offsetof(xo_cpu_features, amx_int8)},
+    {"amx_bf16", offsetof(xo_cpu_features, amx_bf16)},
+    {"amx_fp16", offsetof(xo_cpu_features, amx_fp16)},
+};
+
 PyDoc_STRVAR(cpu_peak_doc,
              "cpu_peak(flags, prec) -> (ops_per_cycle, formula): the core's "
              "table for a CPU with these /proc/cpuinfo flags (a set of "
@@ -700,25 +717,13 @@ static PyObject *py_cpu_peak(PyObject *self, PyObject *args) {
   }
   xo_cpu_features f;
   memset(&f, 0, sizeof f);
-  struct {
-    const char *name;
-    int *flag;
-  } names[] = {{"avx2", &f.avx2},
-               {"avx512f", &f.avx512f},
-               {"avx512_bf16", &f.avx512_bf16},
-               {"avx512_fp16", &f.avx512_fp16},
-               {"avx512_vnni", &f.avx512_vnni},
-               {"avx_vnni", &f.avx_vnni},
-               {"amx_int8", &f.amx_int8},
-               {"amx_bf16", &f.amx_bf16},
-               {"amx_fp16", &f.amx_fp16}};
-  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-    PyObject *key = PyUnicode_FromString(names[i].name);
+  for (size_t i = 0; i < sizeof kFeatures / sizeof kFeatures[0]; i++) {
+    PyObject *key = PyUnicode_FromString(kFeatures[i].name);
     if (key == NULL) return NULL;
     int has = PySequence_Contains(flags, key);
     Py_DECREF(key);
     if (has < 0) return NULL;
-    *names[i].flag = has;
+    *(int *)((char *)&f + kFeatures[i].offset) = has;
   }
   xo_peak pk;
   xo_cpu_peak_of(&f, (xo_precision)prec, &pk);
@@ -869,13 +874,14 @@ static PyObject *py_cpu_features(PyObject *self, PyObject *noargs) {
   (void)self;
   (void)noargs;
   xo_cpu_features f = xo_cpu_features_get();
-  return Py_BuildValue("{s:O,s:O,s:O,s:O,s:O,s:O}", "avx512f",
-                       f.avx512f ? Py_True : Py_False, "avx512_bf16",
-                       f.avx512_bf16 ? Py_True : Py_False, "avx512_fp16",
-                       f.avx512_fp16 ? Py_True : Py_False, "amx_int8",
-                       f.amx_int8 ? Py_True : Py_False, "amx_bf16",
-                       f.amx_bf16 ? Py_True : Py_False, "amx_fp16",
-                       f.amx_fp16 ? Py_True : Py_False);
+  PyObject *d = PyDict_New();
+  for (size_t i = 0; d && i < sizeof kFeatures / sizeof kFeatures[0]; i++) {
+    int has = *(const int *)((const char *)&f + kFeatures[i].offset);
+    if (PyDict_SetItemString(d, kFeatures[i].name, has ? Py_True : Py_False)) {
+      Py_CLEAR(d);
+    }
+  }
+  return d;
 }
 
 static PyObject *py_measure_bandwidth(PyObject *self, PyObject *args) {
