@@ -244,3 +244,29 @@ def test_empty_batch_with_zero_stride_reads_nothing():
     b = np.ones((5, 3), np.float32)
     for precision in ("fp64", "fp32", "int8"):
         assert xo.matmul(a, b, precision=precision).shape == (0, 4, 3)
+
+
+def test_fast_path_refuses_what_the_slow_path_refuses():
+    # the C fast path serves a device string once the slow path has seen it;
+    # byte-swapped arrays must still get the slow path's TypeError
+    a = np.ones((4, 4), np.float32)
+    xo.matmul(a, a, device="ref")
+    swapped = a.astype(">f4")
+    with pytest.raises(TypeError, match="dtype"):
+        xo.matmul(swapped, swapped, device="ref")
+
+
+def test_qtensor_cannot_be_changed_under_its_cache_token():
+    q = xo.quantize(np.ones((4, 4), np.float32), axis=1)
+    with pytest.raises(AttributeError, match="immutable"):
+        q.scale = np.ones(4, np.float32)
+    with pytest.raises(ValueError):
+        q.data.flags.writeable = True
+
+
+def test_empty_reduction_runs_no_kernel():
+    y = xo.matmul(
+        np.ones((3, 0), np.float32), np.ones((0, 2), np.float32), device="onednn"
+    )
+    assert (y == 0).all() and y.shape == (3, 2)
+    assert xo.last_info()["impl"].startswith("core:matmul_fp32 (empty reduction")

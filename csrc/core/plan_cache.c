@@ -91,6 +91,21 @@ static void describe(xo_device_t dev, const void *plan, char *impl, size_t n) {
              xo_precision_name((xo_precision)h->p.prec), h->how);
 }
 
+static void ref_destroy(xo_plan_ref *r);
+
+/* Release r; under the same lock, redescribe its plan first when dev is
+ * given (a run recompiled it) and copy its impl string into impl. */
+static void release_describing(xo_plan_ref *r, xo_device_t dev, char *impl,
+                               size_t n) {
+  if (r == NULL) return;
+  pthread_mutex_lock(&lock);
+  if (dev) describe(dev, r->plan, r->impl, sizeof r->impl);
+  if (impl) snprintf(impl, n, "%s", r->impl);
+  int dead = --r->refs == 0 && !r->cached;
+  pthread_mutex_unlock(&lock);
+  if (dead) ref_destroy(r);
+}
+
 static void ref_destroy(xo_plan_ref *r) {
   plan_free(r->dev->backend, r->plan);
   free(r);
@@ -192,11 +207,7 @@ done:
 }
 
 void xo_plan_release(xo_plan_ref *r) {
-  if (r == NULL) return;
-  pthread_mutex_lock(&lock);
-  int dead = --r->refs == 0 && !r->cached;
-  pthread_mutex_unlock(&lock);
-  if (dead) ref_destroy(r);
+  release_describing(r, NULL, NULL, 0);
 }
 
 void xo_cache_stats_get(xo_cache_stats *s) {
@@ -342,14 +353,23 @@ xo_status xo_dispatch(xo_device_t dev, const xo_problem *p, const xo_args *args,
   int created = 0;
   xo_status st = check_runs(dev, p);
   if (st != XO_OK) return st;
+  if (xo_reduction_empty(p)) {
+    /* the core's result (zeros plus bias): no backend plans or runs */
+    xo_fill_empty(p, args);
+    if (info) {
+      info->native = dev->desc.precisions[p->prec] == XO_SUPPORT_NATIVE;
+      strcpy(info->timing, "wall");
+      snprintf(info->impl, sizeof info->impl,
+               "core:%s_%s (empty reduction: zeros plus bias, no kernel)",
+               xo_op_name(p->op), xo_precision_name((xo_precision)p->prec));
+    }
+    return XO_OK;
+  }
   st = xo_plan_acquire(dev, p, &ref, &plan, &plan_s, &created);
   if (st != XO_OK) return st;
   xo_run_stats rs = {0};
   double t0 = xo_now();
-  if (xo_reduction_empty(p)) /* the core's result, no backend's */
-    xo_fill_empty(p, args);
-  else
-    st = xo_backend_op(dev->backend, p->op)->run(plan, args, &rs);
+  st = xo_backend_op(dev->backend, p->op)->run(plan, args, &rs);
   double wall = xo_now() - t0;
   double slow = test_slowdown;
   if (st == XO_OK && (slow > 1.0 || test_jitter > 0)) {
@@ -370,11 +390,10 @@ xo_status xo_dispatch(xo_device_t dev, const xo_problem *p, const xo_args *args,
                          : rs.events && rs.kernel_s > 0 ? "events"
                                                         : "wall");
     info->native = dev->desc.precisions[p->prec] == XO_SUPPORT_NATIVE;
-    pthread_mutex_lock(&lock);
-    if (rs.compile_s > 0) describe(dev, plan, ref->impl, sizeof ref->impl);
-    memcpy(info->impl, ref->impl, sizeof info->impl);
-    pthread_mutex_unlock(&lock);
   }
-  xo_plan_release(ref);
+  /* one lock round trip: the impl string (redescribed after a recompile)
+   * is copied out while the reference is released */
+  release_describing(ref, rs.compile_s > 0 ? dev : NULL,
+                     info ? info->impl : NULL, info ? sizeof info->impl : 0);
   return st;
 }

@@ -236,11 +236,6 @@ static struct {
 } fast[FAST_DEVICES];
 static int nfast;
 
-/* The shape class an alias chooses a device by: the core's rule. */
-static int matmul_shape_class(int64_t m, int64_t k, int64_t n) {
-  return xo_matmul_shape_class(m, k, n);
-}
-
 PyDoc_STRVAR(shape_class_doc,
              "matmul_shape_class(m, k, n) -> 1 for a small matmul (M*N*K <= "
              "2^18: the fixed cost per call dominates), else 0.");
@@ -248,7 +243,7 @@ static PyObject *py_matmul_shape_class(PyObject *self, PyObject *args) {
   (void)self;
   long long m, k, n;
   if (!PyArg_ParseTuple(args, "LLL", &m, &k, &n)) return NULL;
-  return PyLong_FromLong(matmul_shape_class(m, k, n));
+  return PyLong_FromLong(xo_matmul_shape_class(m, k, n));
 }
 
 static int fast_slot(PyObject *name) {
@@ -315,9 +310,11 @@ static PyObject *py_matmul_fast(PyObject *self, PyObject *const *argv,
     Py_RETURN_NOTIMPLEMENTED;
   PyArrayObject *a = (PyArrayObject *)argv[0], *b = (PyArrayObject *)argv[1];
   int ta = PyArray_TYPE(a);
+  /* native byte order and aligned, as the slow path's dtype check wants */
   if (PyArray_NDIM(a) != 2 || PyArray_NDIM(b) != 2 || ta != PyArray_TYPE(b) ||
-      (ta != NPY_FLOAT32 && ta != NPY_FLOAT64) ||
-      PyArray_DIM(a, 1) != PyArray_DIM(b, 0))
+      (ta != NPY_FLOAT32 && ta != NPY_FLOAT64) || !PyArray_ISNOTSWAPPED(a) ||
+      !PyArray_ISNOTSWAPPED(b) || !PyArray_ISALIGNED(a) ||
+      !PyArray_ISALIGNED(b) || PyArray_DIM(a, 1) != PyArray_DIM(b, 0))
     Py_RETURN_NOTIMPLEMENTED;
   int prec = -1;
   if (argv[3] == Py_None) {
@@ -330,8 +327,8 @@ static PyObject *py_matmul_fast(PyObject *self, PyObject *const *argv,
   }
   if (prec < 0) Py_RETURN_NOTIMPLEMENTED;
   int slot = fast_slot(argv[2]);
-  int cls = matmul_shape_class(PyArray_DIM(a, 0), PyArray_DIM(a, 1),
-                               PyArray_DIM(b, 1));
+  int cls = xo_matmul_shape_class(PyArray_DIM(a, 0), PyArray_DIM(a, 1),
+                                  PyArray_DIM(b, 1));
   if (slot < 0 || fast[slot].dev[prec][cls] == NULL) Py_RETURN_NOTIMPLEMENTED;
   xo_device_t dev = fast[slot].dev[prec][cls];
   xo_dtype dt = ta == NPY_FLOAT64 ? XO_DTYPE_F64 : XO_DTYPE_F32;
@@ -341,9 +338,8 @@ static PyObject *py_matmul_fast(PyObject *self, PyObject *const *argv,
   fast_view(b, dt, &ob.t);
   npy_intp dims[2] = {PyArray_DIM(a, 0), PyArray_DIM(b, 1)};
   int odt = prec == XO_PREC_FP64 ? NPY_FLOAT64 : NPY_FLOAT32;
-  /* an empty reduction (K = 0) gives zeros the kernel does not write */
-  PyObject *out = PyArray_DIM(a, 1) == 0 ? PyArray_ZEROS(2, dims, odt, 0)
-                                         : PyArray_EMPTY(2, dims, odt, 0);
+  /* the core writes every element, zeros of an empty reduction included */
+  PyObject *out = PyArray_EMPTY(2, dims, odt, 0);
   if (out == NULL) return NULL;
   fast_view((PyArrayObject *)out,
             prec == XO_PREC_FP64 ? XO_DTYPE_F64 : XO_DTYPE_F32, &to);

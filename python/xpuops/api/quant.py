@@ -107,6 +107,7 @@ class QTensor:
         "_token",
         "_source",
         "_source_sumsq",
+        "_frozen",
     )
 
     def __init__(
@@ -180,12 +181,26 @@ class QTensor:
             )
         for x in (data, scale, zero_point):
             x.flags.writeable = False
+        # read-only views of read-only arrays: a view's writeable flag cannot
+        # be turned back on while its base is read-only
+        data, scale, zero_point = (x.view() for x in (data, scale, zero_point))
         self.data, self.scale, self.zero_point = data, scale, zero_point
         self.axis, self.group_size, self.group_axis = axis, group_size, group_axis
         self.precision, self.symmetric = precision, symmetric
         self._token = next(_tokens)
         self.sqnr_db = None
         self._source, self._source_sumsq = None, None
+        object.__setattr__(self, "_frozen", True)
+
+    def __setattr__(self, name, value):
+        # immutable: backends keep what they derive under the token (unpacked
+        # or reordered weights), so new values need a new QTensor
+        if getattr(self, "_frozen", False):
+            raise AttributeError(
+                f"QTensor is immutable: cannot set {name!r}; make a new one "
+                "with xpuops.quantize() or QTensor(...)"
+            )
+        object.__setattr__(self, name, value)
 
     def _remember_source(self, original, floats) -> None:
         """Keep the quantization error against ``floats`` (the float32 values
@@ -198,12 +213,16 @@ class QTensor:
         flat = x.reshape(-1)
         signal = float(np.dot(flat, flat))
         noise = float(np.dot(err, err))
-        self.sqnr_db = (
-            float("inf") if noise == 0 else float(10 * np.log10(signal / noise))
+        # set once, by quantize(), right after construction
+        set_ = object.__setattr__
+        set_(
+            self,
+            "sqnr_db",
+            float("inf") if noise == 0 else float(10 * np.log10(signal / noise)),
         )
         if isinstance(original, np.ndarray):
-            self._source = weakref.ref(original)
-            self._source_sumsq = _sumsq(original)
+            set_(self, "_source", weakref.ref(original))
+            set_(self, "_source_sumsq", _sumsq(original))
 
     def source(self):
         """The float array this QTensor was quantized from, if the caller
