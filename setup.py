@@ -66,6 +66,9 @@ CFLAGS = [
     "-fno-math-errno",
     "-fno-trapping-math",
     "-fvisibility=hidden",
+    # the simd backend's threads: libgomp, the runtime oneDNN's gomp build
+    # already brings into the process
+    "-fopenmp",
 ]
 
 setup(
@@ -77,6 +80,7 @@ setup(
             include_dirs=[np.get_include(), "csrc", onednn_include()],
             define_macros=[("NPY_TARGET_VERSION", "NPY_2_0_API_VERSION")],
             extra_compile_args=CFLAGS,
+            extra_link_args=["-fopenmp"],
             libraries=["m", "dl", "pthread"],
         )
     ],

@@ -5,7 +5,7 @@ import pytest
 import xpuops as xo
 from conftest import REQUIRED
 
-BACKENDS = {"ref", "openblas", "onednn", "opencl", "openvino", "npusim"}
+BACKENDS = {"ref", "openblas", "onednn", "opencl", "openvino", "npusim", "simd"}
 
 
 def test_every_backend_is_listed():

@@ -26,6 +26,7 @@
   X(opencl, "gpu", 0, .cpu = 4, .gpu = 1)             \
   X(openvino, "npu", 0, .cpu = 3, .gpu = 2, .npu = 1) \
   X(npusim, "npu", 1, .cpu = 0)                       \
+  X(simd, "cpu", 0, .cpu = 0)                         \
   /* a new backend: one line above this one */
 
 /* Ranks per alias, 1 best, 0 never. cpu_small ranks a backend first for
