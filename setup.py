@@ -4,7 +4,6 @@ Sources are every .c file under csrc/ except those of backends that have no
 code yet. Warnings are on and the build is expected to be clean.
 """
 
-import importlib.metadata
 from pathlib import Path
 
 import numpy as np
@@ -41,16 +40,6 @@ DEPENDS = sorted(
 )
 
 
-def onednn_include() -> str:
-    """oneDNN's headers, from the onednn-devel-cpu-gomp wheel (a build
-    requirement). The library itself is dlopen'ed at run time."""
-    dist = importlib.metadata.distribution("onednn-devel-cpu-gomp")
-    for f in dist.files or []:
-        if f.name == "dnnl.h" and f.parent.name == "dnnl":
-            return str(Path(f.locate()).resolve().parent.parent.parent)
-    raise RuntimeError("onednn-devel-cpu-gomp is installed without dnnl.h")
-
-
 CFLAGS = [
     "-std=c11",
     "-D_GNU_SOURCE",
@@ -77,7 +66,7 @@ setup(
             "xpuops._core",
             sources=SOURCES,
             depends=DEPENDS,
-            include_dirs=[np.get_include(), "csrc", onednn_include()],
+            include_dirs=[np.get_include(), "csrc"],
             define_macros=[("NPY_TARGET_VERSION", "NPY_2_0_API_VERSION")],
             extra_compile_args=CFLAGS,
             extra_link_args=["-fopenmp"],

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import subproc
 import xpuops as xo
+from conftest import REQUIRED
 from xpuops.api import libs as _libs
 from xpuops.api.cpu import cpu_info
 
@@ -183,3 +184,49 @@ def test_onednn_follows_an_isa_cap(cap, above):
     assert impl.startswith("onednn:matmul_fp32 (") and above not in impl.lower()
     assert "no int8: without VNNI" in full_name
     assert int8.startswith("refused:") and "ref" in int8
+
+
+def test_own_onednn_declarations_match_its_header():
+    """The build declares the oneDNN API subset itself (dnnl_api.h); the
+    declarations must agree with oneDNN's own header, prototypes and
+    constant values both."""
+    import importlib.metadata
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    try:
+        dist = importlib.metadata.distribution("onednn-devel-cpu-gomp")
+    except importlib.metadata.PackageNotFoundError:
+        if "onednn" in REQUIRED:
+            pytest.fail(
+                "onednn is required but onednn-devel-cpu-gomp (its "
+                "headers, a [test] extra on x86-64 Linux) is not installed"
+            )
+        pytest.skip(
+            "oneDNN's headers (onednn-devel-cpu-gomp) exist only for x86-64 Linux"
+        )
+    header = next(
+        Path(f.locate()).resolve()
+        for f in dist.files or []
+        if f.name == "dnnl.h" and f.parent.name == "dnnl"
+    )
+    include = header.parent.parent.parent
+    root = Path(__file__).resolve().parent.parent / "csrc" / "backends" / "onednn"
+    cc = shutil.which("cc") or shutil.which("gcc")
+    assert cc, "no C compiler"
+    r = subprocess.run(
+        [
+            cc,
+            "-std=gnu11",
+            "-fsyntax-only",
+            "-Werror",
+            "-Wall",
+            f"-I{include}",
+            f"-I{root}",
+            str(root / "dnnl_signature_check.c"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 0, r.stderr

@@ -125,8 +125,8 @@ static xo_status dnn_describe(int index, xo_device_desc *d) {
   snprintf(d->name, sizeof d->name, "onednn");
   snprintf(d->kind, sizeof d->kind, "cpu");
   int vnni = isa_has_vnni(D.dnnl_get_effective_cpu_isa());
-  snprintf(d->full_name, sizeof d->full_name, "oneDNN %d.%d.%d, %s%s", v->major,
-           v->minor, v->patch, isa_name,
+  snprintf(d->full_name, sizeof d->full_name, "oneDNN %d.%d.%d, %.40s%s",
+           v->major, v->minor, v->patch, isa_name,
            vnni ? ""
                 : "; no int8: without VNNI oneDNN's s16 pair sums saturate "
                   "(accumulators not exact)");
