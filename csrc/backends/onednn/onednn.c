@@ -127,9 +127,7 @@ static xo_status dnn_describe(int index, xo_device_desc *d) {
   int vnni = isa_has_vnni(D.dnnl_get_effective_cpu_isa());
   snprintf(d->full_name, sizeof d->full_name, "oneDNN %d.%d.%d, %.40s%s",
            v->major, v->minor, v->patch, isa_name,
-           vnni ? ""
-                : "; no int8: without VNNI oneDNN's s16 pair sums saturate "
-                  "(accumulators not exact)");
+           vnni ? "" : "; no int8 (without VNNI, s16 pair sums saturate)");
   d->exact_integer = 1;
   d->follows_threads = 1;
   snprintf(d->threads, sizeof d->threads,
