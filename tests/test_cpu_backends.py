@@ -182,7 +182,7 @@ def test_onednn_follows_an_isa_cap(cap, above):
     assert out.returncode == 0, out.stderr
     impl, full_name, int8 = out.stdout.strip().splitlines()
     assert impl.startswith("onednn:matmul_fp32 (") and above not in impl.lower()
-    assert "no int8: without VNNI" in full_name
+    assert "no int8 (without VNNI" in full_name
     assert int8.startswith("refused:") and "ref" in int8
 
 
