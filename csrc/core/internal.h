@@ -108,7 +108,8 @@ typedef struct xo_attn_desc {
   int64_t has_window, win_left, win_right; /* -1: unbounded on that side */
   double softcap;                          /* 0: none */
   int64_t kv_lengths; /* 1: xo_args.kv_lengths holds b key lengths */
-  int64_t mask;       /* 1: xo_args.mask holds an additive mask */
+  int64_t mask;       /* 1: xo_args.mask holds an additive mask (2: it varies
+                         over heads) */
   /* int8: bit 0, k came quantized (a KV cache: not centred, its per-key
    * scales); bit 1, v came quantized (its per-channel scales) */
   int64_t kv_quant;
@@ -274,6 +275,12 @@ const xo_op_impl *xo_backend_op(const xo_backend *b, int op);
  * taking the layouts in takes (XO_TAKES_*), comma separated, into buf
  * ("none on this machine" when there is none). */
 void xo_devices_that_run(int op, int prec, unsigned takes, char *buf, size_t n);
+
+/* The same for problem p, asking each device's supports too (a refusal's
+ * message: the devices that run exactly this problem). Overwrites the
+ * thread's error message. */
+void xo_devices_that_support(const xo_problem *p, unsigned takes, char *buf,
+                             size_t n);
 
 /* ---- plans that convolve through an im2col GEMM (im2col.c) -------------- */
 

@@ -219,7 +219,8 @@ static xo_status check_params(const xo_attn_params *ap, xo_problem *p) {
   a->win_right = ap->has_window ? ap->window[1] : 0;
   a->softcap = ap->softcap;
   a->kv_lengths = ap->kv_lengths != NULL;
-  a->mask = ap->mask != NULL;
+  /* 2: the mask varies over heads (a backend may lay it out by head) */
+  a->mask = ap->mask == NULL ? 0 : ap->mask->shape[1] > 1 ? 2 : 1;
   return XO_OK;
 }
 

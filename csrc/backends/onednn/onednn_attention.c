@@ -80,8 +80,8 @@ xo_status dnn_attention_plan(void *plan) {
       D.dnnl_post_ops_append_eltwise(po, dnnl_eltwise_linear,
                                      (float)(p->scale / p->softcap), 0.0f);
       D.dnnl_post_ops_append_eltwise(po, dnnl_eltwise_tanh, 0.0f, 0.0f);
-      D.dnnl_post_ops_append_eltwise(po, dnnl_eltwise_linear,
-                                     (float)p->softcap, 0.0f);
+      D.dnnl_post_ops_append_eltwise(po, dnnl_eltwise_linear, (float)p->softcap,
+                                     0.0f);
     } else {
       D.dnnl_post_ops_append_eltwise(po, dnnl_eltwise_linear, (float)p->scale,
                                      0.0f);
@@ -173,8 +173,7 @@ xo_status dnn_attention_run(void *plan, const xo_args *args,
   int32_t *psum = int8 ? dnn_scratch(5, (size_t)m * 4) : NULL;
   float *mask = pl->mask;
   if (pl->has_mask && mask == NULL) mask = dnn_scratch(6, (size_t)(m * lk) * 4);
-  if (!s || !pbuf || (int8 && (!acc || !f || !psum)) ||
-      (pl->has_mask && !mask))
+  if (!s || !pbuf || (int8 && (!acc || !f || !psum)) || (pl->has_mask && !mask))
     return xo_fail(XO_ERR_NO_MEMORY, "onednn: no memory");
   for (int64_t g = 0; g < p->b * p->hkv; g++) {
     /* the query heads reading kv head g are consecutive: their m rows, one
@@ -201,8 +200,8 @@ xo_status dnn_attention_run(void *plan, const xo_args *args,
         uint8_t *pr = (uint8_t *)pbuf + r * lk;
         xo_attn_row row;
         row_of(&pl->h.p, args, g, r, &row);
-        psum[r] = xo_attn_probs_u8_row(p, &row, (const int32_t *)s + r * lk,
-                                       sq, args->scale[1] + g * lk, f, pr);
+        psum[r] = xo_attn_probs_u8_row(p, &row, (const int32_t *)s + r * lk, sq,
+                                       args->scale[1] + g * lk, f, pr);
         memset(pr, 0, (size_t)row.lo);
         memset(pr + row.hi, 0, (size_t)(lk - row.hi));
       }

@@ -306,8 +306,7 @@ xo_status cl_alloc(cl_dev *d, size_t bytes, cl_mem *m) {
 static xo_status cl_supports_attention(int index, const xo_problem *p) {
   const cl_dev *d = &devs[index];
   int64_t hd = p->attn.d > p->attn.dv ? p->attn.d : p->attn.dv;
-  if (hd > 256 ||
-      (size_t)(16 * (p->attn.d + p->attn.dv) * 4) > d->local_mem)
+  if (hd > 256 || (size_t)(16 * (p->attn.d + p->attn.dv) * 4) > d->local_mem)
     return xo_fail(XO_ERR_UNSUPPORTED,
                    "opencl: attention head size %lld is too large for "
                    "this device's kernels (at most 256)",

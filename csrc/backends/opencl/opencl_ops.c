@@ -359,8 +359,8 @@ static xo_status run_attention(cl_plan *pl, const xo_args *args, run_ctx *r,
   if (st == XO_OK)
     st = cl_buffer(r->d, kvl, (size_t)(p->b > 0 ? p->b : 1) * 8, &m[7]);
   if (st == XO_OK)
-    st = cl_buffer(r->d, p->mask ? args->mask : &no_mask,
-                   (size_t)nmask * 4, &m[8]);
+    st = cl_buffer(r->d, p->mask ? args->mask : &no_mask, (size_t)nmask * 4,
+                   &m[8]);
   free(kvl);
   if (st != XO_OK) return st;
   int H = (int)p->h, HKV = (int)p->hkv, LQ = (int)p->lq, LK = (int)p->lk,
@@ -370,8 +370,8 @@ static xo_status run_attention(cl_plan *pl, const xo_args *args, run_ctx *r,
   float scale = (float)p->scale, cap = (float)p->softcap;
   int64_t s0 = ms[0], s1 = ms[1], s2 = ms[2], s3 = ms[3];
   size_t bh = (size_t)(p->b * p->h);
-  karg rules[] = {{4, &WL},   {4, &WR},   {4, &cap},  {8, &m[7]}, {8, &m[8]},
-                  {8, &s0},   {8, &s1},   {8, &s2},   {8, &s3}};
+  karg rules[] = {{4, &WL}, {4, &WR}, {4, &cap}, {8, &m[7]}, {8, &m[8]},
+                  {8, &s0}, {8, &s1}, {8, &s2},  {8, &s3}};
   if (prec == XO_PREC_INT8) {
     /* scheme v2: sq per query row, sk per key, sv per channel */
     size_t nkv = (size_t)(p->b * p->hkv);
@@ -388,8 +388,9 @@ static xo_status run_attention(cl_plan *pl, const xo_args *args, run_ctx *r,
     size_t g[2] = {(size_t)LQ, bh};
     if (st == XO_OK) st = enqueue(r, pl->main, 2, g, NULL);
   } else {
-    karg a[19] = {{8, &m[0]}, {8, &m[1]}, {8, &m[2]}, {8, &m[3]},   {4, &H},
-                  {4, &HKV},  {4, &LQ},   {4, &LK},   {4, &causal}, {4, &scale}};
+    karg a[19] = {{8, &m[0]},   {8, &m[1]}, {8, &m[2]}, {8, &m[3]},
+                  {4, &H},      {4, &HKV},  {4, &LQ},   {4, &LK},
+                  {4, &causal}, {4, &scale}};
     memcpy(a + 10, rules, sizeof rules);
     st = set_args(pl->main, a, 19);
     size_t g[2] = {round_up(LQ, 16), bh}, l[2] = {16, 1};
