@@ -47,7 +47,7 @@ static inline void xo_attn_row_get(const xo_problem *p, const xo_args *args,
       xo_rule_key_lo(i, a->lq, a->lk, causal, a->has_window ? a->win_left : -1);
   r->hi = xo_rule_key_hi(i, a->lq, a->lk, causal,
                          a->has_window ? a->win_right : -1, kv_len);
-  if (r->hi < r->lo) r->hi = r->lo;
+  if (r->lo > r->hi) r->lo = r->hi; /* none; both stay in [0, lk] */
   r->mask = NULL;
   r->mask64 = NULL;
   r->mstride = 0;

@@ -138,13 +138,13 @@ static xo_status take_kv(const xo_operand *op, const char *name, int along,
                          xo_prepared *pr, float **scale) {
   const xo_qparams *q = op->q;
   if (!q->spec.symmetric)
-    return xo_fail(XO_ERR_UNSUPPORTED,
+    return xo_fail(XO_ERR_INVALID_ARG,
                    "attention: %s has zero points; an int8 KV cache must be "
                    "symmetric (quantize(..., symmetric=True))",
                    name);
   if (q->spec.granularity == XO_Q_GROUP ||
       (q->spec.granularity == XO_Q_AXIS && q->spec.axis != along))
-    return xo_fail(XO_ERR_UNSUPPORTED,
+    return xo_fail(XO_ERR_INVALID_ARG,
                    "attention: %s must be quantized per tensor or %s (axis "
                    "%d), not along axis %d; quantize(%s, axis=%d)",
                    name, what, along, q->spec.axis, name, along);
