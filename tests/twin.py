@@ -235,9 +235,10 @@ def attention_int8(
     (S = Q Kᵀ s32 as int64, out float32). Q per (batch, head, row); K per
     (batch, kv-head, key) after centring on its mean over keys (not with a
     softcap), or as given (an int8 QTensor: its scales, not centred); V
-    per (batch, kv-head, channel), or as given. S = acc sq sk scale; softcap c tanh(S / c)
-    (tanhf); + the mask's float32 term; m = max over visible keys; P =
-    rint(255 exp(S - m)) as u8 (hidden keys 0); out = (P V) sv / sum(P)."""
+    per (batch, kv-head, channel), or as given. S = acc sq sk scale;
+    softcap c tanh(S / c) (tanhf); + the mask's float32 term; m = max
+    over visible keys; P = rint(255 exp(S - m)) as u8 (hidden keys 0); out
+    = (P V) sv / sum(P)."""
     from xpuops import QTensor
 
     q = np.asarray(q).astype(np.float32)
