@@ -7,7 +7,9 @@
 Shapes: the GEMMs of a 7B-class decoder (hidden 4096, MLP 11008) at prefill
 (M = 512) and decode (M = 1); ResNet-50 and MobileNetV2 convolutions at
 batch 1 and 32; transformer attention (L = 512 and 2048, D = 64 and 128,
-causal, grouped-query). The ref oracle sits out the large shapes; simulated
+causal, grouped-query; issue 14: decode over a KV cache with kv_lengths, a
+4096-key sliding window at L = 8192, a padded batch with a key mask). The
+ref oracle sits out the large shapes; simulated
 devices are left to their own tests (their figures are modeled)."""
 
 import zlib
@@ -141,6 +143,73 @@ def test_attention(xpu_bench, operands, shape, device, precision):
         k,
         v,
         causal=causal,
+        device=device,
+        precision=precision,
+        min_time=0.1,
+    )
+
+
+# issue 14: what real models ask of attention. B and H are small enough for
+# a 2-core machine to time each in seconds.
+ATTN_ARGS = ["fp32", "bf16", "int8"]
+ATTN_ARGS_GRID = [
+    p
+    for p in grid(FAST, ATTN_ARGS)
+    if not (p.values[0].startswith("openvino") and p.values[1] == "int8")
+]
+
+
+@pytest.mark.parametrize("device,precision", ATTN_ARGS_GRID)
+def test_attention_decode_kv_cache(xpu_bench, operands, device, precision):
+    """One decode step of a GQA model (H 32, Hkv 8, D 128) over a KV cache
+    of 4096 slots filled to [4096, 3000, 1024, 2500] (kv_lengths); int8
+    reads an int8 cache (K per key, V per channel)."""
+    q, k, v = operands((4, 32, 1, 128), (4, 8, 4096, 128), (4, 8, 4096, 128))
+    if precision == "int8":
+        k, v = xo.quantize(k, "int8", axis=2), xo.quantize(v, "int8", axis=3)
+    xpu_bench(
+        xo.attention,
+        q,
+        k,
+        v,
+        kv_lengths=np.array([4096, 3000, 1024, 2500]),
+        device=device,
+        precision=precision,
+        min_time=0.1,
+    )
+
+
+@pytest.mark.parametrize("device,precision", ATTN_ARGS_GRID)
+def test_attention_sliding_window(xpu_bench, operands, device, precision):
+    """Causal attention with a 4096-key window at L 8192 (Mistral's),
+    B 1, H 2, D 64."""
+    q, k, v = operands((1, 2, 8192, 64), (1, 2, 8192, 64), (1, 2, 8192, 64))
+    xpu_bench(
+        xo.attention,
+        q,
+        k,
+        v,
+        causal=True,
+        window=(4096, 0),
+        device=device,
+        precision=precision,
+        min_time=0.1,
+    )
+
+
+@pytest.mark.parametrize("device,precision", ATTN_ARGS_GRID)
+def test_attention_padded_batch(xpu_bench, operands, device, precision):
+    """An encoder batch padded to L 512 (lengths 512, 384, 200, 77), a bool
+    key-padding mask [B, 1, 1, L] broadcast over heads and queries, H 8, D
+    64."""
+    q, k, v = operands((4, 8, 512, 64), (4, 8, 512, 64), (4, 8, 512, 64))
+    mask = np.arange(512)[None, :] < np.array([512, 384, 200, 77])[:, None]
+    xpu_bench(
+        xo.attention,
+        q,
+        k,
+        v,
+        mask=mask[:, None, None, :],
         device=device,
         precision=precision,
         min_time=0.1,

@@ -336,12 +336,43 @@ xo_status xo_conv2d(xo_device_t dev, xo_precision prec, const xo_operand *x,
                     const xo_operand *w, const xo_tensor *bias,
                     const xo_conv_params *p, xo_tensor *out, xo_op_info *info);
 
-/* out [B, H, Lq, D] = softmax(scale * q k^T (+ causal mask)) v, with
- * q [B, H, Lq, D] and k, v [B, Hkv, Lk, D], H % Hkv == 0. The causal mask is
- * aligned bottom-right; a query row that sees no key gives 0. */
+/* Causal alignments of xo_attn_params.causal. */
+typedef enum xo_causal {
+  XO_CAUSAL_NONE = 0,
+  XO_CAUSAL_BOTTOM_RIGHT = 1, /* query i sits at key i + (Lk - Lq) */
+  XO_CAUSAL_TOP_LEFT = 2,     /* query i sits at key i */
+} xo_causal;
+
+/* What attention applies beyond softmax(scale q k^T) v (DESIGN.md s2,
+ * attention semantics). Zero-initialize, then set what is wanted. */
+typedef struct xo_attn_params {
+  double scale; /* finite; the Python layer defaults it to 1/sqrt(D) */
+  int causal;   /* xo_causal: key j visible iff j <= i' (the row's position) */
+  int has_window;
+  /* (left, right), FlashAttention's convention: key j visible iff i' - left
+   * <= j <= i' + right; -1 unbounded on that side */
+  int64_t window[2];
+  double softcap; /* c > 0: scores become c tanh(s / c) after scaling; 0 off */
+  /* NULL, or B key lengths in [0, Lk]: keys j >= kv_lengths[b] hidden */
+  const int64_t *kv_lengths;
+  /* NULL, or a 4-d view whose every dimension is 1 (broadcast) or that of
+   * [B, H, Lq, Lk]: U8 as bool (nonzero: may attend) or a float dtype added
+   * to the scores (-inf hides a key; NaN and +inf are refused). Borrowed;
+   * the core copies only its own elements, never the broadcast. */
+  const xo_tensor *mask;
+} xo_attn_params;
+
+/* out [B, H, Lq, Dv] = softmax(mask(softcap(scale q k^T))) v, with q [B, H,
+ * Lq, D], k [B, Hkv, Lk, D], v [B, Hkv, Lk, Dv], H % Hkv == 0 (query head
+ * h reads kv head h / (H / Hkv)). q is float; k and v are float, or for
+ * int8 symmetric int8 operands (a KV cache): k per tensor or per key (axis
+ * 2), v per tensor or per channel (axis 3); their scales are used as given
+ * and k is not centred. A query row that sees no key gives 0. params may
+ * not be NULL. */
 xo_status xo_attention(xo_device_t dev, xo_precision prec, const xo_tensor *q,
-                       const xo_tensor *k, const xo_tensor *v, int causal,
-                       double scale, xo_tensor *out, xo_op_info *info);
+                       const xo_operand *k, const xo_operand *v,
+                       const xo_attn_params *params, xo_tensor *out,
+                       xo_op_info *info);
 
 /* ---- the NPU simulator ----------------------------------------------------
  */

@@ -289,24 +289,43 @@ def check_conv2d(device, precision, x, w, bias, kw, y, margin=0.0, vs_fp64=True)
     assert_close(rounded, y, bound - margin, mag, "vs the rounded twin")
 
 
-def check_attention(device, precision, q, k, v, causal, y, margin=0.0, scale=None):
+def check_attention(
+    device, precision, q, k, v, causal, y, margin=0.0, scale=None, **kw
+):
     """Every check of an attention result: against fp64 and against the twin
-    of the scheme (int8) or of the rounded inputs (float)."""
+    of the scheme (int8) or of the rounded inputs (float). kw: mask, window,
+    softcap, kv_lengths (tests/twin.py); k and v may be int8 QTensors."""
     import twin
+    import xpuops as xo
 
-    exact = twin.attention(q, k, v, causal=causal, scale=scale)
-    mag = _finite_max(np.abs(np.asarray(v, np.float64)))
+    def f64(t):
+        return t.dequantize() if isinstance(t, xo.QTensor) else t
+
+    exact = twin.attention(
+        q,
+        f64(k),
+        f64(v),
+        causal=causal,
+        scale=scale,
+        mask_f32=precision != "fp64",
+        **kw,
+    )
+    mag = _finite_max(np.abs(np.asarray(f64(v), np.float64)))
     db = ATTN_BOUND[precision] - margin
     assert_close(exact, y, db, mag, "vs fp64", nonfinite=False)
     if precision == "int8":
-        _, y_twin = twin.attention_int8(q, k, v, causal=causal, scale=scale)
+        _, y_twin = twin.attention_int8(q, k, v, causal=causal, scale=scale, **kw)
         if not inexact(device):
             np.testing.assert_array_equal(y, y_twin, err_msg="vs the int8 twin")
         else:
             assert_close(y_twin, y, ATTN_INT8_VS_TWIN - margin, mag, "vs the int8 twin")
         return
     rounded = twin.attention(
-        *(twin.round_to(t, precision) for t in (q, k, v)), causal=causal, scale=scale
+        *(twin.round_to(t, precision) for t in (q, k, v)),
+        causal=causal,
+        scale=scale,
+        mask_f32=precision != "fp64",
+        **kw,
     )
     # P rounded once, and the output once more on devices that round it
     bound = ATTN_P_ROUNDING[precision] - (6 if rounds_output(device, precision) else 0)

@@ -145,7 +145,7 @@ def test_conv_channel_mismatch_and_kernel_too_large():
 def test_attention_head_mismatch():
     with pytest.raises(ValueError, match="H=6 heads, not a multiple of k/v's Hkv=4"):
         xo.attention(ones(1, 6, 3, 8), ones(1, 4, 3, 8), ones(1, 4, 3, 8))
-    with pytest.raises(ValueError, match="same shape"):
+    with pytest.raises(ValueError, match="must agree in B, Hkv and Lk"):
         xo.attention(ones(1, 2, 3, 8), ones(1, 2, 3, 8), ones(1, 2, 4, 8))
     with pytest.raises(ValueError, match="agree in batch"):
         xo.attention(ones(1, 2, 3, 8), ones(1, 2, 3, 4), ones(1, 2, 3, 4))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import ml_dtypes
 import numpy as np
-from xpuops.reference import attention, conv2d, sqnr_db  # noqa: F401
+from xpuops.reference import conv2d, sqnr_db  # noqa: F401
 
 QMAX = {"int8": 127, "int4": 7}
 FORMAT = {
@@ -119,45 +119,177 @@ def expf(x):
     return np.where(out_of_range, f(0), e * two_n).astype(np.float32)
 
 
-def attention_int8(q, k, v, causal=False, scale=None):
+def visibility(shape, causal=False, window=None, kv_lengths=None):
+    """bool [B, 1, Lq, Lk]: which keys each query may see, from the
+    definitions of issue 14 (before any mask). Query i sits at i' = i
+    (top-left) or i + Lk - Lq (otherwise); causal keeps j <= i'; a window
+    (left, right) keeps i' - left <= j <= i' + right (-1: unbounded);
+    kv_lengths keeps j < kv_lengths[b]."""
+    b, lq, lk = shape
+    i = np.arange(lq)[:, None]
+    j = np.arange(lk)[None, :]
+    pos = i if causal == "top-left" else i + (lk - lq)
+    vis = np.ones((lq, lk), bool)
+    if causal:
+        vis &= j <= pos
+    if window is not None:
+        left, right = window
+        if left >= 0:
+            vis &= j >= pos - left
+        if right >= 0:
+            vis &= j <= pos + right
+    vis = np.broadcast_to(vis, (b, 1, lq, lk))
+    if kv_lengths is not None:
+        n = np.asarray(kv_lengths).reshape(b, 1, 1, 1)
+        vis = vis & (j[None, None] < n)
+    return vis
+
+
+def _additive(mask, dtype):
+    """A user mask as additive terms in dtype: bool to 0 / -inf."""
+    if mask is None:
+        return None
+    m = np.asarray(mask)
+    if m.dtype == bool:
+        return np.where(m, 0.0, -np.inf).astype(dtype)
+    return (
+        m.astype(np.float32).astype(dtype) if dtype == np.float32 else m.astype(dtype)
+    )
+
+
+def _expand_kv(t, h):
+    return np.repeat(t, h // t.shape[1], axis=1)
+
+
+def attention(
+    q,
+    k,
+    v,
+    causal=False,
+    scale=None,
+    *,
+    mask=None,
+    window=None,
+    softcap=None,
+    kv_lengths=None,
+    mask_f32=True,
+):
+    """fp64 attention from the definitions: s = scale q kᵀ; softcap c:
+    c tanh(s / c); then the mask's term (a float mask rounded to float32
+    unless mask_f32 is False, as the core adds it for every precision but
+    fp64); hidden keys (causal, window, kv_lengths, bool False or -inf)
+    drop out; a row that sees no key gives 0."""
+    q, k, v = (np.asarray(t, np.float64) for t in (q, k, v))
+    b, h, lq, d = q.shape
+    lk, dv = k.shape[2], v.shape[3]
+    scale = 1 / np.sqrt(d) if scale is None else scale
+    if causal is True:
+        causal = "bottom-right"
+    if lk == 0:
+        return np.zeros((b, h, lq, dv))
+    s = np.einsum("bhid,bhjd->bhij", q, _expand_kv(k, h)) * scale
+    if softcap:
+        s = softcap * np.tanh(s / softcap)
+    add = _additive(mask, np.float32 if mask_f32 else np.float64)
+    if add is not None:
+        s = s + add.astype(np.float64)
+    vis = visibility((b, lq, lk), causal, window, kv_lengths) & (s > -np.inf)
+    s = np.where(vis, s, -np.inf)
+    mx = np.where(vis.any(-1, keepdims=True), s.max(-1, keepdims=True), 0)
+    e = np.where(vis, np.exp(s - mx), 0)
+    tot = e.sum(-1, keepdims=True)
+    p = np.divide(e, tot, out=np.zeros_like(e), where=tot > 0)
+    return np.einsum("bhij,bhjd->bhid", p, _expand_kv(v, h))
+
+
+def tanhf(x):
+    """tanh as the core's xo_rule_tanhf: float32 steps over expf."""
+    f = np.float32
+    x = np.asarray(x, np.float32)
+    a = np.abs(x)
+    a2 = (a * a).astype(f)
+    poly = (f(-17.0 / 315.0) * a2).astype(f)
+    poly = (f(2.0 / 15.0) + poly).astype(f)
+    poly = (a2 * poly).astype(f)
+    poly = (f(-1.0 / 3.0) + poly).astype(f)
+    small = (a + ((a * a2).astype(f) * poly).astype(f)).astype(f)
+    e = expf((f(2.0) * a).astype(f))
+    big = (f(1.0) - (f(2.0) / (e + f(1.0)).astype(f)).astype(f)).astype(f)
+    t = np.where(a > f(9.0), f(1.0), np.where(a < f(0.125), small, big))
+    return np.where(x < 0, -t, t).astype(f)
+
+
+def attention_int8(
+    q,
+    k,
+    v,
+    causal=False,
+    scale=None,
+    *,
+    mask=None,
+    window=None,
+    softcap=None,
+    kv_lengths=None,
+):
     """The int8 scheme v2 of DESIGN.md s2, in float32 NumPy: returns
-    (S = Q Kᵀ s32 as int64, out float32). Q per (batch, head, row), K per
-    (batch, kv-head, key) after centring on its mean over keys, V per
-    (batch, kv-head, channel); P = rint(255 exp(S - m)) as u8; out =
-    (P V) * sv / sum(P)."""
-    q, k, v = (np.asarray(t).astype(np.float32) for t in (q, k, v))
+    (S = Q Kᵀ s32 as int64, out float32). Q per (batch, head, row); K per
+    (batch, kv-head, key) after centring on its mean over keys (not with a
+    softcap), or as given (an int8 QTensor: its scales, not centred); V
+    per (batch, kv-head, channel), or as given. S = acc sq sk scale;
+    softcap c tanh(S / c) (tanhf); + the mask's float32 term; m = max
+    over visible keys; P = rint(255 exp(S - m)) as u8 (hidden keys 0); out
+    = (P V) sv / sum(P)."""
+    from xpuops import QTensor
+
+    q = np.asarray(q).astype(np.float32)
     b, h, lq, d = q.shape
     hkv, lk = k.shape[1], k.shape[2]
+    dv = v.shape[3]
     f = np.float32
     scale = f(1 / np.sqrt(d) if scale is None else scale)
+    if causal is True:
+        causal = "bottom-right"
     if lk == 0:  # no key: every row sees nothing and gives 0
-        return np.zeros((b, h, lq, 0), np.int64), np.zeros(q.shape, np.float32)
-    mean = (k.astype(np.float64).sum(axis=2, keepdims=True) / lk).astype(np.float32)
-    kc = k - mean
+        return np.zeros((b, h, lq, 0), np.int64), np.zeros((b, h, lq, dv), np.float32)
     qq, sq, _ = quantize(q.reshape(b * h * lq, d), "int8", axis=0)
-    qk, sk, _ = quantize(kc.reshape(b * hkv * lk, d), "int8", axis=0)
-    vt = v.reshape(b * hkv, lk, d).transpose(0, 2, 1).reshape(b * hkv * d, lk)
-    qvt, sv, _ = quantize(vt, "int8", axis=0)
-    qv = qvt.reshape(b * hkv, d, lk).transpose(0, 2, 1)
+    if isinstance(k, QTensor):
+        qk = k.data.astype(np.int64)
+        sk = np.broadcast_to(k._broadcast_params()[0], (b, hkv, lk, 1))
+        sk = sk.reshape(b, hkv, lk).astype(np.float32)
+    else:
+        k = np.asarray(k).astype(np.float32)
+        mean = (k.astype(np.float64).sum(axis=2, keepdims=True) / lk).astype(f)
+        # a softcap is not shift-invariant: K is centred only without one
+        kc = k if softcap else k - mean
+        qk, sk, _ = quantize(kc.reshape(b * hkv * lk, d), "int8", axis=0)
+    if isinstance(v, QTensor):
+        qv = v.data.astype(np.int64)
+        sv = np.broadcast_to(v._broadcast_params()[0], (b, hkv, 1, dv))
+        sv = sv.reshape(b * hkv, dv).astype(np.float32)
+    else:
+        v = np.asarray(v).astype(np.float32)
+        vt = v.reshape(b * hkv, lk, dv).transpose(0, 2, 1).reshape(b * hkv * dv, lk)
+        qvt, sv, _ = quantize(vt, "int8", axis=0)
+        qv = qvt.reshape(b * hkv, dv, lk).transpose(0, 2, 1)
     rep = h // hkv
     qq = qq.reshape(b, h, lq, d)
-    qk = np.repeat(qk.reshape(b, hkv, lk, d), rep, axis=1)
-    qv = np.repeat(qv.reshape(b, hkv, lk, d), rep, axis=1)
+    qk = np.repeat(np.reshape(qk, (b, hkv, lk, d)), rep, axis=1)
+    qv = np.repeat(np.reshape(qv, (b, hkv, lk, dv)), rep, axis=1)
     sq = sq.reshape(b, h, lq, 1).astype(np.float32)
-    sk = np.repeat(sk.reshape(b, hkv, 1, lk), rep, axis=1).astype(np.float32)
-    sv = np.repeat(sv.reshape(b, hkv, 1, d), rep, axis=1).astype(np.float32)
+    sk = np.repeat(np.reshape(sk, (b, hkv, 1, lk)), rep, axis=1).astype(f)
+    sv = np.repeat(np.reshape(sv, (b, hkv, 1, dv)), rep, axis=1).astype(f)
     s = np.einsum("bhid,bhjd->bhij", qq, qk)
     sf = ((s.astype(np.float32) * sq).astype(np.float32) * sk).astype(np.float32)
     sf = (sf * scale).astype(np.float32)
-    vis = np.ones((lq, lk), bool)
-    if causal:
-        vis = np.arange(lk)[None, :] <= np.arange(lq)[:, None] + (lk - lq)
+    if softcap:
+        c = f(softcap)
+        sf = (c * tanhf((sf / c).astype(f))).astype(f)
+    add = _additive(mask, np.float32)
+    if add is not None:
+        sf = (sf + add).astype(f)
+    vis = visibility((b, lq, lk), causal, window, kv_lengths) & (sf > -np.inf)
     masked = np.where(vis, sf, -np.inf).astype(np.float32)
-    mx = (
-        masked.max(axis=-1, keepdims=True)
-        if lk
-        else np.zeros((b, h, lq, 1), np.float32)
-    )
+    mx = masked.max(axis=-1, keepdims=True)
     mx = np.where(np.isfinite(mx), mx, f(0)).astype(np.float32)
     e = expf(np.where(vis, sf - mx, f(-100)))
     pu = np.clip(np.rint(f(255) * e), 0, 255).astype(np.int64)

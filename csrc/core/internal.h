@@ -97,12 +97,22 @@ typedef struct xo_conv_desc {
   int64_t stride[2], pad_begin[2], pad_end[2], dil[2], groups;
 } xo_conv_desc;
 
-/* attention: q [b, h, lq, d], k, v [b, hkv, lk, d]; which keys a row sees
- * is decided by semantics.h (xo_attn_visible) from these fields. */
+/* attention: q [b, h, lq, d], k [b, hkv, lk, d], v [b, hkv, lk, dv], out
+ * [b, h, lq, dv]; which keys a row sees is decided by semantics.h
+ * (xo_attn_row) from these fields and the call's kv_lengths and mask. */
 typedef struct xo_attn_desc {
   int64_t b, h, hkv, lq, lk, d;
   double scale;
-  int64_t causal; /* 1: bottom-right causal mask (64 bits: no padding) */
+  int64_t causal; /* XO_CAUSAL_* (rules.h); 64 bits: no padding */
+  int64_t dv;     /* v's head size, the output's */
+  int64_t has_window, win_left, win_right; /* -1: unbounded on that side */
+  double softcap;                          /* 0: none */
+  int64_t kv_lengths; /* 1: xo_args.kv_lengths holds b key lengths */
+  int64_t mask;       /* 1: xo_args.mask holds an additive mask (2: it varies
+                         over heads) */
+  /* int8: bit 0, k came quantized (a KV cache: not centred, its per-key
+   * scales); bit 1, v came quantized (its per-channel scales) */
+  int64_t kv_quant;
 } xo_attn_desc;
 
 /* The plan-cache key: a small header common to the ops, then the op's own
@@ -130,7 +140,9 @@ typedef struct xo_problem {
  * padding that a memset could miss after assignment. */
 _Static_assert(sizeof(xo_matmul_desc) == 6 * 8, "xo_matmul_desc padded");
 _Static_assert(sizeof(xo_conv_desc) == 18 * 8, "xo_conv_desc padded");
-_Static_assert(sizeof(xo_attn_desc) == 8 * 8, "xo_attn_desc padded");
+_Static_assert(sizeof(xo_attn_desc) == 16 * 8, "xo_attn_desc padded");
+_Static_assert(sizeof(xo_attn_desc) <= sizeof(xo_conv_desc),
+               "xo_attn_desc outgrows the union");
 _Static_assert(sizeof(xo_problem) == 40 + sizeof(xo_conv_desc),
                "xo_problem padded");
 
@@ -143,8 +155,9 @@ _Static_assert(sizeof(xo_problem) == 40 + sizeof(xo_conv_desc),
  * conv2d: in[0] = x [n, c, h, w], in[1] = w [oc, c/groups, kh, kw].
  * attention: in[0..2] = q, k, v. For int8 (scheme v2) they are s8: q
  *   per (batch, head, row), k per (batch, kv-head, key) after subtracting
- *   its mean over keys, v per (batch, kv-head, channel); scale[0] has
- *   b*h*lq floats, scale[1] b*hkv*lk, scale[2] b*hkv*d.
+ *   its mean over keys (or as given: attn.kv_quant), v per (batch,
+ *   kv-head, channel); scale[0] has b*h*lq floats, scale[1] b*hkv*lk,
+ *   scale[2] b*hkv*dv. kv_lengths and mask: see the members.
  * out: f64 for fp64, s32 when out_dtype is S32, else f32. */
 typedef struct xo_args {
   const void *in[3];
@@ -152,6 +165,13 @@ typedef struct xo_args {
   const int32_t *zero_point[3]; /* NULL when symmetric */
   const void *bias;             /* f64 for fp64, else f32; or NULL */
   void *out;
+  /* attention: b key lengths in [0, lk] (attn.kv_lengths), or NULL */
+  const int64_t *kv_lengths;
+  /* attention: an additive mask (attn.mask; f64 for fp64, else f32; -inf
+   * hides a key), element [b, h, i, j] at mask_stride . (b, h, i, j) in
+   * elements: 0 along a broadcast dimension, never materialized */
+  const void *mask;
+  int64_t mask_stride[4];
   /* xo_operand.cache_token of the weights (in[1]); 0: not cacheable */
   uint64_t weight_token;
   /* the call's operations and bytes (DESIGN.md s3), for performance models */
@@ -255,6 +275,12 @@ const xo_op_impl *xo_backend_op(const xo_backend *b, int op);
  * taking the layouts in takes (XO_TAKES_*), comma separated, into buf
  * ("none on this machine" when there is none). */
 void xo_devices_that_run(int op, int prec, unsigned takes, char *buf, size_t n);
+
+/* The same for problem p, asking each device's supports too (a refusal's
+ * message: the devices that run exactly this problem). Overwrites the
+ * thread's error message. */
+void xo_devices_that_support(const xo_problem *p, unsigned takes, char *buf,
+                             size_t n);
 
 /* ---- plans that convolve through an im2col GEMM (im2col.c) -------------- */
 

@@ -341,7 +341,14 @@ static xo_status check_runs(xo_device_t dev, const xo_problem *p) {
         XO_ERR_UNSUPPORTED, "device '%s' does not take %s in %s; %s, or use %s",
         dev->desc.name, kLayouts[i].what, name, kLayouts[i].instead, able);
   }
-  return op->supports ? op->supports(dev->index, p) : XO_OK;
+  if (op->supports == NULL) return XO_OK;
+  xo_status st = op->supports(dev->index, p);
+  if (st != XO_ERR_UNSUPPORTED) return st;
+  /* the backend said why; the core names the devices that take p */
+  char why[512];
+  snprintf(why, sizeof why, "%s", xo_last_error());
+  xo_devices_that_support(p, layout, able, sizeof able);
+  return xo_fail(st, "%s; devices that run this %s: %s", why, name, able);
 }
 
 xo_status xo_dispatch(xo_device_t dev, const xo_problem *p, const xo_args *args,

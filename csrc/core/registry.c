@@ -279,6 +279,24 @@ void xo_devices_that_run(int op, int prec, unsigned takes, char *buf,
   if (used == 0) snprintf(buf, n, "none on this machine");
 }
 
+void xo_devices_that_support(const xo_problem *p, unsigned takes, char *buf,
+                             size_t n) {
+  size_t used = 0;
+  buf[0] = '\0';
+  for (int i = 0; i < xo_device_count() && used < n; i++) {
+    const xo_device_desc *d = &devices[i].desc;
+    const xo_op_impl *entry = xo_backend_op(devices[i].backend, p->op);
+    if (!d->available || !entry || (entry->takes & takes) != takes ||
+        d->precisions[p->prec] == XO_SUPPORT_NONE)
+      continue;
+    if (entry->supports && entry->supports(devices[i].index, p) != XO_OK)
+      continue;
+    used += (size_t)snprintf(buf + used, n - used, "%s%s", used ? ", " : "",
+                             d->name);
+  }
+  if (used == 0) snprintf(buf, n, "none on this machine");
+}
+
 /* 0 until set: then the cores this process may run on */
 static int num_threads;
 

@@ -34,16 +34,49 @@ static inline float xo_rule_f32_from_bits(uint32_t b) {
 
 /* ---- attention: which keys a query row sees ---------------------------- */
 
-/* How many keys query row i (of lq) sees, counted from key 0: every key, or
- * with the causal mask aligned bottom-right (PyTorch's "bottom-right",
- * FlashAttention's) the keys j <= i + (lk - lq); clamped to [0, lk]. A row
- * that sees no key gives 0. The visible keys are a prefix and grow with i,
- * so a block of rows sees at most what its last row sees.
- * This is where further visibility rules belong (kv_lengths shorten the
- * prefix; a sliding window adds a first key): every backend asks here. */
+/* Causal alignments (xo_attn_desc.causal; xpuops.h xo_causal): 0 none, 1
+ * bottom-right (causal=True, FlashAttention's), 2 top-left (PyTorch SDPA's
+ * is_causal, ONNX Attention). */
+#define XO_RULE_CAUSAL_TOP_LEFT 2
+
+/* How many keys query row i (of lq) sees, counted from key 0, with no
+ * window, key lengths or mask: every key, or with the causal mask the keys
+ * j <= i' (the row's position, xo_rule_qpos); clamped to [0, lk]. A row
+ * that sees no key gives 0. */
 XO_RULE xo_i64 xo_rule_visible(xo_i64 i, xo_i64 lq, xo_i64 lk, int causal) {
-  xo_i64 vis = causal ? i + (lk - lq) + 1 : lk;
+  xo_i64 vis = causal == XO_RULE_CAUSAL_TOP_LEFT ? i + 1
+               : causal                          ? i + (lk - lq) + 1
+                                                 : lk;
   return vis < 0 ? 0 : vis > lk ? lk : vis;
+}
+
+/* Query row i's position on the key axis, which causal masks and windows
+ * are aligned to: i + (lk - lq) (bottom-right, also with no causal mask),
+ * or i (top-left). lk is the key axis's length, not a batch's kv length. */
+XO_RULE xo_i64 xo_rule_qpos(xo_i64 i, xo_i64 lq, xo_i64 lk, int causal) {
+  return causal == XO_RULE_CAUSAL_TOP_LEFT ? i : i + (lk - lq);
+}
+
+/* The first key row i sees: i' - left with a window (left >= 0, the
+ * FlashAttention convention), else 0. May be >= the end: no key. */
+XO_RULE xo_i64 xo_rule_key_lo(xo_i64 i, xo_i64 lq, xo_i64 lk, int causal,
+                              xo_i64 left) {
+  xo_i64 lo = left < 0 ? 0 : xo_rule_qpos(i, lq, lk, causal) - left;
+  return lo < 0 ? 0 : lo;
+}
+
+/* One past the last key row i sees: the batch's kv length (lk without
+ * kv_lengths), cut at i' + 1 by a causal mask and at i' + right + 1 by a
+ * window (right >= 0); a causal mask and a window intersect. The keys
+ * [xo_rule_key_lo, xo_rule_key_hi) are the row's candidates; a mask may
+ * hide some of them. Both bounds grow with i. */
+XO_RULE xo_i64 xo_rule_key_hi(xo_i64 i, xo_i64 lq, xo_i64 lk, int causal,
+                              xo_i64 right, xo_i64 kv_len) {
+  xo_i64 pos = xo_rule_qpos(i, lq, lk, causal);
+  xo_i64 hi = kv_len < lk ? kv_len : lk;
+  if (causal && pos + 1 < hi) hi = pos + 1;
+  if (right >= 0 && pos + right + 1 < hi) hi = pos + right + 1;
+  return hi < 0 ? 0 : hi;
 }
 
 /* ---- attention: grouped-query heads ------------------------------------ */
@@ -81,6 +114,30 @@ XO_RULE float xo_rule_expf(float x) {
   e = e * r + 1.0f;
   e = e * r + 1.0f;
   return e * XO_F32_FROM_BITS((unsigned)((int)n + 127) << 23);
+}
+
+/* tanh in float32 from xo_rule_expf, + - * / only: an odd Taylor
+ * polynomial below |x| = 1/8, 1 - 2 / (e^2|x| + 1) above (1 past 9): within
+ * a few ulp of 1, and the same bits in C and OpenCL (divisions correctly
+ * rounded). */
+XO_RULE float xo_rule_tanhf(float x) {
+  float a = x < 0.0f ? -x : x, t;
+  if (a > 9.0f) {
+    t = 1.0f;
+  } else if (a < 0.125f) {
+    float a2 = a * a;
+    t = a +
+        a * a2 * (-1.0f / 3.0f + a2 * (2.0f / 15.0f + a2 * (-17.0f / 315.0f)));
+  } else {
+    t = 1.0f - 2.0f / (xo_rule_expf(2.0f * a) + 1.0f);
+  }
+  return x < 0.0f ? -t : t;
+}
+
+/* softcap c > 0 (Gemma 2): a scaled score s becomes c * tanh(s / c), before
+ * any mask is added; c = 0 leaves it. */
+XO_RULE float xo_rule_softcap(float s, float c) {
+  return c > 0.0f ? c * xo_rule_tanhf(s / c) : s;
 }
 
 /* The score of one (query, key) pair: S = acc * sq * sk * scale in float32,

@@ -13,15 +13,65 @@
 
 /* ---- attention: keys and heads ------------------------------------------ */
 
-/* How many keys row i of query head bh sees, counted from key 0 (the keys
- * [0, n) are visible; 0: none, and the row's output is 0). bh (= batch * h +
- * head) is where per-batch and per-head rules (kv_lengths, masks) will read
- * their part; today only the causal flag decides. */
+_Static_assert(XO_CAUSAL_TOP_LEFT == XO_RULE_CAUSAL_TOP_LEFT,
+               "rules.h and xpuops.h name the alignments alike");
+
+/* How many keys row i of query head bh sees, counted from key 0, for a
+ * problem with no window, kv_lengths or mask (the keys [0, n) are visible;
+ * 0: none). Problems with those read xo_attn_row. */
 static inline int64_t xo_attn_visible(const xo_attn_desc *a, int64_t bh,
                                       int64_t i) {
   (void)bh;
   return xo_rule_visible(i, a->lq, a->lk, (int)a->causal);
 }
+
+/* The keys one query row may see: candidates [lo, hi) by the causal mask,
+ * the window and the batch's kv length (rules.h), and the additive mask
+ * along them (key j's term at mask[j * mstride], f32, or mask64 for fp64;
+ * NULL: none), where -inf hides a key. */
+typedef struct xo_attn_row {
+  int64_t lo, hi;
+  const float *mask;
+  const double *mask64;
+  int64_t mstride;
+} xo_attn_row;
+
+/* Row i of query head bh (= batch * h + head) of problem p with the call's
+ * kv_lengths and mask (args). */
+static inline void xo_attn_row_get(const xo_problem *p, const xo_args *args,
+                                   int64_t bh, int64_t i, xo_attn_row *r) {
+  const xo_attn_desc *a = &p->attn;
+  int causal = (int)a->causal;
+  int64_t kv_len = a->kv_lengths ? args->kv_lengths[bh / a->h] : a->lk;
+  r->lo =
+      xo_rule_key_lo(i, a->lq, a->lk, causal, a->has_window ? a->win_left : -1);
+  r->hi = xo_rule_key_hi(i, a->lq, a->lk, causal,
+                         a->has_window ? a->win_right : -1, kv_len);
+  if (r->lo > r->hi) r->lo = r->hi; /* none; both stay in [0, lk] */
+  r->mask = NULL;
+  r->mask64 = NULL;
+  r->mstride = 0;
+  if (a->mask) {
+    const int64_t *ms = args->mask_stride;
+    int64_t off = (bh / a->h) * ms[0] + (bh % a->h) * ms[1] + i * ms[2];
+    if (p->prec == XO_PREC_FP64)
+      r->mask64 = (const double *)args->mask + off;
+    else
+      r->mask = (const float *)args->mask + off;
+    r->mstride = ms[3];
+  }
+}
+
+/* 1 when the row sees at least one key (a candidate the mask leaves). */
+int xo_attn_row_sees(const xo_attn_row *r);
+
+/* Finish one row's scores for keys [j0, j1): s[j - j0] holds scale * q.k on
+ * entry; it gets the softcap (rules.h xo_rule_softcap), then the mask's
+ * term; keys outside [lo, hi) become -inf. f32 and f64 (fp64) forms. */
+void xo_attn_scores_f32(const xo_attn_desc *a, const xo_attn_row *r, int64_t j0,
+                        int64_t j1, float *s);
+void xo_attn_scores_f64(const xo_attn_desc *a, const xo_attn_row *r, int64_t j0,
+                        int64_t j1, double *s);
 
 /* The kv head (batch * hkv + kv head) that query head bh reads. */
 static inline int64_t xo_attn_kv_head(const xo_attn_desc *a, int64_t bh) {
@@ -34,14 +84,18 @@ static inline int64_t xo_attn_q_head0(const xo_attn_desc *a, int64_t g) {
   return xo_rule_q_head0(g, a->h, a->hkv);
 }
 
-/* Number of (query, key) pairs the rules leave visible over the whole
- * problem (every batch and head): the operations count (DESIGN.md s3). */
-double xo_attn_pairs(const xo_attn_desc *a);
+/* Number of (query, key) pairs the causal mask, window and kv_lengths
+ * leave visible over the whole problem (every batch and head; a mask is
+ * not subtracted): the operations count (DESIGN.md s3). kv_lengths may be
+ * NULL when a->kv_lengths is 0. */
+double xo_attn_pairs(const xo_attn_desc *a, const int64_t *kv_lengths);
 
 /* Zero the output rows that see no key (out in p's out_dtype, [b, h, lq,
- * d]): 0, as flash attention gives, where a softmax over nothing would be
- * NaN. For backends whose kernels compute every row. */
+ * dv]): 0, as flash attention gives, where a softmax over nothing would be
+ * NaN. For backends whose kernels compute every row. The first form is for
+ * problems without kv_lengths or mask. */
 void xo_attn_zero_unseen(const xo_problem *p, void *out);
+void xo_attn_zero_unseen_args(const xo_problem *p, const xo_args *args);
 
 /* ---- empty reductions and bias ------------------------------------------ */
 
@@ -75,6 +129,16 @@ float xo_expf(float x);
  * 0). f is n floats of scratch. */
 int32_t xo_attn_probs_u8(const int32_t *acc, int64_t n, float sq,
                          const float *sk, float scale, float *f, uint8_t *p);
+
+/* The same for one row of a problem with every argument (xo_attn_row):
+ * for keys j in [r->lo, r->hi), S_j = xo_rule_score(acc[j], sq, sk[j],
+ * scale), then the softcap, then the mask's term (f32 adds); m = max over
+ * the keys the mask leaves; p[j] = rint(255 xo_expf(S_j - m)), 0 for a
+ * hidden key. acc, sk, f, p are indexed by key; p outside [lo, hi) is not
+ * written. Returns the sum of p. */
+int32_t xo_attn_probs_u8_row(const xo_attn_desc *a, const xo_attn_row *r,
+                             const int32_t *acc, float sq, const float *sk,
+                             float *f, uint8_t *p);
 
 /* One query row's output: out_c = acc_c * sv_c / sum in f32 (0 when sum is
  * 0), for d channels. */

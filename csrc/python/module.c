@@ -445,26 +445,61 @@ static PyObject *py_conv2d(PyObject *self, PyObject *args, PyObject *kw) {
 }
 
 PyDoc_STRVAR(attention_doc,
-             "attention(q, k, v, device, prec, causal, scale) -> out");
-static PyObject *py_attention(PyObject *self, PyObject *args) {
+             "attention(q, k, v, device, prec, k_q, v_q, causal, window, "
+             "softcap, kv_lengths, mask, scale) -> out");
+static PyObject *py_attention(PyObject *self, PyObject *args, PyObject *kw) {
   (void)self;
-  PyObject *pq, *pk, *pv;
+  static char *names[] = {"q",          "k",    "v",      "device", "prec",
+                          "k_q",        "v_q",  "causal", "window", "softcap",
+                          "kv_lengths", "mask", "scale",  NULL};
+  PyObject *pq, *pk, *pv, *qk, *qv, *pwin, *plen, *pmask;
   const char *dev_name;
   int prec, causal;
-  double scale;
-  xo_tensor q, k, v, to;
+  double softcap, scale;
+  xo_tensor q, mask, to;
+  xo_operand k, v;
+  xo_qparams qpk, qpv;
   xo_device_t dev;
-  if (!PyArg_ParseTuple(args, "OOOsipd", &pq, &pk, &pv, &dev_name, &prec,
-                        &causal, &scale))
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "OOOsiOOiOdOOd", names, &pq, &pk,
+                                   &pv, &dev_name, &prec, &qk, &qv, &causal,
+                                   &pwin, &softcap, &plen, &pmask, &scale))
     return NULL;
-  if (to_tensor(pq, "q", &q) < 0 || to_tensor(pk, "k", &k) < 0 ||
-      to_tensor(pv, "v", &v) < 0 || find_device(dev_name, &dev) < 0)
+  xo_attn_params ap;
+  memset(&ap, 0, sizeof ap);
+  ap.scale = scale;
+  ap.causal = causal;
+  ap.softcap = softcap;
+  if (pwin != Py_None) {
+    long long l, r;
+    if (!PyArg_ParseTuple(pwin, "LL", &l, &r)) return NULL;
+    ap.has_window = 1;
+    ap.window[0] = l;
+    ap.window[1] = r;
+  }
+  if (to_tensor(pq, "q", &q) < 0 || to_operand(pk, qk, "k", &k, &qpk) < 0 ||
+      to_operand(pv, qv, "v", &v, &qpv) < 0 ||
+      (pmask != Py_None && to_tensor(pmask, "mask", &mask) < 0) ||
+      find_device(dev_name, &dev) < 0)
     return NULL;
-  if (q.ndim != 4) {
+  if (plen != Py_None) {
+    if (!PyArray_Check(plen) ||
+        PyArray_TYPE((PyArrayObject *)plen) != NPY_INT64 ||
+        !PyArray_IS_C_CONTIGUOUS((PyArrayObject *)plen) ||
+        PyArray_NDIM((PyArrayObject *)plen) != 1 || q.ndim < 1 ||
+        PyArray_DIM((PyArrayObject *)plen, 0) != q.shape[0]) {
+      PyErr_SetString(PyExc_ValueError,
+                      "internal: kv_lengths is a contiguous int64 [B] array");
+      return NULL;
+    }
+    ap.kv_lengths = PyArray_DATA((PyArrayObject *)plen);
+  }
+  if (pmask != Py_None) ap.mask = &mask;
+  if (q.ndim != 4 || v.t.ndim != 4) {
     PyErr_SetString(PyExc_ValueError, "internal: attention takes 4-d views");
     return NULL;
   }
-  PyObject *out = new_output(4, q.shape, out_dtype(prec, 0));
+  int64_t shape[4] = {q.shape[0], q.shape[1], q.shape[2], v.t.shape[3]};
+  PyObject *out = new_output(4, shape, out_dtype(prec, 0));
   if (out == NULL) return NULL;
   if (to_tensor(out, "out", &to) < 0) {
     Py_DECREF(out);
@@ -472,8 +507,8 @@ static PyObject *py_attention(PyObject *self, PyObject *args) {
   }
   xo_op_info info;
   xo_status st;
-  Py_BEGIN_ALLOW_THREADS st = xo_attention(dev, (xo_precision)prec, &q, &k, &v,
-                                           causal, scale, &to, &info);
+  Py_BEGIN_ALLOW_THREADS st =
+      xo_attention(dev, (xo_precision)prec, &q, &k, &v, &ap, &to, &info);
   Py_END_ALLOW_THREADS return finish(st, out, &info);
 }
 
@@ -920,7 +955,8 @@ static PyMethodDef methods[] = {
     {"last_info", py_last_info, METH_NOARGS, last_info_doc},
     {"conv2d", (PyCFunction)(void (*)(void))py_conv2d,
      METH_VARARGS | METH_KEYWORDS, conv2d_doc},
-    {"attention", py_attention, METH_VARARGS, attention_doc},
+    {"attention", (PyCFunction)(void (*)(void))py_attention,
+     METH_VARARGS | METH_KEYWORDS, attention_doc},
     {"quantize", py_quantize, METH_VARARGS, quantize_doc},
     {"convert", py_convert, METH_VARARGS, convert_doc},
     {"pack_int4", py_pack_int4, METH_VARARGS, pack_int4_doc},

@@ -30,21 +30,46 @@ def conv2d(
     return out
 
 
-def attention(q, k, v, causal=False, scale=None):
-    """fp64 attention with a stable softmax; rows with no visible key give 0."""
+def attention(
+    q,
+    k,
+    v,
+    causal=False,
+    scale=None,
+    mask=None,
+    window=None,
+    softcap=None,
+    kv_lengths=None,
+):
+    """fp64 attention with a stable softmax and xo.attention's arguments
+    (DESIGN.md s2); rows with no visible key give 0."""
     q, k, v = (np.asarray(t, np.float64) for t in (q, k, v))
     b, h, lq, d = q.shape
     hkv, lk = k.shape[1], k.shape[2]
     scale = 1 / np.sqrt(d) if scale is None else scale
     if lk == 0:  # no key at all: every row sees nothing and gives 0
-        return np.zeros((b, h, lq, d))
+        return np.zeros((b, h, lq, v.shape[3]))
     k = np.repeat(k, h // hkv, axis=1)
     v = np.repeat(v, h // hkv, axis=1)
     s = np.einsum("bhid,bhjd->bhij", q, k) * scale
+    if softcap:
+        s = softcap * np.tanh(s / softcap)
+    if mask is not None:
+        m = np.asarray(mask)
+        s = s + (np.where(m, 0.0, -np.inf) if m.dtype == bool else m)
+    i = np.arange(lq)[:, None]
+    j = np.arange(lk)[None, :]
+    pos = i if causal == "top-left" else i + (lk - lq)
+    hide = np.zeros((lq, lk), bool)
     if causal:
-        i = np.arange(lq)[:, None]
-        j = np.arange(lk)[None, :]
-        s = np.where(j <= i + (lk - lq), s, -np.inf)
+        hide |= j > pos
+    if window is not None:
+        hide |= (j < pos - window[0]) if window[0] >= 0 else False
+        hide |= (j > pos + window[1]) if window[1] >= 0 else False
+    s = np.where(hide, -np.inf, s)
+    if kv_lengths is not None:
+        n = np.asarray(kv_lengths).reshape(b, 1, 1, 1)
+        s = np.where(j >= n, -np.inf, s)
     m = s.max(axis=-1, keepdims=True)
     m = np.where(np.isfinite(m), m, 0)
     e = np.exp(s - m)

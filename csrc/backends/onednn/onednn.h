@@ -94,7 +94,10 @@ typedef struct dnn_plan {
   dnnl_memory_desc_t md[DNN_MAX_MDS]; /* owned descriptors, see users */
   int nmd;
   size_t bytes[4]; /* conv: reordered src, weights, dst */
-  float *mask;     /* attention: additive causal mask, or NULL */
+  float *mask;     /* attention: the rules' additive mask, made with the
+                    * plan, or NULL (none, or built per run) */
+  int has_mask;    /* attention: S gets an additive mask (binary post-op) */
+  int mask_po;     /* attention: that post-op's index */
   int widen8;      /* fp8 operands widened to bf16 (exact) */
   int unpack4;     /* int4 weights unpacked to s8 (exact) */
   dnn_wcache wc;   /* derived weights of the last immutable operand */

@@ -301,14 +301,16 @@ xo_status cl_alloc(cl_dev *d, size_t bytes, cl_mem *m) {
 
 /* ---- the backend table ------------------------------------------------ */
 
-/* a work-group stages two tiles of 16 rows x d floats in local memory */
+/* a work-group stages a k tile and a v tile of 16 rows (d and dv floats
+ * each) in local memory */
 static xo_status cl_supports_attention(int index, const xo_problem *p) {
   const cl_dev *d = &devs[index];
-  if (p->attn.d > 256 || (size_t)(2 * 16 * p->attn.d * 4) > d->local_mem)
+  int64_t hd = p->attn.d > p->attn.dv ? p->attn.d : p->attn.dv;
+  if (hd > 256 || (size_t)(16 * (p->attn.d + p->attn.dv) * 4) > d->local_mem)
     return xo_fail(XO_ERR_UNSUPPORTED,
-                   "opencl: attention head dimension %lld is too large for "
+                   "opencl: attention head size %lld is too large for "
                    "this device's kernels (at most 256)",
-                   (long long)p->attn.d);
+                   (long long)hd);
   return XO_OK;
 }
 

@@ -119,18 +119,21 @@ xo_status cl_plan_attention(void *plan) {
   size_t es;
   xo_status st;
   pl->enqueue = run_attention;
+  const char *has_mask = p->mask ? " -DHAS_MASK" : "";
   if (prec == XO_PREC_INT8) {
-    /* the output divides by sum(P): correctly rounded, as on the CPU */
+    /* the output divides by sum(P), softcap by c: correctly rounded, as on
+     * the CPU */
     snprintf(opts, sizeof opts,
-             "-DINT8_ATTENTION -DHD=%lld "
+             "-DINT8_ATTENTION -DHD=%lld -DHDV=%lld%s "
              "-cl-fp32-correctly-rounded-divide-sqrt",
-             (long long)p->d);
+             (long long)p->d, (long long)p->dv, has_mask);
     st =
         cl_kernel_get(pl->dev, "attention", opts, "xo_attention_s8", &pl->main);
   } else {
-    int bk = p->d > 128 ? 16 : 32;
-    snprintf(opts, sizeof opts, "-DQ_%s -DHD=%lld -DBQ=16 -DBK=%d",
-             fmt_of(prec, 0, 0, &es), (long long)p->d, bk);
+    int bk = p->d > 128 || p->dv > 128 ? 16 : 32;
+    snprintf(opts, sizeof opts, "-DQ_%s -DHD=%lld -DHDV=%lld -DBQ=16 -DBK=%d%s",
+             fmt_of(prec, 0, 0, &es), (long long)p->d, (long long)p->dv, bk,
+             has_mask);
     st = cl_kernel_get(pl->dev, "attention", opts, "xo_attention", &pl->main);
   }
   snprintf(pl->impl, sizeof pl->impl, "opencl:attention_%s (%s, on %s)",
@@ -336,16 +339,39 @@ static xo_status run_attention(cl_plan *pl, const xo_args *args, run_ctx *r,
   size_t es;
   fmt_of(prec, 0, 0, &es);
   int64_t nq = p->b * p->h * p->lq * p->d, nk = p->b * p->hkv * p->lk * p->d;
-  size_t nout = (size_t)nq * 4;
+  int64_t nv = p->b * p->hkv * p->lk * p->dv;
+  size_t nout = (size_t)(p->b * p->h * p->lq * p->dv) * 4;
+  /* the kernels always read key lengths (lk without kv_lengths) and a mask
+   * (one unused float without) */
+  int64_t *kvl = malloc((size_t)p->b * sizeof(int64_t) + 8);
+  if (kvl == NULL) return xo_fail(XO_ERR_NO_MEMORY, "opencl: no memory");
+  for (int64_t b = 0; b < p->b; b++)
+    kvl[b] = args->kv_lengths ? args->kv_lengths[b] : p->lk;
+  static const float no_mask = 0.0f;
+  const int64_t *ms = args->mask_stride;
+  int64_t full[4] = {p->b, p->h, p->lq, p->lk}, nmask = 1;
+  for (int d = 0; d < 4 && p->mask; d++)
+    nmask += ms[d] ? (full[d] - 1) * ms[d] : 0;
   xo_status st = cl_buffer(r->d, args->in[0], bytes_of(es, nq), &m[0]);
   if (st == XO_OK) st = cl_buffer(r->d, args->in[1], bytes_of(es, nk), &m[1]);
-  if (st == XO_OK) st = cl_buffer(r->d, args->in[2], bytes_of(es, nk), &m[2]);
+  if (st == XO_OK) st = cl_buffer(r->d, args->in[2], bytes_of(es, nv), &m[2]);
   if (st == XO_OK) st = cl_alloc(r->d, nout, &m[3]);
+  if (st == XO_OK)
+    st = cl_buffer(r->d, kvl, (size_t)(p->b > 0 ? p->b : 1) * 8, &m[7]);
+  if (st == XO_OK)
+    st = cl_buffer(r->d, p->mask ? args->mask : &no_mask, (size_t)nmask * 4,
+                   &m[8]);
+  free(kvl);
   if (st != XO_OK) return st;
   int H = (int)p->h, HKV = (int)p->hkv, LQ = (int)p->lq, LK = (int)p->lk,
       causal = (int)p->causal;
-  float scale = (float)p->scale;
+  int WL = p->has_window ? (int)p->win_left : -1;
+  int WR = p->has_window ? (int)p->win_right : -1;
+  float scale = (float)p->scale, cap = (float)p->softcap;
+  int64_t s0 = ms[0], s1 = ms[1], s2 = ms[2], s3 = ms[3];
   size_t bh = (size_t)(p->b * p->h);
+  karg rules[] = {{4, &WL}, {4, &WR}, {4, &cap}, {8, &m[7]}, {8, &m[8]},
+                  {8, &s0}, {8, &s1}, {8, &s2},  {8, &s3}};
   if (prec == XO_PREC_INT8) {
     /* scheme v2: sq per query row, sk per key, sv per channel */
     size_t nkv = (size_t)(p->b * p->hkv);
@@ -353,17 +379,20 @@ static xo_status run_attention(cl_plan *pl, const xo_args *args, run_ctx *r,
     if (st == XO_OK)
       st = cl_buffer(r->d, args->scale[1], nkv * (size_t)LK * 4, &m[5]);
     if (st == XO_OK)
-      st = cl_buffer(r->d, args->scale[2], nkv * (size_t)p->d * 4, &m[6]);
-    karg a[] = {{8, &m[0]}, {8, &m[1]},   {8, &m[2]}, {8, &m[3]}, {8, &m[4]},
-                {8, &m[5]}, {8, &m[6]},   {4, &H},    {4, &HKV},  {4, &LQ},
-                {4, &LK},   {4, &causal}, {4, &scale}};
-    if (st == XO_OK) st = set_args(pl->main, a, (int)(sizeof a / sizeof a[0]));
+      st = cl_buffer(r->d, args->scale[2], nkv * (size_t)p->dv * 4, &m[6]);
+    karg a[22] = {{8, &m[0]}, {8, &m[1]},   {8, &m[2]}, {8, &m[3]}, {8, &m[4]},
+                  {8, &m[5]}, {8, &m[6]},   {4, &H},    {4, &HKV},  {4, &LQ},
+                  {4, &LK},   {4, &causal}, {4, &scale}};
+    memcpy(a + 13, rules, sizeof rules);
+    if (st == XO_OK) st = set_args(pl->main, a, 22);
     size_t g[2] = {(size_t)LQ, bh};
     if (st == XO_OK) st = enqueue(r, pl->main, 2, g, NULL);
   } else {
-    karg a[] = {{8, &m[0]}, {8, &m[1]}, {8, &m[2]}, {8, &m[3]},   {4, &H},
-                {4, &HKV},  {4, &LQ},   {4, &LK},   {4, &causal}, {4, &scale}};
-    st = set_args(pl->main, a, (int)(sizeof a / sizeof a[0]));
+    karg a[19] = {{8, &m[0]},   {8, &m[1]}, {8, &m[2]}, {8, &m[3]},
+                  {4, &H},      {4, &HKV},  {4, &LQ},   {4, &LK},
+                  {4, &causal}, {4, &scale}};
+    memcpy(a + 10, rules, sizeof rules);
+    st = set_args(pl->main, a, 19);
     size_t g[2] = {round_up(LQ, 16), bh}, l[2] = {16, 1};
     if (st == XO_OK) st = enqueue(r, pl->main, 2, g, l);
   }
@@ -373,13 +402,13 @@ static xo_status run_attention(cl_plan *pl, const xo_args *args, run_ctx *r,
 
 xo_status cl_run_ops(cl_plan *pl, const xo_args *args, double *kernel_s) {
   run_ctx *r = calloc(1, sizeof *r);
-  cl_mem m[8] = {0};
+  cl_mem m[10] = {0};
   if (r == NULL) return xo_fail(XO_ERR_NO_MEMORY, "opencl: no memory");
   r->d = pl->dev;
   xo_status st = pl->enqueue(pl, args, r, m);
   CL.Finish(r->d->queue);
   *kernel_s = event_seconds(r);
-  for (int i = 0; i < 8; i++)
+  for (int i = 0; i < 10; i++)
     if (m[i]) CL.ReleaseMemObject(m[i]);
   free(r);
   return st;

@@ -195,10 +195,17 @@ static xo_status ov_supports_attention(int index, const xo_problem *p) {
     return xo_fail(XO_ERR_UNSUPPORTED,
                    "openvino: the int8 attention scheme (u8 P) is not "
                    "expressed as an OpenVINO graph; use onednn, ref or npusim");
+  if (p->attn.softcap > 0)
+    return xo_fail(XO_ERR_UNSUPPORTED,
+                   "openvino: softcap has no place in OpenVINO's "
+                   "ScaledDotProductAttention (its graph here)");
   return XO_OK;
 }
 
 typedef struct ov_plan ov_plan;
+
+/* Where a graph's bind puts the output among its tensors (inputs before). */
+enum { OV_OUT = 4 };
 
 /* One op as an OpenVINO graph: how it is built, which constants it bakes
  * in (a new value means a new model), how a call's tensors bind to it, and
@@ -206,7 +213,7 @@ typedef struct ov_plan ov_plan;
 typedef struct ov_graph {
   xo_status (*build)(ov_plan *pl, const xo_args *args, ir *g);
   uint64_t (*constants)(const ov_plan *pl, const xo_args *args);
-  /* wrap the inputs into t[0..*nin) and the output into t[3] */
+  /* wrap the inputs into t[0..*nin) and the output into t[OV_OUT] */
   xo_status (*bind)(const ov_plan *pl, const xo_args *args, int et,
                     ov_tensor_t **t, int *nin);
   void (*finish)(const ov_plan *pl, const xo_args *args); /* (optional) */
@@ -233,6 +240,9 @@ struct ov_plan {
   /* fp16 without f16 arithmetic: f16 operands widened to f32 in the graph,
    * f32 inference precision */
   int f16_in_f32;
+  /* attention with kv_lengths or a mask: the additive mask input [B, 1 or
+   * H, Lq, Lk], built from the rules at each run (runs hold the lock) */
+  float *mask;
   /* INFERENCE_NUM_THREADS the model was compiled with (CPU): a compiled
    * model keeps its thread count, so a new set_num_threads recompiles */
   int threads;
@@ -251,6 +261,7 @@ static void release_model(ov_plan *pl) {
 static void ov_plan_release(void *v) {
   ov_plan *pl = v;
   release_model(pl);
+  free(pl->mask);
   if (pl->lock_ready) pthread_mutex_destroy(&pl->lock);
 }
 
@@ -390,12 +401,13 @@ static xo_status build_conv(ov_plan *pl, const xo_args *args, ir *g) {
 
 /* k or v with each kv head repeated for the h / hkv query heads that read
  * it, consecutively: the head map (rules.h xo_rule_kv_head) as a graph. */
-static ir_port expand_heads(ir *g, ir_port t, const xo_attn_desc *p) {
+static ir_port expand_heads(ir *g, ir_port t, const xo_attn_desc *p,
+                            int64_t hd) {
   if (p->h == p->hkv) return t;
   int64_t rep = p->h / p->hkv;
-  int64_t s5[5] = {p->b, p->hkv, 1, p->lk, p->d},
-          b5[5] = {p->b, p->hkv, rep, p->lk, p->d};
-  int64_t s4[4] = {p->b, p->h, p->lk, p->d}, n5[1] = {5}, n4[1] = {4};
+  int64_t s5[5] = {p->b, p->hkv, 1, p->lk, hd},
+          b5[5] = {p->b, p->hkv, rep, p->lk, hd};
+  int64_t s4[4] = {p->b, p->h, p->lk, hd}, n5[1] = {5}, n4[1] = {4};
   ir_port c5 = ir_const(g, "i64", 1, n5, s5, sizeof s5);
   ir_port r1[2] = {t, c5};
   ir_port x = ir_op(g, "Reshape", "opset1", "special_zero=\"false\"", r1, 2,
@@ -410,6 +422,37 @@ static ir_port expand_heads(ir *g, ir_port t, const xo_attn_desc *p) {
                ir_shape(t.et, 4, s4));
 }
 
+/* The heads the mask input spans: H when the user's mask varies over
+ * heads, else 1 (broadcast by the SDPA). */
+static int64_t mask_heads(const xo_attn_desc *p) {
+  return p->mask == 2 ? p->h : 1;
+}
+
+/* 1: the mask is an input filled per run (kv_lengths or a user mask), 0: a
+ * constant of the rules alone. */
+static int mask_input(const xo_attn_desc *p) {
+  return p->kv_lengths || p->mask;
+}
+
+/* The additive mask [nb, nh, lq, lk] from the rules (and the user's mask):
+ * hidden keys get a large finite negative, so exp gives exactly 0 and no
+ * -inf - -inf makes a NaN; a row that sees nothing is zeroed afterwards. */
+static void fill_mask(const xo_problem *pr, const xo_args *args, int64_t nb,
+                      int64_t nh, float *mask) {
+  const xo_attn_desc *p = &pr->attn;
+  for (int64_t b = 0; b < nb; b++)
+    for (int64_t hh = 0; hh < nh; hh++)
+      for (int64_t i = 0; i < p->lq; i++) {
+        float *mr = mask + ((b * nh + hh) * p->lq + i) * p->lk;
+        xo_attn_row row;
+        xo_attn_row_get(pr, args, b * p->h + hh, i, &row);
+        for (int64_t j = 0; j < p->lk; j++) mr[j] = 0.0f;
+        xo_attn_scores_f32(p, &row, 0, p->lk, mr);
+        for (int64_t j = 0; j < p->lk; j++)
+          if (mr[j] == -INFINITY) mr[j] = -1e30f;
+      }
+}
+
 static xo_status build_attention(ov_plan *pl, const xo_args *args, ir *g) {
   const xo_attn_desc *p = &pl->h.p.attn;
   xo_precision prec = (xo_precision)pl->h.p.prec;
@@ -418,27 +461,33 @@ static xo_status build_attention(ov_plan *pl, const xo_args *args, ir *g) {
    * arithmetic, as the contract says) */
   const char *et = et_of(prec);
   int64_t qd[4] = {p->b, p->h, p->lq, p->d},
-          kd[4] = {p->b, p->hkv, p->lk, p->d};
-  int64_t md[4] = {1, 1, p->lq, p->lk};
+          kd[4] = {p->b, p->hkv, p->lk, p->d},
+          vd[4] = {p->b, p->hkv, p->lk, p->dv},
+          od[4] = {p->b, p->h, p->lq, p->dv};
   ir_port q = to_f32(g, ir_param(g, et, 4, qd));
-  ir_port k = expand_heads(g, to_f32(g, ir_param(g, et, 4, kd)), p);
-  ir_port v = expand_heads(g, to_f32(g, ir_param(g, et, 4, kd)), p);
-  size_t n = (size_t)(p->lq * p->lk);
-  float *mask = malloc(n * sizeof(float) + 8);
-  if (mask == NULL) return xo_fail(XO_ERR_NO_MEMORY, "openvino: no memory");
-  /* the keys each row sees, the same for every head so far (one [lq, lk]
-   * mask broadcast over them); hidden ones get a large finite negative:
-   * exp underflows to exactly 0, and no -inf - -inf can make a NaN */
-  for (int64_t i = 0; i < p->lq; i++)
-    for (int64_t j = 0; j < p->lk; j++)
-      mask[i * p->lk + j] = j < xo_attn_visible(p, 0, i) ? 0.0f : -1e30f;
+  ir_port k = expand_heads(g, to_f32(g, ir_param(g, et, 4, kd)), p, p->d);
+  ir_port v = expand_heads(g, to_f32(g, ir_param(g, et, 4, vd)), p, p->dv);
+  ir_port mk;
+  if (mask_input(p)) {
+    int64_t md[4] = {p->b, mask_heads(p), p->lq, p->lk};
+    mk = ir_param(g, "f32", 4, md);
+  } else {
+    /* the rules alone: the same for every batch and head, one constant */
+    int64_t md[4] = {1, 1, p->lq, p->lk};
+    size_t n = (size_t)(p->lq * p->lk);
+    float *mask = malloc(n * sizeof(float) + 8);
+    if (mask == NULL) return xo_fail(XO_ERR_NO_MEMORY, "openvino: no memory");
+    xo_args none;
+    memset(&none, 0, sizeof none);
+    fill_mask(&pl->h.p, &none, 1, 1, mask);
+    mk = ir_const(g, "f32", 4, md, mask, n * sizeof(float));
+    free(mask);
+  }
   float scale = (float)p->scale;
-  ir_port mk = ir_const(g, "f32", 4, md, mask, n * sizeof(float));
-  free(mask);
   ir_port sc = ir_const(g, "f32", 0, NULL, &scale, sizeof scale);
   ir_port in[5] = {q, k, v, mk, sc};
   ir_port y = ir_op(g, "ScaledDotProductAttention", "opset13",
-                    "causal=\"false\"", in, 5, ir_shape("f32", 4, qd));
+                    "causal=\"false\"", in, 5, ir_shape("f32", 4, od));
   ir_result(g, y);
   return XO_OK;
 }
@@ -581,7 +630,7 @@ static xo_status bind_matmul(const ov_plan *pl, const xo_args *args, int et,
   int64_t nb = p->batch_a > p->batch_b ? p->batch_a : p->batch_b;
   int64_t ad[3] = {p->batch_a, p->m, p->k}, od[3] = {nb, p->m, p->n};
   xo_status st = wrap(et, 3, ad, args->in[0], &t[(*nin)++]);
-  if (st == XO_OK) st = wrap(XO_OV_F32, 3, od, args->out, &t[3]);
+  if (st == XO_OK) st = wrap(XO_OV_F32, 3, od, args->out, &t[OV_OUT]);
   return st;
 }
 
@@ -600,7 +649,7 @@ static xo_status bind_conv(const ov_plan *pl, const xo_args *args, int et,
   int64_t xd[4] = {p->in_n, p->in_c, p->in_h, p->in_w};
   int64_t od[4] = {p->in_n, p->out_c, p->out_h, p->out_w};
   xo_status st = wrap(et, 4, xd, args->in[0], &t[(*nin)++]);
-  if (st == XO_OK) st = wrap(XO_OV_F32, 4, od, args->out, &t[3]);
+  if (st == XO_OK) st = wrap(XO_OV_F32, 4, od, args->out, &t[OV_OUT]);
   return st;
 }
 
@@ -608,17 +657,30 @@ static xo_status bind_attention(const ov_plan *pl, const xo_args *args, int et,
                                 ov_tensor_t **t, int *nin) {
   const xo_attn_desc *p = &pl->h.p.attn;
   int64_t qd[4] = {p->b, p->h, p->lq, p->d},
-          kd[4] = {p->b, p->hkv, p->lk, p->d};
+          kd[4] = {p->b, p->hkv, p->lk, p->d},
+          vd[4] = {p->b, p->hkv, p->lk, p->dv},
+          od[4] = {p->b, p->h, p->lq, p->dv};
   xo_status st = wrap(et, 4, qd, args->in[0], &t[(*nin)++]);
   if (st == XO_OK) st = wrap(et, 4, kd, args->in[1], &t[(*nin)++]);
-  if (st == XO_OK) st = wrap(et, 4, kd, args->in[2], &t[(*nin)++]);
-  if (st == XO_OK) st = wrap(XO_OV_F32, 4, qd, args->out, &t[3]);
+  if (st == XO_OK) st = wrap(et, 4, vd, args->in[2], &t[(*nin)++]);
+  if (st == XO_OK && mask_input(p)) {
+    int64_t md[4] = {p->b, mask_heads(p), p->lq, p->lk};
+    ov_plan *mpl = (ov_plan *)pl; /* the mask buffer: runs hold the lock */
+    if (mpl->mask == NULL) {
+      st = xo_alloc(md[0] * md[1] * md[2] * md[3], sizeof(float),
+                    (void **)&mpl->mask);
+      if (st != XO_OK) return st;
+    }
+    fill_mask(&pl->h.p, args, md[0], md[1], mpl->mask);
+    st = wrap(XO_OV_F32, 4, md, mpl->mask, &t[(*nin)++]);
+  }
+  if (st == XO_OK) st = wrap(XO_OV_F32, 4, od, args->out, &t[OV_OUT]);
   return st;
 }
 
 /* a row that sees no key: 0, not the SDPA's NaN */
 static void finish_attention(const ov_plan *pl, const xo_args *args) {
-  xo_attn_zero_unseen(&pl->h.p, args->out);
+  xo_attn_zero_unseen_args(&pl->h.p, args);
 }
 
 static const ov_graph kMatmul = {build_matmul, constants_matmul, bind_matmul,
@@ -661,7 +723,7 @@ static xo_status ov_run(void *v, const xo_args *args, xo_run_stats *stats) {
   int et = prec == XO_PREC_FP16            ? XO_OV_F16
            : xo_precision_is_integer(prec) ? XO_OV_I8
                                            : XO_OV_F32;
-  ov_tensor_t *t[4] = {0};
+  ov_tensor_t *t[OV_OUT + 1] = {0};
   xo_status st = XO_OK;
   pthread_mutex_lock(&pl->lock);
   uint64_t key = pl->graph->constants(pl, args);
@@ -683,13 +745,13 @@ static xo_status ov_run(void *v, const xo_args *args, xo_run_stats *stats) {
     s = OV.infer_request_set_input_tensor_by_index(pl->request, (size_t)i,
                                                    t[i]);
   if (st == XO_OK && s == 0)
-    s = OV.infer_request_set_output_tensor_by_index(pl->request, 0, t[3]);
+    s = OV.infer_request_set_output_tensor_by_index(pl->request, 0, t[OV_OUT]);
   double t0 = xo_now();
   if (st == XO_OK && s == 0) s = OV.infer_request_infer(pl->request);
   stats->kernel_s = xo_now() - t0; /* the inference alone, compile apart */
   if (st == XO_OK && s != 0) st = ov_err("inference", s);
   if (st == XO_OK && pl->graph->finish) pl->graph->finish(pl, args);
-  for (int i = 0; i < 4; i++)
+  for (int i = 0; i <= OV_OUT; i++)
     if (t[i]) OV.tensor_free(t[i]);
   stats->compile_s = pl->compile_s;
   pthread_mutex_unlock(&pl->lock);

@@ -356,23 +356,151 @@ def conv2d(
     return out
 
 
-def attention(q, k, v, *, causal=False, scale=None, device="cpu", precision=None):
-    """softmax(scale * q kᵀ + mask) v for ``q [B, H, Lq, D]`` and
-    ``k, v [B, Hkv, Lk, D]`` with ``H % Hkv == 0`` (grouped-query heads:
-    query head h uses key head h // (H // Hkv)).
+_CAUSAL = {False: 0, True: 1, "bottom-right": 1, "top-left": 2}
 
-    causal: query i sees keys j <= i + (Lk - Lq) (aligned bottom-right); a
-    row that sees no key gives 0. scale defaults to 1/sqrt(D). int8 runs the
-    scheme of DESIGN.md s2 (per-head scales, K mean-centred, P as u8).
-    Result: float64 for fp64, float32 otherwise. Inputs are never modified.
-    """
-    for name, t in (("q", q), ("k", k), ("v", v)):
-        if isinstance(t, QTensor):
-            raise TypeError(
-                f"attention: {name} must be a float array; the int8 "
-                "scheme quantizes per head internally"
+
+def _causal_code(causal) -> int:
+    if isinstance(causal, (bool, np.bool_)):
+        return _CAUSAL[bool(causal)]
+    if isinstance(causal, str) and causal in _CAUSAL:
+        return _CAUSAL[causal]
+    raise ValueError(
+        f"attention: causal={causal!r}; use False, True (= 'bottom-right'), "
+        "'bottom-right' or 'top-left'"
+    )
+
+
+def _window(window):
+    if window is None:
+        return None
+    try:
+        left, right = window
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"attention: window={window!r}; pass a pair (left, right) of key "
+            "counts, -1 for unbounded"
+        ) from None
+    for name, x in (("left", left), ("right", right)):
+        if not isinstance(x, (int, np.integer)) or isinstance(x, bool):
+            raise TypeError(f"attention: window {name} must be an int, got {x!r}")
+        if x < -1:
+            raise ValueError(
+                f"attention: window {name} is {x}; use a count of keys >= 0, "
+                "or -1 for unbounded"
             )
-    q, k, v = (as_array(t, n) for t, n in ((q, "q"), (k, "k"), (v, "v")))
+    return int(left), int(right)
+
+
+def _softcap(softcap) -> float:
+    if softcap is None:
+        return 0.0
+    c = float(softcap)
+    if not (math.isfinite(c) and c > 0):
+        raise ValueError(
+            f"attention: softcap={softcap!r}; it must be a finite value > 0, "
+            "or None for none"
+        )
+    return c
+
+
+def _kv_lengths(kv_lengths, b, lk):
+    if kv_lengths is None:
+        return None
+    n = np.asarray(kv_lengths)
+    if n.dtype == bool or not np.issubdtype(n.dtype, np.integer):
+        raise TypeError(
+            f"attention: kv_lengths must hold integers, got dtype {n.dtype}"
+        )
+    if n.shape != (b,):
+        raise ValueError(
+            f"attention: kv_lengths has shape {n.shape}; it needs one length "
+            f"per batch, shape ({b},)"
+        )
+    if n.size and (n.min() < 0 or n.max() > lk):
+        raise ValueError(
+            f"attention: kv_lengths must lie in [0, Lk={lk}], got "
+            f"[{n.min()}, {n.max()}]"
+        )
+    return np.ascontiguousarray(n, np.int64)
+
+
+def _mask(mask, full):
+    """The mask as a 4-d view of its own elements: leading 1s added, and a
+    dimension that only repeats (stride 0) cut to 1, so the core copies
+    what the user has, never the broadcast."""
+    if mask is None:
+        return None
+    m = np.asarray(mask)
+    if m.dtype != bool and m.dtype.kind != "f":
+        raise TypeError(
+            f"attention: mask must be bool (True: may attend) or float (added "
+            f"to the scores), got dtype {m.dtype}"
+        )
+    if m.ndim > 4:
+        raise ValueError(f"attention: mask has {m.ndim} dimensions; at most 4")
+    m = m.reshape((1,) * (4 - m.ndim) + m.shape)
+    for axis in range(4):
+        if m.shape[axis] not in (1, full[axis]):
+            raise ValueError(
+                f"attention: mask of shape {np.shape(mask)} does not broadcast "
+                f"to [B, H, Lq, Lk] = {list(full)}: dimension {axis} is "
+                f"{m.shape[axis]}, it must be 1 or {full[axis]}"
+            )
+        if m.shape[axis] > 1 and m.strides[axis] == 0:
+            m = m[(slice(None),) * axis + (slice(0, 1),)]
+    if m.dtype == bool:
+        return m.view(np.uint8)
+    if m.dtype not in (np.float16, np.float32, np.float64):
+        m = m.astype(np.float64)
+    return m
+
+
+def attention(
+    q,
+    k,
+    v,
+    *,
+    mask=None,
+    causal=False,
+    window=None,
+    softcap=None,
+    kv_lengths=None,
+    scale=None,
+    device="cpu",
+    precision=None,
+):
+    """softmax(mask(softcap(scale * q kᵀ))) v for ``q [B, H, Lq, D]``,
+    ``k [B, Hkv, Lk, D]`` and ``v [B, Hkv, Lk, Dv]`` with ``H % Hkv == 0``
+    (grouped-query heads: query head h uses key head h // (H // Hkv));
+    result ``[B, H, Lq, Dv]``.
+
+    causal: False, True (= "bottom-right": query i sees keys j <= i + (Lk -
+    Lq)) or "top-left" (j <= i). window=(left, right): key j visible iff
+    i' - left <= j <= i' + right, i' the query's position aligned as causal
+    says (bottom-right unless "top-left"); -1 is unbounded; intersects with
+    causal. mask: bool (True: may attend) or float (added to the scores),
+    broadcastable to [B, H, Lq, Lk]. softcap=c: scores become c tanh(s / c)
+    after scaling, before masking. kv_lengths: ints [B]; keys j >=
+    kv_lengths[b] are hidden. A row that sees no key gives 0. scale
+    defaults to 1/sqrt(D). int8 runs the scheme of DESIGN.md s2; k and v
+    may be int8 QTensors (a KV cache: k per tensor or per key, axis 2; v
+    per tensor or per channel, axis 3), used with their own scales and k
+    not centred. Result: float64 for fp64, float32 otherwise. Inputs are
+    never modified.
+    """
+    if isinstance(q, QTensor):
+        raise TypeError(
+            "attention: q must be a float array; the int8 scheme quantizes "
+            "q per row itself (k and v may be int8 QTensors: a KV cache)"
+        )
+    q = as_array(q, "q")
+    k, v = _operand(k, "k"), _operand(v, "v")
+    for name, t in (("k", k), ("v", v)):
+        if isinstance(t, QTensor) and t.precision != "int8":
+            raise ValueError(
+                f"attention: {name} is a {t.precision} QTensor; a KV cache "
+                "is int8 (quantize(x, 'int8', axis=...))"
+            )
     dev, precision = _setup(device, precision, q, k, v)
     for name, t in (("q", q), ("k", k), ("v", v)):
         if t.ndim != 4:
@@ -380,33 +508,58 @@ def attention(q, k, v, *, causal=False, scale=None, device="cpu", precision=None
                 f"attention: {name} must be 4-d [B, heads, L, D], "
                 f"got shape {tuple(t.shape)}"
             )
-    if k.shape != v.shape:
+    if k.shape[:3] != v.shape[:3]:
         raise ValueError(
             f"attention: k{tuple(k.shape)} and v{tuple(v.shape)} "
-            "must have the same shape"
+            "must agree in B, Hkv and Lk (v's head size Dv may differ)"
         )
     if q.shape[0] != k.shape[0] or q.shape[3] != k.shape[3]:
         raise ValueError(
             f"attention: q{tuple(q.shape)} and k{tuple(k.shape)} "
             "must agree in batch (axis 0) and D (axis 3)"
         )
-    h, hkv = q.shape[1], k.shape[1]
+    b, h, lq, d = q.shape
+    hkv, lk = k.shape[1], k.shape[2]
     if (hkv == 0 and h != 0) or (hkv and h % hkv):
         raise ValueError(
             f"attention: q has H={h} heads, not a multiple of "
             f"k/v's Hkv={hkv} heads (grouped-query attention "
             "needs H % Hkv == 0)"
         )
+    code = _causal_code(causal)
+    win = _window(window)
+    cap = _softcap(softcap)
+    lengths = _kv_lengths(kv_lengths, b, lk)
+    m = _mask(mask, (b, h, lq, lk))
     if precision == "int8":  # the core's limits, before any conversion
-        _check_accumulator(q.shape[3], 127, 127, "D")
-        _check_accumulator(k.shape[2], 255, 127, "Lk")
-    q, k, v = (to_float(t, n) for t, n in ((q, "q"), (k, "k"), (v, "v")))
-    d = q.shape[3]
+        _check_accumulator(d, 127, 127, "D")
+        _check_accumulator(lk, 255, 127, "Lk")
+    q = to_float(q, "q")
+    k, v = _float(k, "k"), _float(v, "v")
+
+    def split(t):
+        if isinstance(t, QTensor):
+            return t.data, t._qparams(lambda ax: ax % 4)
+        return t, None
+
+    (kd, kq), (vd, vq) = split(k), split(v)
     if scale is None:
         scale = 1.0 / math.sqrt(d) if d > 0 else 1.0
     scale = float(scale)
     if not math.isfinite(scale):
         raise ValueError(f"scale must be finite, got {scale}")
-    return _run(
-        _core.attention, q, k, v, dev.name, CODE[precision], bool(causal), scale
+    return _core.attention(
+        q=q,
+        k=kd,
+        v=vd,
+        device=dev.name,
+        prec=CODE[precision],
+        k_q=kq,
+        v_q=vq,
+        causal=code,
+        window=win,
+        softcap=cap,
+        kv_lengths=lengths,
+        mask=m,
+        scale=scale,
     )

@@ -302,9 +302,8 @@ def _reference(op: str, args, kw):
         return np.matmul(_as_f64(args[0]), _as_f64(args[1]))
     if op == "attention":
         q, k, v = (_as_f64(a) for a in args[:3])
-        return reference.attention(
-            q, k, v, causal=kw.get("causal", False), scale=kw.get("scale")
-        )
+        names = ("causal", "scale", "mask", "window", "softcap", "kv_lengths")
+        return reference.attention(q, k, v, **{n: kw[n] for n in names if n in kw})
     x, w = _as_f64(args[0]), _as_f64(args[1])
     bias = args[2] if len(args) > 2 else kw.get("bias")
     layout = kw.get("layout", "NCHW")

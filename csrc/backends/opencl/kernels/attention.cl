@@ -1,5 +1,6 @@
-/* attention.cl - softmax(scale q kᵀ + causal mask) v, one work-item per
- * query row, BQ rows per work-group, HD (head dim) at build time.
+/* attention.cl - softmax(mask(softcap(scale q kᵀ))) v, one work-item per
+ * query row, BQ rows per work-group, HD and HDV (q/k and v head sizes) at
+ * build time.
  * Float: key/value tiles of BK rows are staged in local memory and shared
  * by the work-group; the softmax is online (running max and sum, one
  * rescale per tile), flash-attention style. Which keys a row sees, which
@@ -16,99 +17,142 @@
 #define LOADQ(p, i) XO_LOAD_F8(p, i)
 #endif
 
+/* The keys row i may see are [lo, hi) by the rules (causal alignment,
+ * window WL/WR, -1 unbounded, the batch's kv length); softcap and the
+ * additive mask (HAS_MASK: element [b, h, i, j] at b ms0 + h ms1 + i ms2 +
+ * j ms3, 0 strides broadcast) follow the core's order: scale, softcap,
+ * mask; a key scoring -inf is hidden. */
+#ifdef HAS_MASK
+#define MASK_TERM(x, j) ((x) + mr[(long)(j) * ms3])
+#else
+#define MASK_TERM(x, j) (x)
+#endif
+
 #ifdef LOADQ
 __kernel __attribute__((reqd_work_group_size(BQ, 1, 1))) void xo_attention(
     __global const void *q, __global const void *k, __global const void *v,
     __global float *out, const int H, const int HKV, const int LQ,
-    const int LK, const int causal, const float scale) {
+    const int LK, const int causal, const float scale, const int WL,
+    const int WR, const float softcap, __global const long *kvlen,
+    __global const float *mask, const long ms0, const long ms1, const long ms2,
+    const long ms3) {
   const int i = get_global_id(0), bh = get_global_id(1);
   const int lid = get_local_id(0);
   const int kv = (int)xo_rule_kv_head(bh, H, HKV);
   const long qo = ((long)bh * LQ + i) * HD, ko = (long)kv * LK * HD;
+  const long vo = (long)kv * LK * HDV, oo = ((long)bh * LQ + i) * HDV;
+  const long kvl = kvlen[bh / H];
   __local float Kt[BK * HD];
-  __local float Vt[BK * HD];
-  float qi[HD], acc[HD], s[BK];
-  const int vis = i < LQ ? (int)xo_rule_visible(i, LQ, LK, causal) : 0;
-  /* the work-group walks the keys its last row can see */
-  const int last = min((int)(get_group_id(0) * BQ + BQ - 1), LQ - 1);
-  const int span = (int)xo_rule_visible(last, LQ, LK, causal);
-  for (int d = 0; d < HD; d++) {
-    qi[d] = i < LQ ? LOADQ(q, qo + d) : 0.0f;
-    acc[d] = 0.0f;
+  __local float Vt[BK * HDV];
+  float qi[HD], acc[HDV], s[BK];
+  int lo = 0, hi = 0;
+  if (i < LQ) {
+    lo = (int)xo_rule_key_lo(i, LQ, LK, causal, WL);
+    hi = (int)xo_rule_key_hi(i, LQ, LK, causal, WR, kvl);
   }
+  __global const float *mr =
+      mask + (bh / H) * ms0 + (bh % H) * ms1 + (long)min(i, LQ - 1) * ms2;
+  /* the work-group walks the keys from its first row's first to its last
+   * row's end: both bounds grow with the row */
+  const int first = (int)get_group_id(0) * BQ;
+  const int last = min(first + BQ - 1, LQ - 1);
+  const int jb = (int)xo_rule_key_lo(first, LQ, LK, causal, WL);
+  const int je = (int)xo_rule_key_hi(last, LQ, LK, causal, WR, kvl);
+  for (int d = 0; d < HD; d++) qi[d] = i < LQ ? LOADQ(q, qo + d) : 0.0f;
+  for (int d = 0; d < HDV; d++) acc[d] = 0.0f;
   float m = -INFINITY, l = 0.0f;
-  for (int j0 = 0; j0 < span; j0 += BK) {
+  for (int j0 = jb; j0 < je; j0 += BK) {
     for (int e = lid; e < BK * HD; e += BQ) {
       const int j = j0 + e / HD;
       Kt[e] = j < LK ? LOADQ(k, ko + (long)j0 * HD + e) : 0.0f;
-      Vt[e] = j < LK ? LOADQ(v, ko + (long)j0 * HD + e) : 0.0f;
+    }
+    for (int e = lid; e < BK * HDV; e += BQ) {
+      const int j = j0 + e / HDV;
+      Vt[e] = j < LK ? LOADQ(v, vo + (long)j0 * HDV + e) : 0.0f;
     }
     barrier(CLK_LOCAL_MEM_FENCE);
-    const int n = min(BK, vis - j0);
     float bm = -INFINITY;
-    for (int j = 0; j < n; j++) {
-      float dot = 0.0f;
-      for (int d = 0; d < HD; d++) dot += qi[d] * Kt[j * HD + d];
-      s[j] = dot * scale;
-      bm = fmax(bm, s[j]);
+    for (int jj = 0; jj < BK; jj++) {
+      const int j = j0 + jj;
+      float x = -INFINITY;
+      if (j >= lo && j < hi) {
+        float dot = 0.0f;
+        for (int d = 0; d < HD; d++) dot += qi[d] * Kt[jj * HD + d];
+        x = MASK_TERM(xo_rule_softcap(dot * scale, softcap), j);
+      }
+      s[jj] = x;
+      bm = fmax(bm, x);
     }
-    if (n > 0) {
+    if (bm > -INFINITY) {
       const float mnew = fmax(m, bm), corr = exp(m - mnew);
       l *= corr;
-      for (int d = 0; d < HD; d++) acc[d] *= corr;
-      for (int j = 0; j < n; j++) {
-        const float e = exp(s[j] - mnew);
+      for (int d = 0; d < HDV; d++) acc[d] *= corr;
+      for (int jj = 0; jj < BK; jj++) {
+        const float e = exp(s[jj] - mnew); /* 0 for a hidden key */
         l += e;
-        for (int d = 0; d < HD; d++) acc[d] += e * Vt[j * HD + d];
+        for (int d = 0; d < HDV; d++) acc[d] += e * Vt[jj * HDV + d];
       }
       m = mnew;
     }
     barrier(CLK_LOCAL_MEM_FENCE);
   }
   if (i < LQ)
-    for (int d = 0; d < HD; d++)
-      out[qo + d] = vis > 0 ? acc[d] / l : 0.0f;
+    for (int d = 0; d < HDV; d++) out[oo + d] = l > 0.0f ? acc[d] / l : 0.0f;
 }
 #endif
 
 #ifdef INT8_ATTENTION
 /* The int8 scheme v2 of DESIGN.md s2, one work-item per query row, with
  * the core's steps (rules.h), so P and the output are the CPU backends'
- * bits: acc = q kᵀ in s32; S = xo_rule_score; m = max S; P =
- * xo_rule_prob_u8 (its exp is the core's, not OpenCL's, which may differ
- * by ulps between implementations); acc2 = P v in s32; out =
- * xo_rule_attn_out. Two passes over the keys (max, then P and P v). */
-__kernel void xo_attention_s8(__global const char *q, __global const char *k,
-                              __global const char *v, __global float *out,
-                              __global const float *sq,
-                              __global const float *sk,
-                              __global const float *sv, const int H,
-                              const int HKV, const int LQ, const int LK,
-                              const int causal, const float scale) {
+ * bits: acc = q kᵀ in s32; S = xo_rule_score, softcap, mask term; m = max
+ * S over the keys left; P = xo_rule_prob_u8 (its exp is the core's, not
+ * OpenCL's, which may differ by ulps between implementations), 0 for a
+ * hidden key; acc2 = P v in s32; out = xo_rule_attn_out. Two passes over
+ * the keys (max, then P and P v). */
+__kernel void xo_attention_s8(
+    __global const char *q, __global const char *k, __global const char *v,
+    __global float *out, __global const float *sq, __global const float *sk,
+    __global const float *sv, const int H, const int HKV, const int LQ,
+    const int LK, const int causal, const float scale, const int WL,
+    const int WR, const float softcap, __global const long *kvlen,
+    __global const float *mask, const long ms0, const long ms1, const long ms2,
+    const long ms3) {
   const int i = get_global_id(0), bh = get_global_id(1);
   if (i >= LQ) return;
   const int kv = (int)xo_rule_kv_head(bh, H, HKV);
   const long qo = ((long)bh * LQ + i) * HD, ko = (long)kv * LK * HD;
-  const int vis = (int)xo_rule_visible(i, LQ, LK, causal);
+  const long vo = (long)kv * LK * HDV, oo = ((long)bh * LQ + i) * HDV;
+  const int lo = (int)xo_rule_key_lo(i, LQ, LK, causal, WL);
+  const int hi = (int)xo_rule_key_hi(i, LQ, LK, causal, WR, kvlen[bh / H]);
+  __global const float *mr =
+      mask + (bh / H) * ms0 + (bh % H) * ms1 + (long)i * ms2;
   const float sqi = sq[(long)bh * LQ + i];
-  int acc[HD];
-  for (int d = 0; d < HD; d++) acc[d] = 0;
+  int acc[HDV];
+  for (int d = 0; d < HDV; d++) acc[d] = 0;
   float mx = -INFINITY;
-  for (int j = 0; j < vis; j++) {
+  for (int j = lo; j < hi; j++) {
     int dot = 0;
     for (int d = 0; d < HD; d++) dot += q[qo + d] * k[ko + (long)j * HD + d];
-    mx = fmax(mx, xo_rule_score(dot, sqi, sk[(long)kv * LK + j], scale));
+    const float x = MASK_TERM(
+        xo_rule_softcap(
+            xo_rule_score(dot, sqi, sk[(long)kv * LK + j], scale), softcap),
+        j);
+    mx = fmax(mx, x);
   }
   int sum = 0;
-  for (int j = 0; j < vis; j++) {
+  for (int j = lo; j < hi; j++) {
     int dot = 0;
     for (int d = 0; d < HD; d++) dot += q[qo + d] * k[ko + (long)j * HD + d];
-    const int p = xo_rule_prob_u8(
-        xo_rule_score(dot, sqi, sk[(long)kv * LK + j], scale), mx);
+    const float x = MASK_TERM(
+        xo_rule_softcap(
+            xo_rule_score(dot, sqi, sk[(long)kv * LK + j], scale), softcap),
+        j);
+    if (x == -INFINITY) continue; /* hidden: P = 0 */
+    const int p = xo_rule_prob_u8(x, mx);
     sum += p;
-    for (int d = 0; d < HD; d++) acc[d] += p * v[ko + (long)j * HD + d];
+    for (int d = 0; d < HDV; d++) acc[d] += p * v[vo + (long)j * HDV + d];
   }
-  for (int d = 0; d < HD; d++)
-    out[qo + d] = xo_rule_attn_out(acc[d], sv[(long)kv * HD + d], sum);
+  for (int d = 0; d < HDV; d++)
+    out[oo + d] = xo_rule_attn_out(acc[d], sv[(long)kv * HDV + d], sum);
 }
 #endif
