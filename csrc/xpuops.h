@@ -131,6 +131,17 @@ xo_status xo_quant_nscales(const xo_tensor *x, const xo_qspec *spec,
 xo_status xo_quantize(const xo_tensor *x, const xo_qspec *spec, int8_t *q,
                       float *scale, int32_t *zero_point);
 
+/* Quantize x with the caller's scales and zero points (ONNX QuantizeLinear):
+ * q = saturate(rint(x / scale) + zero_point) into [lo, hi], x / scale in
+ * float32, ties to even. spec gives the layout of scale and zero_point
+ * (nscales each; zero_point NULL: 0); lo, hi: -qmax, qmax (symmetric),
+ * -128, 127 (int8), 0, 255 (uint8), -8, 7 / 0, 15 (int4). q is written as
+ * bytes (uint8 values keep their bits). Scales must be finite and > 0,
+ * zero points within [lo, hi]; NaN or Inf in x is XO_ERR_INVALID_ARG. */
+xo_status xo_quantize_given(const xo_tensor *x, const xo_qspec *spec,
+                            const float *scale, const int32_t *zero_point,
+                            int32_t lo, int32_t hi, int8_t *q);
+
 /* ---- devices ----------------------------------------------------------- */
 
 typedef struct xo_device *xo_device_t; /* owned by the registry; lives until
