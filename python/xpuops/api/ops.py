@@ -205,7 +205,12 @@ def matmul(
     the result is int8, ``saturate(rint(y / out_scale) + out_zero_point)``
     with y the float32 result including bias (QLinearMatMul); ties to even.
     """
-    if out_dtype is None and bias is None and out_scale is None:
+    if (
+        out_dtype is None
+        and bias is None
+        and out_scale is None
+        and out_zero_point is None
+    ):
         # two plain 2-d float arrays on a device string seen before: checked
         # and dispatched in C (the slow path below registered the device)
         out = _matmul_fast(a, b, device, precision)
