@@ -484,3 +484,19 @@ def test_errors(rng):
         xo.conv1d(x, w[:, :, 0], device="ref")
     with pytest.raises(TypeError, match="conv1d: stride must be an int"):
         xo.conv1d(x[:, :, 0], w[:, :, 0], stride=(1, 2), device="ref")
+
+
+def test_measure_scores_bias_and_int8_results(rng):
+    """measure's fp64 reference includes the bias, and an int8 result is
+    scored as the values it stands for, (q - zero point) * out_scale."""
+    a = rng.standard_normal((32, 48)).astype(np.float32)
+    b = rng.standard_normal((48, 16)).astype(np.float32)
+    bias = np.full(16, 5.0, np.float32)
+    m = xo.measure(xo.matmul, a, b, bias=bias, device="ref", precision="fp32")
+    assert m.errors["sqnr_db"] > 100  # without the bias it would be ~-5 dB
+    y = a.astype(np.float64) @ b + 5
+    s = np.float32(np.abs(y).max() / 120)
+    kw = dict(bias=bias, out_scale=s, out_zero_point=4, device="ref")
+    m = xo.measure(xo.matmul, a, b, precision="int8", **kw)
+    # int8 output: about 6 dB per bit, well above an unscaled comparison
+    assert 25 < m.errors["sqnr_db"] < 50
