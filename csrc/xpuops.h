@@ -131,6 +131,17 @@ xo_status xo_quant_nscales(const xo_tensor *x, const xo_qspec *spec,
 xo_status xo_quantize(const xo_tensor *x, const xo_qspec *spec, int8_t *q,
                       float *scale, int32_t *zero_point);
 
+/* Quantize x with the caller's scales and zero points (ONNX QuantizeLinear):
+ * q = saturate(rint(x / scale) + zero_point) into [lo, hi], x / scale in
+ * float32, ties to even. spec gives the layout of scale and zero_point
+ * (nscales each; zero_point NULL: 0); lo, hi: -qmax, qmax (symmetric),
+ * -128, 127 (int8), 0, 255 (uint8), -8, 7 / 0, 15 (int4). q is written as
+ * bytes (uint8 values keep their bits). Scales must be finite and > 0,
+ * zero points within [lo, hi]; NaN or Inf in x is XO_ERR_INVALID_ARG. */
+xo_status xo_quantize_given(const xo_tensor *x, const xo_qspec *spec,
+                            const float *scale, const int32_t *zero_point,
+                            int32_t lo, int32_t hi, int8_t *q);
+
 /* ---- devices ----------------------------------------------------------- */
 
 typedef struct xo_device *xo_device_t; /* owned by the registry; lives until
@@ -315,6 +326,22 @@ typedef struct xo_op_info {
 xo_status xo_matmul(xo_device_t dev, xo_precision prec, const xo_operand *a,
                     const xo_operand *b, xo_tensor *out, xo_op_info *info);
 
+/* A quantized result (ONNX QLinearMatMul, QLinearConv): out is int8,
+ * saturate(rint_half_even(y / scale) + zero_point) of the float32 result y
+ * (bias included); integer precisions only; scale finite and > 0,
+ * zero_point in [-128, 127]. */
+typedef struct xo_outq {
+  float scale;
+  int32_t zero_point;
+} xo_outq;
+
+/* xo_matmul with a bias [N] (float; f64 for fp64, else f32, added to the
+ * float result per output column, as Gemm's C; NULL: none) and a quantized
+ * result (oq, out dtype S8; NULL: none). A bias is refused with S32 out. */
+xo_status xo_matmul_ex(xo_device_t dev, xo_precision prec, const xo_operand *a,
+                       const xo_operand *b, const xo_tensor *bias,
+                       const xo_outq *oq, xo_tensor *out, xo_op_info *info);
+
 typedef struct xo_conv_params {
   int64_t stride[2], dilation[2];   /* (h, w), >= 1 */
   int64_t pad_begin[2], pad_end[2]; /* (top, left), (bottom, right) */
@@ -335,6 +362,11 @@ xo_status xo_conv2d_output_shape(const int64_t x_shape[4],
 xo_status xo_conv2d(xo_device_t dev, xo_precision prec, const xo_operand *x,
                     const xo_operand *w, const xo_tensor *bias,
                     const xo_conv_params *p, xo_tensor *out, xo_op_info *info);
+/* xo_conv2d with a quantized result (oq, out dtype S8; NULL: none). */
+xo_status xo_conv2d_ex(xo_device_t dev, xo_precision prec, const xo_operand *x,
+                       const xo_operand *w, const xo_tensor *bias,
+                       const xo_conv_params *p, const xo_outq *oq,
+                       xo_tensor *out, xo_op_info *info);
 
 /* Causal alignments of xo_attn_params.causal. */
 typedef enum xo_causal {

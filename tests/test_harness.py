@@ -174,3 +174,40 @@ def test_attention(device, precision, shape, causal, rng):
         rounded_out = 6 if rounds_output(device, precision) else 0
         bound = ATTN_P_ROUNDING[precision] - rounded_out
         assert_close(y_ref, y, bound, mag, "vs ref")
+
+
+@pytest.mark.parametrize("device,precision", pairs(ALL))
+@pytest.mark.parametrize("sa,sb", MATMUL_SHAPES, ids=lambda s: "x".join(map(str, s)))
+def test_matmul_bias(device, precision, sa, sb, rng):
+    """Gemm's C: bias [N] added per output column to the float result, in
+    its own format (issue 14), whatever the batch broadcasting."""
+    a = rng.standard_normal(sa).astype(np.float32)
+    b = rng.standard_normal(sb).astype(np.float32)
+    bias = rng.standard_normal(sb[-1]).astype(np.float32)
+    y0 = xo.matmul(a, b, device=device, precision=precision)
+    y = xo.matmul(a, b, bias=bias, device=device, precision=precision)
+    np.testing.assert_array_equal(y, y0 + bias.astype(y0.dtype))
+
+
+@pytest.mark.parametrize("device,precision", _raw_pairs())
+@pytest.mark.parametrize("sa,sb", MATMUL_SHAPES, ids=lambda s: "x".join(map(str, s)))
+def test_matmul_zero_points(device, precision, sa, sb, rng):
+    """Asymmetric activations (u8) and weights (per-column zero points):
+    accumulators equal MatMulInteger's twin bit for bit on every exact
+    integer device (issue 14; OpenVINO, inexact, refuses: test_qlinear)."""
+    qmax = 7 if precision == "int4" else 127
+    a = xo.QTensor.from_int(
+        rng.integers(0, 256, sa).astype(np.uint8), 0.05, zero_point=131
+    )
+    zb = rng.integers(-qmax - 1, qmax + 1, sb[-1]).astype(np.int32)
+    b = xo.QTensor.from_int(
+        rng.integers(-qmax - 1, qmax + 1, sb).astype(np.int8),
+        np.full(sb[-1], 0.01, np.float32),
+        zb,
+        axis=-1,
+        precision=precision,
+    )
+    acc = xo.matmul(a, b, device=device, out_dtype=np.int32)
+    # the uint8 values as given (from_int stores them shifted to int8)
+    expect = twin.matmul_integer(a.data.astype(np.int64) + 128, 131, b.data, zb)
+    np.testing.assert_array_equal(acc, expect)

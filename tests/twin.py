@@ -357,3 +357,46 @@ def requantized_output(acc, sa, sb, bias=None, bias_shape=None):
     if bias is not None:
         y = y + np.asarray(bias, np.float32).reshape(bias_shape)
     return y
+
+
+# ---- ONNX's integer and quantized-output ops, from their definitions ----
+
+
+def quantize_linear(x, scale, zero_point=0, lo=-128, hi=127):
+    """ONNX QuantizeLinear: saturate(rint(x / scale) + zero_point) into
+    [lo, hi], x / scale in float32, ties to even (int64 result)."""
+    x = np.asarray(x).astype(np.float32)
+    t = np.rint((x / np.asarray(scale, np.float32)).astype(np.float32))
+    return np.clip(t.astype(np.int64) + np.asarray(zero_point, np.int64), lo, hi)
+
+
+def dequantize_linear(q, scale, zero_point=0):
+    """ONNX DequantizeLinear: (q - zero_point) * scale in float32."""
+    d = np.asarray(q, np.int64) - np.asarray(zero_point, np.int64)
+    return (d.astype(np.float32) * np.asarray(scale, np.float32)).astype(np.float32)
+
+
+def matmul_integer(a, za, b, zb):
+    """ONNX MatMulInteger: sum_k (a - za)(b - zb) in int64; zb per column
+    (broadcast against b's last axis) or per tensor."""
+    return np.matmul(
+        np.asarray(a, np.int64) - np.asarray(za, np.int64),
+        np.asarray(b, np.int64) - np.asarray(zb, np.int64),
+    )
+
+
+def conv_integer(x, zx, w, zw, **kw):
+    """ONNX ConvInteger: the convolution of (x - zx) and (w - zw) in int64,
+    zw per output channel or per tensor; the padding holds zx, so a padded
+    tap contributes 0. kw: stride, pad, dilation, groups as
+    xpuops.reference.conv2d takes them."""
+    xs = np.asarray(x, np.int64) - np.asarray(zx, np.int64)
+    zw = np.asarray(zw, np.int64)
+    ws = np.asarray(w, np.int64) - (zw.reshape(-1, 1, 1, 1) if zw.ndim else zw)
+    return conv2d(xs, ws, **kw)
+
+
+def qlinear_output(y, out_scale, out_zero_point=0):
+    """The int8 result of QLinearMatMul / QLinearConv from the float32
+    result y (bias included): saturate(rint(y / out_scale) + zero point)."""
+    return quantize_linear(y, np.float32(out_scale), out_zero_point, -128, 127)

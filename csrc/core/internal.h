@@ -127,8 +127,10 @@ typedef struct xo_problem {
   /* quantized operands: 0 symmetric, 1 with zero points */
   int32_t a_asym, b_asym;
   int32_t b_granularity; /* xo_qgranularity of b / w */
-  int32_t unused_;       /* keeps group_size 8-aligned without padding */
-  int64_t group_size;    /* XO_Q_GROUP weights: elements per group along K */
+  /* 1: the backend writes the s8 result itself (XO_TAKES_REQUANT), with
+   * out_dtype S8; the core otherwise requantizes a float result */
+  int32_t requant;
+  int64_t group_size; /* XO_Q_GROUP weights: elements per group along K */
   union {
     xo_matmul_desc mm;
     xo_conv_desc conv;
@@ -148,9 +150,12 @@ _Static_assert(sizeof(xo_problem) == 40 + sizeof(xo_conv_desc),
 
 /* Buffers for one run, all contiguous in the operand formats:
  *   fp64/fp32: double/float; bf16, fp16: uint16 bits; fp8: uint8 bits.
- *   int8: int8 values (uint8 when the operand has zero points).
- *   int4: `a` int8 activations as int8; `b`/`w` packed two per byte
- *         (xo_pack_int4 order over the whole row-major tensor).
+ *   int8: activations (a, x) int8, or uint8 when they have zero points;
+ *         weights (b, w) int8 always, their zero points in [-128, 127]
+ *         (uint8 weights arrive shifted by 128: ops/prepare.c).
+ *   int4: `a` int8 activations as int8; `b`/`w` s4 packed two per byte
+ *         (xo_pack_int4 order over the whole row-major tensor), zero
+ *         points in [-8, 7].
  * matmul: in[0] = a [batch_a, m, k], in[1] = b [batch_b, k, n].
  * conv2d: in[0] = x [n, c, h, w], in[1] = w [oc, c/groups, kh, kw].
  * attention: in[0..2] = q, k, v. For int8 (scheme v2) they are s8: q
@@ -163,7 +168,10 @@ typedef struct xo_args {
   const void *in[3];
   const float *scale[3];        /* int precisions: per problem layout */
   const int32_t *zero_point[3]; /* NULL when symmetric */
-  const void *bias;             /* f64 for fp64, else f32; or NULL */
+  /* f64 for fp64, else f32; or NULL. conv2d: p->has_bias, added by the
+   * backend. matmul: the core adds it after the run (xo_add_bias_cols);
+   * only a backend that requantizes (p->requant) reads it. */
+  const void *bias;
   void *out;
   /* attention: b key lengths in [0, lk] (attn.kv_lengths), or NULL */
   const int64_t *kv_lengths;
@@ -172,6 +180,9 @@ typedef struct xo_args {
    * elements: 0 along a broadcast dimension, never materialized */
   const void *mask;
   int64_t mask_stride[4];
+  /* p->requant: the s8 result's scale and zero point (DESIGN.md s2) */
+  float out_scale;
+  int32_t out_zero_point;
   /* xo_operand.cache_token of the weights (in[1]); 0: not cacheable */
   uint64_t weight_token;
   /* the call's operations and bytes (DESIGN.md s3), for performance models */
@@ -210,7 +221,10 @@ enum {
   XO_TAKES_ASYM_B = 2, /* weights (b, w) with zero points */
   XO_TAKES_GROUP = 4,  /* group-wise weight scales (int4 matmul) */
   XO_TAKES_S32 = 8,    /* raw s32 accumulators as the result */
-  XO_TAKES_ALL = 15
+  XO_TAKES_ALL = 15,
+  /* writes the s8 result of out_scale itself (p->requant); else the core
+   * requantizes the backend's float result (semantics.h xo_requant_s8) */
+  XO_TAKES_REQUANT = 16
 };
 
 /* What one backend does for one op. The op is the outer axis of a backend's
@@ -369,6 +383,16 @@ xo_status xo_op_begin(int op, xo_precision prec, int have_args, xo_problem *p,
 xo_status xo_dispatch(xo_device_t dev, const xo_problem *p, const xo_args *args,
                       xo_op_info *info);
 
+/* xo_dispatch, then the result's last steps by the core's rules
+ * (semantics.h): a matmul's bias (args->bias) added to the float result,
+ * and with requant the s8 result of args->out_scale / out_zero_point in
+ * args->out: written by a backend that takes XO_TAKES_REQUANT, else
+ * requantized by the core from the backend's float result. p is the float
+ * (or s32) problem; its out_dtype is not S8. */
+xo_status xo_dispatch_result(xo_device_t dev, const xo_problem *p,
+                             const xo_args *args, int requant,
+                             xo_op_info *info);
+
 /* ---- operand preparation (ops/prepare.c) -------------------------------- */
 
 /* An operand in the format a backend consumes (see xo_args). Owns all. */
@@ -388,8 +412,12 @@ typedef struct xo_prepared {
 
 /* Bring op into the operand format of prec. For int precisions a float
  * operand is quantized with def (the op's default for this role) and a
- * pre-quantized one is checked and copied; pack4 packs int4 values two per
- * byte. name ("a", "w", ...) goes into messages. */
+ * pre-quantized one is checked and copied. pack4 marks the weights (b, w):
+ * int4 values are packed two per byte, and weights with zero points are
+ * stored signed (u8 / u4 values and zero points shifted by 128 / 8, which
+ * leaves every q - zero_point as it was); activations with zero points are
+ * stored unsigned (s8 shifted up by 128) so that u8 x s8 kernels read both.
+ * name ("a", "w", ...) goes into messages. */
 xo_status xo_prepare(const xo_operand *op, xo_precision prec,
                      const xo_qspec *def, int pack4, const char *name,
                      xo_prepared *out);
@@ -412,6 +440,15 @@ xo_status xo_check_memory(const char *op, int n, const char *const *names,
 /* Convert a float tensor to a new contiguous buffer of dtype. */
 xo_status xo_to_contiguous(const xo_tensor *t, xo_dtype dtype, void **out,
                            int64_t *numel);
+/* XO_OK when oq is NULL, else checks a quantized result's request: an
+ * integer precision, an S8 out, scale finite > 0, zero point in s8. */
+xo_status xo_check_outq(xo_precision prec, const xo_tensor *out,
+                        const xo_outq *oq);
+/* The bias [n] (one per `per`) converted to p's float out_dtype into a new
+ * buffer *out (caller frees); refused with S32 results, and when finite is
+ * set, any non-finite value. */
+xo_status xo_take_bias(const xo_tensor *bias, int64_t n, const char *per,
+                       const xo_problem *p, int finite, void **out);
 /* Check an output tensor: rank, shape, dtype and row-major contiguity. */
 xo_status xo_check_output(const xo_tensor *out, int ndim, const int64_t *shape,
                           xo_dtype dtype);

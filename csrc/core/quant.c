@@ -278,6 +278,56 @@ fail:
   return st;
 }
 
+xo_status xo_quantize_given(const xo_tensor *x, const xo_qspec *spec,
+                            const float *scale, const int32_t *zero_point,
+                            int32_t lo, int32_t hi, int8_t *q) {
+  slice_map map;
+  int64_t ns;
+  float *rlo = NULL, *rhi = NULL;
+  if (x == NULL || spec == NULL || scale == NULL || q == NULL)
+    return xo_fail(XO_ERR_INVALID_ARG, "xo_quantize_given: NULL argument");
+  if (lo < -128 || hi > 255 || lo > hi)
+    return xo_fail(XO_ERR_INVALID_ARG,
+                   "xo_quantize_given: range [%d, %d] is not int8's or "
+                   "uint8's",
+                   lo, hi);
+  xo_status st = make_map(x, spec, &map, &ns);
+  if (st != XO_OK) return st;
+  for (int64_t s = 0; s < ns; s++) {
+    if (!(isfinite(scale[s]) && scale[s] > 0))
+      return xo_fail(XO_ERR_INVALID_ARG,
+                     "scale[%lld] = %g must be finite and positive",
+                     (long long)s, (double)scale[s]);
+    if (zero_point && (zero_point[s] < lo || zero_point[s] > hi))
+      return xo_fail(XO_ERR_INVALID_ARG,
+                     "zero_point[%lld] = %d is outside [%d, %d], the range "
+                     "of the quantized values",
+                     (long long)s, (int)zero_point[s], (int)lo, (int)hi);
+  }
+  /* pass 1 only refuses NaN and Inf (its ranges are not used) */
+  st = xo_alloc(ns, sizeof(float), (void **)&rlo);
+  if (st == XO_OK) st = xo_alloc(ns, sizeof(float), (void **)&rhi);
+  if (st != XO_OK) goto fail;
+  for (int64_t s = 0; s < ns; s++) rlo[s] = rhi[s] = 0.0f;
+  quant_ctx c = {.map = &map,
+                 .dtype = x->dtype,
+                 .lo = rlo,
+                 .hi = rhi,
+                 .scale = scale,
+                 .zp = zero_point,
+                 .q = q,
+                 .qmin = lo,
+                 .qmax = hi,
+                 .pass = 1};
+  st = xo_foreach_row(x, quant_row, &c);
+  c.pass = 2;
+  if (st == XO_OK) st = xo_foreach_row(x, quant_row, &c);
+fail:
+  free(rlo);
+  free(rhi);
+  return st;
+}
+
 /* out[i, j] (+)= float(acc[i, j]) * (sa * sb[j]); the scale product is
  * formed in f32 first, as DESIGN.md s2 writes it. */
 void xo_dequant_rows(int64_t m, int64_t n, const int32_t *acc, float sa,

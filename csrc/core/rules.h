@@ -160,4 +160,15 @@ XO_RULE float xo_rule_attn_out(int acc, float sv, int sum) {
   return sum > 0 ? (float)acc * sv / (float)sum : 0.0f;
 }
 
+/* ---- quantized outputs (QLinearMatMul, QLinearConv) --------------------- */
+
+/* The s8 result of float32 y (the op's result, bias included) with output
+ * scale s and zero point zp: saturate(rint(y / s) + zp), y / s in float32,
+ * ties to even (ONNX QuantizeLinear's rounding). |zp| <= 128, so once the
+ * quotient passes 2^24 the sum saturates whatever it rounds to. */
+XO_RULE int xo_rule_requant_s8(float y, float s, int zp) {
+  float r = XO_RINTF(y / s) + (float)zp;
+  return r < -128.0f ? -128 : r > 127.0f ? 127 : (int)r;
+}
+
 #endif /* XO_RULES_H */

@@ -2,8 +2,9 @@
  * backend calls these instead of restating them (DESIGN.md s4):
  *   which keys a query row sees, and the grouped-query head map (rules.h,
  *   shared with the OpenCL kernels); empty reductions; bias; rows that see
- *   no key; the int8 attention scheme v2 step by step.
- * Zero-point compensation and requantization are in quant.c and
+ *   no key; the int8 attention scheme v2 step by step; zero-point
+ *   compensation, dequantization and requantization of integer results.
+ * Quantization itself is in quant.c; npusim's fixed-point requantization in
  * backends/npusim/requant.c (public: xpuops.h). */
 #ifndef XO_SEMANTICS_H
 #define XO_SEMANTICS_H
@@ -116,6 +117,40 @@ void xo_fill_empty(const xo_problem *p, const xo_args *args);
  * after any scaling: the bias is added to the result, never to the
  * accumulators. */
 void xo_add_bias_nchw(const xo_problem *p, const void *bias, void *out);
+
+/* matmul: out [batch, m, n] += bias [n], in p's out_dtype (f64 or f32):
+ * the core adds it after every backend's float result (Gemm's C). */
+void xo_add_bias_cols(const xo_problem *p, const void *bias, void *out);
+
+/* ---- integer results (DESIGN.md s2) --------------------------------------
+ * Zero points, written once: with a, w the stored values (activations u8
+ * with za, weights s8 / s4 with zw, ops/prepare.c) and K taps,
+ *   sum (a - za)(w - zw) = sum a w - za sum w - zw sum a + K za zw
+ *                        = sum a w - za sum w - zw sum (a - za).
+ * A backend that cannot subtract a zero point computes the raw s32 sums
+ * (convolutions padded with the value za, so that a padded tap is a - za
+ * = 0) and calls xo_zp_matmul / xo_zp_conv, which add the other terms in
+ * s64; the exact result fits s32 (xo_check_accumulator bounds it), so the
+ * raw sums do too (|sum a w| <= K 255 128). a_done: the backend already
+ * subtracted za itself (acc = sum (a - za) w); only zw's term is left. */
+
+/* acc [batch, m, n] as above, for the reduction k0 <= k < k1 (one group of
+ * group-wise scales, whose zero points it reads; else 0, K). */
+xo_status xo_zp_matmul(const xo_problem *p, const xo_args *args, int64_t k0,
+                       int64_t k1, int a_done, int32_t *acc);
+/* acc [n, oc, oh, ow] as above; sum (a - za) counts padded taps as 0. */
+xo_status xo_zp_conv(const xo_problem *p, const xo_args *args, int a_done,
+                     int32_t *acc);
+
+/* The float result of integer accumulators, as ref computes it: float(acc)
+ * * (sa * sb[channel]) in f32 (the scale product first), then a conv's
+ * bias. acc [batch, m, n] (matmul, not group-wise) or [n, oc, oh, ow]. */
+void xo_dequant_result(const xo_problem *p, const xo_args *args,
+                       const int32_t *acc, float *out);
+
+/* out[i] = xo_rule_requant_s8(y[i], scale, zp) for n values. */
+void xo_requant_s8(const float *y, int64_t n, float scale, int32_t zp,
+                   int8_t *out);
 
 /* ---- the int8 attention scheme v2 (DESIGN.md s2) ------------------------ */
 

@@ -81,6 +81,13 @@ xo_status xo_conv2d(xo_device_t dev, xo_precision prec, const xo_operand *x,
                     const xo_operand *w, const xo_tensor *bias,
                     const xo_conv_params *cp, xo_tensor *out,
                     xo_op_info *info) {
+  return xo_conv2d_ex(dev, prec, x, w, bias, cp, NULL, out, info);
+}
+
+xo_status xo_conv2d_ex(xo_device_t dev, xo_precision prec, const xo_operand *x,
+                       const xo_operand *w, const xo_tensor *bias,
+                       const xo_conv_params *cp, const xo_outq *oq,
+                       xo_tensor *out, xo_op_info *info) {
   xo_prepared px = {0}, pw = {0};
   void *pbias = NULL;
   xo_problem p;
@@ -102,8 +109,11 @@ xo_status xo_conv2d(xo_device_t dev, xo_precision prec, const xo_operand *x,
                      "already quantized, and no bias");
     p.out_dtype = XO_DTYPE_S32;
   }
+  st = xo_check_outq(prec, out, oq);
+  if (st != XO_OK) return st;
   int64_t oshape[4] = {p.conv.in_n, p.conv.out_c, p.conv.out_h, p.conv.out_w};
-  st = xo_check_output(out, 4, oshape, (xo_dtype)p.out_dtype);
+  st =
+      xo_check_output(out, 4, oshape, oq ? XO_DTYPE_S8 : (xo_dtype)p.out_dtype);
   if (st != XO_OK) return st;
 
   double t0 = xo_now();
@@ -134,13 +144,8 @@ xo_status xo_conv2d(xo_device_t dev, xo_precision prec, const xo_operand *x,
   if (st == XO_OK) st = xo_check_memory("conv2d", 2, names, need);
   if (st != XO_OK) return st;
   if (bias != NULL) {
-    int64_t nb;
-    if (bias->ndim != 1 || bias->shape[0] != p.conv.out_c)
-      return xo_fail(XO_ERR_INVALID_ARG,
-                     "bias must have shape [%lld] (one "
-                     "per output channel)",
-                     (long long)p.conv.out_c);
-    st = xo_to_contiguous(bias, (xo_dtype)p.out_dtype, &pbias, &nb);
+    st = xo_take_bias(bias, p.conv.out_c, "output channel", &p, oq != NULL,
+                      &pbias);
     if (st != XO_OK) goto fail;
     p.has_bias = 1;
   }
@@ -164,11 +169,13 @@ xo_status xo_conv2d(xo_device_t dev, xo_precision prec, const xo_operand *x,
                   .zero_point = {px.zero_point, pw.zero_point},
                   .bias = pbias,
                   .out = out->data,
+                  .out_scale = oq ? oq->scale : 0,
+                  .out_zero_point = oq ? oq->zero_point : 0,
                   .weight_token = w->q ? w->cache_token : 0};
   if (outn == 0) goto fail; /* nothing to compute, st OK */
   args.ops = info->ops;
   args.bytes = info->bytes;
-  st = xo_dispatch(dev, &p, &args, info);
+  st = xo_dispatch_result(dev, &p, &args, oq != NULL, info);
 fail:
   free(pbias);
   xo_prepared_free(&px);

@@ -1,4 +1,5 @@
 /* matmul.c - out [batch, M, N] = a [batch, M, K] @ b [batch, K, N]. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "../core/internal.h"
@@ -36,7 +37,14 @@ static xo_operand batch_view(const xo_operand *op, int64_t *nbatch) {
 
 xo_status xo_matmul(xo_device_t dev, xo_precision prec, const xo_operand *a,
                     const xo_operand *b, xo_tensor *out, xo_op_info *info) {
+  return xo_matmul_ex(dev, prec, a, b, NULL, NULL, out, info);
+}
+
+xo_status xo_matmul_ex(xo_device_t dev, xo_precision prec, const xo_operand *a,
+                       const xo_operand *b, const xo_tensor *bias,
+                       const xo_outq *oq, xo_tensor *out, xo_op_info *info) {
   xo_prepared pa = {0}, pb = {0};
+  void *pbias = NULL;
   xo_problem p;
   xo_status st;
   xo_op_info local;
@@ -73,8 +81,11 @@ xo_status xo_matmul(xo_device_t dev, xo_precision prec, const xo_operand *a,
                      "group-wise scales (one accumulator per group)");
     p.out_dtype = XO_DTYPE_S32;
   }
+  st = xo_check_outq(prec, out, oq);
+  if (st != XO_OK) return st;
   int64_t oshape[3] = {p.mm.batch, p.mm.m, p.mm.n};
-  st = xo_check_output(out, 3, oshape, (xo_dtype)p.out_dtype);
+  st =
+      xo_check_output(out, 3, oshape, oq ? XO_DTYPE_S8 : (xo_dtype)p.out_dtype);
   if (st != XO_OK) return st;
 
   double t0 = xo_now();
@@ -111,6 +122,10 @@ xo_status xo_matmul(xo_device_t dev, xo_precision prec, const xo_operand *a,
   if (st == XO_OK) st = xo_prepare_bytes(&vb, prec, 1, &need[1]);
   if (st == XO_OK) st = xo_check_memory("matmul", 2, names, need);
   if (st != XO_OK) return st;
+  if (bias != NULL) { /* Gemm's C: per output column, on the float result */
+    st = xo_take_bias(bias, p.mm.n, "output column", &p, oq != NULL, &pbias);
+    if (st != XO_OK) goto fail;
+  }
   st = xo_prepare(&va, act, &qa, 0, "a", &pa);
   if (st != XO_OK) goto fail;
   st = xo_prepare(&vb, prec, &qb, 1, "b", &pb);
@@ -130,14 +145,18 @@ xo_status xo_matmul(xo_device_t dev, xo_precision prec, const xo_operand *a,
   xo_args args = {.in = {pa.ptr, pb.ptr},
                   .scale = {pa.scale, pb.scale},
                   .zero_point = {pa.zero_point, pb.zero_point},
+                  .bias = pbias,
                   .out = out->data,
+                  .out_scale = oq ? oq->scale : 0,
+                  .out_zero_point = oq ? oq->zero_point : 0,
                   .weight_token = b->q ? b->cache_token : 0};
   if (p.mm.batch * p.mm.m * p.mm.n == 0)
     goto fail; /* nothing to compute, st OK */
   args.ops = info->ops;
   args.bytes = info->bytes;
-  st = xo_dispatch(dev, &p, &args, info);
+  st = xo_dispatch_result(dev, &p, &args, oq != NULL, info);
 fail:
+  free(pbias);
   xo_prepared_free(&pa);
   xo_prepared_free(&pb);
   return st;

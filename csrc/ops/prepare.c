@@ -47,11 +47,12 @@ xo_status xo_to_contiguous(const xo_tensor *t, xo_dtype dtype, void **out,
 
 typedef struct copy_ctx {
   int8_t *dst;
-  int lo, hi, is_unsigned;
+  int lo, hi, is_unsigned, shift;
   const char *name;
 } copy_ctx;
 
-/* Copy pre-quantized values, checking they lie in the precision's range. */
+/* Copy pre-quantized values, checking they lie in the precision's range,
+ * and add shift (the signed/unsigned change of ops/prepare.c's formats). */
 static xo_status copy_q_row(const char *src, int64_t stride, int64_t n,
                             int64_t first, void *vctx) {
   copy_ctx *c = vctx;
@@ -63,17 +64,25 @@ static xo_status copy_q_row(const char *src, int64_t stride, int64_t n,
                      "%s: quantized value %d at index %lld is outside "
                      "[%d, %d]; quantize it with xpuops.quantize()",
                      c->name, v, (long long)(first + i), c->lo, c->hi);
-    c->dst[first + i] = raw;
+    c->dst[first + i] = (int8_t)(uint8_t)(v + c->shift);
   }
   return XO_OK;
 }
 
+/* The range of stored values of a quantized operand: symmetric [-qmax,
+ * qmax]; with zero points the whole unsigned ([0, 2 qmax + 1]) or signed
+ * ([-qmax - 1, qmax]) range, and zero points in the same range. */
+static void q_range(int asym, int is_unsigned, int32_t qmax, int *lo, int *hi) {
+  *lo = !asym ? -qmax : is_unsigned ? 0 : -qmax - 1;
+  *hi = asym && is_unsigned ? 2 * qmax + 1 : qmax;
+}
+
 static xo_status take_quantized(const xo_operand *op, xo_precision prec,
-                                const char *name, int64_t numel,
+                                int weights, const char *name, int64_t numel,
                                 xo_prepared *out) {
   const xo_qparams *q = op->q;
   int asym = !q->spec.symmetric;
-  int32_t qmax = xo_qmax(prec), levels = 2 * qmax + 1;
+  int32_t qmax = xo_qmax(prec);
   if (q->spec.prec != prec)
     return xo_fail(XO_ERR_INVALID_ARG,
                    "%s is quantized to %s but precision "
@@ -81,40 +90,48 @@ static xo_status take_quantized(const xo_operand *op, xo_precision prec,
                    name, xo_precision_name(q->spec.prec),
                    xo_precision_name(prec), xo_precision_name(prec),
                    xo_precision_name(q->spec.prec));
-  if (op->t.dtype != (asym ? XO_DTYPE_U8 : XO_DTYPE_S8))
-    return xo_fail(XO_ERR_TYPE, "%s: %s quantized data must be %s", name,
-                   asym ? "asymmetric" : "symmetric", asym ? "uint8" : "int8");
+  if (op->t.dtype != XO_DTYPE_S8 && !(asym && op->t.dtype == XO_DTYPE_U8))
+    return xo_fail(XO_ERR_TYPE, "%s: quantized data must be int8%s", name,
+                   asym ? " or uint8 (with zero points)" : " when symmetric");
+  int is_unsigned = op->t.dtype == XO_DTYPE_U8, lo, hi;
+  q_range(asym, is_unsigned, qmax, &lo, &hi);
+  /* the stored format (see xo_prepare): weights signed, activations
+   * unsigned, when they have zero points */
+  int shift = !asym                      ? 0
+              : weights && is_unsigned   ? -(qmax + 1)
+              : !weights && !is_unsigned ? qmax + 1
+                                         : 0;
   xo_status st = xo_quant_nscales(&op->t, &q->spec, &out->nscales);
   if (st != XO_OK) return st;
-  if (is_contiguous(&op->t) && op->cache_token != 0) {
+  if (shift == 0 && is_contiguous(&op->t) && op->cache_token != 0) {
     /* an immutable operand validated when it was made (xo_operand) */
     out->ptr = op->t.data;
-  } else if (is_contiguous(&op->t)) { /* check the range, read in place */
-    int lo = 255, hi = -128;
-    if (asym) {
+  } else if (shift == 0 && is_contiguous(&op->t)) {
+    /* check the range, read in place */
+    int vlo = 255, vhi = -128;
+    if (is_unsigned) {
       const uint8_t *u = op->t.data;
       for (int64_t i = 0; i < numel; i++) {
-        lo = u[i] < lo ? u[i] : lo;
-        hi = u[i] > hi ? u[i] : hi;
+        vlo = u[i] < vlo ? u[i] : vlo;
+        vhi = u[i] > vhi ? u[i] : vhi;
       }
     } else {
       const int8_t *s8 = op->t.data;
       for (int64_t i = 0; i < numel; i++) {
-        lo = s8[i] < lo ? s8[i] : lo;
-        hi = s8[i] > hi ? s8[i] : hi;
+        vlo = s8[i] < vlo ? s8[i] : vlo;
+        vhi = s8[i] > vhi ? s8[i] : vhi;
       }
     }
-    if (numel > 0 && (lo < (asym ? 0 : -qmax) || hi > (asym ? levels : qmax)))
+    if (numel > 0 && (vlo < lo || vhi > hi))
       return xo_fail(XO_ERR_INVALID_ARG,
                      "%s: quantized values span [%d, %d], outside [%d, %d]; "
                      "quantize it with xpuops.quantize()",
-                     name, lo, hi, asym ? 0 : -qmax, asym ? levels : qmax);
+                     name, vlo, vhi, lo, hi);
     out->ptr = op->t.data;
   } else {
     st = xo_alloc(numel, 1, &out->data);
     if (st != XO_OK) return st;
-    copy_ctx c = {out->data, asym ? 0 : -qmax, asym ? levels : qmax, asym,
-                  name};
+    copy_ctx c = {out->data, lo, hi, is_unsigned, shift, name};
     st = xo_foreach_row(&op->t, copy_q_row, &c);
     if (st != XO_OK) return st;
     out->ptr = out->data;
@@ -135,18 +152,19 @@ static xo_status take_quantized(const xo_operand *op, xo_precision prec,
     if (st != XO_OK) return st;
     for (int64_t s = 0; s < out->nscales; s++) {
       int32_t z = q->zero_point[s];
-      if (z < 0 || z > levels)
+      if (z < lo || z > hi)
         return xo_fail(XO_ERR_INVALID_ARG,
-                       "%s: zero_point[%lld] = %d is "
-                       "outside [0, %d]",
-                       name, (long long)s, z, levels);
-      out->zero_point[s] = z;
+                       "%s: zero_point[%lld] = %d is outside [%d, %d], the "
+                       "range of its %s values",
+                       name, (long long)s, z, lo, hi,
+                       is_unsigned ? "unsigned" : "signed");
+      out->zero_point[s] = z + shift;
     }
   }
   out->asym = asym;
   out->granularity = q->spec.granularity;
   out->group_size = q->spec.granularity == XO_Q_GROUP ? q->spec.group_size : 0;
-  out->qmag = asym ? levels : qmax;
+  out->qmag = asym ? 2 * qmax + 1 : qmax;
   return XO_OK;
 }
 
@@ -190,7 +208,10 @@ xo_status xo_prepare_bytes(const xo_operand *op, xo_precision prec, int pack4,
     if (!(op->t.dtype == d && is_contiguous(&op->t))) *bytes = size;
     return XO_OK;
   }
-  if (op->q == NULL || !is_contiguous(&op->t)) *bytes = numel;
+  /* a copy: quantized here, strided, or shifted to the stored format */
+  int shifted = op->q != NULL && !op->q->spec.symmetric &&
+                (op->t.dtype == XO_DTYPE_U8) == (pack4 != 0);
+  if (op->q == NULL || !is_contiguous(&op->t) || shifted) *bytes = numel;
   if (pack4 && prec == XO_PREC_INT4) *bytes += numel / 2 + 1;
   return XO_OK;
 }
@@ -241,7 +262,7 @@ static xo_status prepare(const xo_operand *op, xo_precision prec,
     return st;
   }
   if (op->q != NULL) {
-    st = take_quantized(op, prec, name, numel, out);
+    st = take_quantized(op, prec, pack4, name, numel, out);
   } else {
     if (!is_float(op->t.dtype))
       return xo_fail(XO_ERR_TYPE,
@@ -258,7 +279,8 @@ static xo_status prepare(const xo_operand *op, xo_precision prec,
   /* int4: two values per byte */
   void *packed = NULL;
   st = xo_alloc((numel + 1) / 2, 1, &packed);
-  if (st == XO_OK) st = xo_pack_int4(out->ptr, numel, out->asym, packed);
+  /* weights are signed in every form here (take_quantized) */
+  if (st == XO_OK) st = xo_pack_int4(out->ptr, numel, 0, packed);
   if (st != XO_OK) {
     free(packed);
     return st;
@@ -306,5 +328,57 @@ xo_status xo_op_begin(int op, xo_precision prec, int have_args, xo_problem *p,
   p->op = op;
   p->prec = prec;
   p->out_dtype = prec == XO_PREC_FP64 ? XO_DTYPE_F64 : XO_DTYPE_F32;
+  return XO_OK;
+}
+
+xo_status xo_check_outq(xo_precision prec, const xo_tensor *out,
+                        const xo_outq *oq) {
+  if (oq == NULL) return XO_OK;
+  if (!xo_precision_is_integer(prec))
+    return xo_fail(XO_ERR_INVALID_ARG,
+                   "out_scale gives an int8 result of an integer precision "
+                   "(int8, int4), not of %s; drop out_scale or pass "
+                   "precision='int8'",
+                   xo_precision_name(prec));
+  if (out->dtype != XO_DTYPE_S8)
+    return xo_fail(XO_ERR_INVALID_ARG,
+                   "out_scale gives an int8 result: the output must be int8 "
+                   "(drop out_dtype=int32, which returns raw accumulators)");
+  if (!(isfinite(oq->scale) && oq->scale > 0))
+    return xo_fail(XO_ERR_INVALID_ARG,
+                   "out_scale = %g must be finite and positive",
+                   (double)oq->scale);
+  if (oq->zero_point < -128 || oq->zero_point > 127)
+    return xo_fail(XO_ERR_INVALID_ARG,
+                   "out_zero_point = %d is outside [-128, 127], the int8 "
+                   "result's range",
+                   (int)oq->zero_point);
+  return XO_OK;
+}
+
+xo_status xo_take_bias(const xo_tensor *bias, int64_t n, const char *per,
+                       const xo_problem *p, int finite, void **out) {
+  int64_t nb;
+  *out = NULL;
+  if (bias->ndim != 1 || bias->shape[0] != n)
+    return xo_fail(XO_ERR_INVALID_ARG,
+                   "bias must have shape [%lld] (one per %s)", (long long)n,
+                   per);
+  if (p->out_dtype == XO_DTYPE_S32)
+    return xo_fail(XO_ERR_INVALID_ARG,
+                   "a bias cannot be added to raw int32 accumulators; drop "
+                   "out_dtype or add it yourself");
+  xo_status st = xo_to_contiguous(bias, (xo_dtype)p->out_dtype, out, &nb);
+  if (st != XO_OK) return st;
+  if (finite) /* an s8 result has no NaN: refuse one rather than guess */
+    for (int64_t i = 0; i < nb; i++)
+      if (!isfinite(((const float *)*out)[i])) {
+        free(*out);
+        *out = NULL;
+        return xo_fail(XO_ERR_INVALID_ARG,
+                       "bias[%lld] is not finite; an int8 result "
+                       "(out_scale) needs a finite bias",
+                       (long long)i);
+      }
   return XO_OK;
 }

@@ -176,6 +176,7 @@ static PyObject *new_output(int nd, const int64_t *shape, int dtype) {
   for (int i = 0; i < nd; i++) dims[i] = (npy_intp)shape[i];
   int npy = dtype == XO_DTYPE_F64   ? NPY_FLOAT64
             : dtype == XO_DTYPE_S32 ? NPY_INT32
+            : dtype == XO_DTYPE_S8  ? NPY_INT8
                                     : NPY_FLOAT32;
   return PyArray_ZEROS(nd, dims, npy, 0);
 }
@@ -357,29 +358,53 @@ static PyObject *py_matmul_fast(PyObject *self, PyObject *const *argv,
 }
 
 PyDoc_STRVAR(matmul_doc,
-             "matmul(a, b, device, prec, a_q, b_q, int32) -> out\n\n"
+             "matmul(a, b, device, prec, a_q, b_q, int32, bias=None, "
+             "out_scale=None, out_zero_point=0) -> out\n\n"
              "a [batch, M, K] @ b [batch, K, N] (zero batch strides "
-             "broadcast). a_q/b_q: quantization tuples or None.");
-static PyObject *py_matmul(PyObject *self, PyObject *args) {
+             "broadcast). a_q/b_q: QParams or None. bias [N] in the result's "
+             "float dtype; out_scale: an int8 result.");
+/* The quantized-result request: NULL when out_scale is None. */
+static int to_outq(PyObject *scale, int zp, xo_outq *oq, const xo_outq **p) {
+  *p = NULL;
+  if (scale == Py_None) return 0;
+  double v = PyFloat_AsDouble(scale);
+  if (v == -1.0 && PyErr_Occurred()) return -1;
+  oq->scale = (float)v;
+  oq->zero_point = zp;
+  *p = oq;
+  return 0;
+}
+
+static PyObject *py_matmul(PyObject *self, PyObject *args, PyObject *kw) {
   (void)self;
-  PyObject *pa, *pb, *qa, *qb;
+  static char *names[] = {
+      "a",     "b",    "device",    "prec",           "a_q", "b_q",
+      "int32", "bias", "out_scale", "out_zero_point", NULL};
+  PyObject *pa, *pb, *qa, *qb, *pbias = Py_None, *pscale = Py_None;
   const char *dev_name;
-  int prec, want_int32;
+  int prec, want_int32, ozp = 0;
   xo_operand a, b;
   xo_qparams qpa, qpb;
+  xo_tensor bias;
+  xo_outq oqv;
+  const xo_outq *oq;
   xo_device_t dev;
-  if (!PyArg_ParseTuple(args, "OOsiOOp", &pa, &pb, &dev_name, &prec, &qa, &qb,
-                        &want_int32))
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "OOsiOOp|OOi", names, &pa, &pb,
+                                   &dev_name, &prec, &qa, &qb, &want_int32,
+                                   &pbias, &pscale, &ozp))
     return NULL;
   if (to_operand(pa, qa, "a", &a, &qpa) < 0 ||
-      to_operand(pb, qb, "b", &b, &qpb) < 0 || find_device(dev_name, &dev) < 0)
+      to_operand(pb, qb, "b", &b, &qpb) < 0 ||
+      (pbias != Py_None && to_tensor(pbias, "bias", &bias) < 0) ||
+      to_outq(pscale, ozp, &oqv, &oq) < 0 || find_device(dev_name, &dev) < 0)
     return NULL;
   if (a.t.ndim != 3 || b.t.ndim != 3) {
     PyErr_SetString(PyExc_ValueError, "internal: matmul takes 3-d views");
     return NULL;
   }
   int64_t shape[3] = {a.t.shape[0], a.t.shape[1], b.t.shape[2]};
-  PyObject *out = new_output(3, shape, out_dtype(prec, want_int32));
+  PyObject *out =
+      new_output(3, shape, oq ? XO_DTYPE_S8 : out_dtype(prec, want_int32));
   if (out == NULL) return NULL;
   xo_tensor to;
   if (to_tensor(out, "out", &to) < 0) {
@@ -388,33 +413,40 @@ static PyObject *py_matmul(PyObject *self, PyObject *args) {
   }
   xo_op_info info;
   xo_status st;
+  const xo_tensor *bp = pbias == Py_None ? NULL : &bias;
   Py_BEGIN_ALLOW_THREADS st =
-      xo_matmul(dev, (xo_precision)prec, &a, &b, &to, &info);
+      xo_matmul_ex(dev, (xo_precision)prec, &a, &b, bp, oq, &to, &info);
   Py_END_ALLOW_THREADS return finish(st, out, &info);
 }
 
 PyDoc_STRVAR(conv2d_doc,
              "conv2d(x, w, bias, device, prec, x_q, w_q, stride, dilation, "
-             "pad_begin, pad_end, groups, int32) -> out\n\n"
-             "x is an NCHW view; pairs are (h, w) tuples.");
+             "pad_begin, pad_end, groups, int32, out_scale=None, "
+             "out_zero_point=0) -> out\n\n"
+             "x is an NCHW view; pairs are (h, w) tuples; out_scale: an int8 "
+             "result.");
 static PyObject *py_conv2d(PyObject *self, PyObject *args, PyObject *kw) {
   (void)self;
   static char *names[] = {
-      "x",      "w",        "bias",      "device",  "prec",   "x_q",   "w_q",
-      "stride", "dilation", "pad_begin", "pad_end", "groups", "int32", NULL};
-  PyObject *px, *pw, *pbias, *qx, *qw;
+      "x",     "w",         "bias",           "device",    "prec",    "x_q",
+      "w_q",   "stride",    "dilation",       "pad_begin", "pad_end", "groups",
+      "int32", "out_scale", "out_zero_point", NULL};
+  PyObject *px, *pw, *pbias, *qx, *qw, *pscale = Py_None;
   const char *dev_name;
-  int prec, want_int32;
+  int prec, want_int32, ozp = 0;
+  xo_outq oqv;
+  const xo_outq *oq;
   long long s[2], d[2], pb[2], pe[2], groups;
   xo_operand x, w;
   xo_qparams qpx, qpw;
   xo_tensor bias, to;
   xo_device_t dev;
-  if (!PyArg_ParseTupleAndKeywords(args, kw, "OOOsiOO(LL)(LL)(LL)(LL)Lp", names,
-                                   &px, &pw, &pbias, &dev_name, &prec, &qx, &qw,
-                                   &s[0], &s[1], &d[0], &d[1], &pb[0], &pb[1],
-                                   &pe[0], &pe[1], &groups, &want_int32))
+  if (!PyArg_ParseTupleAndKeywords(
+          args, kw, "OOOsiOO(LL)(LL)(LL)(LL)Lp|Oi", names, &px, &pw, &pbias,
+          &dev_name, &prec, &qx, &qw, &s[0], &s[1], &d[0], &d[1], &pb[0],
+          &pb[1], &pe[0], &pe[1], &groups, &want_int32, &pscale, &ozp))
     return NULL;
+  if (to_outq(pscale, ozp, &oqv, &oq) < 0) return NULL;
   if (to_operand(px, qx, "x", &x, &qpx) < 0 ||
       to_operand(pw, qw, "w", &w, &qpw) < 0 ||
       (pbias != Py_None && to_tensor(pbias, "bias", &bias) < 0) ||
@@ -430,7 +462,8 @@ static PyObject *py_conv2d(PyObject *self, PyObject *args, PyObject *kw) {
   int64_t shape[4];
   xo_status shape_st = xo_conv2d_output_shape(x.t.shape, w.t.shape, &cp, shape);
   if (shape_st != XO_OK) return raise_status(shape_st);
-  PyObject *out = new_output(4, shape, out_dtype(prec, want_int32));
+  PyObject *out =
+      new_output(4, shape, oq ? XO_DTYPE_S8 : out_dtype(prec, want_int32));
   if (out == NULL) return NULL;
   if (to_tensor(out, "out", &to) < 0) {
     Py_DECREF(out);
@@ -440,7 +473,7 @@ static PyObject *py_conv2d(PyObject *self, PyObject *args, PyObject *kw) {
   xo_status st;
   const xo_tensor *bp = pbias == Py_None ? NULL : &bias;
   Py_BEGIN_ALLOW_THREADS st =
-      xo_conv2d(dev, (xo_precision)prec, &x, &w, bp, &cp, &to, &info);
+      xo_conv2d_ex(dev, (xo_precision)prec, &x, &w, bp, &cp, oq, &to, &info);
   Py_END_ALLOW_THREADS return finish(st, out, &info);
 }
 
@@ -550,6 +583,60 @@ fail:
   Py_XDECREF(scale);
   Py_XDECREF(zp);
   return NULL;
+}
+
+PyDoc_STRVAR(quantize_given_doc,
+             "quantize_given(x, prec, granularity, axis, group_axis, "
+             "group_size, scale, zero_point or None, lo, hi, unsigned) -> q"
+             "\n\nONNX QuantizeLinear with the given float32 scales and int32 "
+             "zero points: saturate(rint(x / scale) + zero_point) into "
+             "[lo, hi]; q is int8, or uint8 when unsigned.");
+static PyObject *py_quantize_given(PyObject *self, PyObject *args) {
+  (void)self;
+  PyObject *px, *pscale, *pzp, *q;
+  int prec, gran, axis, gaxis, lo, hi, is_unsigned;
+  long long gsize;
+  xo_tensor x, ts, tz;
+  if (!PyArg_ParseTuple(args, "OiiiiLOOiip", &px, &prec, &gran, &axis, &gaxis,
+                        &gsize, &pscale, &pzp, &lo, &hi, &is_unsigned))
+    return NULL;
+  if (to_tensor(px, "x", &x) < 0 || to_tensor(pscale, "scale", &ts) < 0 ||
+      (pzp != Py_None && to_tensor(pzp, "zero_point", &tz) < 0))
+    return NULL;
+  if (ts.dtype != XO_DTYPE_F32 ||
+      !PyArray_IS_C_CONTIGUOUS((PyArrayObject *)pscale) ||
+      (pzp != Py_None && (tz.dtype != XO_DTYPE_S32 ||
+                          !PyArray_IS_C_CONTIGUOUS((PyArrayObject *)pzp)))) {
+    PyErr_SetString(PyExc_TypeError,
+                    "internal: scale must be C-contiguous float32 and "
+                    "zero_point int32");
+    return NULL;
+  }
+  xo_qspec spec = {
+      (xo_precision)prec, (xo_qgranularity)gran, axis, gaxis, gsize, 1};
+  int64_t ns;
+  xo_status st = xo_quant_nscales(&x, &spec, &ns);
+  if (st != XO_OK) return raise_status(st);
+  if (PyArray_SIZE((PyArrayObject *)pscale) != ns ||
+      (pzp != Py_None && PyArray_SIZE((PyArrayObject *)pzp) != ns)) {
+    PyErr_Format(PyExc_ValueError,
+                 "scale and zero_point need %lld values for this layout",
+                 (long long)ns);
+    return NULL;
+  }
+  npy_intp dims[XO_MAX_DIMS];
+  for (int i = 0; i < x.ndim; i++) dims[i] = (npy_intp)x.shape[i];
+  q = PyArray_ZEROS(x.ndim, dims, is_unsigned ? NPY_UINT8 : NPY_INT8, 0);
+  if (q == NULL) return NULL;
+  int8_t *qd = PyArray_DATA((PyArrayObject *)q);
+  const float *sd = ts.data;
+  const int32_t *zd = pzp == Py_None ? NULL : tz.data;
+  Py_BEGIN_ALLOW_THREADS st = xo_quantize_given(&x, &spec, sd, zd, lo, hi, qd);
+  Py_END_ALLOW_THREADS if (st != XO_OK) {
+    Py_DECREF(q);
+    return raise_status(st);
+  }
+  return q;
 }
 
 PyDoc_STRVAR(
@@ -946,7 +1033,8 @@ static PyObject *py_cache_clear(PyObject *self, PyObject *noargs) {
 }
 
 static PyMethodDef methods[] = {
-    {"matmul", py_matmul, METH_VARARGS, matmul_doc},
+    {"matmul", (PyCFunction)(void (*)(void))py_matmul,
+     METH_VARARGS | METH_KEYWORDS, matmul_doc},
     {"matmul_fast", (PyCFunction)(void (*)(void))py_matmul_fast, METH_FASTCALL,
      matmul_fast_doc},
     {"fast_register", py_fast_register, METH_VARARGS, fast_register_doc},
@@ -958,6 +1046,7 @@ static PyMethodDef methods[] = {
     {"attention", (PyCFunction)(void (*)(void))py_attention,
      METH_VARARGS | METH_KEYWORDS, attention_doc},
     {"quantize", py_quantize, METH_VARARGS, quantize_doc},
+    {"quantize_given", py_quantize_given, METH_VARARGS, quantize_given_doc},
     {"convert", py_convert, METH_VARARGS, convert_doc},
     {"pack_int4", py_pack_int4, METH_VARARGS, pack_int4_doc},
     {"unpack_int4", py_unpack_int4, METH_VARARGS, unpack_int4_doc},

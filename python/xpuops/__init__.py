@@ -9,7 +9,7 @@ from . import reference
 from .api import libs as _libs
 from .api.devices import Device, devices, get_num_threads, set_num_threads
 from .api.errors import DeviceUnavailableError, UnsupportedError
-from .api.ops import attention, conv2d, last_info, matmul
+from .api.ops import attention, conv1d, conv2d, last_info, matmul
 from .api.precision import PRECISIONS
 from .api.quant import QTensor, quantize
 from .api.throughput import Throughput
@@ -47,6 +47,7 @@ __all__ = [
     "canary",
     "chips",
     "compare",
+    "conv1d",
     "conv2d",
     "devices",
     "environment",

@@ -105,9 +105,15 @@ static xo_status npu_describe(int index, xo_device_desc *d) {
   return XO_OK;
 }
 
-/* The value of element e of a symmetric integer operand (int4: packed). */
-static int32_t q_at(const void *data, int64_t e, int packed4) {
-  if (!packed4) return ((const int8_t *)data)[e];
+/* How an integer operand is stored (core/internal.h xo_args): s8, s4
+ * packed two per byte (weights), or u8 (activations with zero points). */
+enum { Q_S8 = 0, Q_S4 = 1, Q_U8 = 2 };
+
+/* The stored value of element e (zero points not subtracted: the core's
+ * xo_zp_* compensate the sums afterwards). */
+static int32_t q_at(const void *data, int64_t e, int kind) {
+  if (kind == Q_U8) return ((const uint8_t *)data)[e];
+  if (kind == Q_S8) return ((const int8_t *)data)[e];
   int nib = (((const uint8_t *)data)[e / 2] >> ((e & 1) * 4)) & 0x0F;
   return (nib ^ 8) - 8;
 }
@@ -115,12 +121,13 @@ static int32_t q_at(const void *data, int64_t e, int packed4) {
 /* acc [m][n] = A [m][k] x B [k][n]; A and B are read through strides so the
  * same loop serves matmul (A = a, B = b) and conv (A = w, B = im2col). */
 XO_CLONES static void mac(int64_t m, int64_t n, int64_t k, const void *a,
-                          int64_t a0, int a4, const int32_t *b, int32_t *acc) {
+                          int64_t a0, int akind, const int32_t *b,
+                          int32_t *acc) {
   for (int64_t i = 0; i < m; i++) {
     int32_t *row = acc + i * n;
     for (int64_t j = 0; j < n; j++) row[j] = 0;
     for (int64_t kk = 0; kk < k; kk++) {
-      int32_t av = q_at(a, a0 + i * k + kk, a4);
+      int32_t av = q_at(a, a0 + i * k + kk, akind);
       const int32_t *bk = b + kk * n;
       for (int64_t j = 0; j < n; j++) row[j] += av * bk[j];
     }
@@ -146,6 +153,39 @@ static xo_status requantize_block(int64_t m, int64_t n, const int32_t *acc,
           xo_requantize(acc[i * n + j], mult, shift, 0, single_rounding);
       out[i * n + j] = (float)q * s_out;
     }
+  return XO_OK;
+}
+
+/* An int8 result of the caller's output scale (QLinearMatMul/Conv), as an
+ * NPU computes it: the float bias rounded to the accumulator's scale sa *
+ * sb (an s32 bias, as TFLite stores it) and added, then the fixed-point
+ * multiplier sa * sb / out_scale. Within 1 LSB of the core's float rule
+ * (xo_rule_requant_s8) while sa * sb / out_scale <= 1 (DESIGN.md s2). The
+ * channel of element e is (e / stride) % channels. */
+static xo_status requantize_out(const int32_t *acc, int64_t count, float sa,
+                                const float *sb, int per_channel,
+                                int64_t channels, int64_t stride,
+                                const float *bias, const xo_args *args,
+                                int8_t *out) {
+  for (int64_t e = 0; e < count; e++) {
+    int64_t ch = (e / stride) % channels, cs = per_channel ? ch : 0;
+    double s_acc = (double)sa * (double)sb[cs];
+    int32_t mult;
+    int shift;
+    xo_status st =
+        xo_quantize_multiplier(s_acc / (double)args->out_scale, &mult, &shift);
+    if (st != XO_OK) return st;
+    int64_t v = acc[e];
+    if (bias) {
+      double bq = nearbyint((double)bias[ch] / s_acc);
+      v += bq > INT32_MAX   ? INT32_MAX
+           : bq < INT32_MIN ? INT32_MIN
+                            : (int64_t)bq;
+    }
+    v = v > INT32_MAX ? INT32_MAX : v < INT32_MIN ? INT32_MIN : v;
+    out[e] = (int8_t)xo_requantize((int32_t)v, mult, shift,
+                                   args->out_zero_point, single_rounding);
+  }
   return XO_OK;
 }
 
@@ -176,12 +216,18 @@ static xo_status npu_matmul(const xo_im2col_plan *pl, const xo_args *args) {
   for (int64_t i = 0; i < p->batch && st == XO_OK; i++) {
     if (i == 0 || p->batch_b > 1)
       for (int64_t e = 0; e < k * n; e++)
-        bw[e] = q_at(args->in[1], (p->batch_b > 1 ? i : 0) * k * n + e, b4);
-    mac(m, n, k, args->in[0], (p->batch_a > 1 ? i : 0) * m * k, 0, bw,
-        acc + i * m * n);
+        bw[e] = q_at(args->in[1], (p->batch_b > 1 ? i : 0) * k * n + e,
+                     b4 ? Q_S4 : Q_S8);
+    mac(m, n, k, args->in[0], (p->batch_a > 1 ? i : 0) * m * k,
+        pl->h.p.a_asym ? Q_U8 : Q_S8, bw, acc + i * m * n);
   }
+  /* sums of the stored values: the core's identity subtracts zero points */
+  if (st == XO_OK) st = xo_zp_matmul(&pl->h.p, args, 0, k, 0, acc);
   if (st == XO_OK && pl->h.p.out_dtype == XO_DTYPE_S32) {
     memcpy(args->out, acc, (size_t)total * 4);
+  } else if (st == XO_OK && pl->h.p.requant) {
+    st = requantize_out(acc, total, args->scale[0][0], args->scale[1], per_ch,
+                        n, 1, args->bias, args, args->out);
   } else if (st == XO_OK) {
     float sa = args->scale[0][0];
     float so = output_scale(acc, total, sa, args->scale[1], per_ch, n, 1);
@@ -200,22 +246,29 @@ static xo_status npu_conv(const xo_im2col_plan *pl, const xo_args *args) {
   int64_t total = p->in_n * p->out_c * cols;
   int w4 = pl->h.p.prec == XO_PREC_INT4;
   int per_ch = pl->h.p.b_granularity == XO_Q_AXIS;
+  int32_t za = pl->h.p.a_asym ? args->zero_point[0][0] : 0;
   int32_t *col = NULL, *x32 = NULL, *acc = NULL;
   xo_status st = xo_alloc(r * cols, sizeof(int32_t), (void **)&col);
   if (st == XO_OK) st = xo_alloc(cg * hw, sizeof(int32_t), (void **)&x32);
   if (st == XO_OK) st = xo_alloc(total, sizeof(int32_t), (void **)&acc);
   for (int64_t nn = 0; nn < p->in_n && st == XO_OK; nn++)
     for (int64_t g = 0; g < p->groups; g++) {
-      const int8_t *x =
-          (const int8_t *)args->in[0] + (nn * p->in_c + g * cg) * hw;
-      for (int64_t e = 0; e < cg * hw; e++) x32[e] = x[e];
+      int64_t x0 = (nn * p->in_c + g * cg) * hw;
+      for (int64_t e = 0; e < cg * hw; e++)
+        x32[e] = q_at(args->in[0], x0 + e, pl->h.p.a_asym ? Q_U8 : Q_S8);
+      /* padding holds x's zero point: a padded tap is x - za = 0 */
       for (int64_t e = 0; e < r * cols; e++)
-        col[e] = pl->map[e] < 0 ? 0 : x32[pl->map[e]];
-      mac(ocg, cols, r, args->in[1], g * ocg * r, w4, col,
+        col[e] = pl->map[e] < 0 ? za : x32[pl->map[e]];
+      mac(ocg, cols, r, args->in[1], g * ocg * r, w4 ? Q_S4 : Q_S8, col,
           acc + (nn * p->out_c + g * ocg) * cols);
     }
+  if (st == XO_OK) st = xo_zp_conv(&pl->h.p, args, 0, acc);
   if (st == XO_OK && pl->h.p.out_dtype == XO_DTYPE_S32) {
     memcpy(args->out, acc, (size_t)total * 4);
+  } else if (st == XO_OK && pl->h.p.requant) {
+    st = requantize_out(acc, total, args->scale[0][0], args->scale[1], per_ch,
+                        p->out_c, cols, pl->h.p.has_bias ? args->bias : NULL,
+                        args, args->out);
   } else if (st == XO_OK) {
     float sa = args->scale[0][0];
     float so =
@@ -278,16 +331,22 @@ static void npu_describe_plan(const void *v, char *impl, size_t n) {
            single_rounding ? "single" : "gemmlowp double");
 }
 
-/* zero points and group-wise scales are not modeled */
+/* zero points through the core's identity (xo_zp_*), on sums of the
+ * stored values; quantized outputs natively (requantize_out); group-wise
+ * scales are not modeled */
+enum {
+  NPU_TAKES = XO_TAKES_ASYM_A | XO_TAKES_ASYM_B | XO_TAKES_S32 |
+  XO_TAKES_REQUANT
+};
 const xo_backend xo_backend_npusim = {
     .name = "npusim",
     .init = npu_init,
     .device_count = npu_count,
     .describe = npu_describe,
-    .ops[XO_OP_MATMUL] = {.run = npu_run_matmul, .takes = XO_TAKES_S32},
+    .ops[XO_OP_MATMUL] = {.run = npu_run_matmul, .takes = NPU_TAKES},
     .ops[XO_OP_CONV2D] = {.plan = xo_im2col_plan_make,
                           .run = npu_run_conv,
-                          .takes = XO_TAKES_S32},
+                          .takes = NPU_TAKES},
     .ops[XO_OP_ATTENTION] = {.run = npu_run_attention},
     .plan_size = sizeof(xo_im2col_plan),
     .plan_release = xo_im2col_plan_release,

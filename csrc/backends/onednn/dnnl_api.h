@@ -36,6 +36,7 @@
 #define XO_DNNL_PROP_KINDS(X) X(dnnl_forward_inference, 96)
 #define XO_DNNL_ALG_KINDS(X)       \
   X(dnnl_convolution_direct, 1)    \
+  X(dnnl_eltwise_tanh, 33)         \
   X(dnnl_eltwise_linear, 38)       \
   X(dnnl_softmax_accurate, 196608) \
   X(dnnl_binary_add, 131056)

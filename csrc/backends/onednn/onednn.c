@@ -219,8 +219,9 @@ static void dnn_set_num_threads(int n) {
   D.omp_set_num_threads(n);
 }
 
-/* oneDNN 3.2 takes no weight zero points, and no input zero point in a
- * convolution (its padding would need it) */
+/* oneDNN 3.2 takes no weight zero points: the primitives give s32 sums and
+ * the core's identity adds their term (semantics.h xo_zp_*); input zero
+ * points are the primitives' own (a padded conv tap contributes 0) */
 const xo_backend xo_backend_onednn = {
     .name = "onednn",
     .init = dnn_init,
@@ -228,11 +229,11 @@ const xo_backend xo_backend_onednn = {
     .describe = dnn_describe,
     .ops[XO_OP_MATMUL] = {.plan = dnn_matmul_plan,
                           .run = dnn_matmul_run,
-                          .takes =
-                              XO_TAKES_ASYM_A | XO_TAKES_GROUP | XO_TAKES_S32},
+                          .takes = XO_TAKES_ALL},
     .ops[XO_OP_CONV2D] = {.plan = dnn_conv_plan,
                           .run = dnn_conv_run,
-                          .takes = XO_TAKES_S32},
+                          .takes =
+                              XO_TAKES_ASYM_A | XO_TAKES_ASYM_B | XO_TAKES_S32},
     .ops[XO_OP_ATTENTION] = {.plan = dnn_attention_plan,
                              .run = dnn_attention_run},
     .plan_size = sizeof(dnn_plan),

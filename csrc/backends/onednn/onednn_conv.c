@@ -37,7 +37,11 @@ xo_status dnn_conv_plan(void *plan) {
   dnnl_dims_t oc = {p->conv.out_c};
   int wn = g > 1 ? 5 : 4; /* (G)OIHW */
   const int64_t *w = g > 1 ? wd : wd4;
-  dnnl_data_type_t dst = p->out_dtype == XO_DTYPE_S32 ? dnnl_s32 : dnnl_f32;
+  /* weights zero points: oneDNN 3.2 takes none, so the primitive gives s32
+   * and the core adds their term (xo_zp_conv), scales and bias */
+  int comp = integer && p->b_asym;
+  dnnl_data_type_t dst =
+      p->out_dtype == XO_DTYPE_S32 || comp ? dnnl_s32 : dnnl_f32;
   dnnl_data_type_t st = dnn_operand_type(prec, p->a_asym);
   dnnl_data_type_t wt = dnn_operand_type(prec, 0);
   /* the user's plain layouts */
@@ -62,6 +66,10 @@ xo_status dnn_conv_plan(void *plan) {
     D.dnnl_primitive_attr_set_scales_mask(attr, DNNL_ARG_WEIGHTS,
                                           per_oc ? (g > 1 ? 3 : 1) : 0);
   }
+  /* input zero points: oneDNN subtracts them and a padded tap contributes
+   * 0, the padding the core's rule asks for */
+  if (integer && p->a_asym)
+    D.dnnl_primitive_attr_set_zero_points_mask(attr, DNNL_ARG_SRC, 0);
   dnnl_dims_t strides = {p->conv.stride[0], p->conv.stride[1]};
   dnnl_dims_t dil = {p->conv.dil[0] - 1,
                      p->conv.dil[1] - 1}; /* oneDNN counts gaps */
@@ -70,8 +78,8 @@ xo_status dnn_conv_plan(void *plan) {
   dnnl_primitive_desc_t pd = NULL;
   dnnl_status_t s = D.dnnl_convolution_forward_primitive_desc_create(
       &pd, dnn_engine, dnnl_forward_inference, dnnl_convolution_direct, asrc,
-      awei, p->has_bias ? pl->md[MD_BIAS] : NULL, adst, strides, dil, pl_, pr,
-      attr);
+      awei, p->has_bias && !comp ? pl->md[MD_BIAS] : NULL, adst, strides, dil,
+      pl_, pr, attr);
   D.dnnl_memory_desc_destroy(asrc);
   D.dnnl_memory_desc_destroy(awei);
   D.dnnl_memory_desc_destroy(adst);
@@ -172,8 +180,12 @@ xo_status dnn_conv_run(void *plan, const xo_args *args, xo_run_stats *stats) {
   const void *xs =
       st == XO_OK ? through(pl, 0, 2, pl->md[MD_SRC], x, pl->md[7], &st) : NULL;
   if (st != XO_OK) goto done;
-  void *dst = pl->reorder[2].prim ? dnn_scratch(4, pl->bytes[2]) : args->out;
-  if (dst == NULL) {
+  int comp = p->b_asym, f32 = p->out_dtype != XO_DTYPE_S32;
+  int64_t nout = c->in_n * c->out_c * c->out_h * c->out_w;
+  /* where the s32 sums land when the core still adds zero-point terms */
+  void *user = comp && f32 ? dnn_scratch(5, (size_t)nout * 4) : args->out;
+  void *dst = pl->reorder[2].prim ? dnn_scratch(4, pl->bytes[2]) : user;
+  if (dst == NULL || user == NULL) {
     st = xo_fail(XO_ERR_NO_MEMORY, "onednn: no memory");
     goto done;
   }
@@ -184,17 +196,23 @@ xo_status dnn_conv_run(void *plan, const xo_args *args, xo_run_stats *stats) {
       {DNNL_ARG_ATTR_SCALES | DNNL_ARG_SRC, pl->md[MD_SA], args->scale[0]},
       {DNNL_ARG_ATTR_SCALES | DNNL_ARG_WEIGHTS, pl->md[MD_SB], args->scale[1]},
       {DNNL_ARG_BIAS, pl->md[MD_BIAS], args->bias},
+      {DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC, pl->md[MD_ZA],
+       args->zero_point[0]},
   };
   int integer = xo_precision_is_integer((xo_precision)p->prec);
   int n = 3;
-  if (integer && p->out_dtype != XO_DTYPE_S32) n = 5;
-  if (p->has_bias) ex[n++] = ex[5];
+  if (integer && f32 && !comp) n = 5;
+  if (p->has_bias && !comp) ex[n++] = ex[5];
+  if (integer && p->a_asym) ex[n++] = ex[6];
   st = dnn_exec(&pl->main, ex, n);
   if (st == XO_OK && pl->reorder[2].prim) {
     dnn_arg back[] = {{DNNL_ARG_FROM, pl->md[9], dst},
-                      {DNNL_ARG_TO, pl->md[MD_DST], args->out}};
+                      {DNNL_ARG_TO, pl->md[MD_DST], user}};
     st = dnn_exec(&pl->reorder[2], back, 2);
   }
+  /* src zero points were subtracted by the primitive (a_done) */
+  if (st == XO_OK && comp) st = xo_zp_conv(p, args, 1, user);
+  if (st == XO_OK && comp && f32) xo_dequant_result(p, args, user, args->out);
 done:
   if (held) dnn_wcache_done(&pl->wc);
   return st;

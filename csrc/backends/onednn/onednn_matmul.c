@@ -25,8 +25,12 @@ xo_status dnn_matmul_plan(void *plan) {
   int64_t nbatch =
       p->mm.batch_a > p->mm.batch_b ? p->mm.batch_a : p->mm.batch_b;
   int64_t dd[3] = {nbatch, p->mm.m, p->mm.n};
+  /* s32 results: raw, group-wise, or weights with zero points (oneDNN
+   * 3.2 takes none: the core's identity adds that term, xo_zp_matmul) */
   dnnl_data_type_t dst =
-      integer && (group || p->out_dtype == XO_DTYPE_S32) ? dnnl_s32 : dnnl_f32;
+      integer && (group || p->out_dtype == XO_DTYPE_S32 || p->b_asym)
+          ? dnnl_s32
+          : dnnl_f32;
   dnnl_memory_desc_t src =
       dnn_md_strided(pl, 3, sd, dnn_operand_type(prec, p->a_asym), ss);
   dnnl_memory_desc_t wei =
@@ -64,11 +68,23 @@ static xo_status run_matmul(const dnn_plan *pl, const xo_args *args,
   const xo_problem *p = &pl->h.p;
   const int32_t zero = 0;
   const int32_t *za = args->zero_point[0] ? args->zero_point[0] : &zero;
+  int64_t nbatch =
+      p->mm.batch_a > p->mm.batch_b ? p->mm.batch_a : p->mm.batch_b;
+  /* the batches the primitive computes (one when both operands broadcast),
+   * for the core's zero-point terms and dequantization */
+  xo_problem q = *p;
+  q.mm.batch = nbatch;
   if (p->b_granularity != XO_Q_GROUP) {
+    int comp = p->b_asym, f32 = p->out_dtype != XO_DTYPE_S32;
+    void *dst = args->out;
+    if (comp && f32) {
+      dst = dnn_scratch(5, (size_t)(nbatch * p->mm.m * p->mm.n) * 4);
+      if (!dst) return xo_fail(XO_ERR_NO_MEMORY, "onednn: no memory");
+    }
     dnn_arg ex[] = {
         {DNNL_ARG_SRC, pl->md[MD_SRC], a},
         {DNNL_ARG_WEIGHTS, pl->md[MD_WEI], b},
-        {DNNL_ARG_DST, pl->md[MD_DST], args->out},
+        {DNNL_ARG_DST, pl->md[MD_DST], dst},
         {DNNL_ARG_ATTR_SCALES | DNNL_ARG_SRC, pl->md[MD_SA], args->scale[0]},
         {DNNL_ARG_ATTR_SCALES | DNNL_ARG_WEIGHTS, pl->md[MD_SB],
          args->scale[1]},
@@ -76,6 +92,9 @@ static xo_status run_matmul(const dnn_plan *pl, const xo_args *args,
     };
     int integer = xo_precision_is_integer((xo_precision)p->prec);
     xo_status st = dnn_exec(&pl->main, ex, integer ? 6 : 3);
+    /* src zero points were subtracted by the primitive (a_done) */
+    if (st == XO_OK && comp) st = xo_zp_matmul(&q, args, 0, q.mm.k, 1, dst);
+    if (st == XO_OK && comp && f32) xo_dequant_result(&q, args, dst, args->out);
     size_t one = (size_t)(p->mm.m * p->mm.n) * 4; /* f32 and s32 alike */
     if (p->mm.batch_a == 1 && p->mm.batch_b == 1)
       for (int64_t i = 1; i < p->mm.batch && st == XO_OK; i++)
@@ -84,8 +103,6 @@ static xo_status run_matmul(const dnn_plan *pl, const xo_args *args,
   }
   /* group-wise: s32 per group, dequantized and summed in group order as
    * ref does, so the results are identical */
-  int64_t nbatch =
-      p->mm.batch_a > p->mm.batch_b ? p->mm.batch_a : p->mm.batch_b;
   int64_t mn = p->mm.batch * p->mm.m * p->mm.n, gs = p->group_size;
   int32_t *acc = dnn_scratch(2, (size_t)mn * 4);
   if (!acc) return xo_fail(XO_ERR_NO_MEMORY, "onednn: no memory");
@@ -98,6 +115,8 @@ static xo_status run_matmul(const dnn_plan *pl, const xo_args *args,
         {DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC, pl->md[MD_ZA], za},
     };
     xo_status st = dnn_exec(&pl->main, ex, args->zero_point[0] ? 4 : 3);
+    if (st == XO_OK && p->b_asym)
+      st = xo_zp_matmul(&q, args, g * gs, (g + 1) * gs, 1, acc);
     if (st != XO_OK) return st;
     for (int64_t i = 0; i < p->mm.batch; i++)
       xo_dequant_rows(p->mm.m, p->mm.n, acc + (i % nbatch) * p->mm.m * p->mm.n,

@@ -359,8 +359,9 @@ static void cl_fini(void) {
   }
 }
 
-/* the kernels subtract no weight zero points, and no input zero point in
- * a convolution (its padding would need it) */
+/* the kernels subtract a matmul's input zero point; weight zero points,
+ * and a convolution's input zero point (im2col pads with it), go through
+ * the core's identity on the s32 sums (opencl_ops.c zp_on_host) */
 const xo_backend xo_backend_opencl = {
     .name = "opencl",
     .init = cl_init,
@@ -368,11 +369,11 @@ const xo_backend xo_backend_opencl = {
     .describe = cl_describe,
     .ops[XO_OP_MATMUL] = {.plan = cl_plan_matmul,
                           .run = cl_run,
-                          .takes =
-                              XO_TAKES_ASYM_A | XO_TAKES_GROUP | XO_TAKES_S32},
+                          .takes = XO_TAKES_ALL},
     .ops[XO_OP_CONV2D] = {.plan = cl_plan_conv,
                           .run = cl_run,
-                          .takes = XO_TAKES_S32},
+                          .takes =
+                              XO_TAKES_ASYM_A | XO_TAKES_ASYM_B | XO_TAKES_S32},
     .ops[XO_OP_ATTENTION] = {.supports = cl_supports_attention,
                              .plan = cl_plan_attention,
                              .run = cl_run},

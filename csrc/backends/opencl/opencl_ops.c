@@ -47,13 +47,22 @@ static xo_status gemm_kernel(cl_plan *pl, const char *a_fmt, const char *b_fmt,
  * (per channel along per_channel: "-DSCALE_COLS" for matmul's columns,
  * "-DSCALE_ROWS" for conv's rows), group-wise sums, bias. flags holds 160
  * bytes. */
+/* Whether the kernel leaves s32 sums for the host to finish with the core's
+ * zero-point identity (semantics.h xo_zp_*): the kernels subtract only a
+ * matmul's input zero point, and a convolution's im2col pads with x's
+ * stored zero point, so the sums there are of the stored values. */
+static int zp_on_host(const xo_problem *p) {
+  return p->b_asym || (p->op == XO_OP_CONV2D && p->a_asym);
+}
+
 static void gemm_flags(const xo_problem *p, const char *per_channel,
                        char *flags) {
   flags[0] = '\0';
   if (xo_precision_is_integer((xo_precision)p->prec)) {
-    if (p->out_dtype == XO_DTYPE_S32)
+    if (p->out_dtype == XO_DTYPE_S32 || zp_on_host(p)) {
       strcat(flags, "-DOUT_S32");
-    else if (p->b_granularity != XO_Q_TENSOR)
+      return; /* no scales, group sums or bias on s32 */
+    } else if (p->b_granularity != XO_Q_TENSOR)
       strcat(strcat(flags, "-DSCALES "), per_channel);
     else
       strcat(flags, "-DSCALES");
@@ -64,10 +73,11 @@ static void gemm_flags(const xo_problem *p, const char *per_channel,
 
 static void name_gemm(cl_plan *pl, const char *after) {
   snprintf(pl->impl, sizeof pl->impl,
-           "opencl:%s_%s (xo_gemm TS=%d WPT=%d from the %s%s, on %s)",
+           "opencl:%s_%s (xo_gemm TS=%d WPT=%d from the %s%s, on %s%s)",
            xo_op_name(pl->h.p.op),
            xo_precision_name((xo_precision)pl->h.p.prec), pl->tune.ts,
-           pl->tune.wpt, pl->tune.from, after, pl->dev->name);
+           pl->tune.wpt, pl->tune.from, after, pl->dev->name,
+           zp_on_host(&pl->h.p) ? "; zero-point terms on the host" : "");
 }
 
 static xo_status run_matmul(cl_plan *pl, const xo_args *args, run_ctx *r,
@@ -102,9 +112,12 @@ xo_status cl_plan_conv(void *plan) {
   gemm_flags(p, "-DSCALE_ROWS", flags);
   pl->enqueue = run_conv;
   name_gemm(pl, ", after xo_im2col");
-  const char *fw = fmt_of(prec, 0, 1, &ew), *fx = fmt_of(prec, 0, 0, &ex);
+  const char *fw = fmt_of(prec, 0, 1, &ew),
+             *fx = fmt_of(prec, p->a_asym, 0, &ex);
   xo_status st = gemm_kernel(pl, fw, fx, flags);
-  snprintf(opts, sizeof opts, "-DET=%s", et_of(ex));
+  /* u8 activations gather as uchar, so the padding value za keeps its bits */
+  snprintf(opts, sizeof opts, "-DET=%s",
+           p->a_asym && ex == 1 ? "uchar" : et_of(ex));
   if (st == XO_OK)
     st = cl_kernel_get(pl->dev, "im2col", opts, "xo_im2col", &pl->im2col);
   return st;
@@ -234,6 +247,39 @@ static xo_status read_out(run_ctx *r, cl_mem m, void *host, size_t bytes) {
                                      err);
 }
 
+/* Weights with zero points: s32 sums per group (or of all K) from the
+ * kernel, which subtracts za itself; the core's identity adds zw's term and
+ * the core dequantizes, group sums in group order as ref adds them. */
+static xo_status matmul_zp(cl_plan *pl, const xo_args *args, run_ctx *r,
+                           cl_mem *m, int za, long a_bs, long b_bs, size_t nc) {
+  const xo_problem *pp = &pl->h.p;
+  const xo_matmul_desc *p = &pp->mm;
+  int group = pp->b_granularity == XO_Q_GROUP;
+  int64_t gs = group ? pp->group_size : p->k, mn = p->m * p->n;
+  int f32 = pp->out_dtype != XO_DTYPE_S32;
+  int32_t *acc = f32 ? malloc(nc) : args->out;
+  if (acc == NULL) return xo_fail(XO_ERR_NO_MEMORY, "opencl: no memory");
+  xo_status st = XO_OK;
+  for (int64_t g = 0; g < p->k / gs && st == XO_OK; g++) {
+    st = run_gemm(pl, r, (int)p->m, (int)p->n, (int)p->k, (int)(g * gs),
+                  (int)((g + 1) * gs), m[0], 0, a_bs, m[1], 0, b_bs, m[2], 0,
+                  za, m[3], m[4], 0, 0, m[4], (int)p->batch);
+    if (st == XO_OK) st = read_out(r, m[2], acc, nc);
+    if (st == XO_OK) st = xo_zp_matmul(pp, args, g * gs, (g + 1) * gs, 1, acc);
+    if (st != XO_OK || !f32) continue;
+    if (!group) {
+      xo_dequant_result(pp, args, acc, args->out);
+      continue;
+    }
+    for (int64_t b = 0; b < p->batch; b++)
+      xo_dequant_rows(p->m, p->n, acc + b * mn, args->scale[0][0],
+                      args->scale[1] + g * p->n, 1, g > 0,
+                      (float *)args->out + b * mn);
+  }
+  if (f32) free(acc);
+  return st;
+}
+
 static xo_status run_matmul(cl_plan *pl, const xo_args *args, run_ctx *r,
                             cl_mem *m) {
   const xo_problem *pp = &pl->h.p;
@@ -267,6 +313,7 @@ static xo_status run_matmul(cl_plan *pl, const xo_args *args, run_ctx *r,
   int za = pp->a_asym ? args->zero_point[0][0] : 0;
   long a_bs = p->batch_a > 1 ? p->m * p->k : 0;
   long b_bs = p->batch_b > 1 ? p->k * p->n : 0;
+  if (zp_on_host(pp)) return matmul_zp(pl, args, r, m, za, a_bs, b_bs, nc);
   if (group) {
     for (int64_t g = 0; g < p->k / pp->group_size && st == XO_OK; g++)
       st = run_gemm(pl, r, (int)p->m, (int)p->n, (int)p->k,
@@ -289,7 +336,7 @@ static xo_status run_conv(cl_plan *pl, const xo_args *args, run_ctx *r,
   xo_precision prec = (xo_precision)pp->prec;
   size_t ew, ex;
   fmt_of(prec, 0, 1, &ew);
-  fmt_of(prec, 0, 0, &ex);
+  fmt_of(prec, pp->a_asym, 0, &ex);
   int cg = (int)(p->in_c / p->groups), ocg = (int)(p->out_c / p->groups);
   int R = cg * (int)(p->kh * p->kw), P = (int)(p->out_h * p->out_w);
   int64_t nx = p->in_n * p->in_c * p->in_h * p->in_w, nw = p->out_c * R;
@@ -313,13 +360,15 @@ static xo_status run_conv(cl_plan *pl, const xo_args *args, run_ctx *r,
   int SH = (int)p->stride[0], SW = (int)p->stride[1];
   int PH = (int)p->pad_begin[0], PW = (int)p->pad_begin[1];
   int DH = (int)p->dil[0], DW = (int)p->dil[1];
+  /* padding holds x's stored zero point: a padded tap is x - za = 0 */
+  int pad = pp->a_asym ? args->zero_point[0][0] : 0;
   for (int64_t n = 0; n < p->in_n && st == XO_OK; n++)
     for (int64_t g = 0; g < p->groups && st == XO_OK; g++) {
       long x_off = (long)((n * p->in_c + g * cg) * p->in_h * p->in_w);
-      karg a[] = {{8, &m[0]}, {8, &x_off}, {8, &m[6]}, {4, &C},
-                  {4, &H},    {4, &W},     {4, &KH},   {4, &KW},
-                  {4, &OH},   {4, &OW},    {4, &SH},   {4, &SW},
-                  {4, &PH},   {4, &PW},    {4, &DH},   {4, &DW}};
+      karg a[] = {{8, &m[0]}, {8, &x_off}, {8, &m[6]}, {4, &C},  {4, &H},
+                  {4, &W},    {4, &KH},    {4, &KW},   {4, &OH}, {4, &OW},
+                  {4, &SH},   {4, &SW},    {4, &PH},   {4, &PW}, {4, &DH},
+                  {4, &DW},   {4, &pad}};
       st = set_args(pl->im2col, a, (int)(sizeof a / sizeof a[0]));
       size_t gsz[2] = {(size_t)P, (size_t)R};
       if (st == XO_OK) st = enqueue(r, pl->im2col, 2, gsz, NULL);
@@ -328,7 +377,16 @@ static xo_status run_conv(cl_plan *pl, const xo_args *args, run_ctx *r,
                       m[6], 0, 0, m[2], (long)((n * p->out_c + g * ocg) * P), 0,
                       m[3], m[4], 0, (int)(g * ocg), m[5], 1);
     }
-  if (st == XO_OK) st = read_out(r, m[2], args->out, nout);
+  if (!zp_on_host(pp))
+    return st == XO_OK ? read_out(r, m[2], args->out, nout) : st;
+  /* s32 sums of the stored values: the core's identity, scales and bias */
+  int f32 = pp->out_dtype != XO_DTYPE_S32;
+  int32_t *acc = f32 ? malloc(nout) : args->out;
+  if (acc == NULL) return xo_fail(XO_ERR_NO_MEMORY, "opencl: no memory");
+  if (st == XO_OK) st = read_out(r, m[2], acc, nout);
+  if (st == XO_OK) st = xo_zp_conv(pp, args, 0, acc);
+  if (st == XO_OK && f32) xo_dequant_result(pp, args, acc, args->out);
+  if (f32) free(acc);
   return st;
 }
 

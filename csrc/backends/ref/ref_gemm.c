@@ -65,7 +65,9 @@ ref_ints ref_operand(const xo_problem *p, const xo_args *args, int i) {
   ref_ints r = {.data = args->in[i],
                 .zp = args->zero_point[i],
                 .packed4 = i == 1 && p->prec == XO_PREC_INT4, /* W4A8 */
-                .is_unsigned = i == 0 ? p->a_asym : p->b_asym,
+                /* weights with zero points are stored signed, activations
+                 * unsigned (ops/prepare.c) */
+                .is_unsigned = i == 0 && p->a_asym,
                 .div = 1,
                 .mod = 1};
   return r;

@@ -121,7 +121,74 @@ def _run(fn, *args):
     return fn(*args)
 
 
-def matmul(a, b, *, device="cpu", precision=None, out_dtype=None):
+def _out_q(out_scale, out_zero_point, precision, int32):
+    """The quantized-result request (QLinearMatMul / QLinearConv): (scale,
+    zero point) or None, checked with messages naming the fix."""
+    if out_scale is None:
+        if out_zero_point is not None:
+            raise ValueError("out_zero_point needs out_scale (the int8 result's scale)")
+        return None
+    if precision not in INTEGER:
+        raise ValueError(
+            f"out_scale gives an int8 result of an integer precision, not of "
+            f"{precision!r}; pass precision='int8' (or 'int4') or drop "
+            "out_scale"
+        )
+    if int32:
+        raise ValueError(
+            "out_scale gives an int8 result; out_dtype=int32 asks for raw "
+            "accumulators: drop one of them"
+        )
+    s = np.asarray(out_scale)
+    if s.size != 1 or s.dtype.kind not in "fiu":
+        raise ValueError(
+            f"out_scale must be one positive number (per tensor), got {out_scale!r}"
+        )
+    s = float(np.float32(s.reshape(())))
+    if not (math.isfinite(s) and s > 0):
+        raise ValueError(f"out_scale must be finite and positive, got {out_scale!r}")
+    z = 0 if out_zero_point is None else out_zero_point
+    zarr = np.asarray(z)
+    if zarr.size != 1 or zarr.dtype.kind not in "iu":
+        raise ValueError(f"out_zero_point must be one integer, got {out_zero_point!r}")
+    z = int(zarr.reshape(()))
+    if not -128 <= z <= 127:
+        raise ValueError(
+            f"out_zero_point={z} is outside [-128, 127], the int8 result's range"
+        )
+    return s, z
+
+
+def _bias(bias, n, per, int32):
+    """bias as a float array of shape (n,), or None."""
+    if bias is None:
+        return None
+    if isinstance(bias, QTensor):
+        raise TypeError("bias must be a float array, not a QTensor")
+    bias = as_float_array(bias, "bias")
+    if bias.shape != (n,):
+        raise ValueError(
+            f"bias must have shape ({n},), one per {per}; got {tuple(bias.shape)}"
+        )
+    if int32:
+        raise ValueError(
+            "bias cannot be added to raw int32 accumulators; "
+            "drop out_dtype or add it yourself"
+        )
+    return bias
+
+
+def matmul(
+    a,
+    b,
+    *,
+    bias=None,
+    out_scale=None,
+    out_zero_point=None,
+    device="cpu",
+    precision=None,
+    out_dtype=None,
+):
     """``a [..., M, K] @ b [..., K, N]`` with NumPy broadcasting of the batch
     dimensions (1-d operands as in numpy.matmul).
 
@@ -132,8 +199,18 @@ def matmul(a, b, *, device="cpu", precision=None, out_dtype=None):
     of DESIGN.md s2; QTensor operands are used as they are. Result: float64
     for fp64, float32 otherwise; ``out_dtype=np.int32`` with two QTensors
     returns the raw s32 accumulators. Inputs are never modified.
+
+    bias ``[N]`` is added to the float result per output column, in float32
+    (float64 for fp64), as ONNX Gemm's C. out_scale (integer precisions):
+    the result is int8, ``saturate(rint(y / out_scale) + out_zero_point)``
+    with y the float32 result including bias (QLinearMatMul); ties to even.
     """
-    if out_dtype is None:
+    if (
+        out_dtype is None
+        and bias is None
+        and out_scale is None
+        and out_zero_point is None
+    ):
         # two plain 2-d float arrays on a device string seen before: checked
         # and dispatched in C (the slow path below registered the device)
         out = _matmul_fast(a, b, device, precision)
@@ -145,6 +222,7 @@ def matmul(a, b, *, device="cpu", precision=None, out_dtype=None):
     if isinstance(device, str) and getattr(a, "ndim", 0) == getattr(b, "ndim", 0) == 2:
         _core.fast_register(device, CODE[precision], cls, dev.name)
     int32 = _want_int32(out_dtype, precision, a, b)
+    outq = _out_q(out_scale, out_zero_point, precision, int32)
     if a.ndim == 0 or b.ndim == 0:
         raise ValueError(
             f"matmul: operands must have at least 1 dimension, got "
@@ -169,6 +247,7 @@ def matmul(a, b, *, device="cpu", precision=None, out_dtype=None):
         ) from None
     m, k, n = a_shape[-2], a_shape[-1], b_shape[-1]
     nb = math.prod(batch)
+    bias = _bias(bias, n, "output column", int32)
     if precision in INTEGER:
         group = isinstance(b, QTensor) and b.group_size is not None
         _check_accumulator(
@@ -204,7 +283,18 @@ def matmul(a, b, *, device="cpu", precision=None, out_dtype=None):
 
     a3, qa = view3(a, a_shape, m, k, "a")
     b3, qb = view3(b, b_shape, k, n, "b")
-    out = _run(_core.matmul, a3, b3, dev.name, CODE[precision], qa, qb, int32)
+    out = _core.matmul(
+        a3,
+        b3,
+        dev.name,
+        CODE[precision],
+        qa,
+        qb,
+        int32,
+        bias=bias,
+        out_scale=None if outq is None else outq[0],
+        out_zero_point=0 if outq is None else outq[1],
+    )
     out = out.reshape(batch + (m, n))
     if squeeze_m:
         out = out[..., 0, :]
@@ -265,6 +355,8 @@ def conv2d(
     device="cpu",
     precision=None,
     out_dtype=None,
+    out_scale=None,
+    out_zero_point=None,
 ):
     """2-D convolution (cross-correlation, as in PyTorch) of x with
     ``w [OC, C/groups, KH, KW]``, plus ``bias [OC]``.
@@ -273,12 +365,17 @@ def conv2d(
     [N, H, W, C], result [N, OH, OW, OC]); w keeps [OC, C/groups, KH, KW].
     padding: int, (ph, pw), "valid" (0) or "same" (stride 1 only; an odd total
     puts the extra row/column at the bottom/right, as PyTorch does).
-    int8: x per tensor, w per output channel; bias is added in float after
-    dequantization. Inputs are never modified.
+    int8: x per tensor, w per output channel; bias is added in float32
+    (float64 for fp64) after dequantization. out_scale (integer precisions):
+    the result is int8, ``saturate(rint(y / out_scale) + out_zero_point)``
+    with y the float32 result including bias (QLinearConv). With zero points
+    the padding holds x's zero point (a padded tap contributes 0). Inputs
+    are never modified.
     """
     x, w = _operand(x, "x"), _operand(w, "w")
     dev, precision = _setup(device, precision, x, w)
     int32 = _want_int32(out_dtype, precision, x, w)
+    outq = _out_q(out_scale, out_zero_point, precision, int32)
     if layout not in ("NCHW", "NHWC"):
         raise ValueError(f"layout must be 'NCHW' or 'NHWC', got {layout!r}")
     if x.ndim != 4:
@@ -319,20 +416,7 @@ def conv2d(
             f"{w.shape[1] * groups} input channels (C/groups="
             f"{w.shape[1]} x groups={groups}) but x has {c}"
         )
-    if bias is not None:
-        if isinstance(bias, QTensor):
-            raise TypeError("bias must be a float array, not a QTensor")
-        bias = as_float_array(bias, "bias")
-        if bias.shape != (w.shape[0],):
-            raise ValueError(
-                f"bias must have shape ({w.shape[0]},), one per "
-                f"output channel; got {tuple(bias.shape)}"
-            )
-        if int32:
-            raise ValueError(
-                "bias cannot be added to raw int32 accumulators; "
-                "drop out_dtype or add it yourself"
-            )
+    bias = _bias(bias, w.shape[0], "output channel", int32)
     qx = x._qparams() if isinstance(x, QTensor) else None
     qw = w._qparams() if isinstance(w, QTensor) else None
     wd = w.data if isinstance(w, QTensor) else w
@@ -350,10 +434,90 @@ def conv2d(
         pad_end=pe,
         groups=int(groups),
         int32=int32,
+        out_scale=None if outq is None else outq[0],
+        out_zero_point=0 if outq is None else outq[1],
     )
     if layout == "NHWC":
         out = np.ascontiguousarray(out.transpose(0, 2, 3, 1))
     return out
+
+
+def conv1d(
+    x,
+    w,
+    bias=None,
+    *,
+    stride=1,
+    padding=0,
+    dilation=1,
+    groups=1,
+    layout="NCL",
+    device="cpu",
+    precision=None,
+    out_dtype=None,
+    out_scale=None,
+    out_zero_point=None,
+):
+    """1-D convolution of ``x [N, C, L]`` (layout "NLC": ``[N, L, C]``) with
+    ``w [OC, C/groups, KL]``, plus ``bias [OC]``: conv2d with H = 1 and the
+    same arguments (stride, padding, dilation are ints; padding also
+    "same"/"valid"), so every rule of conv2d holds (quantization per tensor
+    / per output channel, zero points, bias, out_scale). Result [N, OC, OL]
+    (NLC: [N, OL, OC]). Inputs are never modified."""
+    if layout not in ("NCL", "NLC"):
+        raise ValueError(f"layout must be 'NCL' or 'NLC', got {layout!r}")
+    for name, v in (("stride", stride), ("dilation", dilation)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+            raise TypeError(f"conv1d: {name} must be an int, got {v!r}")
+    if not isinstance(padding, str):
+        if isinstance(padding, bool) or not isinstance(padding, (int, np.integer)):
+            raise TypeError(
+                f"conv1d: padding must be an int, 'same' or 'valid', got {padding!r}"
+            )
+        padding = (0, int(padding))
+
+    def lift(t, name, ndim_want, where):
+        """The 1-d operand as a 2-d one: a unit axis at `where`."""
+        data = t.data if isinstance(t, QTensor) else as_array(t, name)
+        if data.ndim != ndim_want:
+            shape = "[N, C, L]" if name == "x" else "[OC, C/groups, KL]"
+            if name == "x" and layout == "NLC":
+                shape = "[N, L, C]"
+            raise ValueError(
+                f"conv1d: {name} must be 3-d {shape}, got shape {tuple(data.shape)}"
+            )
+        if not isinstance(t, QTensor):
+            return np.expand_dims(data, where)
+        if t.group_size is not None:
+            raise ValueError(f"conv1d: {name} must not have group-wise scales")
+        axis = t.axis if t.axis is None or t.axis < where else t.axis + 1
+        zp = None if t.symmetric else t.zero_point
+        return QTensor(
+            np.expand_dims(t.data, where),
+            t.scale,
+            zp,
+            axis=axis,
+            precision=t.precision,
+        )
+
+    x2 = lift(x, "x", 3, 2 if layout == "NCL" else 1)
+    w2 = lift(w, "w", 3, 2)
+    out = conv2d(
+        x2,
+        w2,
+        bias,
+        stride=(1, stride),
+        padding=padding,
+        dilation=(1, dilation),
+        groups=groups,
+        layout="NCHW" if layout == "NCL" else "NHWC",
+        device=device,
+        precision=precision,
+        out_dtype=out_dtype,
+        out_scale=out_scale,
+        out_zero_point=out_zero_point,
+    )
+    return out[:, :, 0, :] if layout == "NCL" else out[:, 0, :, :]
 
 
 _CAUSAL = {False: 0, True: 1, "bottom-right": 1, "top-left": 2}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 import weakref
 from dataclasses import dataclass
 
@@ -77,8 +78,10 @@ class QTensor:
     """Integer values with the scales (and zero points) that give them meaning:
     ``x ~= (data - zero_point) * scale``.
 
-    - ``data``: int8 values (uint8 when asymmetric), one per element; int4
-      values are kept unpacked in int8 (``packed()`` gives two per byte).
+    - ``data``: int8 values, one per element (symmetric: in [-qmax, qmax];
+      with zero points: int8, or uint8 as ``quantize(symmetric=False)``
+      makes them); int4 values are kept unpacked in int8 (``packed()``
+      gives two per byte).
     - ``scale``: float32; shape ``()`` per tensor, ``(shape[axis],)`` per
       axis, and for group-wise scales ``(shape[axis], n_groups)`` or
       ``(n_groups, shape[axis])``, in the order of the two axes.
@@ -87,7 +90,8 @@ class QTensor:
       ``group_size``/``group_axis``: group-wise scales along group_axis.
     - ``sqnr_db``: the SQNR (dB) of ``dequantize()`` against the floats
       ``quantize()`` made it from: the error of quantizing alone (None for
-      a QTensor built from integers).
+      a QTensor built from integers, which has no float source:
+      ``accuracy_note`` says so).
 
     A QTensor is immutable: its arrays are read-only (data given to the
     constructor is copied once), so that backends may cache what they derive
@@ -104,6 +108,7 @@ class QTensor:
         "precision",
         "symmetric",
         "sqnr_db",
+        "accuracy_note",
         "_token",
         "_source",
         "_source_sumsq",
@@ -128,12 +133,11 @@ class QTensor:
             )
         data = np.asarray(data)
         symmetric = zero_point is None
-        want = np.int8 if symmetric else np.uint8
-        if data.dtype != want:
+        if data.dtype != np.int8 and not (not symmetric and data.dtype == np.uint8):
             raise TypeError(
-                f"QTensor data must be {np.dtype(want)} "
-                f"({'symmetric' if symmetric else 'with zero points'})"
-                f", got {data.dtype}"
+                "QTensor data must be int8"
+                + (" or uint8 (with zero points)" if not symmetric else "")
+                + f", got {data.dtype}"
             )
         if axis is not None:
             axis = _norm_axis(axis, data.ndim, "axis")
@@ -164,16 +168,19 @@ class QTensor:
             zero_point = np.zeros(shape, np.int32)
         zero_point = np.asarray(zero_point, dtype=np.int32).reshape(shape)
         if not _owned:  # quantize() output is in range by construction
-            lo, hi = (
-                (0, 2 * _QMAX[precision] + 1)
-                if not symmetric
-                else (-_QMAX[precision], _QMAX[precision])
-            )
+            lo, hi = _qrange(precision, symmetric, data.dtype)
             if data.size and (data.min() < lo or data.max() > hi):
                 raise ValueError(
                     f"QTensor {precision} values must lie in [{lo}, {hi}], got "
                     f"[{data.min()}, {data.max()}]"
                 )
+            if not symmetric and zero_point.size:
+                if zero_point.min() < lo or zero_point.max() > hi:
+                    raise ValueError(
+                        f"zero_point must lie in [{lo}, {hi}] (the range of "
+                        f"{data.dtype} {precision} values), got "
+                        f"[{zero_point.min()}, {zero_point.max()}]"
+                    )
         # private copies made read-only: what the token names cannot change
         if not _owned:
             data, scale, zero_point = (
@@ -189,6 +196,9 @@ class QTensor:
         self.precision, self.symmetric = precision, symmetric
         self._token = next(_tokens)
         self.sqnr_db = None
+        self.accuracy_note = (
+            "built from integers: no float source, no quantization SQNR"
+        )
         self._source, self._source_sumsq = None, None
         object.__setattr__(self, "_frozen", True)
 
@@ -215,6 +225,7 @@ class QTensor:
         noise = float(np.dot(err, err))
         # set once, by quantize(), right after construction
         set_ = object.__setattr__
+        set_(self, "accuracy_note", "sqnr_db: quantize() against its float32 input")
         set_(
             self,
             "sqnr_db",
@@ -267,7 +278,7 @@ class QTensor:
         if self.precision != "int4":
             raise ValueError("packed() is for int4 QTensors")
         flat = np.ascontiguousarray(self.data).reshape(-1)
-        return _core.pack_int4(flat, not self.symmetric)
+        return _core.pack_int4(flat, self.data.dtype == np.uint8)
 
     def _qparams(self, axis_map=None) -> QParams:
         """What the core reads of this operand (by attribute name);
@@ -299,6 +310,107 @@ class QTensor:
             token=self._token,
         )
 
+    @classmethod
+    def from_int(
+        cls,
+        data,
+        scale,
+        zero_point=None,
+        axis=None,
+        group_size=None,
+        precision=None,
+    ) -> QTensor:
+        """Wrap existing integer values (e.g. an ONNX or PyTorch model's
+        quantized weights) with their scales and zero points, exactly:
+
+        - int8 data: int8 values; -128 is kept (with a zero point of 0 when
+          none was given: xpuops' symmetric range is [-127, 127]).
+        - uint8 data (precision int8): each value and zero point shifted by
+          -128 to int8, so ``data - zero_point`` is unchanged (zero_point
+          defaults to 0, as in ONNX, i.e. -128 after the shift).
+        - int4, ``precision="int4"``: int8 data with one value per element
+          in [-8, 7], or uint8 data packed two per byte (s4 nibbles, element
+          2i in the low nibble, ONNX order) along the last axis, which then
+          holds twice as many values.
+
+        ``axis`` and ``group_size`` are as in :func:`quantize` (``scale`` and
+        ``zero_point`` shaped accordingly). There are no floats behind these
+        integers: ``sqnr_db`` is None and ``accuracy_note`` says why.
+        """
+        data = np.asarray(data)
+        if data.dtype not in (np.int8, np.uint8):
+            raise TypeError(
+                f"from_int takes int8 or uint8 data, got {data.dtype}; "
+                "quantize floats with xpuops.quantize()"
+            )
+        if precision is None:
+            precision = "int8"
+        if precision not in _QMAX:
+            raise ValueError(f"precision must be 'int8' or 'int4', got {precision!r}")
+        qmax = _QMAX[precision]
+        if zero_point is not None:
+            zero_point = np.asarray(zero_point)
+            if zero_point.dtype.kind not in "iu":
+                raise TypeError(f"zero_point must be integers, got {zero_point.dtype}")
+            zero_point = zero_point.astype(np.int32)
+        if precision == "int4" and data.dtype == np.uint8:
+            if data.ndim == 0:
+                raise ValueError("packed int4 data needs at least 1 dimension")
+            flat = np.ascontiguousarray(data).reshape(-1)
+            vals = _core.unpack_int4(flat, 2 * flat.size, False)
+            data = vals.reshape(data.shape[:-1] + (2 * data.shape[-1],))
+        elif data.dtype == np.uint8:
+            if zero_point is None:
+                zero_point = np.zeros((), np.int32)
+            if zero_point.size and (zero_point.min() < 0 or zero_point.max() > 255):
+                raise ValueError(
+                    "zero_point of uint8 data must lie in [0, 255], got "
+                    f"[{zero_point.min()}, {zero_point.max()}]"
+                )
+            data = (data.astype(np.int16) - 128).astype(np.int8)
+            zero_point = zero_point - 128
+        lo = -qmax - 1
+        if data.size and (data.min() < lo or data.max() > qmax):
+            raise ValueError(
+                f"from_int: {precision} values must lie in [{lo}, {qmax}], got "
+                f"[{data.min()}, {data.max()}]"
+                + (
+                    "; int4 values go one per int8 element in [-8, 7], or "
+                    "packed two per byte as uint8"
+                    if precision == "int4"
+                    else ""
+                )
+            )
+        if zero_point is None and data.size and data.min() < -qmax:
+            zero_point = np.zeros((), np.int32)  # keep -128 / -8 exactly
+        scale = np.asarray(scale, dtype=np.float32)
+        if zero_point is not None:
+            target = _scale_shape(
+                data.shape,
+                None if axis is None else _norm_axis(axis, data.ndim, "axis"),
+                None
+                if group_size is None
+                else _group_axis(_norm_axis(axis, data.ndim, "axis"), None, data.ndim),
+                group_size,
+            )
+            try:
+                zero_point = np.broadcast_to(zero_point, target)
+            except ValueError:
+                raise ValueError(
+                    f"zero_point has shape {zero_point.shape}; this layout needs "
+                    f"{target} (like scale)"
+                ) from None
+        if not (np.all(np.isfinite(scale)) and np.all(scale > 0)):
+            raise ValueError("scale must be finite and positive")
+        return cls(
+            data,
+            scale,
+            zero_point,
+            axis=axis,
+            group_size=group_size,
+            precision=precision,
+        )
+
     def __repr__(self) -> str:
         how = (
             "per tensor"
@@ -309,6 +421,15 @@ class QTensor:
         sym = "symmetric" if self.symmetric else "asymmetric"
         err = "" if self.sqnr_db is None else f", SQNR {self.sqnr_db:.1f} dB"
         return f"QTensor({self.precision}, shape={self.data.shape}, {how}, {sym}{err})"
+
+
+def _qrange(precision, symmetric, dtype):
+    """The stored values' range: symmetric [-qmax, qmax]; with zero points
+    the whole signed or unsigned range of the precision."""
+    qmax = _QMAX[precision]
+    if symmetric:
+        return -qmax, qmax
+    return (0, 2 * qmax + 1) if np.dtype(dtype) == np.uint8 else (-qmax - 1, qmax)
 
 
 def _sumsq(x) -> float:
@@ -324,10 +445,20 @@ def quantize(
     axis=None,
     group_size=None,
     symmetric: bool = True,
+    scale=None,
+    zero_point=None,
     *,
     group_axis=None,
 ) -> QTensor:
     """Quantize float ``x`` to a QTensor exactly as DESIGN.md section 2 says.
+
+    Given ``scale`` (shaped as the QTensor's: ``()`` per tensor,
+    ``(shape[axis],)`` per axis, ...) and optionally ``zero_point``, x is
+    quantized with them as ONNX QuantizeLinear does: ``saturate(rint(x /
+    scale) + zero_point)``, x / scale in float32, ties to even. The result
+    is int8 over [-128, 127], or uint8 over [0, 255] when ``zero_point`` is
+    a uint8 array (int4: [-8, 7] / [0, 15]); with neither a zero point nor
+    ``symmetric=False`` it is symmetric, saturating at +-qmax (127, 7).
 
     ``axis`` is the axis whose slices get their own scale (ONNX
     QuantizeLinear / PyTorch quantize_per_channel); None means one scale for
@@ -361,9 +492,18 @@ def quantize(
             ):
                 raise TypeError(f"group_size must be an int, got {group_size!r}")
             gran, gs = _GROUP, int(group_size)
-    q, scale, zp = _core.quantize(
-        x, CODE[precision], gran, ax, gax, gs, bool(symmetric)
-    )
+    if scale is None and zero_point is not None:
+        raise ValueError(
+            "zero_point needs its scale: quantize(x, scale=..., zero_point=...)"
+        )
+    if scale is not None:
+        q, scale, zp = _quantize_given(
+            x, precision, gran, ax, gax, gs, symmetric, scale, zero_point
+        )
+    else:
+        q, scale, zp = _core.quantize(
+            x, CODE[precision], gran, ax, gax, gs, bool(symmetric)
+        )
     qt = QTensor(
         q,
         scale,
@@ -376,3 +516,63 @@ def quantize(
     )
     qt._remember_source(original, x)
     return qt
+
+
+def _quantize_given(x, precision, gran, ax, gax, gs, symmetric, scale, zero_point):
+    """quantize() with the caller's scale (and zero point): the core's
+    QuantizeLinear (xo_quantize_given). Returns (q, scale, zero_point or
+    None)."""
+    shape = _scale_shape(
+        x.shape,
+        None if gran == _TENSOR else ax,
+        gax if gran == _GROUP else None,
+        gs if gran == _GROUP else None,
+    )
+    if isinstance(scale, QTensor) or isinstance(zero_point, QTensor):
+        raise TypeError("scale and zero_point must be arrays or numbers")
+    s = np.asarray(scale)
+    if s.dtype.kind not in "fiu":
+        raise TypeError(f"scale must be real numbers, got {s.dtype}")
+    if s.shape != shape and s.size != math.prod(shape):
+        raise ValueError(
+            f"scale has shape {s.shape}; axis={None if gran == _TENSOR else ax}"
+            f"{'' if gran != _GROUP else f', group_size={gs}'} needs {shape}"
+        )
+    s = np.array(s, dtype=np.float32).reshape(shape)
+    qmax = _QMAX[precision]
+    unsigned = False
+    if zero_point is None and symmetric:
+        lo, hi, z = -qmax, qmax, None
+    else:
+        z = np.asarray(0 if zero_point is None else zero_point)
+        if z.dtype.kind not in "iu":
+            raise TypeError(f"zero_point must be integers, got {z.dtype}")
+        unsigned = z.dtype == np.uint8
+        lo, hi = (0, 2 * qmax + 1) if unsigned else (-qmax - 1, qmax)
+        try:
+            z = np.broadcast_to(z, shape)
+        except ValueError:
+            raise ValueError(
+                f"zero_point has shape {z.shape}; this layout needs {shape}"
+            ) from None
+        if z.size and (z.min() < lo or z.max() > hi):
+            raise ValueError(
+                f"zero_point must lie in [{lo}, {hi}] for "
+                f"{'uint8' if unsigned else 'int8'} {precision} values, got "
+                f"[{z.min()}, {z.max()}]"
+            )
+        z = np.array(z, dtype=np.int32)
+    q = _core.quantize_given(
+        x,
+        CODE[precision],
+        gran,
+        ax,
+        gax,
+        gs,
+        np.ascontiguousarray(s.reshape(-1)),
+        None if z is None else np.ascontiguousarray(z.reshape(-1)),
+        lo,
+        hi,
+        unsigned,
+    )
+    return q, s, z

@@ -296,10 +296,21 @@ def _as_f64(x):
     )
 
 
+def _scored(out, kw):
+    """The values an output stands for: an int8 result of out_scale is
+    (q - out_zero_point) * out_scale, compared with the float reference."""
+    if kw.get("out_scale") is None:
+        return out
+    z = kw.get("out_zero_point") or 0
+    return (np.asarray(out, np.float64) - z) * float(np.float32(kw["out_scale"]))
+
+
 def _reference(op: str, args, kw):
     """The fp64 NumPy answer for the same inputs (QTensors dequantized)."""
     if op == "matmul":
-        return np.matmul(_as_f64(args[0]), _as_f64(args[1]))
+        out = np.matmul(_as_f64(args[0]), _as_f64(args[1]))
+        bias = kw.get("bias")
+        return out if bias is None else out + _as_f64(bias)
     if op == "attention":
         q, k, v = (_as_f64(a) for a in args[:3])
         names = ("causal", "scale", "mask", "window", "softcap", "kv_lengths")
@@ -423,6 +434,7 @@ def measure(
         from threadpoolctl import threadpool_limits
 
         with threadpool_limits(limits=1, user_api="blas"):
+            out = _scored(out, kw)
             errors = reference.errors(_reference(name, args, kw), out)
             if any(isinstance(a, QTensor) for a in args):
                 originals, total_note = _originals(args)
