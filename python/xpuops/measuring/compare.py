@@ -11,10 +11,10 @@ import sys
 import numpy as np
 
 from ..api.cpu import cpu_info, measured_clock_ghz
+from ..api.devices import Device, get_num_threads, resolve
 from ..api.devices import devices as all_devices
-from ..api.devices import get_num_threads, resolve
 from ..api.errors import DeviceUnavailableError, UnsupportedError
-from ..api.precision import PRECISIONS
+from ..api.precision import check_precisions
 from ..api.version import __version__
 from .measure import OPS, Measurement, measure
 from .plot import plot_comparison
@@ -346,6 +346,25 @@ class Comparison:
         return plot_comparison(self, path=path, bandwidth=bandwidth)
 
 
+def _choose_devices(devices) -> list:
+    """Devices from "all", one name, a comma list or a list of names,
+    aliases and Devices (each resolved once, in order)."""
+    if isinstance(devices, str) and devices.strip().lower() == "all":
+        return [d for d in all_devices() if d.available]
+    if isinstance(devices, (str, Device)):
+        names = [devices]
+        if isinstance(devices, str):
+            names = [n for n in devices.split(",") if n.strip()] or [devices]
+    else:
+        names = list(devices)
+    chosen = []
+    for n in names:
+        d = resolve(n.strip() if isinstance(n, str) else n)
+        if d not in chosen:
+            chosen.append(d)
+    return chosen
+
+
 def compare(
     op, *args, devices="all", precisions=None, progress=None, **kw
 ) -> Comparison:
@@ -361,18 +380,8 @@ def compare(
         raise TypeError(
             f"op must be xpuops.matmul, xpuops.conv2d or xpuops.attention, got {op!r}"
         )
-    avail = [d for d in all_devices() if d.available]
-    if devices == "all":
-        chosen = avail
-    else:
-        names = [devices] if isinstance(devices, str) else list(devices)
-        chosen = [resolve(n) for n in names]
-    if precisions is not None:
-        bad = [p for p in precisions if p not in PRECISIONS]
-        if bad:
-            raise ValueError(
-                f"unknown precisions {bad}; valid: {', '.join(PRECISIONS)}"
-            )
+    chosen = _choose_devices(devices)
+    precisions = check_precisions(precisions)
     grid = []
     skipped = []
     for d in chosen:
