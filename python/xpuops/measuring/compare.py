@@ -72,6 +72,7 @@ RECORD_FIELDS = {
     "source": "measured, or modeled (a simulator's performance model)",
     "timing": "where kernel times came from: events (the device's own), wall "
     "(a host clock around the run) or modeled",
+    "settings": "the op's keywords that change its work (causal, stride ...)",
 }
 MACHINE_FIELDS = {
     "machine_cpu": "CPU model",
@@ -174,6 +175,7 @@ def _record(m: Measurement) -> dict:
         "fallback": m.fallback,
         "source": m.source,
         "timing": m.timing,
+        "settings": m.settings,
     }
 
 
@@ -239,7 +241,7 @@ class Comparison:
                 cache = "hot, fits LLC" if m.fits_llc else "hot"
             out.append(
                 [
-                    m.op + " " + m.shape,
+                    f"{m.op} {m.shape}" + (f" {m.settings}" if m.settings else ""),
                     m.device,
                     m.precision_label,
                     m.support,
@@ -281,9 +283,13 @@ class Comparison:
         fmt = "  ".join(f"{{:<{n}}}" for n in w)
         lines = [fmt.format(*self.HEADER), fmt.format(*("-" * n for n in w))]
         lines += [fmt.format(*r) for r in rows]
-        lines += [f"(not run: {d} {p}: {r})" for d, p, r in self.skipped]
+        lines += self.not_run()
         lines += self.notes()
         return "\n".join(lines)
+
+    def not_run(self) -> list:
+        """One line per combination that was not run, with the reason."""
+        return [f"(not run: {d} {p}: {r})" for d, p, r in self.skipped]
 
     def notes(self) -> list:
         """Plain sentences under the table: what the rates are, and every
@@ -312,14 +318,16 @@ class Comparison:
     def __rich__(self):
         from rich.table import Table
 
-        t = Table(title="xpuops compare", show_lines=False)
+        t = Table(title="xpuops compare", show_lines=False, caption_justify="left")
         for h in self.HEADER:
             t.add_column(
-                h, justify="right" if h.endswith(("ms", "dB", "peak")) else "left"
+                h,
+                justify="right" if h.endswith(("ms", "dB", "peak")) else "left",
+                no_wrap=True,
             )
         for r in self.rows():
             t.add_row(*r)
-        t.caption = "\n".join(self.notes())
+        t.caption = "\n".join(self.not_run() + self.notes())
         return t
 
     def _repr_html_(self) -> str:
@@ -387,7 +395,19 @@ def compare(
     for d in chosen:
         for p in precisions or list(d.precisions):
             if p not in d.precisions:
-                skipped.append((d.name, p, f"{d.name} does not run {p}"))
+                able = [
+                    x.name
+                    for x in all_devices()
+                    if x.available and p in x.precisions and not x.simulated
+                ]
+                skipped.append(
+                    (
+                        d.name,
+                        p,
+                        f"{d.name} does not run {p}; devices that do: "
+                        + (", ".join(able) or "none on this machine"),
+                    )
+                )
             else:
                 grid.append((d, p))
     bar = None

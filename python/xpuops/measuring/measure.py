@@ -129,6 +129,9 @@ class Measurement:
     #: where kernel_s came from: "events" (the device's own event times),
     #: "wall" (a host clock around the run) or "modeled"
     timing: str = "wall"
+    #: the op's keywords that change its work ("causal", "stride 2"), ''
+    #: for the defaults
+    settings: str = ""
 
     @property
     def kernel_min_s(self) -> float:
@@ -254,10 +257,10 @@ class Measurement:
 
     def __str__(self) -> str:
         pct = f" ({self.pct_of_peak:.0%} of peak)" if self.pct_of_peak else ""
-        head = (
-            f"{self.op} {self.shape} on {self.device} ({self.precision_label}, "
-            f"{self.support})"
+        what = f"{self.op} {self.shape}" + (
+            f" ({self.settings})" if self.settings else ""
         )
+        head = f"{what} on {self.device} ({self.precision_label}, {self.support})"
         if self.source == "modeled":
             return (
                 f"{head}: MODELED (not measured) {self.throughput} in "
@@ -285,7 +288,36 @@ def _shape_label(op: str, args) -> str:
         batch = a[:-2] if len(a) > 2 else ()
         m = a[-2] if len(a) > 1 else 1
         return "x".join(map(str, (*batch, m, a[-1], b[-1])))
+    if op == "attention" and len(shapes) >= 3 and shapes[1] == shapes[0]:
+        return "x".join(map(str, shapes[0]))  # k, v shaped as q
+    if op == "attention" and len(shapes) >= 3:
+        return "x".join(map(str, shapes[0])) + " kv " + "x".join(map(str, shapes[1]))
     return " ".join("x".join(map(str, s)) for s in shapes)
+
+
+def _settings_label(op: str, kw) -> str:
+    """The op's keywords that change its work, in a few words ("causal",
+    "stride 2, padding same, groups 4"); '' for the defaults."""
+    if op == "attention":
+        parts = ["causal" if kw.get("causal") else ""]
+        if kw.get("scale") is not None:
+            parts.append(f"scale {kw['scale']:g}")
+    elif op == "conv2d":
+        parts = [
+            f"{key} {kw[key]}"
+            for key, default in (
+                ("stride", 1),
+                ("padding", 0),
+                ("dilation", 1),
+                ("groups", 1),
+            )
+            if key in kw and kw[key] != default
+        ]
+        if kw.get("layout", "NCHW") != "NCHW":
+            parts.append(kw["layout"])
+    else:
+        parts = []
+    return ", ".join(p for p in parts if p)
 
 
 def _as_f64(x):
@@ -501,6 +533,7 @@ def measure(
         llc_bytes=llc,
         canary=verdict,
         timing=info.get("timing", "wall"),
+        settings=_settings_label(name, kw),
     )
 
 

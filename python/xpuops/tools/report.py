@@ -102,8 +102,31 @@ def _report_plot(runs, path) -> None:
     fig.savefig(path, dpi=100)
 
 
+def _load(path: str) -> dict:
+    """A results file saved by ``pytest --xpu-save``; ValueError in one line
+    for a file that is missing, unreadable or not such a file."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise ValueError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path}: cannot read it: {e}") from None
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: not JSON ({e})") from None
+    if not (
+        isinstance(data, dict)
+        and isinstance(data.get("machine"), dict)
+        and isinstance(data.get("results"), dict)
+    ):
+        raise ValueError(
+            f"{path}: not a results file of pytest --xpu-save (it needs "
+            "'machine' and 'results')"
+        )
+    return data
+
+
 def cmd_report(args) -> int:
-    runs = [(Path(p).stem, json.loads(Path(p).read_text())) for p in args.results]
+    runs = [(Path(p).stem, _load(p)) for p in args.results]
     md = _report_markdown(runs)
     if args.plot and len(runs) > 1:
         _report_plot(runs, args.plot)
