@@ -17,7 +17,7 @@ from .api.version import __version__
 from .measuring.bandwidth import bandwidth
 from .measuring.canary import Canary, canary
 from .measuring.compare import Comparison, compare
-from .measuring.measure import Measurement, measure
+from .measuring.measure import Measurement, Peer, measure
 from .measuring.peaks import peak
 from .teach import chips
 
@@ -38,6 +38,7 @@ __all__ = [
     "Comparison",
     "DeviceUnavailableError",
     "Measurement",
+    "Peer",
     "QTensor",
     "Throughput",
     "UnsupportedError",

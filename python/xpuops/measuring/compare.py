@@ -14,9 +14,17 @@ from ..api.cpu import cpu_info, measured_clock_ghz
 from ..api.devices import Device, get_num_threads, resolve
 from ..api.devices import devices as all_devices
 from ..api.errors import DeviceUnavailableError, UnsupportedError
-from ..api.precision import check_precisions
+from ..api.precision import check_precision, check_precisions
 from ..api.version import __version__
-from .measure import OPS, Measurement, measure
+from .measure import (
+    OPS,
+    Measurement,
+    Peer,
+    _reference,
+    _shape_label,
+    measure,
+    measure_callable,
+)
 from .plot import plot_comparison
 
 #: The flat record of one measurement (Comparison.records()); every key is
@@ -235,6 +243,7 @@ class Comparison:
             if m.quantized_inputs and m.errors:
                 total = m.errors_total["sqnr_db"] if m.errors_total else None
                 db += f" ({total:.1f} total)" if total is not None else " (kernel)"
+            peer = m.backend == "peer"  # no kernel time apart from the call
             if m.cache == "cold":
                 cache = "cold"
             else:
@@ -247,9 +256,9 @@ class Comparison:
                     m.support,
                     m.source,
                     f"{m.call_min_s * 1e3:.3f}",
-                    f"{m.kernel_min_s * 1e3:.3f}",
+                    f"{m.kernel_min_s * 1e3:.3f}" if not peer else "-",
                     str(m.throughput_call) if m.source == "measured" else "-",
-                    str(m.throughput),
+                    str(m.throughput) if not peer else "-",
                     pct,
                     db,
                     cache,
@@ -373,15 +382,79 @@ def _choose_devices(devices) -> list:
     return chosen
 
 
+#: compare() keywords that go to measure(); the rest go to the op.
+_MEASURE_KW = ("repeats", "warmup", "min_time", "accuracy", "cache")
+
+
+def _peer_rows(peers, name, args, kw, results, skipped):
+    """Measure each Peer (or take each Measurement) for compare()."""
+    op_kw = {k: v for k, v in kw.items() if k not in _MEASURE_KW}
+    timing = {
+        k: v for k, v in kw.items() if k in ("repeats", "warmup", "min_time", "cache")
+    }
+    expected = None
+    if kw.get("accuracy", True):
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(limits=1, user_api="blas"):
+            expected = _reference(name, args, op_kw)
+    counted = next((m.ops for m in results), None)
+    out = []
+    for p in peers:
+        if isinstance(p, Measurement):
+            out.append(p)
+            continue
+        if not isinstance(p, Peer):
+            raise TypeError(
+                f"peers must be xpuops.Peer or Measurement objects, got {p!r}"
+            )
+        ops = p.ops if p.ops is not None else counted
+        if ops is None:
+            skipped.append(
+                (
+                    p.label,
+                    p.precision,
+                    "no xpuops row counted the operations; give the Peer ops=",
+                )
+            )
+            continue
+        nbytes = p.bytes
+        if nbytes is None:
+            arrays = [a for a in args if hasattr(a, "nbytes")]
+            itemsize = 8 if check_precision(p.precision) == "fp64" else 4
+            nbytes = sum(a.nbytes for a in arrays) + (
+                expected.size * itemsize if expected is not None else 0
+            )
+        out.append(
+            measure_callable(
+                p.fn,
+                *p.args,
+                ops=ops,
+                precision=p.precision,
+                label=p.label,
+                bytes=nbytes,
+                op=name,
+                shape=_shape_label(name, args),
+                kind=p.kind,
+                expected=expected,
+                **timing,
+            )
+        )
+    return out
+
+
 def compare(
-    op, *args, devices="all", precisions=None, progress=None, **kw
+    op, *args, devices="all", precisions=None, progress=None, peers=(), **kw
 ) -> Comparison:
     """Measure ``op(*args, **kw)`` on every device x precision.
 
     devices: "all" (every available device) or a list of names/aliases;
     precisions: a list, or None for every precision each device runs.
     Combinations a device cannot run are listed in ``.skipped`` with the
-    reason, never silently dropped. progress: a progress bar on stderr
+    reason, never silently dropped. peers: ``xpuops.Peer``s (another
+    library doing the same op, e.g. ``Peer(lambda: a @ b, precision="fp32",
+    label="numpy")``) or Measurements from ``measure(callable, ...)``,
+    timed the same way and shown in the same table. progress: a progress bar on stderr
     (default: when the sweep is long and stderr is a terminal). Other
     keywords go to measure() (repeats, min_time, accuracy) and to the op."""
     if op not in OPS:
@@ -433,4 +506,8 @@ def compare(
     finally:
         if bar is not None:
             bar.stop()
+    if peers:
+        if isinstance(peers, (Peer, Measurement)):
+            peers = [peers]
+        results += _peer_rows(peers, OPS[op], args, kw, results, skipped)
     return Comparison(results, skipped, machine_fingerprint())

@@ -188,12 +188,15 @@ class Measurement:
     @property
     def fits_llc(self) -> bool:
         """The working set (operand and result bytes) fits the last-level
-        cache, so hot repeats may be served from it."""
-        return bool(self.llc_bytes) and self.bytes <= self.llc_bytes
+        cache, so hot repeats may be served from it (False when the bytes
+        are unknown: a callable measured without bytes=)."""
+        return bool(self.llc_bytes) and 0 < self.bytes <= self.llc_bytes
 
     @property
     def cache_note(self) -> str:
         """Where the operands came from, in a few words."""
+        if not self.bytes:
+            return f"{self.cache} cache (working set unknown)"
         ws = _mb(self.bytes)
         llc = f"the {_mb(self.llc_bytes)} LLC" if self.llc_bytes else "the LLC"
         if self.cache == "cold":
@@ -261,6 +264,14 @@ class Measurement:
             f" ({self.settings})" if self.settings else ""
         )
         head = f"{what} on {self.device} ({self.precision_label}, {self.support})"
+        if self.backend == "peer":
+            what = f"{self.op} {self.shape}" if self.shape else self.op
+            return (
+                f"{what} by {self.device} ({self.precision}, your callable): "
+                f"call {self.throughput_call} in {self.call_min_s * 1e3:.3f} ms"
+                + (f"; {self.accuracy_note()}" if self.errors else "")
+                + f"; {self.cache_note}"
+            )
         if self.source == "modeled":
             return (
                 f"{head}: MODELED (not measured) {self.throughput} in "
@@ -402,6 +413,9 @@ def measure(
     min_time: float = 0.2,
     accuracy: bool = True,
     cache: str = "hot",
+    ops: float | None = None,
+    label: str | None = None,
+    bytes: float | None = None,
     **kw,
 ) -> Measurement:
     """Time ``op(*args, device=device, precision=precision, **kw)``.
@@ -418,13 +432,40 @@ def measure(
     (device, precision) a canary checks the device computes in that format
     (xpuops.canary). Returns a Measurement; ``.explain()`` says why the
     figure is what it is. ValueError for a problem with no operations (a
-    zero-size dimension): there is nothing to time."""
-    if op not in OPS:
-        raise TypeError(
-            f"op must be xpuops.matmul, xpuops.conv2d or xpuops.attention, got {op!r}"
-        )
+    zero-size dimension): there is nothing to time.
+
+    ``op`` may also be any callable (NumPy, PyTorch, your own kernel) with
+    its work declared: ``measure(lambda: a @ b, ops=2*M*N*K,
+    precision="fp32", label="numpy")``. It is timed the same way (warm-up,
+    repeats, cache) and its row shares a table with xpuops' own
+    (``measure_callable``)."""
     if cache not in ("hot", "cold"):
         raise ValueError(f"cache must be 'hot' or 'cold', got {cache!r}")
+    if op not in OPS:
+        if callable(op) and ops is not None:
+            return measure_callable(
+                op,
+                *args,
+                ops=ops,
+                precision=precision,
+                label=label,
+                bytes=bytes,
+                repeats=repeats,
+                warmup=warmup,
+                min_time=min_time,
+                cache=cache,
+                **kw,
+            )
+        raise TypeError(
+            "op must be xpuops.matmul, xpuops.conv2d or xpuops.attention, or any "
+            "callable given with ops= (its operation count), precision= and "
+            f"label=; got {op!r} without ops="
+        )
+    if ops is not None or label is not None or bytes is not None:
+        raise TypeError(
+            "ops=, label= and bytes= describe a callable of your own; "
+            f"xpuops.{OPS[op]} counts its own"
+        )
     name = OPS[op]
     operands = [_operand(a, f"arg{i}") for i, a in enumerate(args[:3]) if a is not None]
     precision = (
@@ -537,7 +578,141 @@ def measure(
     )
 
 
+@dataclass(frozen=True)
+class Peer:
+    """Another library's way of doing compare()'s op, to share its table:
+    ``Peer(lambda: a @ b, precision="fp32", label="numpy")``. ``fn(*args)``
+    must compute the same result as the op; ``ops`` defaults to the op's own
+    count (a MAC is 2), ``bytes`` to the operands and result as given. Its
+    result is checked against compare()'s fp64 answer (SQNR)."""
+
+    fn: object
+    precision: str
+    label: str
+    ops: float | None = None
+    bytes: float | None = None
+    args: tuple = ()
+    kind: str = "cpu"
+
+
+def measure_callable(
+    fn,
+    *args,
+    ops: float,
+    precision,
+    label: str | None = None,
+    bytes: float | None = None,
+    op: str = "custom",
+    shape: str = "",
+    kind: str = "cpu",
+    expected=None,
+    repeats=None,
+    warmup=None,
+    min_time: float = 0.2,
+    cache: str = "hot",
+    **kw,
+) -> Measurement:
+    """Time ``fn(*args, **kw)``, a callable of your own (NumPy, PyTorch, ...)
+    that does ``ops`` operations (counted as xpuops counts: a MAC is 2) in
+    ``precision``, as measure() times xpuops' ops: ``warmup`` calls (1),
+    then ``repeats`` calls or as many as fit in ``min_time`` seconds (at
+    least 3), caches flushed before each for ``cache="cold"``. The row is
+    labelled ``label`` (default: the callable's name) with backend "peer";
+    there is no separate kernel time, so kernel and call times are the same
+    whole calls. ``bytes``: the bytes it moves, for the roofline (unknown:
+    not drawn there). ``expected``: an fp64 answer to compute its SQNR
+    against (compare() passes its own)."""
+    precision = check_precision(precision)
+    if cache not in ("hot", "cold"):
+        raise ValueError(f"cache must be 'hot' or 'cold', got {cache!r}")
+    if isinstance(ops, bool) or not isinstance(ops, (int, float, np.integer)):
+        raise TypeError(f"ops must be a number of operations, got {ops!r}")
+    if not ops > 0 or not math.isfinite(ops):
+        raise ValueError(
+            f"ops must be the positive, finite number of operations one call "
+            f"does (a multiply-accumulate is 2), got {ops!r}"
+        )
+    if bytes is not None and (isinstance(bytes, bool) or not bytes >= 0):
+        raise ValueError(f"bytes must be a number >= 0, got {bytes!r}")
+    if label is None:
+        label = getattr(fn, "__name__", type(fn).__name__)
+        label = "peer" if label == "<lambda>" else label
+    if not isinstance(label, str) or not label:
+        raise TypeError(f"label must be a non-empty string, got {label!r}")
+    t0 = time.perf_counter()
+    out = fn(*args, **kw)
+    first = time.perf_counter() - t0
+    errors = None
+    if expected is not None:
+        from threadpoolctl import threadpool_limits
+
+        got = out.numpy() if hasattr(out, "numpy") and callable(out.numpy) else out
+        with threadpool_limits(limits=1, user_api="blas"):
+            errors = reference.errors(
+                np.asarray(expected, np.float64), np.asarray(got, np.float64)
+            )
+    llc = llc_bytes()
+    flush = _Flush(llc) if cache == "cold" else None
+    for _ in range(1 if warmup is None else warmup):
+        fn(*args, **kw)
+    walls = []
+    spent = 0.0
+    while True:
+        if flush is not None:
+            flush()
+        t = time.perf_counter()
+        fn(*args, **kw)
+        dt = time.perf_counter() - t
+        walls.append(dt)
+        spent += dt
+        n = len(walls)
+        if repeats is not None:
+            if n >= repeats:
+                break
+        elif (n >= 3 and spent >= min_time) or n >= 10000:
+            break
+    ops = float(ops)
+    where = f"{label} (your callable)"
+    best = Throughput(ops / min(walls), precision, "measured", where)
+    return Measurement(
+        op=op,
+        shape=shape,
+        device=label,
+        backend="peer",
+        kind=kind,
+        precision=precision,
+        support="peer",
+        impl=f"{label}: {getattr(fn, '__qualname__', type(fn).__name__)}",
+        ops=ops,
+        bytes=float(bytes or 0),
+        kernel_s=list(walls),
+        wall_s=walls,
+        first_call_s=first,
+        plan_s=0.0,
+        prepare_s=0.0,
+        throughput=best,
+        throughput_e2e=Throughput(
+            ops / float(np.median(walls)), precision, "measured", where
+        ),
+        throughput_call=best,
+        peak=None,
+        errors=errors,
+        errors_total=errors,
+        total_note="" if errors else "no reference answer was given",
+        cache=cache,
+        llc_bytes=llc,
+        timing="wall",
+    )
+
+
 def _explain(m: Measurement, bandwidth: float | None):
+    if m.backend == "peer":
+        return [
+            str(m) + ".",
+            f"{m.device} is your own callable, timed as xpuops' ops are (whole "
+            "calls, best of the repeats); xpuops knows nothing of its device or "
+            "peak, so it cannot say what bounds it.",
+        ]
     dev = resolve(m.device)
     lines = [str(m) + "."]
     if m.canary is not None and not m.canary.ok:
