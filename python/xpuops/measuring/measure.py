@@ -416,6 +416,7 @@ def measure(
     ops: float | None = None,
     label: str | None = None,
     bytes: float | None = None,
+    expected=None,
     **kw,
 ) -> Measurement:
     """Time ``op(*args, device=device, precision=precision, **kw)``.
@@ -438,7 +439,8 @@ def measure(
     its work declared: ``measure(lambda: a @ b, ops=2*M*N*K,
     precision="fp32", label="numpy")``. It is timed the same way (warm-up,
     repeats, cache) and its row shares a table with xpuops' own
-    (``measure_callable``)."""
+    (``measure_callable``). ``expected``: the fp64 answer for these inputs
+    when already computed (compare() computes it once for all its rows)."""
     if cache not in ("hot", "cold"):
         raise ValueError(f"cache must be 'hot' or 'cold', got {cache!r}")
     if op not in OPS:
@@ -450,6 +452,7 @@ def measure(
                 precision=precision,
                 label=label,
                 bytes=bytes,
+                expected=expected,
                 repeats=repeats,
                 warmup=warmup,
                 min_time=min_time,
@@ -497,7 +500,9 @@ def measure(
         from threadpoolctl import threadpool_limits
 
         with threadpool_limits(limits=1, user_api="blas"):
-            errors = reference.errors(_reference(name, args, kw), out)
+            if expected is None:
+                expected = _reference(name, args, kw)
+            errors = reference.errors(expected, out)
             if any(isinstance(a, QTensor) for a in args):
                 originals, total_note = _originals(args)
                 if originals is not None:

@@ -253,7 +253,7 @@ def cmd_compare(args) -> int:
     if args.json:
         cmp.to_json(args.json)
     if args.csv:
-        recs = cmp.records()
+        recs = cmp.records(include_skipped=True)
         with open(args.csv, "w", newline="") as f:
             w = csv.DictWriter(f, fieldnames=list(recs[0]))
             w.writeheader()
