@@ -7,7 +7,7 @@ machine, in every precision, measured in the right unit.
 
 from . import reference
 from .api import libs as _libs
-from .api.devices import Device, devices, get_num_threads, set_num_threads
+from .api.devices import Device, devices, get_num_threads, resolve, set_num_threads
 from .api.errors import DeviceUnavailableError, UnsupportedError
 from .api.ops import attention, conv2d, last_info, matmul
 from .api.precision import PRECISIONS
@@ -58,5 +58,6 @@ __all__ = [
     "peak",
     "quantize",
     "reference",
+    "resolve",
     "set_num_threads",
 ]

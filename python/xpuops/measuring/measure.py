@@ -291,6 +291,34 @@ class Measurement:
 
     __repr__ = __str__
 
+    def _repr_html_(self) -> str:
+        """A notebook shows the sentence and the figures as a small table."""
+        import html
+
+        rows = [
+            ("call rate", str(self.throughput_call), f"{self.call_min_s * 1e3:.3f} ms"),
+            ("kernel rate", str(self.throughput), f"{self.kernel_min_s * 1e3:.3f} ms"),
+        ]
+        if self.pct_of_peak is not None:
+            rows.append(("of peak", f"{self.pct_of_peak:.0%}", str(self.peak)))
+        if self.errors:
+            rows.append(("accuracy", self.accuracy_note(), ""))
+        rows.append(("cache", self.cache_note, ""))
+        if self.noisy:
+            rows.append(("NOISY", self.noise_note, ""))
+        body = "".join(
+            "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>"
+            for r in rows
+        )
+        what = f"{self.op} {self.shape}" + (
+            f" ({self.settings})" if self.settings else ""
+        )
+        head = html.escape(
+            f"{what} on {self.device} ({self.precision_label}, {self.support}, "
+            f"{self.source})"
+        )
+        return f"<p><b>{head}</b></p><table>{body}</table>"
+
 
 def _shape_label(op: str, args) -> str:
     shapes = [tuple(a.shape) for a in args if hasattr(a, "shape")]

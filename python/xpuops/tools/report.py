@@ -75,13 +75,13 @@ def _markdown_html(md: str) -> str:
 
 def _report_plot(runs, path) -> None:
     """One bar per benchmark: each later run's throughput over the first's."""
-    from matplotlib.figure import Figure
+    from ..measuring.plot import figure
 
     base_name, base = runs[0]
     keys = sorted(
         k for k in base["results"] if all(k in data["results"] for _, data in runs[1:])
     )
-    fig = Figure(figsize=(9, 0.28 * len(keys) + 1.5), layout="constrained")
+    fig = figure(figsize=(9, 0.28 * len(keys) + 1.5), layout="constrained")
     ax = fig.subplots()
     height = 0.8 / max(1, len(runs) - 1)
     for i, (name, data) in enumerate(runs[1:]):
@@ -98,7 +98,7 @@ def _report_plot(runs, path) -> None:
     ax.axvline(1.0, color="black", lw=0.8)
     ax.set_yticks(range(len(keys)), [k.split("::")[-1] for k in keys], fontsize=6)
     ax.set_xlabel("throughput relative to the first run (same precision)")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.15))
     fig.savefig(path, dpi=100)
 
 
