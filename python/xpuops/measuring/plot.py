@@ -27,7 +27,10 @@ _MODELED = ["#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#ff7f0e"]
 def figure(**kw):
     """A matplotlib Figure that shows itself in Jupyter without any magic
     (``_repr_png_``) and draws nothing through pyplot (headless-safe)."""
-    from matplotlib.figure import Figure
+    try:
+        from matplotlib.figure import Figure
+    except ImportError as e:
+        raise ImportError("pictures need matplotlib: pip install 'xpuops[plot]'") from e
 
     class XpuopsFigure(Figure):
         def _repr_png_(self):
