@@ -675,7 +675,7 @@ def compare(
             # probe may take a share of the budget: a row whose small cut is
             # slower than that is too slow for it anyway
             probed = {}
-            share = max(0.05 * budget, budget / (4 * max(1, len(grid))))
+            share = max(0.02 * budget, budget / (8 * max(1, len(grid))))
             for d, p in grid:
                 if bar is not None:
                     bar.step(f"estimating {d.name} {p}")
