@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ..measuring.plot import figure
+
 
 def _report_markdown(runs) -> str:
     """Markdown of saved results: who measured, then one row per benchmark
@@ -75,8 +77,6 @@ def _markdown_html(md: str) -> str:
 
 def _report_plot(runs, path) -> None:
     """One bar per benchmark: each later run's throughput over the first's."""
-    from ..measuring.plot import figure
-
     base_name, base = runs[0]
     keys = sorted(
         k for k in base["results"] if all(k in data["results"] for _, data in runs[1:])
