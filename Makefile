@@ -40,7 +40,7 @@ $(VENV)/.stamp-venv:
 	touch $@
 
 $(VENV)/.stamp-install: $(VENV)/.stamp-venv $(SOURCES)
-	$(VPY) -m pip install --quiet ".[test]"
+	$(VPY) -m pip install --quiet ".[all,test]"
 	touch $@
 
 install: system-deps $(VENV)/.stamp-install

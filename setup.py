@@ -4,6 +4,7 @@ Sources are every .c file under csrc/ except those of backends that have no
 code yet. Warnings are on and the build is expected to be clean.
 """
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -55,10 +56,14 @@ CFLAGS = [
     "-fno-math-errno",
     "-fno-trapping-math",
     "-fvisibility=hidden",
-    # the simd backend's threads: libgomp, the runtime oneDNN's gomp build
-    # already brings into the process
-    "-fopenmp",
 ]
+LDFLAGS = []
+if sys.platform.startswith("linux"):
+    # the simd backend's threads: libgomp, the runtime oneDNN's gomp build
+    # already brings into the process. Elsewhere (Apple clang has no
+    # OpenMP) its kernels run on the calling thread.
+    CFLAGS.append("-fopenmp")
+    LDFLAGS.append("-fopenmp")
 
 setup(
     ext_modules=[
@@ -69,7 +74,7 @@ setup(
             include_dirs=[np.get_include(), "csrc"],
             define_macros=[("NPY_TARGET_VERSION", "NPY_2_0_API_VERSION")],
             extra_compile_args=CFLAGS,
-            extra_link_args=["-fopenmp"],
+            extra_link_args=LDFLAGS,
             libraries=["m", "dl", "pthread"],
         )
     ],

@@ -37,6 +37,20 @@ def test_notebook_executes(path, tmp_path):
     assert outputs, "the notebook printed nothing"
     assert not [o for o in outputs if o.output_type == "error"]
     text = "".join(o.get("text", "") for o in outputs)
+    shown = text + "".join(
+        str(o.get("data", {}).get(kind, ""))
+        for o in outputs
+        for kind in ("text/plain", "text/html")
+    )
     # a missing value printed as if it were an answer (the old notebook 01
     # printed "refused: unsupported operand type(s) for /: 'NoneType' ...")
-    assert "NoneType" not in text, text
+    assert "NoneType" not in shown, shown
+    for bad in ("Traceback", "Error:", "<Figure size", "ipywidgets"):
+        assert bad not in shown, (bad, shown)
+    # every lesson draws its picture, shown without %matplotlib inline
+    assert any("image/png" in o.get("data", {}) for o in outputs), path.name
+    if path.name.startswith("01"):
+        # the lesson itself: an INT8 row in TOPS beside an FP32 row in TFLOPS
+        assert "INT8 GOPS" in shown or "INT8 TOPS" in shown, shown
+        assert "FP32 GFLOPS" in shown or "FP32 TFLOPS" in shown
+        assert "count different operations" in text

@@ -16,7 +16,12 @@
 /* The fuzz build (make fuzz-c) passes -DXO_CLONES= because clang 15 names
  * target_clones symbols differently from gcc. */
 #ifndef XO_CLONES
+#if defined(__x86_64__) && defined(__linux__)
 #define XO_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+/* target_clones needs x86 and the ifunc resolver of glibc */
+#define XO_CLONES
+#endif
 #endif
 
 /* ---- status ------------------------------------------------------------ */

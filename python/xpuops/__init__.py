@@ -7,7 +7,7 @@ machine, in every precision, measured in the right unit.
 
 from . import reference
 from .api import libs as _libs
-from .api.devices import Device, devices, get_num_threads, set_num_threads
+from .api.devices import Device, devices, get_num_threads, resolve, set_num_threads
 from .api.errors import DeviceUnavailableError, UnsupportedError
 from .api.ops import attention, conv1d, conv2d, last_info, matmul
 from .api.precision import PRECISIONS
@@ -17,7 +17,7 @@ from .api.version import __version__
 from .measuring.bandwidth import bandwidth
 from .measuring.canary import Canary, canary
 from .measuring.compare import Comparison, compare
-from .measuring.measure import Measurement, measure
+from .measuring.measure import Measurement, Peer, measure
 from .measuring.peaks import peak
 from .teach import chips
 
@@ -38,6 +38,7 @@ __all__ = [
     "Comparison",
     "DeviceUnavailableError",
     "Measurement",
+    "Peer",
     "QTensor",
     "Throughput",
     "UnsupportedError",
@@ -58,5 +59,6 @@ __all__ = [
     "peak",
     "quantize",
     "reference",
+    "resolve",
     "set_num_threads",
 ]

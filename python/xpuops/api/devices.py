@@ -9,11 +9,13 @@ from .. import _core
 from .errors import DeviceUnavailableError, UnsupportedError
 from .libs import ENVIRONMENT, SPIN_LIMIT_BACKEND
 from .peaks import known_bandwidth, theoretical
-from .precision import CODE
+from .precision import CODE, check_precision, closest
 
 #: The aliases: "the best available device of that kind"; the registry in
 #: the core holds the preference (xo_device_resolve).
 ALIASES = ("cpu", "gpu", "npu")
+#: Names of GPU APIs users try as device names; "did you mean 'gpu'".
+_GPU_WORDS = ("cuda", "rocm", "hip", "metal", "mps", "vulkan", "xpu", "directml")
 
 
 @dataclass(frozen=True)
@@ -122,13 +124,45 @@ def devices() -> list[Device]:
     return list(_all())
 
 
+def canonical_name(device: str) -> str:
+    """The registry's name for a device spelled the way users type it:
+    case-insensitive ("CPU", "OneDNN", "openvino:cpu"), spaces or
+    underscores for hyphens ("npusim:Snapdragon X Elite"), and a bare
+    backend with several devices for its first one ("opencl" is "opencl:0",
+    "openvino" its first available device). Unknown names come back as
+    given (resolve() says what is valid)."""
+    text = device.strip()
+    low = text.lower()
+    if low in ALIASES:
+        return low
+    names = [d.name for d in _all()]
+    if text in names:
+        return text
+    key = low.replace("_", "-").replace(" ", "-")
+    for name in names:
+        if name.lower() == key:
+            return name
+    # a bare backend name: its first available device, else its first
+    same = [d for d in _all() if d.backend == key]
+    if same:
+        return next((d for d in same if d.available), same[0]).name
+    return text
+
+
+def device_names() -> list[str]:
+    """Every name resolve() takes: the aliases, then each device."""
+    return list(ALIASES) + [d.name for d in _all()]
+
+
 def resolve(device, precision: str | None = None, shape_class: int = 0) -> Device:
     """The available Device that ``device`` (a name, an alias "cpu"/"gpu"/
-    "npu", or a Device) means; ValueError for an unknown name,
-    DeviceUnavailableError for a device this machine lacks. An alias picks
-    the best device of its kind that runs ``precision`` (when given), so
-    ``device="cpu"`` means "on the CPU", whatever the precision; for a small
-    matmul (``shape_class`` 1) the one with the least cost per call."""
+    "npu", or a Device) means; ValueError for an unknown name (with the
+    closest valid one), DeviceUnavailableError for a device this machine
+    lacks. Names are case-insensitive; a bare backend with several devices
+    ("opencl") means its first one. An alias picks the best device of its
+    kind that runs ``precision`` (when given), so ``device="cpu"`` means "on
+    the CPU", whatever the precision; for a small matmul (``shape_class`` 1)
+    the one with the least cost per call."""
     if isinstance(device, Device):
         device = device.name
     if not isinstance(device, str):
@@ -137,20 +171,27 @@ def resolve(device, precision: str | None = None, shape_class: int = 0) -> Devic
             f"{type(device).__name__}"
         )
     all_devices = _all()
-    if device in ALIASES:
+    name = canonical_name(device)
+    if name in ALIASES:
         # the core's registry ranks the backends, per shape class
-        code = -1 if precision is None else CODE[precision]
-        name = _core.device_resolve(device, code, shape_class)
-        return next(d for d in all_devices if d.name == name)
+        code = -1 if precision is None else CODE[check_precision(precision)]
+        found = _core.device_resolve(name, code, shape_class)
+        return next(d for d in all_devices if d.name == found)
     for d in all_devices:
-        if d.name == device:
+        if d.name == name:
             if not d.available:
                 raise DeviceUnavailableError(
                     f"device {device!r} is not available: {d.reason}"
                 )
             return d
-    names = ["cpu", "gpu", "npu"] + [d.name for d in all_devices]
-    raise ValueError(f"unknown device {device!r}; valid devices are {', '.join(names)}")
+    names = device_names()
+    near = closest(device, names)
+    if near is None and device.lower() in _GPU_WORDS:
+        near = "gpu"  # a vendor's API name for what xpuops calls the GPU
+    hint = f" (did you mean {near!r}?)" if near else ""
+    raise ValueError(
+        f"unknown device {device!r}{hint}; valid devices are {', '.join(names)}"
+    )
 
 
 def check_supported(dev: Device, precision: str) -> None:

@@ -27,14 +27,90 @@ _BY_DTYPE = {
 FLOAT_DTYPES = tuple(_BY_DTYPE)
 
 
-def check_precision(precision: str) -> str:
-    """Return ``precision`` if it names one, else raise ValueError listing them."""
-    if not isinstance(precision, str) or precision not in CODE:
-        raise ValueError(
-            f"unknown precision {precision!r}; valid precisions are "
-            + ", ".join(PRECISIONS)
-        )
-    return precision
+#: Spellings users type for each precision (matched case-insensitively,
+#: with "-", "_" and spaces ignored); each canonical name stands for itself.
+ALIASES = {
+    "fp64": ("float64", "f64", "double"),
+    "fp32": ("float32", "f32", "float", "single"),
+    "bf16": ("bfloat16", "bfloat"),
+    "fp16": ("float16", "f16", "half"),
+    "fp8": ("float8", "f8", "e4m3", "fp8e4m3", "float8e4m3", "float8e4m3fn"),
+    "int8": ("i8", "s8", "qint8", "w8a8"),
+    "int4": ("i4", "s4", "qint4", "w4a8"),
+}
+_SPELLINGS = {
+    alias: name for name, spellings in ALIASES.items() for alias in (name, *spellings)
+}
+
+
+def _key(text: str) -> str:
+    return "".join(ch for ch in text.lower() if ch not in "-_ ")
+
+
+def closest(word: str, choices) -> str | None:
+    """The choice closest to ``word`` (case ignored), or None when none is
+    close: the "did you mean" of an unknown name."""
+    import difflib
+
+    lower = {str(c).lower(): c for c in choices}
+    close = difflib.get_close_matches(str(word).lower(), list(lower), n=1, cutoff=0.6)
+    return lower[close[0]] if close else None
+
+
+def did_you_mean(word: str, choices) -> str:
+    """' (did you mean 'x'?)' for the closest choice, else ''."""
+    near = closest(word, choices)
+    return f" (did you mean {near!r}?)" if near is not None else ""
+
+
+def check_precision(precision) -> str:
+    """The canonical name ("fp64" ... "int4") of a precision spelled in any
+    of the usual ways: case-insensitive, "float32", "bfloat16", "INT8", or a
+    float dtype (np.float32, ml_dtypes.bfloat16). ValueError naming the
+    valid ones (and the closest) for anything else."""
+    if isinstance(precision, str):
+        name = _SPELLINGS.get(_key(precision))
+        if name is not None:
+            return name
+    elif precision is not None and not isinstance(precision, (bool, int, float)):
+        try:
+            dt = np.dtype(precision)
+        except TypeError:
+            dt = None
+        if dt is not None and dt in _BY_DTYPE:
+            return _BY_DTYPE[dt]
+    hint = ""
+    if isinstance(precision, str):
+        near = closest(_key(precision), _SPELLINGS)
+        if near is not None:
+            hint = f" (did you mean {_SPELLINGS[near]!r}?)"
+    raise ValueError(
+        f"unknown precision {precision!r}{hint}; valid precisions are "
+        + ", ".join(PRECISIONS)
+        + " (also spelled float64, float32, bfloat16, float16, float8, INT8 ...)"
+    )
+
+
+def check_precisions(precisions) -> list[str] | None:
+    """A list of canonical precision names from a list, a single name (one
+    item: ``"int8"``), a comma-separated string (``"fp32,int8"``) or None
+    (kept: every precision)."""
+    if precisions is None:
+        return None
+    if isinstance(precisions, str):
+        precisions = [p for p in precisions.split(",") if p.strip()] or [precisions]
+    elif not isinstance(precisions, (list, tuple, set, frozenset)):
+        try:
+            np.dtype(precisions)
+            precisions = [precisions]
+        except TypeError:
+            precisions = list(precisions)
+    out = []
+    for p in precisions:
+        name = check_precision(p.strip() if isinstance(p, str) else p)
+        if name not in out:
+            out.append(name)
+    return out
 
 
 def unit(precision: str) -> str:

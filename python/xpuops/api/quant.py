@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import _core
-from .precision import CODE, as_float_array
+from .precision import CODE, as_float_array, check_precision
 
 # one token per QTensor: backends may keep forms derived from its (immutable)
 # data under it, e.g. unpacked or reordered weights
@@ -343,10 +343,7 @@ class QTensor:
                 f"from_int takes int8 or uint8 data, got {data.dtype}; "
                 "quantize floats with xpuops.quantize()"
             )
-        if precision is None:
-            precision = "int8"
-        if precision not in _QMAX:
-            raise ValueError(f"precision must be 'int8' or 'int4', got {precision!r}")
+        precision = _int_precision("int8" if precision is None else precision)
         qmax = _QMAX[precision]
         if zero_point is not None:
             zero_point = np.asarray(zero_point)
@@ -423,6 +420,15 @@ class QTensor:
         return f"QTensor({self.precision}, shape={self.data.shape}, {how}, {sym}{err})"
 
 
+def _int_precision(precision) -> str:
+    """ "int8" or "int4" from any spelling check_precision takes ("INT8");
+    ValueError for the float precisions and unknown names."""
+    name = check_precision(precision)
+    if name not in _QMAX:
+        raise ValueError(f"precision must be 'int8' or 'int4', got {precision!r}")
+    return name
+
+
 def _qrange(precision, symmetric, dtype):
     """The stored values' range: symmetric [-qmax, qmax]; with zero points
     the whole signed or unsigned range of the precision."""
@@ -470,8 +476,7 @@ def quantize(
     slice gets scale 1); q = clip(rint(x / scale)), ties to even. NaN or Inf
     raise ValueError. The input is never modified.
     """
-    if precision not in _QMAX:
-        raise ValueError(f"precision must be 'int8' or 'int4', got {precision!r}")
+    precision = _int_precision(precision)
     original = x
     x = as_float_array(x, "x")
     if axis is None and group_size is not None:

@@ -40,7 +40,8 @@ class Throughput:
 
     def __post_init__(self):
         if self.precision not in RATED_ONLY:
-            check_precision(self.precision)
+            # stored canonical ("INT8" and "int8" are one precision)
+            object.__setattr__(self, "precision", check_precision(self.precision))
         if self.source not in SOURCES:
             raise ValueError(f"source must be one of {', '.join(SOURCES)}")
 
@@ -105,7 +106,7 @@ class Throughput:
                 "assume='2x per halving of operand width'"
             )
         if precision not in RATED_ONLY:
-            check_precision(precision)
+            precision = check_precision(precision)
         factor = BITS[self.precision] / BITS[precision]
         return Throughput(
             self.ops_per_s * factor,

@@ -129,6 +129,9 @@ class Measurement:
     #: where kernel_s came from: "events" (the device's own event times),
     #: "wall" (a host clock around the run) or "modeled"
     timing: str = "wall"
+    #: the op's keywords that change its work ("causal", "stride 2"), ''
+    #: for the defaults
+    settings: str = ""
 
     @property
     def kernel_min_s(self) -> float:
@@ -185,12 +188,15 @@ class Measurement:
     @property
     def fits_llc(self) -> bool:
         """The working set (operand and result bytes) fits the last-level
-        cache, so hot repeats may be served from it."""
-        return bool(self.llc_bytes) and self.bytes <= self.llc_bytes
+        cache, so hot repeats may be served from it (False when the bytes
+        are unknown: a callable measured without bytes=)."""
+        return bool(self.llc_bytes) and 0 < self.bytes <= self.llc_bytes
 
     @property
     def cache_note(self) -> str:
         """Where the operands came from, in a few words."""
+        if not self.bytes:
+            return f"{self.cache} cache (working set unknown)"
         ws = _mb(self.bytes)
         llc = f"the {_mb(self.llc_bytes)} LLC" if self.llc_bytes else "the LLC"
         if self.cache == "cold":
@@ -254,10 +260,18 @@ class Measurement:
 
     def __str__(self) -> str:
         pct = f" ({self.pct_of_peak:.0%} of peak)" if self.pct_of_peak else ""
-        head = (
-            f"{self.op} {self.shape} on {self.device} ({self.precision_label}, "
-            f"{self.support})"
+        what = f"{self.op} {self.shape}" + (
+            f" ({self.settings})" if self.settings else ""
         )
+        head = f"{what} on {self.device} ({self.precision_label}, {self.support})"
+        if self.backend == "peer":
+            what = f"{self.op} {self.shape}" if self.shape else self.op
+            return (
+                f"{what} by {self.device} ({self.precision}, your callable): "
+                f"call {self.throughput_call} in {self.call_min_s * 1e3:.3f} ms"
+                + (f"; {self.accuracy_note()}" if self.errors else "")
+                + f"; {self.cache_note}"
+            )
         if self.source == "modeled":
             return (
                 f"{head}: MODELED (not measured) {self.throughput} in "
@@ -277,6 +291,34 @@ class Measurement:
 
     __repr__ = __str__
 
+    def _repr_html_(self) -> str:
+        """A notebook shows the sentence and the figures as a small table."""
+        import html
+
+        rows = [
+            ("call rate", str(self.throughput_call), f"{self.call_min_s * 1e3:.3f} ms"),
+            ("kernel rate", str(self.throughput), f"{self.kernel_min_s * 1e3:.3f} ms"),
+        ]
+        if self.pct_of_peak is not None:
+            rows.append(("of peak", f"{self.pct_of_peak:.0%}", str(self.peak)))
+        if self.errors:
+            rows.append(("accuracy", self.accuracy_note(), ""))
+        rows.append(("cache", self.cache_note, ""))
+        if self.noisy:
+            rows.append(("NOISY", self.noise_note, ""))
+        body = "".join(
+            "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>"
+            for r in rows
+        )
+        what = f"{self.op} {self.shape}" + (
+            f" ({self.settings})" if self.settings else ""
+        )
+        head = html.escape(
+            f"{what} on {self.device} ({self.precision_label}, {self.support}, "
+            f"{self.source})"
+        )
+        return f"<p><b>{head}</b></p><table>{body}</table>"
+
 
 def _shape_label(op: str, args) -> str:
     shapes = [tuple(a.shape) for a in args if hasattr(a, "shape")]
@@ -285,7 +327,36 @@ def _shape_label(op: str, args) -> str:
         batch = a[:-2] if len(a) > 2 else ()
         m = a[-2] if len(a) > 1 else 1
         return "x".join(map(str, (*batch, m, a[-1], b[-1])))
+    if op == "attention" and len(shapes) >= 3 and shapes[1] == shapes[0]:
+        return "x".join(map(str, shapes[0]))  # k, v shaped as q
+    if op == "attention" and len(shapes) >= 3:
+        return "x".join(map(str, shapes[0])) + " kv " + "x".join(map(str, shapes[1]))
     return " ".join("x".join(map(str, s)) for s in shapes)
+
+
+def _settings_label(op: str, kw) -> str:
+    """The op's keywords that change its work, in a few words ("causal",
+    "stride 2, padding same, groups 4"); '' for the defaults."""
+    if op == "attention":
+        parts = ["causal" if kw.get("causal") else ""]
+        if kw.get("scale") is not None:
+            parts.append(f"scale {kw['scale']:g}")
+    elif op == "conv2d":
+        parts = [
+            f"{key} {kw[key]}"
+            for key, default in (
+                ("stride", 1),
+                ("padding", 0),
+                ("dilation", 1),
+                ("groups", 1),
+            )
+            if key in kw and kw[key] != default
+        ]
+        if kw.get("layout", "NCHW") != "NCHW":
+            parts.append(kw["layout"])
+    else:
+        parts = []
+    return ", ".join(p for p in parts if p)
 
 
 def _as_f64(x):
@@ -380,6 +451,10 @@ def measure(
     min_time: float = 0.2,
     accuracy: bool = True,
     cache: str = "hot",
+    ops: float | None = None,
+    label: str | None = None,
+    bytes: float | None = None,
+    expected=None,
     **kw,
 ) -> Measurement:
     """Time ``op(*args, device=device, precision=precision, **kw)``.
@@ -396,13 +471,42 @@ def measure(
     (device, precision) a canary checks the device computes in that format
     (xpuops.canary). Returns a Measurement; ``.explain()`` says why the
     figure is what it is. ValueError for a problem with no operations (a
-    zero-size dimension): there is nothing to time."""
-    if op not in OPS:
-        raise TypeError(
-            f"op must be xpuops.matmul, xpuops.conv2d or xpuops.attention, got {op!r}"
-        )
+    zero-size dimension): there is nothing to time.
+
+    ``op`` may also be any callable (NumPy, PyTorch, your own kernel) with
+    its work declared: ``measure(lambda: a @ b, ops=2*M*N*K,
+    precision="fp32", label="numpy")``. It is timed the same way (warm-up,
+    repeats, cache) and its row shares a table with xpuops' own
+    (``measure_callable``). ``expected``: the fp64 answer for these inputs
+    when already computed (compare() computes it once for all its rows)."""
     if cache not in ("hot", "cold"):
         raise ValueError(f"cache must be 'hot' or 'cold', got {cache!r}")
+    if op not in OPS:
+        if callable(op) and ops is not None:
+            return measure_callable(
+                op,
+                *args,
+                ops=ops,
+                precision=precision,
+                label=label,
+                bytes=bytes,
+                expected=expected,
+                repeats=repeats,
+                warmup=warmup,
+                min_time=min_time,
+                cache=cache,
+                **kw,
+            )
+        raise TypeError(
+            "op must be xpuops.matmul, xpuops.conv2d or xpuops.attention, or any "
+            "callable given with ops= (its operation count), precision= and "
+            f"label=; got {op!r} without ops="
+        )
+    if ops is not None or label is not None or bytes is not None:
+        raise TypeError(
+            "ops=, label= and bytes= describe a callable of your own; "
+            f"xpuops.{OPS[op]} counts its own"
+        )
     name = OPS[op]
     operands = [_operand(a, f"arg{i}") for i, a in enumerate(args[:3]) if a is not None]
     precision = (
@@ -435,7 +539,9 @@ def measure(
 
         with threadpool_limits(limits=1, user_api="blas"):
             out = _scored(out, kw)
-            errors = reference.errors(_reference(name, args, kw), out)
+            if expected is None:
+                expected = _reference(name, args, kw)
+            errors = reference.errors(expected, out)
             if any(isinstance(a, QTensor) for a in args):
                 originals, total_note = _originals(args)
                 if originals is not None:
@@ -512,10 +618,145 @@ def measure(
         llc_bytes=llc,
         canary=verdict,
         timing=info.get("timing", "wall"),
+        settings=_settings_label(name, kw),
+    )
+
+
+@dataclass(frozen=True)
+class Peer:
+    """Another library's way of doing compare()'s op, to share its table:
+    ``Peer(lambda: a @ b, precision="fp32", label="numpy")``. ``fn(*args)``
+    must compute the same result as the op; ``ops`` defaults to the op's own
+    count (a MAC is 2), ``bytes`` to the operands and result as given. Its
+    result is checked against compare()'s fp64 answer (SQNR)."""
+
+    fn: object
+    precision: str
+    label: str
+    ops: float | None = None
+    bytes: float | None = None
+    args: tuple = ()
+    kind: str = "cpu"
+
+
+def measure_callable(
+    fn,
+    *args,
+    ops: float,
+    precision,
+    label: str | None = None,
+    bytes: float | None = None,
+    op: str = "custom",
+    shape: str = "",
+    kind: str = "cpu",
+    expected=None,
+    repeats=None,
+    warmup=None,
+    min_time: float = 0.2,
+    cache: str = "hot",
+    **kw,
+) -> Measurement:
+    """Time ``fn(*args, **kw)``, a callable of your own (NumPy, PyTorch, ...)
+    that does ``ops`` operations (counted as xpuops counts: a MAC is 2) in
+    ``precision``, as measure() times xpuops' ops: ``warmup`` calls (1),
+    then ``repeats`` calls or as many as fit in ``min_time`` seconds (at
+    least 3), caches flushed before each for ``cache="cold"``. The row is
+    labelled ``label`` (default: the callable's name) with backend "peer";
+    there is no separate kernel time, so kernel and call times are the same
+    whole calls. ``bytes``: the bytes it moves, for the roofline (unknown:
+    not drawn there). ``expected``: an fp64 answer to compute its SQNR
+    against (compare() passes its own)."""
+    precision = check_precision(precision)
+    if cache not in ("hot", "cold"):
+        raise ValueError(f"cache must be 'hot' or 'cold', got {cache!r}")
+    if isinstance(ops, bool) or not isinstance(ops, (int, float, np.integer)):
+        raise TypeError(f"ops must be a number of operations, got {ops!r}")
+    if not ops > 0 or not math.isfinite(ops):
+        raise ValueError(
+            f"ops must be the positive, finite number of operations one call "
+            f"does (a multiply-accumulate is 2), got {ops!r}"
+        )
+    if bytes is not None and (isinstance(bytes, bool) or not bytes >= 0):
+        raise ValueError(f"bytes must be a number >= 0, got {bytes!r}")
+    if label is None:
+        label = getattr(fn, "__name__", type(fn).__name__)
+        label = "peer" if label == "<lambda>" else label
+    if not isinstance(label, str) or not label:
+        raise TypeError(f"label must be a non-empty string, got {label!r}")
+    t0 = time.perf_counter()
+    out = fn(*args, **kw)
+    first = time.perf_counter() - t0
+    errors = None
+    if expected is not None:
+        from threadpoolctl import threadpool_limits
+
+        got = out.numpy() if hasattr(out, "numpy") and callable(out.numpy) else out
+        with threadpool_limits(limits=1, user_api="blas"):
+            errors = reference.errors(
+                np.asarray(expected, np.float64), np.asarray(got, np.float64)
+            )
+    llc = llc_bytes()
+    flush = _Flush(llc) if cache == "cold" else None
+    for _ in range(1 if warmup is None else warmup):
+        fn(*args, **kw)
+    walls = []
+    spent = 0.0
+    while True:
+        if flush is not None:
+            flush()
+        t = time.perf_counter()
+        fn(*args, **kw)
+        dt = time.perf_counter() - t
+        walls.append(dt)
+        spent += dt
+        n = len(walls)
+        if repeats is not None:
+            if n >= repeats:
+                break
+        elif (n >= 3 and spent >= min_time) or n >= 10000:
+            break
+    ops = float(ops)
+    where = f"{label} (your callable)"
+    best = Throughput(ops / min(walls), precision, "measured", where)
+    return Measurement(
+        op=op,
+        shape=shape,
+        device=label,
+        backend="peer",
+        kind=kind,
+        precision=precision,
+        support="peer",
+        impl=f"{label}: {getattr(fn, '__qualname__', type(fn).__name__)}",
+        ops=ops,
+        bytes=float(bytes or 0),
+        kernel_s=list(walls),
+        wall_s=walls,
+        first_call_s=first,
+        plan_s=0.0,
+        prepare_s=0.0,
+        throughput=best,
+        throughput_e2e=Throughput(
+            ops / float(np.median(walls)), precision, "measured", where
+        ),
+        throughput_call=best,
+        peak=None,
+        errors=errors,
+        errors_total=errors,
+        total_note="" if errors else "no reference answer was given",
+        cache=cache,
+        llc_bytes=llc,
+        timing="wall",
     )
 
 
 def _explain(m: Measurement, bandwidth: float | None):
+    if m.backend == "peer":
+        return [
+            str(m) + ".",
+            f"{m.device} is your own callable, timed as xpuops' ops are (whole "
+            "calls, best of the repeats); xpuops knows nothing of its device or "
+            "peak, so it cannot say what bounds it.",
+        ]
     dev = resolve(m.device)
     lines = [str(m) + "."]
     if m.canary is not None and not m.canary.ok:

@@ -17,7 +17,30 @@ _COLORS = {
     "int8": "#d62728",
     "int4": "#9467bd",
 }
-_MARKERS = ["o", "s", "^", "D", "v", "P", "X"]
+#: One marker per device (a precision has its colour): ten shapes before
+#: any repeats.
+_MARKERS = ["o", "s", "^", "D", "v", "P", "X", "<", ">", "h"]
+#: Colours of the modeled chips' bars (their own panel).
+_MODELED = ["#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#ff7f0e"]
+
+
+def figure(**kw):
+    """A matplotlib Figure that shows itself in Jupyter without any magic
+    (``_repr_png_``) and draws nothing through pyplot (headless-safe)."""
+    try:
+        from matplotlib.figure import Figure
+    except ImportError as e:
+        raise ImportError("pictures need matplotlib: pip install 'xpuops[plot]'") from e
+
+    class XpuopsFigure(Figure):
+        def _repr_png_(self):
+            import io
+
+            buf = io.BytesIO()
+            self.savefig(buf, format="png", dpi=90)
+            return buf.getvalue()
+
+    return XpuopsFigure(**kw)
 
 
 def _tera(v, _pos=None):
@@ -27,39 +50,99 @@ def _tera(v, _pos=None):
     return f"{v:g}"
 
 
-def plot_comparison(cmp, path=None, bandwidth=None):
-    """Roofline (left) and throughput with SQNR (right) of a Comparison."""
-    from matplotlib.figure import Figure
+def _scale(ax, axis: str, values, room: float = 1.0) -> None:
+    """Log scale when the values span a decade or more, else linear from 0
+    (a log axis over less than a decade has crowded, unreadable ticks).
+    ``room``: the share of the axis past the largest value left for text."""
     from matplotlib.ticker import FuncFormatter
 
+    vals = [v for v in values if v and v > 0]
+    if not vals:
+        return
+    lo, hi = min(vals), max(vals)
+    log = hi / lo >= 10
+    getattr(ax, f"set_{axis}scale")("log" if log else "linear")
+    if log:
+        getattr(ax, f"set_{axis}lim")(lo / 2, hi * (hi / lo * 2) ** room)
+    else:
+        getattr(ax, f"set_{axis}lim")(0, hi * (1 + room))
+    getattr(ax, f"{axis}axis").set_major_formatter(FuncFormatter(_tera))
+
+
+def _labels(ms) -> list:
+    """A distinct label per row: device and precision, then the shape,
+    cache and settings where two rows would otherwise share one."""
+    base = [f"{m.device} {m.precision}" for m in ms]
+    if len(set(base)) == len(base):
+        return base
+    out = []
+    for m, b in zip(ms, base, strict=True):
+        extra = [m.shape]
+        if m.settings:
+            extra.append(m.settings)
+        if m.cache == "cold":
+            extra.append("cold")
+        out.append(f"{b} {' '.join(extra)}")
+    seen = {}
+    for i, label in enumerate(out):  # identical rows: numbered
+        seen[label] = seen.get(label, 0) + 1
+        if seen[label] > 1:
+            out[i] = f"{label} #{seen[label]}"
+    return out
+
+
+def _call_rate(m):
+    return (m.throughput_call or m.throughput).ops_per_s
+
+
+def plot_comparison(cmp, path=None, bandwidth=None):
+    """Roofline of this machine with the measured points (left), each
+    measured run's call rate with its accuracy (right) and, when the
+    comparison has modeled rows, the modeled chips on a panel of their own
+    (they are not this machine, so they never sit under its roofs)."""
     ms = list(cmp)
     if not ms:
         raise ValueError("nothing was measured: the comparison is empty")
+    measured = [m for m in ms if m.source == "measured"]
+    modeled = [m for m in ms if m.source != "measured"]
+    on_roof = [m for m in measured if np.isfinite(m.intensity)]
     bw = bandwidth or measure_bandwidth("cpu")
-    fig = Figure(figsize=(14, 5.5), layout="constrained")
-    roof, bars = fig.subplots(1, 2, width_ratios=[1.1, 1])
+    panels = (1 if on_roof else 0) + (1 if measured else 0) + (1 if modeled else 0)
+    widths = (
+        ([1.2] if on_roof else [])
+        + ([1] if measured else [])
+        + ([0.8] if modeled else [])
+    )
+    fig = figure(figsize=(6.5 * panels + 1, 6), layout="constrained")
+    axes = list(np.atleast_1d(fig.subplots(1, panels, width_ratios=widths)))
+    if on_roof:
+        _roofline(axes.pop(0), on_roof, bw)
+    if measured:
+        _bars(axes.pop(0), measured)
+    if modeled:
+        _modeled(axes.pop(0), modeled)
+    shapes = list(dict.fromkeys(m.shape for m in ms))
+    shape = ms[0].op + " " + ", ".join(shapes)
+    fig.suptitle(
+        f"xpuops: {shape} on {cmp.machine.get('machine_cpu', '')}", fontsize=10
+    )
+    if path is not None:
+        fig.savefig(path, dpi=110)
+    return fig
 
+
+def _roofline(roof, ms, bw):
     peaks, borrowed = {}, set()
-    for m in ms:  # the roofs are this machine's: modeled rows draw none
-        if m.peak is not None and m.source == "measured":
+    for m in ms:
+        if m.peak is not None:
             peaks[m.precision] = max(peaks.get(m.precision, 0), m.peak.ops_per_s)
             if "no native" in m.peak.detail:
                 borrowed.add(m.precision)  # runs on another format's units
-    lo = (
-        min(
-            min(m.intensity for m in ms),
-            min(p / bw for p in peaks.values()) if peaks else 1,
-        )
-        / 4
-    )
-    hi = (
-        max(
-            max(m.intensity for m in ms),
-            max(p / bw for p in peaks.values()) if peaks else 1,
-        )
-        * 4
-    )
+    ridges = [p / bw for p in peaks.values()]
+    lo = min([m.intensity for m in ms] + ridges) / 4
+    hi = max([m.intensity for m in ms] + ridges) * 4
     x = np.geomspace(lo, hi, 200)
+    top = max(peaks.values()) if peaks else max(m.throughput.ops_per_s for m in ms)
     for prec, pk in sorted(peaks.items(), key=lambda kv: -kv[1]):
         roof.plot(
             x,
@@ -71,29 +154,29 @@ def plot_comparison(cmp, path=None, bandwidth=None):
             label=f"{prec.upper()} roof (theoretical peak)"
             + (", on other units" if prec in borrowed else ""),
         )
+    # the memory slope up to the highest roof only: above it no precision
+    # can go, whatever the bandwidth
+    slope = x[bw * x <= top * 1.0001]
     roof.plot(
-        x,
-        bw * x,
+        slope,
+        bw * slope,
         color="black",
         lw=0.8,
         ls=":",
         label=f"memory {bw / 1e9:.0f} GB/s (measured)",
     )
-    devs = sorted({m.device for m in ms if m.source == "measured"})
+    devs = sorted({m.device for m in ms})
     for m in ms:
-        modeled = m.source != "measured"
-        marker = "*" if modeled else _MARKERS[devs.index(m.device) % len(_MARKERS)]
+        marker = _MARKERS[devs.index(m.device) % len(_MARKERS)]
         roof.scatter(
             m.intensity,
             m.throughput.ops_per_s,
-            s=110 if modeled else 60,
-            facecolor="none" if modeled else _COLORS[m.precision],
-            edgecolor=_COLORS[m.precision] if modeled else "black",
+            s=60,
+            facecolor=_COLORS[m.precision],
+            edgecolor="black",
             marker=marker,
             zorder=3,
         )
-        if modeled:
-            continue
         # the call rate below its kernel rate, joined by a line: the gap is
         # conversion, quantization and copies
         roof.plot(
@@ -119,7 +202,7 @@ def plot_comparison(cmp, path=None, bandwidth=None):
             and m.intensity < peaks.get(m.precision, 0) / bw
         ):
             tags.append("from cache")
-        if m.throughput.ops_per_s > bw * m.intensity * 1.0 and "from cache" not in tags:
+        if m.throughput.ops_per_s > bw * m.intensity and "from cache" not in tags:
             tags.append("above memory roof: cache")
         if m.noisy:
             tags.append("NOISY")
@@ -149,78 +232,95 @@ def plot_comparison(cmp, path=None, bandwidth=None):
         facecolor="white",
         edgecolor="black",
         s=30,
-        label="small, hollow: call rate (whole call); filled: kernel rate",
+        label="small, hollow: call rate; filled: kernel rate",
     )
-    for d in sorted({m.device for m in ms if m.source != "measured"}):
-        roof.scatter(
-            [],
-            [],
-            marker="*",
-            facecolor="none",
-            edgecolor="black",
-            label=f"MODELED: {d} (not measured)",
-        )
+    from matplotlib.ticker import FuncFormatter
+
     roof.set_xscale("log")
     roof.set_yscale("log")
     roof.yaxis.set_major_formatter(FuncFormatter(_tera))
+    roof.yaxis.set_minor_formatter(FuncFormatter(lambda v, _p: ""))
     roof.set_xlabel("arithmetic intensity (operations per byte moved)")
     roof.set_ylabel("operations per second\n(integer: OPS, float: FLOPS)")
-    roof.set_title("Roofline: each precision has its own ceiling")
-    roof.legend(fontsize=7, loc="upper left")
+    roof.set_title("Roofline of this machine: each precision has its own ceiling")
+    # below the axes: a legend inside would cover points
+    roof.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2)
     roof.grid(True, which="both", alpha=0.2)
 
-    def call_rate(m):
-        return (m.throughput_call or m.throughput).ops_per_s
 
-    order = sorted(ms, key=call_rate)
+def _bars(bars, ms):
+    order = sorted(ms, key=_call_rate)
+    labels = _labels(order)
     y = np.arange(len(order))
     bars.barh(
         y,
-        [call_rate(m) for m in order],
+        [_call_rate(m) for m in order],
         color=[_COLORS[m.precision] for m in order],
-        hatch=["//" if m.source != "measured" else "" for m in order],
     )
+    own = [m for m in order if m.backend != "peer"]  # peers have no kernel time
     bars.scatter(
-        [m.throughput.ops_per_s for m in order],
-        y,
+        [m.throughput.ops_per_s for m in own],
+        [y[order.index(m)] for m in own],
         marker="|",
         s=120,
         color="black",
         zorder=3,
-        label="kernel rate",
+        label="kernel rate (xpuops rows)",
     )
-    bars.set_yticks(
-        y,
-        [
-            f"{m.device} {m.precision}"
-            + (" (modeled)" if m.source != "measured" else "")
-            for m in order
-        ],
-        fontsize=8,
+    bars.set_yticks(y, labels, fontsize=8)
+    _scale(
+        bars,
+        "x",
+        [_call_rate(m) for m in order] + [m.throughput.ops_per_s for m in order],
+        room=0.6,
     )
-    bars.set_xscale("log")
-    bars.xaxis.set_major_formatter(FuncFormatter(_tera))
     for yi, m in zip(y, order, strict=True):
         db = f", {m.errors['sqnr_db']:.0f} dB" if m.errors else ""
         flag = " NOISY" if m.noisy else ""
-        rate = m.throughput_call if m.source == "measured" else m.throughput
         bars.text(
-            max(call_rate(m), m.throughput.ops_per_s),
+            max(_call_rate(m), m.throughput.ops_per_s),
             yi,
-            f" {rate}{db}{flag}",
+            f" {m.throughput_call}{db}{flag}",
             va="center",
             fontsize=7,
         )
-    bars.legend(fontsize=7, loc="lower right")
-    bars.set_xlabel(
-        "call rate, bars (kernel rate, ticks; SQNR vs fp64 beside each bar)"
+    bars.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.12))
+    bars.set_xlabel("call rate, bars (SQNR vs fp64 beside each bar)")
+    bars.set_title("Measured here: TOPS and TFLOPS count different operations")
+
+
+def _modeled(ax, ms):
+    order = sorted(ms, key=lambda m: m.throughput.ops_per_s)
+    y = np.arange(len(order))
+    ax.barh(
+        y,
+        [m.throughput.ops_per_s for m in order],
+        color=[_MODELED[i % len(_MODELED)] for i in range(len(order))],
+        hatch="//",
+        edgecolor="white",
     )
-    bars.set_title("TOPS and TFLOPS count different operations")
-    bars.margins(x=0.6)
-    shape = ms[0].op + " " + ms[0].shape
-    fig.suptitle(
-        f"xpuops: {shape} on {cmp.machine.get('machine_cpu', '')}", fontsize=10
+    rated = [m.peak.ops_per_s if m.peak else None for m in order]
+    ax.scatter(
+        [r for r in rated if r],
+        [yi for yi, r in zip(y, rated, strict=True) if r],
+        marker="|",
+        s=140,
+        color="black",
+        zorder=3,
+        label="rated peak",
     )
-    if path is not None:
-        fig.savefig(path, dpi=110)
-    return fig
+    ax.set_yticks(y, [m.device.split(":")[-1] for m in order], fontsize=8)
+    _scale(
+        ax, "x", [m.throughput.ops_per_s for m in order] + [r for r in rated if r], 0.3
+    )
+    for yi, m in zip(y, order, strict=True):
+        ax.text(
+            m.throughput.ops_per_s,
+            yi,
+            f" {m.throughput}",
+            va="center",
+            fontsize=7,
+        )
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.12))
+    ax.set_xlabel("modeled rate (a share of the chip's rating)")
+    ax.set_title("MODELED NPUs: not this machine, not measured")

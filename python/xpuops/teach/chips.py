@@ -15,6 +15,7 @@ machine sits in the same table.
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass
 
 from ..api.chipdata import CHIPS, SOURCE, Chip, get, names
@@ -39,6 +40,16 @@ __all__ = [
 ]
 
 
+class _Shown:
+    """Shown in a notebook as its text, not as a dataclass dump."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+    def _repr_html_(self) -> str:
+        return f"<pre>{html.escape(str(self))}</pre>"
+
+
 def _figure(x, precision=None):
     """(label, Throughput, sparse) of a chip's rating or of a Device's
     measured attainable peak (int8 when it runs int8, else fp32)."""
@@ -50,8 +61,8 @@ def _figure(x, precision=None):
     return c.label, c.throughput, c.sparse
 
 
-@dataclass(frozen=True)
-class ChipComparison:
+@dataclass(frozen=True, repr=False)
+class ChipComparison(_Shown):
     """Two figures side by side. ``ratio`` is b / a after normalising both to
     ``a``'s precision, dense; ``assumptions`` lists what that took (empty
     when the figures already counted the same thing)."""
@@ -124,8 +135,8 @@ def _precision_of(x) -> str | None:
     return c.precision if c.precision in ("int8", "fp32", "bf16", "fp16") else None
 
 
-@dataclass(frozen=True)
-class PlatformTops:
+@dataclass(frozen=True, repr=False)
+class PlatformTops(_Shown):
     """A "platform TOPS" figure: the blocks added together."""
 
     chip: str
@@ -165,8 +176,8 @@ BYTES_PER_WEIGHT = {
 }
 
 
-@dataclass(frozen=True)
-class DecodeBound:
+@dataclass(frozen=True, repr=False)
+class DecodeBound(_Shown):
     """The most tokens per second memory bandwidth allows a decoder LLM that
     reads every weight once per generated token."""
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ..measuring.plot import figure
+
 
 def _report_markdown(runs) -> str:
     """Markdown of saved results: who measured, then one row per benchmark
@@ -75,13 +77,11 @@ def _markdown_html(md: str) -> str:
 
 def _report_plot(runs, path) -> None:
     """One bar per benchmark: each later run's throughput over the first's."""
-    from matplotlib.figure import Figure
-
     base_name, base = runs[0]
     keys = sorted(
         k for k in base["results"] if all(k in data["results"] for _, data in runs[1:])
     )
-    fig = Figure(figsize=(9, 0.28 * len(keys) + 1.5), layout="constrained")
+    fig = figure(figsize=(9, 0.28 * len(keys) + 1.5), layout="constrained")
     ax = fig.subplots()
     height = 0.8 / max(1, len(runs) - 1)
     for i, (name, data) in enumerate(runs[1:]):
@@ -98,12 +98,35 @@ def _report_plot(runs, path) -> None:
     ax.axvline(1.0, color="black", lw=0.8)
     ax.set_yticks(range(len(keys)), [k.split("::")[-1] for k in keys], fontsize=6)
     ax.set_xlabel("throughput relative to the first run (same precision)")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.15))
     fig.savefig(path, dpi=100)
 
 
+def _load(path: str) -> dict:
+    """A results file saved by ``pytest --xpu-save``; ValueError in one line
+    for a file that is missing, unreadable or not such a file."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise ValueError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path}: cannot read it: {e}") from None
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: not JSON ({e})") from None
+    if not (
+        isinstance(data, dict)
+        and isinstance(data.get("machine"), dict)
+        and isinstance(data.get("results"), dict)
+    ):
+        raise ValueError(
+            f"{path}: not a results file of pytest --xpu-save (it needs "
+            "'machine' and 'results')"
+        )
+    return data
+
+
 def cmd_report(args) -> int:
-    runs = [(Path(p).stem, json.loads(Path(p).read_text())) for p in args.results]
+    runs = [(Path(p).stem, _load(p)) for p in args.results]
     md = _report_markdown(runs)
     if args.plot and len(runs) > 1:
         _report_plot(runs, args.plot)
