@@ -78,6 +78,7 @@ static xo_status cl_init(void) {
       d->is_gpu = (type & CL_DEVICE_TYPE_GPU) != 0;
       d->fp16 = strstr(ext, "cl_khr_fp16") != NULL;
       d->fp64 = strstr(ext, "cl_khr_fp64") != NULL;
+      d->dot4 = strstr(ext, "cl_khr_integer_dot_product") != NULL;
     }
   }
   if (ndevs == 0)
@@ -175,24 +176,24 @@ static const tune_entry kGemmTuning[] = {
     {NULL, NULL, 16, 4}, /* default: small enough for any device */
 };
 
-cl_tuning cl_tune_gemm(const cl_dev *d, xo_precision prec) {
-  (void)prec; /* one table for every precision so far */
-  const char *env = getenv("XPUOPS_OPENCL_TUNE");
-  int ts, wpt;
-  if (env && sscanf(env, "TS=%d,WPT=%d", &ts, &wpt) == 2 && ts > 0 && wpt > 0 &&
-      ts % wpt == 0 && (size_t)(ts * ts / wpt) <= d->max_group)
-    return (cl_tuning){ts, wpt, "XPUOPS_OPENCL_TUNE"};
+cl_tuning cl_table_gemm(const cl_dev *d) {
+  cl_tuning t = {.ts = 8, .wpt = 1, .from = "smallest tile"};
   for (size_t i = 0; i < sizeof kGemmTuning / sizeof kGemmTuning[0]; i++) {
     const tune_entry *e = &kGemmTuning[i];
     if (e->vendor && !strstr(d->platform_name, e->vendor)) continue;
     if (e->device && !strstr(d->name, e->device)) continue;
-    if ((size_t)(e->ts * e->ts / e->wpt) > d->max_group) continue;
-    return (cl_tuning){e->ts, e->wpt,
-                       e->device   ? "tuning table: vendor + device"
-                       : e->vendor ? "tuning table: vendor"
-                                   : "tuning table: default"};
+    t.ts = e->ts;
+    t.wpt = e->wpt;
+    if (!cl_tuning_fits(d, &t)) continue;
+    snprintf(t.from, sizeof t.from, "%s",
+             e->device   ? "tuning table: vendor + device"
+             : e->vendor ? "tuning table: vendor"
+                         : "tuning table: default");
+    return t;
   }
-  return (cl_tuning){8, 1, "smallest tile"};
+  t.ts = 8;
+  t.wpt = 1;
+  return t;
 }
 
 /* ---- context, programs, buffers ---------------------------------------- */
@@ -211,7 +212,8 @@ static xo_status ensure_context(cl_dev *d) {
 }
 
 static const char *source_of(const char *which) {
-  if (strcmp(which, "gemm") == 0) return xo_cl_gemm;
+  if (strcmp(which, "gemm") == 0 || strcmp(which, "gemm_blk") == 0)
+    return xo_cl_gemm;
   if (strcmp(which, "im2col") == 0) return xo_cl_im2col;
   return xo_cl_attention;
 }
@@ -232,9 +234,12 @@ static xo_status kernel_get_locked(cl_dev *d, const char *which,
   if (prog == NULL) {
     /* the ops' rules (core/rules.h) come first: the kernels apply the
      * same definitions as the C backends */
-    const char *src[3] = {xo_cl_rules, xo_cl_common, source_of(which)};
+    /* the direct GEMM (gemm_blk.cl) takes its formats from gemm.cl */
+    const char *src[4] = {xo_cl_rules, xo_cl_common, source_of(which),
+                          xo_cl_gemm_blk};
+    cl_uint nsrc = strcmp(which, "gemm_blk") == 0 ? 4 : 3;
     cl_int err = CL_SUCCESS;
-    prog = CL.CreateProgramWithSource(d->ctx, 3, src, NULL, &err);
+    prog = CL.CreateProgramWithSource(d->ctx, nsrc, src, NULL, &err);
     if (err != CL_SUCCESS)
       return xo_fail(XO_ERR_RUNTIME, "OpenCL: no program (error %d)", err);
     err = CL.BuildProgram(prog, 1, &d->id, opts, NULL, NULL);
@@ -260,6 +265,13 @@ static xo_status kernel_get_locked(cl_dev *d, const char *which,
              ? XO_OK
              : xo_fail(XO_ERR_RUNTIME, "OpenCL: no kernel %s (error %d)", name,
                        err);
+}
+
+xo_status cl_context_ready(cl_dev *d) {
+  pthread_mutex_lock(&d->lock);
+  xo_status st = ensure_context(d);
+  pthread_mutex_unlock(&d->lock);
+  return st;
 }
 
 xo_status cl_kernel_get(cl_dev *d, const char *which, const char *options,
@@ -321,7 +333,6 @@ static void cl_plan_release(void *plan) {
 
 void cl_plan_begin(cl_plan *pl) {
   pl->dev = &devs[pl->h.device];
-  pl->tune = cl_tune_gemm(pl->dev, (xo_precision)pl->h.p.prec);
 }
 
 /* Every op's run: the plan knows its enqueues. */
