@@ -135,8 +135,9 @@ typedef struct tuned_entry {
   char key[32];
   cl_tuning t;
   double gops, search_s;
-  long long found; /* unix time */
-  int now;         /* tuned in this process */
+  long long found;  /* unix time */
+  int now;          /* tuned in this process */
+  int sets, failed; /* parameter sets timed, and those that did not build */
 } tuned_entry;
 
 static pthread_mutex_t tune_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -462,10 +463,13 @@ static xo_status tune_now(cl_dev *d, const cl_tuning *table, int dot4, int M,
                           int N, int K, int integer, const char *a_fmt,
                           const char *b_fmt, double budget, tuned_entry *e) {
   bench b = {.d = d, .integer = integer, .a_fmt = a_fmt, .b_fmt = b_fmt};
-  /* the problem's own shape, capped so a set is timed in milliseconds */
-  b.M = M < 512 ? M : 512;
-  b.N = N < 512 ? N : 512;
-  b.K = K < 512 ? K : 512;
+  /* the class's shape: 512^3, or 2048 x 2048 by the problem's own small
+   * side (a GEMV's 1...): milliseconds per set on a CPU */
+  (void)K;
+  int skinny = M < 16 || N < 16;
+  b.M = skinny ? (M < 16 ? M : 2048) : 512;
+  b.N = skinny ? (N < 16 ? N : 2048) : 512;
+  b.K = skinny ? 2048 : 512;
   size_t na = 0, nb = 0;
   void *ha = fill(a_fmt, (int64_t)b.M * b.K, &na),
        *hb = fill(b_fmt, (int64_t)b.K * b.N, &nb);
@@ -492,7 +496,6 @@ static xo_status tune_now(cl_dev *d, const cl_tuning *table, int dot4, int M,
     int ns = 0, vw = d->vector_float >= 16 ? 16 : d->vector_float >= 8 ? 8 : 4;
     seeds[ns] = *table;
     seeds[ns++].dot4 = 0;
-    int skinny = M < 16 || N < 16;
     seeds[ns++] = (cl_tuning){.direct = 1,
                               .mw = skinny ? 1 : 4,
                               .vw = vw,
@@ -517,9 +520,8 @@ static xo_status tune_now(cl_dev *d, const cl_tuning *table, int dot4, int M,
   e->search_s = xo_now() - t0;
   e->found = (long long)time(NULL);
   e->now = 1;
-  snprintf(e->t.from, sizeof e->t.from,
-           "tuned now (%d sets in %.1f s, %d did not build)", b.tried,
-           e->search_s, b.built_failed);
+  e->sets = b.tried;
+  e->failed = b.built_failed;
   if (b.A) CL.ReleaseMemObject(b.A);
   if (b.B) CL.ReleaseMemObject(b.B);
   if (b.C) CL.ReleaseMemObject(b.C);
@@ -559,8 +561,9 @@ cl_tuning cl_tune_gemm(cl_dev *d, int index, int integer, int M, int N, int K,
   if (e && !(retune && strcmp(retune, "1") == 0)) {
     t = e->t;
     if (e->now)
-      snprintf(t.from, sizeof t.from, "tuned now (%.1f s search, %s)",
-               e->search_s, key);
+      snprintf(t.from, sizeof t.from,
+               "tuned now (%s: %d sets, %d did not build, in %.1f s)", key,
+               e->sets, e->failed, e->search_s);
     else {
       char when[32] = "?";
       time_t tt = (time_t)e->found;
@@ -579,8 +582,9 @@ cl_tuning cl_tune_gemm(cl_dev *d, int index, int integer, int M, int N, int K,
       *e = found;
       save_cache(d, index);
       t = e->t;
-      snprintf(t.from, sizeof t.from, "tuned now (%s, %.1f s search)", key,
-               e->search_s);
+      snprintf(t.from, sizeof t.from,
+               "tuned now (%s: %d sets, %d did not build, in %.1f s)", key,
+               e->sets, e->failed, e->search_s);
     }
   }
   pthread_mutex_unlock(&tune_lock);
