@@ -66,6 +66,8 @@ static xo_status cl_init(void) {
                        &d->mhz, NULL);
       CL.GetDeviceInfo(ids[i], CL_DEVICE_PREFERRED_VECTOR_WIDTH_FLOAT,
                        sizeof d->vector_float, &d->vector_float, NULL);
+      CL.GetDeviceInfo(ids[i], CL_DEVICE_PREFERRED_VECTOR_WIDTH_HALF,
+                       sizeof d->vector_half, &d->vector_half, NULL);
       CL.GetDeviceInfo(ids[i], CL_DEVICE_PREFERRED_VECTOR_WIDTH_INT,
                        sizeof d->vector_int, &d->vector_int, NULL);
       CL.GetDeviceInfo(ids[i], CL_DEVICE_LOCAL_MEM_SIZE, sizeof d->local_mem,
@@ -97,22 +99,32 @@ static int cl_count(void) {
 /* Peaks from what the device reports: compute units x clock x preferred
  * vector lanes x 2 (one multiply-add per lane per cycle). The kernels
  * compute in f32 or s32 whatever the storage format, so every float
- * precision has fp32's ceiling and the integer ones int32's. */
+ * precision has fp32's ceiling and the integer ones int32's; except fp16
+ * on a device with cl_khr_fp16 (half lanes: products in half), and int8
+ * and int4 on one with cl_khr_integer_dot_product (4 multiply-adds per
+ * int32 lane: the packed 4 x 8-bit dot). */
 static void describe_peaks(const cl_dev *d, xo_device_desc *desc) {
   if (!d->units || !d->mhz || !d->vector_float) return;
   for (int p = 0; p < XO_PREC_COUNT; p++) {
     if (desc->precisions[p] == XO_SUPPORT_NONE) continue;
     int integer = xo_precision_is_integer((xo_precision)p);
-    cl_uint lanes = integer ? d->vector_int : d->vector_float;
-    const char *kind = integer ? "int32" : "float";
+    int half = p == XO_PREC_FP16 && d->fp16 && d->vector_half;
+    int dot = integer && d->dot4;
+    cl_uint lanes = integer ? d->vector_int
+                    : half  ? d->vector_half
+                            : d->vector_float;
+    const char *kind = integer ? "int32" : half ? "half" : "float";
     xo_peak *pk = &desc->peak[p];
-    pk->ops_per_s = (double)d->units * d->mhz * 1e6 * 2 * lanes;
+    pk->ops_per_s = (double)d->units * d->mhz * 1e6 * 2 * lanes * (dot ? 4 : 1);
     snprintf(pk->source, sizeof pk->source, "theoretical");
     snprintf(pk->formula, sizeof pk->formula,
              "%u compute units x %.2f GHz x %u %s lanes x 2 (multiply-add; "
-             "the device's reported width, computing %s in %s)",
+             "the device's reported width, computing %s in %s)%s",
              d->units, d->mhz / 1000.0, lanes, kind,
-             xo_precision_name((xo_precision)p), kind);
+             xo_precision_name((xo_precision)p), kind,
+             dot ? " x 4 (packed 4 x 8-bit dot products, "
+                   "cl_khr_integer_dot_product)"
+                 : "");
   }
 }
 
@@ -149,11 +161,14 @@ static xo_status cl_describe(int index, xo_device_desc *desc) {
   desc->vector_f32 = (int)d->vector_float;
   desc->vector_i32 = (int)d->vector_int;
   /* the kernels compute in f32 (or s32) whatever the storage format: only
-   * fp32 and the integer paths use the format's own arithmetic */
+   * fp32, the integer paths and fp16 on a device with cl_khr_fp16
+   * (products in half, gemm_blk.cl XO_HALF) use the format's own
+   * arithmetic */
   desc->precisions[XO_PREC_FP32] = XO_SUPPORT_NATIVE;
   desc->precisions[XO_PREC_INT8] = XO_SUPPORT_NATIVE;
   desc->precisions[XO_PREC_BF16] = XO_SUPPORT_EMULATED;
-  desc->precisions[XO_PREC_FP16] = XO_SUPPORT_EMULATED;
+  desc->precisions[XO_PREC_FP16] =
+      d->fp16 ? XO_SUPPORT_NATIVE : XO_SUPPORT_EMULATED;
   desc->precisions[XO_PREC_FP8] = XO_SUPPORT_EMULATED;
   desc->precisions[XO_PREC_INT4] = XO_SUPPORT_EMULATED;
   describe_peaks(d, desc);

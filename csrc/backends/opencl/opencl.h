@@ -56,7 +56,7 @@ typedef struct cl_dev {
   char platform_name[128], name[128], vendor[128], version[128], driver[128];
   int is_cpu, is_gpu, fp16, fp64;
   int dot4; /* cl_khr_integer_dot_product (packed 4 x 8-bit) */
-  cl_uint units, mhz, vector_float, vector_int;
+  cl_uint units, mhz, vector_float, vector_int, vector_half;
   cl_ulong local_mem, max_alloc;
   size_t max_group;
   pthread_mutex_t lock; /* context creation, program cache, kernel args */

@@ -40,11 +40,21 @@ static xo_status gemm_kernel(cl_plan *pl, int M, int N, int K,
                              const char *flags) {
   char opts[480], params[160];
   int integer = xo_precision_is_integer((xo_precision)pl->h.p.prec);
+  /* fp16 on a device with half arithmetic: products in half, which only
+   * the direct kernel has (its block from the tuner, else a default) */
+  int half = pl->h.p.prec == XO_PREC_FP16 && pl->dev->fp16;
   pl->tune =
       cl_tune_gemm(pl->dev, pl->h.device, integer, M, N, K, a_fmt, b_fmt);
+  if (half && !pl->tune.direct) {
+    cl_tuning t = {.direct = 1, .mw = 4, .vw = 8, .lx = 8, .ly = 4};
+    if (!cl_tuning_fits(pl->dev, &t)) t.lx = t.ly = 1;
+    snprintf(t.from, sizeof t.from, "default direct block (fp16 arithmetic)");
+    pl->tune = t;
+  }
   cl_gemm_options(&pl->tune, params, sizeof params);
-  snprintf(opts, sizeof opts, "%s -DACC=%s -DA_%s -DB_%s %s", params,
-           integer ? "int" : "float", a_fmt, b_fmt, flags);
+  snprintf(opts, sizeof opts, "%s -DACC=%s -DA_%s -DB_%s %s%s", params,
+           integer ? "int" : "float", a_fmt, b_fmt, flags,
+           half ? " -DXO_HALF" : "");
   return cl_kernel_get(pl->dev, pl->tune.direct ? "gemm_blk" : "gemm", opts,
                        pl->tune.direct ? "xo_gemm_blk" : "xo_gemm", &pl->main);
 }

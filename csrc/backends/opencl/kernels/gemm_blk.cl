@@ -12,13 +12,31 @@
  *     (cl_khr_integer_dot_product), four k steps at a time; integer sums
  *     are associative, so the result is bit-identical to the scalar path;
  *   XO_DOT_SOFT: with DOT4, a software dot of the same semantics instead
- *     of the extension's (tests the path on devices without it). */
+ *     of the extension's (tests the path on devices without it);
+ *   XO_HALF: fp16 operands multiplied in half (cl_khr_fp16 arithmetic),
+ *     each product widened and summed in f32. */
 #define XO_CAT_(a, b) a##b
 #define XO_CAT(a, b) XO_CAT_(a, b)
 #if VW == 1
 #define ACCV ACC
 #else
 #define ACCV XO_CAT(ACC, VW)
+#endif
+
+/* acc += a * b, a scalar and b of VW lanes (MADDV) or one (MADD1) */
+#ifdef XO_HALF
+#pragma OPENCL EXTENSION cl_khr_fp16 : enable
+#if VW == 1
+#define HALFV half
+#else
+#define HALFV XO_CAT(half, VW)
+#endif
+#define MADDV(acc, a, b) \
+  acc += XO_CAT(convert_, ACCV)((half)(a) * XO_CAT(convert_, HALFV)(b))
+#define MADD1(acc, a, b) acc += (float)((half)(a) * (half)(b))
+#else
+#define MADDV(acc, a, b) acc += (a) * (b)
+#define MADD1(acc, a, b) acc += (a) * (b)
 #endif
 
 /* B[i .. i + VW) as an ACC vector (the caller checks the bounds) */
@@ -152,7 +170,7 @@ __kernel __attribute__((reqd_work_group_size(LX, LY, 1))) void xo_gemm_blk(
     for (int k = k0; k < k1; k++) {
       const ACCV b = LOADBV(bb + (long)k * N + c0);
       for (int r = 0; r < MW; r++)
-        acc[r] += (ACC)LOADA(ab + (long)(r0 + r) * K + k) * b;
+        MADDV(acc[r], (ACC)LOADA(ab + (long)(r0 + r) * K + k), b);
     }
 #endif
     for (int r = 0; r < MW; r++) {
@@ -168,7 +186,8 @@ __kernel __attribute__((reqd_work_group_size(LX, LY, 1))) void xo_gemm_blk(
     for (int c = c0; c < c0 + VW && c < N; c++) {
       ACC acc = 0;
       for (int k = k0; k < k1; k++)
-        acc += (ACC)LOADA(ab + (long)r * K + k) * (ACC)LOADB(bb + (long)k * N + c);
+        MADD1(acc, (ACC)LOADA(ab + (long)r * K + k),
+              (ACC)LOADB(bb + (long)k * N + c));
       xo_blk_store(C, cb + (long)r * N + c, r, c, acc, sa, sb, sb_off, row_off,
                    bias);
     }
