@@ -205,14 +205,24 @@ static void warn_cache(const char *path, const char *why) {
           path, why);
 }
 
-/* Read device index's cache file into the table (under tune_lock). A file
- * that is unreadable, of another format, another device or other kernels
- * is ignored as a whole, with a warning. */
+/* Read device index's cache file into the table (under tune_lock), once
+ * per cache path: a new XPUOPS_CACHE_DIR drops what came from the old one.
+ * A file that is unreadable, of another format, another device or other
+ * kernels is ignored as a whole, with a warning. */
+static char loaded_path[64][700];
+
 static void load_cache(const cl_dev *d, int index) {
-  char path[700], line[512], key[700], want[700];
-  if (index < 0 || index >= 64 || loaded[index]) return;
+  char path[700] = "", line[512], key[700], want[700];
+  if (index < 0 || index >= 64) return;
+  cl_tune_cache_path(d, path, sizeof path);
+  if (loaded[index] && strcmp(path, loaded_path[index]) == 0) return;
+  int keep = 0;
+  for (int i = 0; i < ntuned; i++)
+    if (tuned[i].dev != index) tuned[keep++] = tuned[i];
+  ntuned = keep;
   loaded[index] = 1;
-  if (!cl_tune_cache_path(d, path, sizeof path)) return;
+  snprintf(loaded_path[index], sizeof loaded_path[index], "%s", path);
+  if (!path[0]) return;
   FILE *f = fopen(path, "r");
   if (f == NULL) return; /* none yet */
   device_key(d, want, sizeof want);

@@ -3,6 +3,7 @@
 xpuops devices                  every device, its precisions and peaks
 xpuops compare matmul 512x4096x4096 --precisions fp32,bf16,int8
 xpuops tour                     the main job: measure this machine
+xpuops tune [--device opencl:0] [--budget 10]   tune the OpenCL GEMM
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from ..measuring.bandwidth import bandwidth
 from ..measuring.canary import canary
 from ..measuring.compare import compare
 from .report import cmd_report
+from .tune import add_parser as add_tune_parser
+from .tune import cmd_tune
 
 OPS = {"matmul": matmul, "conv2d": conv2d, "attention": attention}
 
@@ -309,8 +312,10 @@ def main(argv=None) -> int:
     r.add_argument("-o", "--output", help="write the Markdown here too")
     r.add_argument("--html", help="write an HTML page too")
     r.add_argument("--plot", help="write a PNG of each run against the first")
+    add_tune_parser(sub)
     args = p.parse_args(argv)
     commands = {
+        "tune": cmd_tune,
         "devices": cmd_devices,
         "compare": cmd_compare,
         "tour": cmd_tour,

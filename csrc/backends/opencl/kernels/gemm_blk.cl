@@ -15,6 +15,11 @@
  *     of the extension's (tests the path on devices without it);
  *   XO_HALF: fp16 operands multiplied in half (cl_khr_fp16 arithmetic),
  *     each product widened and summed in f32. */
+#if defined(XO_TEST_FAIL_VW) && VW == XO_TEST_FAIL_VW
+/* lets the tests check that the tuner skips a set that does not build */
+#error "xpuops: build error forced for this vector width by XO_TEST_FAIL_VW"
+#endif
+
 #define XO_CAT_(a, b) a##b
 #define XO_CAT(a, b) XO_CAT_(a, b)
 #if VW == 1
