@@ -9,11 +9,19 @@ raise UnsupportedError in tests/test_matrix.py."""
 
 from __future__ import annotations
 
-import bounds
-import matrix
-import numpy as np
-import pytest
-import xpuops as xo
+import os
+import tempfile
+
+# hermetic and quick: no OpenCL tuning search unless a test asks for one,
+# and no user's tuning cache read or written (tests/test_opencl_tune.py)
+os.environ["XPUOPS_OPENCL_AUTOTUNE"] = "0"
+os.environ["XPUOPS_CACHE_DIR"] = tempfile.mkdtemp(prefix="xpuops-test-cache-")
+
+import bounds  # noqa: E402
+import matrix  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import xpuops as xo  # noqa: E402
 
 #: Available devices; the harness runs each op x precision on all of them.
 DEVICES = [d.name for d in xo.devices() if d.available]

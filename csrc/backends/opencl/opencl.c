@@ -66,6 +66,8 @@ static xo_status cl_init(void) {
                        &d->mhz, NULL);
       CL.GetDeviceInfo(ids[i], CL_DEVICE_PREFERRED_VECTOR_WIDTH_FLOAT,
                        sizeof d->vector_float, &d->vector_float, NULL);
+      CL.GetDeviceInfo(ids[i], CL_DEVICE_PREFERRED_VECTOR_WIDTH_HALF,
+                       sizeof d->vector_half, &d->vector_half, NULL);
       CL.GetDeviceInfo(ids[i], CL_DEVICE_PREFERRED_VECTOR_WIDTH_INT,
                        sizeof d->vector_int, &d->vector_int, NULL);
       CL.GetDeviceInfo(ids[i], CL_DEVICE_LOCAL_MEM_SIZE, sizeof d->local_mem,
@@ -78,6 +80,7 @@ static xo_status cl_init(void) {
       d->is_gpu = (type & CL_DEVICE_TYPE_GPU) != 0;
       d->fp16 = strstr(ext, "cl_khr_fp16") != NULL;
       d->fp64 = strstr(ext, "cl_khr_fp64") != NULL;
+      d->dot4 = strstr(ext, "cl_khr_integer_dot_product") != NULL;
     }
   }
   if (ndevs == 0)
@@ -96,22 +99,32 @@ static int cl_count(void) {
 /* Peaks from what the device reports: compute units x clock x preferred
  * vector lanes x 2 (one multiply-add per lane per cycle). The kernels
  * compute in f32 or s32 whatever the storage format, so every float
- * precision has fp32's ceiling and the integer ones int32's. */
+ * precision has fp32's ceiling and the integer ones int32's; except fp16
+ * on a device with cl_khr_fp16 (half lanes: products in half), and int8
+ * and int4 on one with cl_khr_integer_dot_product (4 multiply-adds per
+ * int32 lane: the packed 4 x 8-bit dot). */
 static void describe_peaks(const cl_dev *d, xo_device_desc *desc) {
   if (!d->units || !d->mhz || !d->vector_float) return;
   for (int p = 0; p < XO_PREC_COUNT; p++) {
     if (desc->precisions[p] == XO_SUPPORT_NONE) continue;
     int integer = xo_precision_is_integer((xo_precision)p);
-    cl_uint lanes = integer ? d->vector_int : d->vector_float;
-    const char *kind = integer ? "int32" : "float";
+    int half = p == XO_PREC_FP16 && d->fp16 && d->vector_half;
+    int dot = integer && d->dot4;
+    cl_uint lanes = integer ? d->vector_int
+                    : half  ? d->vector_half
+                            : d->vector_float;
+    const char *kind = integer ? "int32" : half ? "half" : "float";
     xo_peak *pk = &desc->peak[p];
-    pk->ops_per_s = (double)d->units * d->mhz * 1e6 * 2 * lanes;
+    pk->ops_per_s = (double)d->units * d->mhz * 1e6 * 2 * lanes * (dot ? 4 : 1);
     snprintf(pk->source, sizeof pk->source, "theoretical");
     snprintf(pk->formula, sizeof pk->formula,
              "%u compute units x %.2f GHz x %u %s lanes x 2 (multiply-add; "
-             "the device's reported width, computing %s in %s)",
+             "the device's reported width, computing %s in %s)%s",
              d->units, d->mhz / 1000.0, lanes, kind,
-             xo_precision_name((xo_precision)p), kind);
+             xo_precision_name((xo_precision)p), kind,
+             dot ? " x 4 (packed 4 x 8-bit dot products, "
+                   "cl_khr_integer_dot_product)"
+                 : "");
   }
 }
 
@@ -148,11 +161,14 @@ static xo_status cl_describe(int index, xo_device_desc *desc) {
   desc->vector_f32 = (int)d->vector_float;
   desc->vector_i32 = (int)d->vector_int;
   /* the kernels compute in f32 (or s32) whatever the storage format: only
-   * fp32 and the integer paths use the format's own arithmetic */
+   * fp32, the integer paths and fp16 on a device with cl_khr_fp16
+   * (products in half, gemm_blk.cl XO_HALF) use the format's own
+   * arithmetic */
   desc->precisions[XO_PREC_FP32] = XO_SUPPORT_NATIVE;
   desc->precisions[XO_PREC_INT8] = XO_SUPPORT_NATIVE;
   desc->precisions[XO_PREC_BF16] = XO_SUPPORT_EMULATED;
-  desc->precisions[XO_PREC_FP16] = XO_SUPPORT_EMULATED;
+  desc->precisions[XO_PREC_FP16] =
+      d->fp16 ? XO_SUPPORT_NATIVE : XO_SUPPORT_EMULATED;
   desc->precisions[XO_PREC_FP8] = XO_SUPPORT_EMULATED;
   desc->precisions[XO_PREC_INT4] = XO_SUPPORT_EMULATED;
   describe_peaks(d, desc);
@@ -175,24 +191,24 @@ static const tune_entry kGemmTuning[] = {
     {NULL, NULL, 16, 4}, /* default: small enough for any device */
 };
 
-cl_tuning cl_tune_gemm(const cl_dev *d, xo_precision prec) {
-  (void)prec; /* one table for every precision so far */
-  const char *env = getenv("XPUOPS_OPENCL_TUNE");
-  int ts, wpt;
-  if (env && sscanf(env, "TS=%d,WPT=%d", &ts, &wpt) == 2 && ts > 0 && wpt > 0 &&
-      ts % wpt == 0 && (size_t)(ts * ts / wpt) <= d->max_group)
-    return (cl_tuning){ts, wpt, "XPUOPS_OPENCL_TUNE"};
+cl_tuning cl_table_gemm(const cl_dev *d) {
+  cl_tuning t = {.ts = 8, .wpt = 1, .from = "smallest tile"};
   for (size_t i = 0; i < sizeof kGemmTuning / sizeof kGemmTuning[0]; i++) {
     const tune_entry *e = &kGemmTuning[i];
     if (e->vendor && !strstr(d->platform_name, e->vendor)) continue;
     if (e->device && !strstr(d->name, e->device)) continue;
-    if ((size_t)(e->ts * e->ts / e->wpt) > d->max_group) continue;
-    return (cl_tuning){e->ts, e->wpt,
-                       e->device   ? "tuning table: vendor + device"
-                       : e->vendor ? "tuning table: vendor"
-                                   : "tuning table: default"};
+    t.ts = e->ts;
+    t.wpt = e->wpt;
+    if (!cl_tuning_fits(d, &t)) continue;
+    snprintf(t.from, sizeof t.from, "%s",
+             e->device   ? "tuning table: vendor + device"
+             : e->vendor ? "tuning table: vendor"
+                         : "tuning table: default");
+    return t;
   }
-  return (cl_tuning){8, 1, "smallest tile"};
+  t.ts = 8;
+  t.wpt = 1;
+  return t;
 }
 
 /* ---- context, programs, buffers ---------------------------------------- */
@@ -211,7 +227,8 @@ static xo_status ensure_context(cl_dev *d) {
 }
 
 static const char *source_of(const char *which) {
-  if (strcmp(which, "gemm") == 0) return xo_cl_gemm;
+  if (strcmp(which, "gemm") == 0 || strcmp(which, "gemm_blk") == 0)
+    return xo_cl_gemm;
   if (strcmp(which, "im2col") == 0) return xo_cl_im2col;
   return xo_cl_attention;
 }
@@ -232,9 +249,12 @@ static xo_status kernel_get_locked(cl_dev *d, const char *which,
   if (prog == NULL) {
     /* the ops' rules (core/rules.h) come first: the kernels apply the
      * same definitions as the C backends */
-    const char *src[3] = {xo_cl_rules, xo_cl_common, source_of(which)};
+    /* the direct GEMM (gemm_blk.cl) takes its formats from gemm.cl */
+    const char *src[4] = {xo_cl_rules, xo_cl_common, source_of(which),
+                          xo_cl_gemm_blk};
+    cl_uint nsrc = strcmp(which, "gemm_blk") == 0 ? 4 : 3;
     cl_int err = CL_SUCCESS;
-    prog = CL.CreateProgramWithSource(d->ctx, 3, src, NULL, &err);
+    prog = CL.CreateProgramWithSource(d->ctx, nsrc, src, NULL, &err);
     if (err != CL_SUCCESS)
       return xo_fail(XO_ERR_RUNTIME, "OpenCL: no program (error %d)", err);
     err = CL.BuildProgram(prog, 1, &d->id, opts, NULL, NULL);
@@ -260,6 +280,13 @@ static xo_status kernel_get_locked(cl_dev *d, const char *which,
              ? XO_OK
              : xo_fail(XO_ERR_RUNTIME, "OpenCL: no kernel %s (error %d)", name,
                        err);
+}
+
+xo_status cl_context_ready(cl_dev *d) {
+  pthread_mutex_lock(&d->lock);
+  xo_status st = ensure_context(d);
+  pthread_mutex_unlock(&d->lock);
+  return st;
 }
 
 xo_status cl_kernel_get(cl_dev *d, const char *which, const char *options,
@@ -323,7 +350,6 @@ static void cl_plan_release(void *plan) {
 
 void cl_plan_begin(cl_plan *pl) {
   pl->dev = &devs[pl->h.device];
-  pl->tune = cl_tune_gemm(pl->dev, (xo_precision)pl->h.p.prec);
 }
 
 /* Every op's run: the plan knows its enqueues. */

@@ -55,7 +55,8 @@ typedef struct cl_dev {
   cl_device_id id;
   char platform_name[128], name[128], vendor[128], version[128], driver[128];
   int is_cpu, is_gpu, fp16, fp64;
-  cl_uint units, mhz, vector_float, vector_int;
+  int dot4; /* cl_khr_integer_dot_product (packed 4 x 8-bit) */
+  cl_uint units, mhz, vector_float, vector_int, vector_half;
   cl_ulong local_mem, max_alloc;
   size_t max_group;
   pthread_mutex_t lock; /* context creation, program cache, kernel args */
@@ -67,14 +68,36 @@ typedef struct cl_dev {
 
 cl_dev *cl_device(int index);
 
-/* GEMM tiling for a device and precision: the tuning table's most
- * specific entry (vendor+device, vendor, default), or XPUOPS_OPENCL_TUNE
- * ("TS=32,WPT=4"). */
+/* Which GEMM kernel runs and with what parameters: the tiled xo_gemm
+ * (gemm.cl: TS x TS tiles in local memory, WPT rows per work-item) or the
+ * direct xo_gemm_blk (gemm_blk.cl: an MW x VW block per work-item,
+ * LX x LY work-groups, packed 4 x 8-bit dot products with dot4). */
 typedef struct cl_tuning {
-  int ts, wpt;
-  const char *from; /* which entry chose it */
+  int ts, wpt;                /* tiled */
+  int direct, mw, vw, lx, ly; /* direct */
+  int dot4;       /* 1: cl_khr_integer_dot_product, 2: the software dot */
+  char from[112]; /* where they came from, for the impl string */
 } cl_tuning;
-cl_tuning cl_tune_gemm(const cl_dev *d, xo_precision prec);
+/* The fixed table's most specific entry (vendor+device, vendor, default):
+ * the starting point of the tuner (opencl.c). */
+cl_tuning cl_table_gemm(const cl_dev *d);
+/* The parameters for a GEMM of M x N x K with these operand formats
+ * ("F32", "S8"...) on device index (tune.c): XPUOPS_OPENCL_TUNE
+ * ("TS=32,WPT=4" or "MW=4,VW=8,LX=8,LY=4"), else tuned (in this process,
+ * the cache file, or a bounded search now), else the table. */
+cl_tuning cl_tune_gemm(cl_dev *d, int index, int integer, int M, int N, int K,
+                       const char *a_fmt, const char *b_fmt);
+/* 1 if the device can run t (work-group and local memory sizes). */
+int cl_tuning_fits(const cl_dev *d, const cl_tuning *t);
+/* t's build options (-DTS... or -DMW... -DDOT4), its kernel and parameters
+ * for the impl string, and its global and local sizes for M x N x batch. */
+void cl_gemm_options(const cl_tuning *t, char *buf, size_t n);
+void cl_tuning_name(const cl_tuning *t, char *buf, size_t n);
+void cl_gemm_ranges(const cl_tuning *t, int M, int N, int batch, size_t g[3],
+                    size_t l[3]);
+/* The path of device d's tuning cache file; 0 when there is no cache
+ * directory (XPUOPS_CACHE_DIR, XDG_CACHE_HOME/xpuops, ~/.cache/xpuops). */
+int cl_tune_cache_path(const cl_dev *d, char *buf, size_t n);
 
 /* A kernel of source `which` ("gemm", "im2col", "attention") built with
  * options, from the device's program cache (made on first use, under
@@ -83,6 +106,8 @@ cl_tuning cl_tune_gemm(const cl_dev *d, xo_precision prec);
 xo_status cl_kernel_get(cl_dev *d, const char *which, const char *options,
                         const char *name, cl_kernel *k);
 
+/* The device's context and queue, made on first use. */
+xo_status cl_context_ready(cl_dev *d);
 /* An input buffer holding a copy of bytes at host; with host NULL or no
  * bytes, a small placeholder for an argument the kernel never reads. */
 xo_status cl_buffer(cl_dev *d, const void *host, size_t bytes, cl_mem *m);
@@ -104,7 +129,7 @@ struct cl_plan {
   xo_status (*enqueue)(cl_plan *pl, const xo_args *args, run_ctx *r, cl_mem *m);
 };
 
-/* What every op's plan does first: the device and its GEMM tuning. */
+/* What every op's plan does first: the device. */
 void cl_plan_begin(cl_plan *pl);
 /* Each op's plan (xo_op_impl.plan): kernels, the plan's enqueue and impl. */
 xo_status cl_plan_matmul(void *plan);

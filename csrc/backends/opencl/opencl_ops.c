@@ -33,14 +33,30 @@ static const char *et_of(size_t es) {
   return es == 4 ? "float" : es == 2 ? "ushort" : "char";
 }
 
-static xo_status gemm_kernel(cl_plan *pl, const char *a_fmt, const char *b_fmt,
+/* Choose the GEMM's parameters for M x N x K (tune.c: the tuner may
+ * search now, in the plan, never in a run) and build its kernel. */
+static xo_status gemm_kernel(cl_plan *pl, int M, int N, int K,
+                             const char *a_fmt, const char *b_fmt,
                              const char *flags) {
-  char opts[400];
+  char opts[480], params[160];
   int integer = xo_precision_is_integer((xo_precision)pl->h.p.prec);
-  snprintf(opts, sizeof opts, "-DTS=%d -DWPT=%d -DACC=%s -DA_%s -DB_%s %s",
-           pl->tune.ts, pl->tune.wpt, integer ? "int" : "float", a_fmt, b_fmt,
-           flags);
-  return cl_kernel_get(pl->dev, "gemm", opts, "xo_gemm", &pl->main);
+  /* fp16 on a device with half arithmetic: products in half, which only
+   * the direct kernel has (its block from the tuner, else a default) */
+  int half = pl->h.p.prec == XO_PREC_FP16 && pl->dev->fp16;
+  pl->tune =
+      cl_tune_gemm(pl->dev, pl->h.device, integer, M, N, K, a_fmt, b_fmt);
+  if (half && !pl->tune.direct) {
+    cl_tuning t = {.direct = 1, .mw = 4, .vw = 8, .lx = 8, .ly = 4};
+    if (!cl_tuning_fits(pl->dev, &t)) t.lx = t.ly = 1;
+    snprintf(t.from, sizeof t.from, "default direct block (fp16 arithmetic)");
+    pl->tune = t;
+  }
+  cl_gemm_options(&pl->tune, params, sizeof params);
+  snprintf(opts, sizeof opts, "%s -DACC=%s -DA_%s -DB_%s %s%s", params,
+           integer ? "int" : "float", a_fmt, b_fmt, flags,
+           half ? " -DXO_HALF" : "");
+  return cl_kernel_get(pl->dev, pl->tune.direct ? "gemm_blk" : "gemm", opts,
+                       pl->tune.direct ? "xo_gemm_blk" : "xo_gemm", &pl->main);
 }
 
 /* The gemm kernel's options for p's output: raw accumulators, or scaled
@@ -72,11 +88,13 @@ static void gemm_flags(const xo_problem *p, const char *per_channel,
 }
 
 static void name_gemm(cl_plan *pl, const char *after) {
+  char kernel[96];
+  cl_tuning_name(&pl->tune, kernel, sizeof kernel);
   snprintf(pl->impl, sizeof pl->impl,
-           "opencl:%s_%s (xo_gemm TS=%d WPT=%d from the %s%s, on %s%s)",
+           "opencl:%s_%s (%.60s from the %.100s%s, on %.80s%s)",
            xo_op_name(pl->h.p.op),
-           xo_precision_name((xo_precision)pl->h.p.prec), pl->tune.ts,
-           pl->tune.wpt, pl->tune.from, after, pl->dev->name,
+           xo_precision_name((xo_precision)pl->h.p.prec), kernel, pl->tune.from,
+           after, pl->dev->name,
            zp_on_host(&pl->h.p) ? "; zero-point terms on the host" : "");
 }
 
@@ -96,9 +114,11 @@ xo_status cl_plan_matmul(void *plan) {
   size_t ea, eb;
   gemm_flags(p, "-DSCALE_COLS", flags);
   pl->enqueue = run_matmul;
+  xo_status st = gemm_kernel(pl, (int)p->mm.m, (int)p->mm.n, (int)p->mm.k,
+                             fmt_of(prec, p->a_asym, 0, &ea),
+                             fmt_of(prec, 0, 1, &eb), flags);
   name_gemm(pl, "");
-  return gemm_kernel(pl, fmt_of(prec, p->a_asym, 0, &ea),
-                     fmt_of(prec, 0, 1, &eb), flags);
+  return st;
 }
 
 /* conv: A = weights [OC/g][R], B = the im2col of x */
@@ -111,10 +131,13 @@ xo_status cl_plan_conv(void *plan) {
   size_t ew, ex;
   gemm_flags(p, "-DSCALE_ROWS", flags);
   pl->enqueue = run_conv;
-  name_gemm(pl, ", after xo_im2col");
   const char *fw = fmt_of(prec, 0, 1, &ew),
              *fx = fmt_of(prec, p->a_asym, 0, &ex);
-  xo_status st = gemm_kernel(pl, fw, fx, flags);
+  const xo_conv_desc *c = &p->conv;
+  xo_status st =
+      gemm_kernel(pl, (int)(c->out_c / c->groups), (int)(c->out_h * c->out_w),
+                  (int)(c->in_c / c->groups * c->kh * c->kw), fw, fx, flags);
+  name_gemm(pl, ", after xo_im2col");
   /* u8 activations gather as uchar, so the padding value za keeps its bits */
   snprintf(opts, sizeof opts, "-DET=%s",
            p->a_asym && ex == 1 ? "uchar" : et_of(ex));
@@ -231,9 +254,8 @@ static xo_status run_gemm(cl_plan *pl, run_ctx *r, int M, int N, int K, int k0,
               {8, &sb},   {4, &sb_off}, {4, &row_off}, {8, &bias}};
   xo_status st = set_args(pl->main, a, (int)(sizeof a / sizeof a[0]));
   if (st != XO_OK) return st;
-  size_t ts = (size_t)pl->tune.ts, rts = ts / (size_t)pl->tune.wpt;
-  size_t g[3] = {round_up(N, ts), round_up(M, ts) / ts * rts, (size_t)batch};
-  size_t l[3] = {ts, rts, 1};
+  size_t g[3], l[3];
+  cl_gemm_ranges(&pl->tune, M, N, batch, g, l);
   return enqueue(r, pl->main, 3, g, l);
 }
 

@@ -4,6 +4,7 @@
   xpuops compare matmul 512x4096x4096 --precisions fp32,bf16,int8
   xpuops compare attention 1x8x512x64 --causal --kv-heads 2
   xpuops tour                     the main job: measure this machine
+  xpuops tune [--device opencl:0] [--budget 10]   tune the OpenCL GEMM
   xpuops report base.json new.json
                                   saved benchmark results (pytest --xpu-save)
                                   as Markdown, HTML and a picture
@@ -31,6 +32,8 @@ from ..measuring.bandwidth import bandwidth
 from ..measuring.canary import canary
 from ..measuring.compare import compare
 from .report import cmd_report
+from .tune import add_parser as add_tune_parser
+from .tune import cmd_tune
 
 OPS = {"matmul": matmul, "conv2d": conv2d, "attention": attention}
 
@@ -520,6 +523,7 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("-o", "--output", help="write the Markdown here too")
     r.add_argument("--html", help="write an HTML page too")
     r.add_argument("--plot", help="write a PNG of each run against the first")
+    add_tune_parser(sub)
     return p
 
 
@@ -527,6 +531,7 @@ def main(argv=None) -> int:
     """Entry point of the xpuops command: 0 on success, 2 with one line on
     stderr for a bad argument (set XPUOPS_DEBUG=1 for the traceback)."""
     commands = {
+        "tune": cmd_tune,
         "devices": cmd_devices,
         "compare": cmd_compare,
         "tour": cmd_tour,
