@@ -442,6 +442,11 @@ xo_status xo_prepare_bytes(const xo_operand *op, xo_precision prec, int pack4,
  * paging, or being killed, half way through. */
 xo_status xo_check_memory(const char *op, int n, const char *const *names,
                           const int64_t *bytes);
+/* The caller's memory of t when it already is contiguous in dtype (*owned
+ * NULL: nothing copied), else a new contiguous buffer of dtype (*owned, the
+ * caller frees it). Backends read *ptr and never write it. */
+xo_status xo_borrow_or_convert(const xo_tensor *t, xo_dtype dtype,
+                               const void **ptr, void **owned, int64_t *numel);
 /* Convert a float tensor to a new contiguous buffer of dtype. */
 xo_status xo_to_contiguous(const xo_tensor *t, xo_dtype dtype, void **out,
                            int64_t *numel);

@@ -367,8 +367,9 @@ xo_status xo_attention(xo_device_t dev, xo_precision prec, const xo_tensor *q,
   } else {
     xo_dtype d = xo_prec_operand_dtype(prec);
     for (int i = 0; i < 3 && st == XO_OK; i++) {
-      st = xo_to_contiguous(in[i], d, &bufs.f[i], &n[i]);
-      args.in[i] = bufs.f[i];
+      /* the caller's arrays when they already are in the operand format:
+       * a decode step reads its KV cache, it does not copy it first */
+      st = xo_borrow_or_convert(in[i], d, &args.in[i], &bufs.f[i], &n[i]);
     }
     info->bytes = (double)(n[0] + n[1] + n[2]) * (double)xo_dtype_size(d);
   }

@@ -31,6 +31,18 @@ static int is_float(xo_dtype d) {
          d == XO_DTYPE_BF16 || d == XO_DTYPE_F8E4M3;
 }
 
+xo_status xo_borrow_or_convert(const xo_tensor *t, xo_dtype dtype,
+                               const void **ptr, void **owned, int64_t *numel) {
+  *owned = NULL;
+  if (t->dtype == dtype && is_contiguous(t)) {
+    *ptr = t->data;
+    return xo_tensor_numel(t, numel);
+  }
+  xo_status st = xo_to_contiguous(t, dtype, owned, numel);
+  *ptr = *owned;
+  return st;
+}
+
 xo_status xo_to_contiguous(const xo_tensor *t, xo_dtype dtype, void **out,
                            int64_t *numel) {
   *out = NULL;
