@@ -219,14 +219,16 @@ for prec, kw in [("int8", {}), ("int4", {"group_size": 32})]:
         impl = xo.last_info()["impl"]
         ok &= bool(np.array_equal(y, xo.matmul(qa, b, device="ref")))
     out[prec] = [ok, impl]
-a = rng.standard_normal((3, 150)).astype(np.float32)
 b = rng.standard_normal((150, 130)).astype(np.float32)
 for prec in ("fp32", "bf16"):
-    y = xo.matmul(a, b, device="simd", precision=prec).astype(np.float64)
-    impl = xo.last_info()["impl"]
-    t = xo.matmul(a, b, device="ref", precision=prec).astype(np.float64)
-    db = 10 * np.log10(np.sum(t ** 2) / max(np.sum((y - t) ** 2), 1e-300))
-    out[prec] = [db, impl]
+    dbs = []
+    for m in (2, 6):  # rows streamed (m <= 4), register tiles
+        a = rng.standard_normal((m, 150)).astype(np.float32)
+        y = xo.matmul(a, b, device="simd", precision=prec).astype(np.float64)
+        impl = xo.last_info()["impl"]
+        t = xo.matmul(a, b, device="ref", precision=prec).astype(np.float64)
+        dbs.append(10 * np.log10(np.sum(t ** 2) / max(np.sum((y - t) ** 2), 1e-300)))
+    out[prec] = [min(dbs), impl]
 print(json.dumps(out))
 """
 

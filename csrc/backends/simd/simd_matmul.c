@@ -30,6 +30,7 @@ enum {
   MC = 64,     /* rows per block: the accumulator tiles of one panel */
   KC_INT = 64, /* k-steps per chunk: 16 KiB of a panel, reused per row tile */
   KC_F = 256,  /* k rows per chunk for float weights */
+  CW = 2048,   /* columns per sweep of the skinny float path: 8 KiB a row */
 };
 
 /* ---- the plan ------------------------------------------------------------ */
@@ -37,6 +38,7 @@ enum {
 typedef struct mm_state {
   const xo_simd_mm_kernels *k;
   int mr;
+  int rows; /* float with at most 4 rows: the row-streaming kernel */
   /* integers: the packed weights' geometry */
   int64_t kstep;       /* k per step: 4 (int8) or 8 (int4) */
   int64_t gs, ngroups; /* group length (K when not group-wise), count */
@@ -82,16 +84,24 @@ xo_status xo_simd_matmul_plan(void *plan) {
     s->npanels = (p->mm.n + NC - 1) / NC;
     s->panel_bytes = s->kp / s->kstep * NC * 4;
     what = s->k->int_native ? "vpdpbusd" : "vpdpbusd emulated by vpmaddwd";
-  } else if (prec == XO_PREC_BF16) {
-    what = s->k->bf16_native ? "vdpbf16ps" : "bf16 widened to f32, FMA";
   } else {
-    what = "FMA";
+    int64_t m = p->mm.batch_b == 1 ? p->mm.batch_a * p->mm.m : p->mm.m;
+    s->rows = m <= 4;
+    if (prec == XO_PREC_BF16)
+      what = s->k->bf16_native && !s->rows ? "vdpbf16ps"
+                                           : "bf16 widened to f32, FMA";
+    else
+      what = "FMA";
   }
   const char *note = "";
   if (sp->isa < xo_simd_top() && xo_simd_top() == XO_SIMD_AVX2_VNNI)
     note = "; no AVX-VNNI kernel yet";
-  snprintf(sp->how, sizeof sp->how, "%s %s, %dx64 tiles%s", s->k->name, what,
-           s->mr, note);
+  if (s->rows)
+    snprintf(sp->how, sizeof sp->how, "%s %s, rows streamed%s", s->k->name,
+             what, note);
+  else
+    snprintf(sp->how, sizeof sp->how, "%s %s, %dx64 tiles%s", s->k->name, what,
+             s->mr, note);
   return XO_OK;
 }
 
@@ -498,11 +508,30 @@ static xo_status run_float(const xo_simd_plan *sp, const mm_state *s,
     float acc[MC * NC] __attribute__((aligned(64)));
     int t = omp_get_thread_num(), tn = omp_get_num_threads();
     int64_t p0 = full * t / tn, p1 = full * (t + 1) / tn;
+    /* accumulators of every panel of this thread (skinny case only) */
+    float *stream =
+        s->rows && p1 > p0 ? malloc((size_t)(m * CW) * sizeof(float)) : NULL;
     for (int64_t i = 0; i < nb; i++) {
       int64_t ia = d->batch_a > 1 ? i : 0;
       const char *ai = (const char *)args->in[0] + (size_t)(ia * d->m * k) * es;
       const char *wi = (const char *)args->in[1] + (size_t)(i * k * n) * es;
       float *oi = (float *)args->out + i * m * n;
+      if (stream) {
+        /* a few rows: the weights streamed row by row across this
+         * thread's columns, CW at a time (a 64-column panel of row-major
+         * weights is 256 bytes of each row, too short for the prefetchers) */
+        for (int64_t c0 = p0 * NC; c0 < p1 * NC; c0 += CW) {
+          int64_t cw = p1 * NC - c0 < CW ? p1 * NC - c0 : CW;
+          memset(stream, 0, (size_t)(m * cw) * sizeof(float));
+          s->k->rows(ai, k, (int)m, wi + (size_t)c0 * es, n, k, cw, stream, bf);
+          for (int64_t r = 0; r < m; r++)
+            memcpy(oi + r * n + c0, stream + r * cw,
+                   (size_t)cw * sizeof(float));
+        }
+        if (full * NC < n && t == tn - 1)
+          float_tail(bf, ai, wi, m, n, k, full * NC, oi);
+        continue;
+      }
       for (int64_t m0 = 0; m0 < m; m0 += MC) {
         int64_t m1 = m0 + MC < m ? m0 + MC : m;
         for (int64_t pn = p0; pn < p1; pn++) {
@@ -530,6 +559,7 @@ static xo_status run_float(const xo_simd_plan *sp, const mm_state *s,
                      full * NC, oi + m0 * n);
       }
     }
+    free(stream);
   }
   return XO_OK;
 }

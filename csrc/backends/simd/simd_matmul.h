@@ -45,6 +45,11 @@ typedef struct xo_simd_mm_kernels {
   /* bf16 bits in, f32 accumulators out; as f32 */
   void (*bf16)(const uint16_t *a, int64_t lda, int mr, const uint16_t *w,
                int64_t ldw, int64_t k, float *acc, int accumulate);
+  /* skinny float (m <= 4 rows): acc[r, 0..nc) += a[r, 0..kn) @ w[0..kn,
+   * 0..nc), w row-major (row stride ldw), nc a multiple of 16; bf: bf16
+   * operands (widened), else f32 */
+  void (*rows)(const void *a, int64_t lda, int m, const void *w, int64_t ldw,
+               int64_t kn, int64_t nc, float *acc, int bf);
 } xo_simd_mm_kernels;
 
 /* Per ISA family; a family's entries are NULL where it adds nothing (the

@@ -18,4 +18,5 @@ const xo_simd_mm_kernels xo_simd_mm_avx2 = {
     .i4 = i4_avx2,
     .f32 = f32_avx2,
     .bf16 = bf16_avx2,
+    .rows = rows_avx2,
 };

@@ -19,4 +19,5 @@ const xo_simd_mm_kernels xo_simd_mm_avx512 = {
     .i4 = i4_avx512,
     .f32 = f32_avx512,
     .bf16 = bf16_avx512,
+    .rows = rows_avx512,
 };

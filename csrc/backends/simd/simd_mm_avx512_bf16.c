@@ -18,4 +18,5 @@ const xo_simd_mm_kernels xo_simd_mm_avx512_bf16 = {
     .mr_max = 4,
     .bf16_native = 1,
     .bf16 = bf16_avx512_bf16,
+    .rows = rows_avx512_bf16,
 };
