@@ -35,12 +35,13 @@
  * (NumPy 0.9 us), AMD EPYC Zen 4. Unranked there: after those that are. */
 /* cpu_skinny: the precisions (bit 1 << xo_precision) a backend is ranked
  * first in for skinny matmuls (XO_SHAPE_SKINNY, M <= 32): where it measured
- * fastest. simd, benchmarks/simd.py, cold weights, 2 threads, AMD EPYC Zen
- * 4 (best kernel times of 10, a machine shared with other jobs):
- *   int8 1x8192x8192: simd 3.3 ms, openvino:CPU 6.3, onednn 6.2 (1x4096^2)
- *   int4 1x4096x4096 g128: simd 0.38 ms, onednn 1.50 (hot)
- *   bf16 1x4096x4096: simd 1.5-1.8 ms, onednn 2.6-6.5
- *   fp32 1x4096x4096: openblas 2.0 ms, simd 4.7, onednn 6.2: not simd.
+ * fastest. simd, benchmarks/simd.py (one run), cold weights, 2 threads, AMD
+ * EPYC Zen 4, a machine shared with other jobs (best kernel of 10):
+ *   int8 1x8192x8192: simd 4.3 ms, onednn 20.1 (openvino:CPU 2.8 ms, 6.3
+ *     in another run: not ranked, its integer results are not exact)
+ *   int4 1x8192x8192 group 128: simd 3.8 ms, onednn 16.4
+ *   bf16 1x8192x8192: simd 6.9 ms, onednn 23.4
+ *   fp32 1x8192x8192: openblas 11.1 ms, simd 16.1, onednn 40.0: not simd.
  * Unranked there: after it, in the cpu order. */
 enum {
   kSimdSkinny = (1 << XO_PREC_INT8) | (1 << XO_PREC_INT4) | (1 << XO_PREC_BF16)
