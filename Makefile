@@ -11,7 +11,7 @@ VPY    := $(VENV)/bin/python
 # requires every precision tests/matrix.py's table gives it on this CPU (from
 # its ISA flags); `backend:fp32+int8` requires the listed ones. The suite
 # prints the resulting matrix at the end.
-XPUOPS_REQUIRE ?= ref,openblas,onednn,opencl,openvino,npusim
+XPUOPS_REQUIRE ?= ref,openblas,onednn,opencl,openvino,npusim,simd
 export XPUOPS_REQUIRE
 
 SOURCES := $(shell find csrc python -type f \( -name '*.c' -o -name '*.h' \
@@ -51,16 +51,23 @@ tour: install
 # In CI (CI=true) the suite also runs against the sanitizer build, and the
 # C fuzz target runs for 30 s. The oneDNN part of the cross-device harness
 # runs again with oneDNN capped to lesser ISAs, so kernels this CPU would
-# not pick (AVX2, AVX-512 without VNNI) are checked too. Only oneDNN follows
+# not pick (AVX2, AVX-512 without VNNI) are checked too. Only oneDNN (and simd, below) follow
 # the cap: ref picks its compiled clone by CPUID, OpenBLAS its core
 # (OPENBLAS_CORETYPE), OpenVINO's CPU plugin and PoCL detect the ISA
 # themselves (docs/DESIGN.md, "Honest numbers").
 ISA_CAPS ?= AVX2 AVX512_CORE
+# The simd backend follows its own cap, XPUOPS_MAX_ISA: its kernels for the
+# lesser levels run again in the cross-device harness and tests/test_simd.py.
+SIMD_CAPS ?= AVX2 AVX512_CORE
 test: install
 	$(VPY) -m pytest -q tests
 	@for isa in $(ISA_CAPS); do echo "oneDNN capped to $$isa:"; \
 	  ONEDNN_MAX_CPU_ISA=$$isa $(VPY) -m pytest -q -p no:cacheprovider \
 	    tests/test_harness.py tests/test_honest.py -k onednn || exit 1; done
+	@for isa in $(SIMD_CAPS); do echo "simd capped to $$isa:"; \
+	  XPUOPS_MAX_ISA=$$isa $(VPY) -m pytest -q -p no:cacheprovider \
+	    tests/test_harness.py tests/test_honest.py tests/test_simd.py \
+	    -k simd || exit 1; done
 	@if [ "$${CI:-}" = true ]; then $(MAKE) --no-print-directory sanitize && \
 	  $(MAKE) --no-print-directory fuzz-c FUZZ_TIME=30; fi
 

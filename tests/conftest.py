@@ -32,11 +32,12 @@ FLOAT, INTEGER = bounds.FLOAT, bounds.INTEGER
 SQNR_VS_FP64, SQNR_VS_TWIN = bounds.SQNR_VS_FP64, bounds.SQNR_VS_TWIN
 
 
-def pairs(precisions, exclude=()) -> list:
+def pairs(precisions, exclude=(), op=None) -> list:
     """pytest params (device, precision) of the declared matrix for these
     precisions (tests/matrix.py); ``exclude``: (backend, precision) pairs
-    the op documents as unsupported (tested to raise elsewhere)."""
-    return matrix.pairs(precisions, exclude=exclude)
+    the op documents as unsupported (tested to raise elsewhere); ``op``:
+    skips for the backends that lack it (matrix.OPS)."""
+    return matrix.pairs(precisions, exclude=exclude, op=op)
 
 
 #: tests/test_fuzz.py's counts per property (examples that reached the

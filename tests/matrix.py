@@ -50,6 +50,27 @@ _ISA_CAP_DROPS = {
     },
 }
 
+#: XPUOPS_MAX_ISA -> the flags the simd kernels may still use (the levels of
+#: csrc/backends/simd/simd.h; make test reruns the simd tests under
+#: SIMD_CAPS). An unknown level leaves simd unavailable, which
+#: XPUOPS_REQUIRE=simd turns into a failure.
+_SIMD_CAP_DROPS = {
+    "AVX2": _ISA_CAP_DROPS["AVX2"],
+    "AVX2_VNNI": lambda f: {x for x in f if not x.startswith(("avx512", "amx"))},
+    "AVX512_CORE": _ISA_CAP_DROPS["AVX512_CORE"],
+    "AVX512_CORE_VNNI": lambda f: {
+        x
+        for x in f
+        if not x.startswith("amx") and x not in ("avx512_bf16", "avx512_fp16")
+    },
+    "AVX512_CORE_BF16": lambda f: {
+        x for x in f if not x.startswith("amx") and x != "avx512_fp16"
+    },
+    "AVX512_CORE_FP16": lambda f: {x for x in f if not x.startswith("amx")},
+}
+#: the simd kernels' base level: AVX2 with FMA and F16C
+_SIMD_BASE = [frozenset({"avx2", "fma", "f16c"})]
+
 #: backend -> [(precision, [alternative flag sets, any one suffices], why)]
 EXPECTED = {
     "ref": [(p, [frozenset()], "portable C for every precision") for p in ALL],
@@ -91,10 +112,30 @@ EXPECTED = {
         for p in ("fp32", "fp16", "int8", "int4")
     ],
     "npusim": [(p, [frozenset()], "NPU integer pipeline") for p in ("int8", "int4")],
-    # xpuops' own intrinsics kernels (issue #12): precisions arrive with them
-    "simd": [],
+    # xpuops' own intrinsics kernels (issue #12): every precision from the
+    # base level up (native or emulated by the level: see Device.precisions)
+    "simd": [
+        ("fp32", _SIMD_BASE, "FMA on AVX2 or AVX-512"),
+        ("bf16", _SIMD_BASE, "vdpbf16ps with AVX512-BF16, else widened to f32"),
+        ("int8", _SIMD_BASE, "vpdpbusd with VNNI, else exact vpmaddwd pairs"),
+        ("int4", _SIMD_BASE, "nibbles unpacked in registers to the int8 kernels"),
+    ],
 }
 BACKENDS = tuple(EXPECTED)
+
+#: backend -> the ops it implements; every backend not listed runs all
+#: three. An op a backend lacks raises UnsupportedError naming the devices
+#: that run it (tests/test_matrix.py); the harness shows its pairs as skips.
+OPS_ALL = ("matmul", "conv2d", "attention")
+OPS = {
+    # issue #12 builds matmul and attention; conv2d is not planned
+    "simd": ("matmul",),
+}
+
+
+def runs(backend: str, op: str) -> bool:
+    """Whether ``backend`` implements ``op`` (OPS)."""
+    return op in OPS.get(backend, OPS_ALL)
 
 
 def matrix_devices(backend: str) -> list:
@@ -119,6 +160,9 @@ def expected(backend: str, flags=None) -> dict:
         cap = os.environ.get("ONEDNN_MAX_CPU_ISA", "").upper()
         if backend == "onednn" and cap in _ISA_CAP_DROPS:
             flags = frozenset(_ISA_CAP_DROPS[cap](flags))
+        simd_cap = os.environ.get("XPUOPS_MAX_ISA", "").upper()
+        if backend == "simd" and simd_cap in _SIMD_CAP_DROPS:
+            flags = frozenset(_SIMD_CAP_DROPS[simd_cap](flags))
     return {
         p: why
         for p, alts, why in EXPECTED[backend]
@@ -165,14 +209,15 @@ def required_pairs() -> list:
     return [(b, p) for b, (ps, _) in parse_require().items() for p in ALL if p in ps]
 
 
-def pairs(precisions, *, exclude=()) -> list:
+def pairs(precisions, *, exclude=(), op=None) -> list:
     """pytest params (device, precision) for the harness: every pair an
     available device declares; pairs the table or XPUOPS_REQUIRE expects
     but the device does not declare (they fail: the device raises
     UnsupportedError when called, or skip with the reason when nothing
     requires them); and pairs the table gives the backend only on other
     CPUs (skipped, with the CPU feature that is missing). ``exclude``:
-    (backend, precision) pairs an op documents as unsupported."""
+    (backend, precision) pairs an op documents as unsupported. ``op``: the
+    pairs of a backend that lacks it (OPS) are skips with the reason."""
     import pytest
 
     req = parse_require()
@@ -188,7 +233,10 @@ def pairs(precisions, *, exclude=()) -> list:
             if (d.backend, p) in exclude:
                 continue
             pid = f"{d.name}-{p}"
-            if p in d.precisions:
+            if op is not None and not runs(d.backend, op):
+                why = f"{d.backend} has no {op} (tests/matrix.py OPS)"
+                out.append(pytest.param(d.name, p, id=pid, marks=pytest.mark.skip(why)))
+            elif p in d.precisions:
                 out.append(pytest.param(d.name, p, id=pid))
             elif p in required:
                 out.append(pytest.param(d.name, p, id=pid))  # fails: required

@@ -21,6 +21,7 @@ CI runs a bounded budget (XPUOPS_FUZZ_EXAMPLES, default 500 per property);
 import os
 
 import bounds
+import matrix
 import ml_dtypes
 import numpy as np
 import pytest
@@ -54,22 +55,28 @@ DEVICES = [
 ]
 
 
-def declared(precisions, exclude=()):
-    """(device, precision) pairs the devices declare, for sampling evenly."""
+def declared(precisions, op, exclude=()):
+    """(device, precision) pairs the devices declare, for sampling evenly;
+    only devices whose backend runs op (tests/matrix.py OPS: test_matrix
+    checks the others raise)."""
     return [
         (d, p)
         for d in DEVICES
         for p in precisions
-        if p in d.precisions and (d.backend, p) not in exclude
+        if p in d.precisions
+        and (d.backend, p) not in exclude
+        and matrix.runs(d.backend, op)
     ]
 
 
-MATMUL_PAIRS = declared(xo.PRECISIONS)
-CONV_PAIRS = declared(xo.PRECISIONS)
+MATMUL_PAIRS = declared(xo.PRECISIONS, "matmul")
+CONV_PAIRS = declared(xo.PRECISIONS, "conv2d")
 #: int4 attention has no scheme, and OpenVINO no graph for int8 attention:
 #: both raise UnsupportedError (test_errors.py, test_openvino.py)
 ATTN_PAIRS = declared(
-    [p for p in xo.PRECISIONS if p != "int4"], exclude=[("openvino", "int8")]
+    [p for p in xo.PRECISIONS if p != "int4"],
+    "attention",
+    exclude=[("openvino", "int8")],
 )
 
 DTYPES = [np.float64, np.float32, np.float16, ml_dtypes.bfloat16]
@@ -328,7 +335,7 @@ def _matmul_check(device, prec, a, b, floor, vs_fp64):
 
 # ---- integer accumulators -------------------------------------------------
 
-ACC_PAIRS = [p for p in declared(bounds.INTEGER) if p[0].exact_integer]
+ACC_PAIRS = [p for p in declared(bounds.INTEGER, "matmul") if p[0].exact_integer]
 ACC = Counts("int32 accumulators", ACC_PAIRS)
 
 

@@ -34,7 +34,7 @@ MATMUL_SHAPES = [
 ]
 
 
-@pytest.mark.parametrize("device,precision", pairs(ALL))
+@pytest.mark.parametrize("device,precision", pairs(ALL, op="matmul"))
 @pytest.mark.parametrize("sa,sb", MATMUL_SHAPES, ids=lambda s: "x".join(map(str, s)))
 def test_matmul(device, precision, sa, sb, rng):
     a = rng.standard_normal(sa).astype(np.float32)
@@ -59,7 +59,7 @@ def test_matmul(device, precision, sa, sb, rng):
 
 
 def _raw_pairs():
-    return [p for p in pairs(INTEGER) if not inexact(p.values[0])]
+    return [p for p in pairs(INTEGER, op="matmul") if not inexact(p.values[0])]
 
 
 @pytest.mark.parametrize("device,precision", _raw_pairs())
@@ -74,7 +74,7 @@ def test_matmul_raw_accumulators(device, precision, rng):
     np.testing.assert_array_equal(acc, expect)
 
 
-@pytest.mark.parametrize("device,precision", pairs(ALL))
+@pytest.mark.parametrize("device,precision", pairs(ALL, op="conv2d"))
 @pytest.mark.parametrize(
     "case",
     [
@@ -143,7 +143,7 @@ def _padding(case, ws):
 @pytest.mark.parametrize(
     "device,precision",
     # openvino has no graph for the int8 scheme: test_openvino checks it says so
-    pairs(FLOAT + ("int8",), exclude=[("openvino", "int8")]),
+    pairs(FLOAT + ("int8",), exclude=[("openvino", "int8")], op="attention"),
 )
 @pytest.mark.parametrize(
     "shape,causal",

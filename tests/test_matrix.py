@@ -137,3 +137,23 @@ def test_undeclared_precision_raises_naming_who_can(device, precision, op):
     assert device in msg and precision in msg
     named = msg.split("devices that can: ")[1].split(", ")
     assert sorted(named) == sorted(able), msg
+
+
+LACKING = [
+    (d.name, op)
+    for d in xo.devices()
+    if d.available
+    for op in matrix.OPS_ALL
+    if not matrix.runs(d.backend, op)
+]
+
+
+@pytest.mark.parametrize("device,op", LACKING)
+def test_an_op_a_backend_lacks_raises_naming_who_runs_it(device, op):
+    """matrix.OPS cannot hide an op that runs: the harness skips these
+    pairs, so each must really raise, naming the devices that run the op."""
+    dev = next(d for d in xo.devices() if d.name == device)
+    precision = next(p for p in ("fp32", "int8") if p in dev.precisions)
+    with pytest.raises(xo.UnsupportedError, match=f"has no {op}") as e:
+        _call(op, device, precision)
+    assert "ref" in str(e.value).split(f"devices that run {op}: ")[1]

@@ -7,6 +7,7 @@ import os
 import threading
 import tracemalloc
 
+import matrix
 import numpy as np
 import pytest
 import xpuops as xo
@@ -26,8 +27,13 @@ def jobs():
     for d in DEVICES:
         for p in d.precisions:
             out.append((xo.matmul, (a, b), dict(device=d.name, precision=p)))
-            out.append((xo.conv2d, (x, w), dict(device=d.name, precision=p, padding=1)))
+            if matrix.runs(d.backend, "conv2d"):
+                out.append(
+                    (xo.conv2d, (x, w), dict(device=d.name, precision=p, padding=1))
+                )
             # attention: fp32 everywhere, int8 where its scheme exists
+            if not matrix.runs(d.backend, "attention"):
+                continue
             if p == "fp32" or (p == "int8" and d.backend != "openvino"):
                 out.append(
                     (

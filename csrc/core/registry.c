@@ -19,22 +19,37 @@
  * entry when it is unavailable, whether it simulates, and where its devices
  * stand for each alias: 1 is preferred, then 2...; absent or 0: the alias
  * never picks them (a simulated device is never picked). */
-#define XO_BACKENDS(X)                                \
-  X(ref, "cpu", 0, .cpu = 5)                          \
-  X(openblas, "cpu", 0, .cpu = 2, .cpu_small = 1)     \
-  X(onednn, "cpu", 0, .cpu = 1)                       \
-  X(opencl, "gpu", 0, .cpu = 4, .gpu = 1)             \
-  X(openvino, "npu", 0, .cpu = 3, .gpu = 2, .npu = 1) \
-  X(npusim, "npu", 1, .cpu = 0)                       \
-  X(simd, "cpu", 0, .cpu = 0)                         \
+#define XO_BACKENDS(X)                                   \
+  X(ref, "cpu", 0, .cpu = 5)                             \
+  X(openblas, "cpu", 0, .cpu = 2, .cpu_small = 1)        \
+  X(onednn, "cpu", 0, .cpu = 1)                          \
+  X(opencl, "gpu", 0, .cpu = 4, .gpu = 1)                \
+  X(openvino, "npu", 0, .cpu = 3, .gpu = 2, .npu = 1)    \
+  X(npusim, "npu", 1, .cpu = 0)                          \
+  X(simd, "cpu", 0, .cpu = 0, .cpu_skinny = kSimdSkinny) \
   /* a new backend: one line above this one */
 
 /* Ranks per alias, 1 best, 0 never. cpu_small ranks a backend first for
  * small matmuls (XO_SHAPE_SMALL), whose time is the library's fixed cost
  * per call: measured whole 8x8 fp32 calls, openblas 0.8 us, onednn 3.1 us
  * (NumPy 0.9 us), AMD EPYC Zen 4. Unranked there: after those that are. */
+/* cpu_skinny: the precisions (bit 1 << xo_precision) a backend is ranked
+ * first in for skinny matmuls (XO_SHAPE_SKINNY, M <= 32): where it measured
+ * fastest. simd, benchmarks/simd.py (one run), cold weights, 2 threads, AMD
+ * EPYC Zen 4, a machine shared with other jobs (best kernel of 10):
+ *   int8 1x8192x8192: simd 4.3 ms, onednn 20.1 (openvino:CPU 2.8 ms, 6.3
+ *     in another run: not ranked, its integer results are not exact)
+ *   int4 1x8192x8192 group 128: simd 3.8 ms, onednn 16.4
+ *   bf16 1x8192x8192: simd 6.9 ms, onednn 23.4
+ *   fp32 1x8192x8192: openblas 11.1 ms, simd 16.1, onednn 40.0: not simd.
+ * Unranked there: after it, in the cpu order. */
+enum {
+  kSimdSkinny = (1 << XO_PREC_INT8) | (1 << XO_PREC_INT4) | (1 << XO_PREC_BF16)
+};
+
 typedef struct alias_rank {
   int cpu, gpu, npu, cpu_small;
+  unsigned cpu_skinny;
 } alias_rank;
 
 typedef struct backend_entry {
@@ -194,9 +209,13 @@ xo_status xo_device_find(const char *name, xo_device_t *dev) {
 }
 
 /* The rank of device i for an alias ("cpu", "gpu", "npu"), 0: never. */
-static int rank_for(int i, const char *alias, int shape_class) {
+static int rank_for(int i, const char *alias, int shape_class,
+                    xo_precision prec) {
   const alias_rank *r = &kBackends[device_entry[i]].rank;
   if (strcmp(devices[i].desc.kind, alias) != 0) return 0;
+  if (strcmp(alias, "cpu") == 0 && shape_class == XO_SHAPE_SKINNY &&
+      prec != XO_PREC_ANY)
+    return r->cpu_skinny >> prec & 1u ? 1 : r->cpu ? 100 + r->cpu : 0;
   if (strcmp(alias, "cpu") == 0)
     return shape_class == XO_SHAPE_SMALL && r->cpu
                ? (r->cpu_small ? r->cpu_small : 100 + r->cpu)
@@ -221,8 +240,8 @@ xo_status xo_device_resolve(const char *name, xo_precision prec,
 }
 
 int xo_matmul_shape_class(int64_t m, int64_t k, int64_t n) {
-  return (double)m * (double)k * (double)n <= 262144.0 ? XO_SHAPE_SMALL
-                                                       : XO_SHAPE_ANY;
+  if ((double)m * (double)k * (double)n <= 262144.0) return XO_SHAPE_SMALL;
+  return m <= 32 ? XO_SHAPE_SKINNY : XO_SHAPE_ANY;
 }
 
 xo_status xo_device_resolve_shape(const char *name, xo_precision prec,
@@ -244,10 +263,10 @@ xo_status xo_device_resolve_shape(const char *name, xo_precision prec,
   }
   for (int i = 0; i < n; i++) {
     const xo_device_desc *d = &devices[i].desc;
-    int r = rank_for(i, name, shape_class);
+    int r = rank_for(i, name, shape_class, prec);
     if (r == 0 || !d->available || d->simulated) continue;
     if (prec != XO_PREC_ANY && d->precisions[prec] == XO_SUPPORT_NONE) continue;
-    if (best < 0 || r < rank_for(best, name, shape_class)) best = i;
+    if (best < 0 || r < rank_for(best, name, shape_class, prec)) best = i;
   }
   if (best >= 0) {
     *dev = &devices[best];

@@ -230,7 +230,7 @@ static PyObject *py_last_info(PyObject *self, PyObject *noargs) {
  * other dtypes, out_dtype, an unregistered device, an error to explain)
  * returns NotImplemented, and the Python layer takes the slow path, whose
  * checks and messages are the only ones. Touched only with the GIL held. */
-enum { FAST_DEVICES = 32, SHAPE_CLASSES = 2 };
+enum { FAST_DEVICES = 32, SHAPE_CLASSES = 3 }; /* XO_SHAPE_* */
 static struct {
   PyObject *name; /* the device string (owned) */
   xo_device_t dev[XO_PREC_COUNT][SHAPE_CLASSES];
@@ -239,7 +239,8 @@ static int nfast;
 
 PyDoc_STRVAR(shape_class_doc,
              "matmul_shape_class(m, k, n) -> 1 for a small matmul (M*N*K <= "
-             "2^18: the fixed cost per call dominates), else 0.");
+             "2^18: the fixed cost per call dominates), 2 for a skinny one "
+             "(M <= 32: decode), else 0.");
 static PyObject *py_matmul_shape_class(PyObject *self, PyObject *args) {
   (void)self;
   long long m, k, n;

@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "simd_matmul.h"
 #if defined(__x86_64__)
 #include <cpuid.h>
 #include <sys/syscall.h>
@@ -108,6 +110,18 @@ static xo_status simd_describe(int index, xo_device_desc *d) {
   snprintf(d->kind, sizeof d->kind, "cpu");
   snprintf(d->full_name, sizeof d->full_name, "xpuops kernels, %s%s",
            xo_simd_isa_name(xo_simd_top()), cap_note);
+  /* native: the ISA computes the format itself (vpdpbusd for int8,
+   * vdpbf16ps for bf16, FMA for fp32); emulated: exact widening in
+   * registers (int8 pairs through vpmaddwd, int4 nibbles to 8 bits, bf16
+   * to f32) before an instruction of a wider format */
+  d->precisions[XO_PREC_FP32] = XO_SUPPORT_NATIVE;
+  d->precisions[XO_PREC_BF16] = xo_simd_has(XO_SIMD_AVX512_CORE_BF16)
+                                    ? XO_SUPPORT_NATIVE
+                                    : XO_SUPPORT_EMULATED;
+  d->precisions[XO_PREC_INT8] = xo_simd_has(XO_SIMD_AVX512_CORE_VNNI)
+                                    ? XO_SUPPORT_NATIVE
+                                    : XO_SUPPORT_EMULATED;
+  d->precisions[XO_PREC_INT4] = XO_SUPPORT_EMULATED;
   d->exact_integer = 1;
   d->follows_threads = 1;
   snprintf(d->threads, sizeof d->threads,
@@ -128,13 +142,22 @@ static void simd_plan_describe(const void *plan, char *impl, size_t n) {
            xo_precision_name((xo_precision)sp->h.p.prec), sp->how);
 }
 
+static void simd_fini(void) {
+  xo_simd_matmul_fini();
+}
+
 /* The ops are filled in by simd_<op>.c through the table below. */
 const xo_backend xo_backend_simd = {
     .name = "simd",
     .init = simd_init,
     .device_count = simd_device_count,
     .describe = simd_describe,
+    .ops[XO_OP_MATMUL] = {.plan = xo_simd_matmul_plan,
+                          .run = xo_simd_matmul_run,
+                          .takes = XO_TAKES_ALL,
+                          .how = "panels of 64 columns, intrinsics"},
     .plan_size = sizeof(xo_simd_plan),
     .plan_release = simd_plan_release,
     .plan_describe = simd_plan_describe,
+    .fini = simd_fini,
 };

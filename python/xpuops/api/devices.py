@@ -162,7 +162,10 @@ def resolve(device, precision: str | None = None, shape_class: int = 0) -> Devic
     ("opencl") means its first one. An alias picks the best device of its
     kind that runs ``precision`` (when given), so ``device="cpu"`` means "on
     the CPU", whatever the precision; for a small matmul (``shape_class`` 1)
-    the one with the least cost per call."""
+    the one with the least cost per call; for a skinny one (``shape_class``
+    2: M <= 32, decode) the one measured fastest there in that precision
+    (simd for int8, int4 and bf16: the table and its figures are in
+    csrc/core/registry.c)."""
     if isinstance(device, Device):
         device = device.name
     if not isinstance(device, str):

@@ -1,0 +1,162 @@
+"""The simd backend against its peers, all measured in this one run (issue
+#12).
+
+    flock /tmp/xpuops-bench.lock python benchmarks/simd.py [--quick]
+
+- decode GEMV 1 x 8192 x 8192, int8 (W8A8) and int4 (W4A8, group 128),
+  cold weights (the cache flushed before every call): as % of the memory
+  bandwidth xo.bandwidth() measures in this run, and against openvino:CPU
+  on the same cold shape;
+- fp32 and bf16 GEMV against openblas and onednn;
+- int8 GEMM 4096^3 against onednn (a guard: the libraries stay the choice
+  for large GEMMs);
+- the attention section of benchmarks/simd_attention.py when it exists.
+
+Figures are best kernel times (the backend's own run) with their unit and
+precision. Nothing here asserts a speed."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import xpuops as xo
+from xpuops.api.cpu import cpu_info
+
+HERE = Path(__file__).resolve().parent
+
+
+def available(name):
+    return any(d.name == name and d.available for d in xo.devices())
+
+
+def kernel(op_args, device, precision=None, cache="cold", repeats=10, **kw):
+    """Best kernel seconds and the impl of one op on one device, or None
+    (with the reason printed) when the device cannot run it."""
+    try:
+        m = xo.measure(
+            xo.matmul,
+            *op_args,
+            device=device,
+            precision=precision,
+            cache=cache,
+            repeats=repeats,
+            accuracy=False,
+            **kw,
+        )
+    except (xo.UnsupportedError, ValueError) as e:
+        print(f"    {device}: cannot run it ({e})")
+        return None
+    return m.kernel_min_s, m.impl
+
+
+def line(who, secs, ops, unit, extra=""):
+    print(f"    {who:14s} {secs * 1e3:8.3f} ms  {ops / secs / 1e9:8.1f} {unit}{extra}")
+
+
+def gemv_quantized(bw, n, repeats):
+    print(f"\n## decode GEMV 1 x {n} x {n}, cold weights\n")
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((1, n)).astype(np.float32)
+    b = rng.standard_normal((n, n)).astype(np.float32)
+    qa = xo.quantize(a)
+    ops = 2.0 * n * n
+    for prec, kw, wbytes in [
+        ("int8", {}, n * n + 4 * n),
+        ("int4", {"group_size": 128}, n * n // 2 + 4 * n * n // 128),
+    ]:
+        label = "W8A8, per-channel" if prec == "int8" else "W4A8, group 128"
+        print(f"  {prec} ({label}; {wbytes / 1e6:.0f} MB of weights)")
+        qb = xo.quantize(b, prec, axis=1, **kw)
+        got = {}
+        for dev in ("simd", "openvino:CPU", "onednn"):
+            if not available(dev):
+                print(f"    {dev}: not available")
+                continue
+            r = kernel((qa, qb), dev, cache="cold", repeats=repeats)
+            if r is None:
+                continue
+            got[dev] = r[0]
+            pct = wbytes / r[0] / bw * 100
+            line(dev, r[0], ops, f"{prec.upper()} GOPS", f"  {pct:5.1f}% of bandwidth")
+            if dev == "simd":
+                print(f"      impl: {r[1]}")
+        if "simd" in got and "openvino:CPU" in got:
+            print(f"    simd / openvino:CPU: {got['openvino:CPU'] / got['simd']:.2f}x")
+
+
+def gemv_float(n, repeats):
+    print(f"\n## decode GEMV 1 x {n} x {n}, float weights, cold\n")
+    rng = np.random.default_rng(1)
+    a = rng.standard_normal((1, n)).astype(np.float32)
+    b = rng.standard_normal((n, n)).astype(np.float32)
+    ops = 2.0 * n * n
+    for prec in ("fp32", "bf16"):
+        print(f"  {prec}")
+        got = {}
+        for dev in ("simd", "openblas", "onednn"):
+            if not available(dev):
+                print(f"    {dev}: not available")
+                continue
+            r = kernel((a, b), dev, precision=prec, cache="cold", repeats=repeats)
+            if r is None:
+                continue
+            got[dev] = r[0]
+            line(dev, r[0], ops, f"{prec.upper()} GFLOPS")
+        for peer in ("openblas", "onednn"):
+            if "simd" in got and peer in got:
+                print(f"    simd / {peer}: {got[peer] / got['simd']:.2f}x")
+
+
+def gemm_int8(n, repeats):
+    print(f"\n## int8 GEMM {n}^3 (a guard), hot\n")
+    rng = np.random.default_rng(2)
+    qa = xo.quantize(rng.standard_normal((n, n)).astype(np.float32))
+    qb = xo.quantize(rng.standard_normal((n, n)).astype(np.float32), axis=1)
+    ops = 2.0 * n**3
+    got = {}
+    for dev in ("simd", "onednn"):
+        r = kernel((qa, qb), dev, cache="hot", repeats=repeats)
+        if r is None:
+            continue
+        got[dev] = r[0]
+        line(dev, r[0], ops, "INT8 GOPS")
+    if len(got) == 2:
+        print(f"    simd / onednn: {got['onednn'] / got['simd']:.2f}x")
+
+
+def attention_section(quick):
+    path = HERE / "simd_attention.py"
+    if not path.exists():
+        print("\n## attention: benchmarks/simd_attention.py not present yet")
+        return
+    spec = importlib.util.spec_from_file_location("simd_attention", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    mod.run(quick=quick)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="smaller shapes")
+    args = ap.parse_args()
+    info = cpu_info()
+    simd = next((d for d in xo.devices() if d.name == "simd"), None)
+    print(f"# simd backend, {info.model}, {xo.get_num_threads()} threads")
+    if simd is None or not simd.available:
+        print(f"simd unavailable: {simd.reason if simd else 'not built'}")
+        return
+    print(f"simd: {simd.full_name}; precisions {simd.precisions}")
+    bw = xo.bandwidth()
+    print(f"measured read bandwidth: {bw / 1e9:.1f} GB/s")
+    reps = 5 if args.quick else 10
+    gemv_quantized(bw, 4096 if args.quick else 8192, reps)
+    gemv_float(4096 if args.quick else 8192, reps)
+    gemm_int8(1024 if args.quick else 4096, 3)
+    attention_section(args.quick)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,584 @@
+/* simd_matmul.c - the simd backend's matmul: fp32, bf16, int8 (W8A8) and
+ * int4 (W4A8, group-wise), built for decode and skinny shapes (M <= 32):
+ * threads split the output columns into 64-column panels and stream each
+ * panel's weights once, while every row of the (small) activation matrix
+ * reuses them from registers. Larger M loops over row blocks (correct, not
+ * tuned: the libraries stay the choice for large GEMMs).
+ *
+ * Integers: vpdpbusd multiplies u8 by s8, so each operand is stored in a
+ * form that fits (int8: activations + 128 as u8, weights s8 or u8 - 128;
+ * int4: weights as unsigned nibbles, activations s8 or u8 - 128), and the
+ * true accumulator follows from the identity
+ *   sum (x - ca)(y - cw) = sum x y - ca sum y - cw sum x + L ca cw
+ * where x, y are the stored forms, ca, cw the offsets plus zero points and
+ * L the real length of the sum. The column sums of y are computed once
+ * with the repacked weights; the row sums of x per call. All of it wraps
+ * modulo 2^32, and the true value fits s32 (the core checks K), so the
+ * result is bit-identical to ref's. Float results then follow
+ * xo_dequant_rows exactly: f32(acc) * (sa * sb), group sums in order. */
+#include "simd_matmul.h"
+
+#include <omp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+enum {
+  NC = XO_SIMD_NC,
+  MC = 64,     /* rows per block: the accumulator tiles of one panel */
+  KC_INT = 64, /* k-steps per chunk: 16 KiB of a panel, reused per row tile */
+  KC_F = 256,  /* k rows per chunk for float weights */
+  CW = 2048,   /* columns per sweep of the skinny float path: 8 KiB a row */
+};
+
+/* ---- the plan ------------------------------------------------------------ */
+
+typedef struct mm_state {
+  const xo_simd_mm_kernels *k;
+  int mr;
+  int rows; /* float with at most 4 rows: the row-streaming kernel */
+  /* integers: the packed weights' geometry */
+  int64_t kstep;       /* k per step: 4 (int8) or 8 (int4) */
+  int64_t gs, ngroups; /* group length (K when not group-wise), count */
+  int64_t gp;          /* gs rounded up to whole steps */
+  int64_t kp;          /* ngroups * gp: padded K of the activations */
+  int64_t npanels, panel_bytes;
+} mm_state;
+
+static const xo_simd_mm_kernels *pick(xo_precision prec, xo_simd_isa *isa) {
+  if (xo_precision_is_integer(prec) && xo_simd_has(XO_SIMD_AVX512_CORE_VNNI)) {
+    *isa = XO_SIMD_AVX512_CORE_VNNI;
+    return &xo_simd_mm_avx512_vnni;
+  }
+  if (prec == XO_PREC_BF16 && xo_simd_has(XO_SIMD_AVX512_CORE_BF16)) {
+    *isa = XO_SIMD_AVX512_CORE_BF16;
+    return &xo_simd_mm_avx512_bf16;
+  }
+  if (xo_simd_has(XO_SIMD_AVX512_CORE)) {
+    *isa = XO_SIMD_AVX512_CORE;
+    return &xo_simd_mm_avx512;
+  }
+  *isa = XO_SIMD_AVX2;
+  return &xo_simd_mm_avx2;
+}
+
+xo_status xo_simd_matmul_plan(void *plan) {
+  xo_simd_plan *sp = plan;
+  const xo_problem *p = &sp->h.p;
+  xo_precision prec = (xo_precision)p->prec;
+  mm_state *s = calloc(1, sizeof *s);
+  if (s == NULL) return xo_fail(XO_ERR_NO_MEMORY, "simd: no memory");
+  sp->state = s;
+  sp->release = free;
+  s->k = pick(prec, &sp->isa);
+  s->mr = s->k->mr_max;
+  const char *what;
+  if (xo_precision_is_integer(prec)) {
+    s->kstep = prec == XO_PREC_INT4 ? 8 : 4;
+    s->gs = p->b_granularity == XO_Q_GROUP ? p->group_size : p->mm.k;
+    s->ngroups = s->gs > 0 ? p->mm.k / s->gs : 0;
+    s->gp = (s->gs + s->kstep - 1) / s->kstep * s->kstep;
+    s->kp = s->ngroups * s->gp;
+    s->npanels = (p->mm.n + NC - 1) / NC;
+    s->panel_bytes = s->kp / s->kstep * NC * 4;
+    what = s->k->int_native ? "vpdpbusd" : "vpdpbusd emulated by vpmaddwd";
+  } else {
+    int64_t m = p->mm.batch_b == 1 ? p->mm.batch_a * p->mm.m : p->mm.m;
+    s->rows = m <= 4;
+    if (prec == XO_PREC_BF16)
+      what = s->k->bf16_native && !s->rows ? "vdpbf16ps"
+                                           : "bf16 widened to f32, FMA";
+    else
+      what = "FMA";
+  }
+  const char *note = "";
+  if (sp->isa < xo_simd_top() && xo_simd_top() == XO_SIMD_AVX2_VNNI)
+    note = "; no AVX-VNNI kernel yet";
+  if (s->rows)
+    snprintf(sp->how, sizeof sp->how, "%s %s, rows streamed%s", s->k->name,
+             what, note);
+  else
+    snprintf(sp->how, sizeof sp->how, "%s %s, %dx64 tiles%s", s->k->name, what,
+             s->mr, note);
+  return XO_OK;
+}
+
+/* ---- repacked weights, cached per QTensor token ------------------------- */
+
+/* The integer weights in panels (simd_matmul.h), with per (batch, group,
+ * column) sums of the stored values and per (group, column) offsets cw. */
+typedef struct wprep {
+  uint64_t token;
+  xo_problem key; /* the fields that shape the layout; the rest zero */
+  uint8_t *panels;
+  int32_t *colsum; /* [batch_b][ngroups][npanels * 64] */
+  int32_t *cw;     /* [ngroups][npanels * 64] */
+  size_t bytes;
+  int refs;
+  int cached; /* 0: private to one call, freed on release */
+  uint64_t stamp;
+  struct wprep *next;
+} wprep;
+
+static pthread_mutex_t wc_lock = PTHREAD_MUTEX_INITIALIZER;
+static wprep *wc_head;
+static size_t wc_bytes, wc_limit;
+static uint64_t wc_clock;
+
+static void wprep_free(wprep *w) {
+  if (w == NULL) return;
+  free(w->panels);
+  free(w->colsum);
+  free(w->cw);
+  free(w);
+}
+
+/* What the cache may hold: XPUOPS_SIMD_WEIGHT_CACHE_MB, else a quarter of
+ * the machine's memory (an immutable QTensor's repacked copy costs its
+ * size again; LRU entries not in use are evicted past the limit). */
+static size_t cache_limit(void) {
+  const char *env = getenv("XPUOPS_SIMD_WEIGHT_CACHE_MB");
+  if (env && *env) return (size_t)strtoull(env, NULL, 10) << 20;
+  long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+  return pages > 0 && page > 0 ? (size_t)pages * (size_t)page / 4 : 1u << 30;
+}
+
+static void layout_key(const xo_problem *p, xo_problem *key) {
+  memset(key, 0, sizeof *key);
+  key->prec = p->prec;
+  key->b_asym = p->b_asym;
+  key->b_granularity = p->b_granularity;
+  key->group_size = p->group_size;
+  key->mm.batch_b = p->mm.batch_b;
+  key->mm.k = p->mm.k;
+  key->mm.n = p->mm.n;
+}
+
+/* Repack one panel (batch b, panel pn) and its column sums. */
+static void repack_panel(const xo_problem *p, const mm_state *s,
+                         const void *src, int64_t b, int64_t pn, wprep *w) {
+  int64_t k = p->mm.k, n = p->mm.n, np64 = s->npanels * NC;
+  int64_t nsg = s->gp / s->kstep, j0 = pn * NC;
+  int64_t nc = n - j0 < NC ? n - j0 : NC;
+  uint8_t *dst = w->panels + (b * s->npanels + pn) * s->panel_bytes;
+  memset(dst, 0, (size_t)s->panel_bytes);
+  int int4 = p->prec == XO_PREC_INT4, asym = p->b_asym;
+  for (int64_t g = 0; g < s->ngroups; g++) {
+    int32_t *cs = w->colsum + (b * s->ngroups + g) * np64 + j0;
+    for (int64_t c = 0; c < nc; c++) cs[c] = 0;
+    for (int64_t kk = 0; kk < s->gs; kk++) {
+      int64_t row = (b * k + g * s->gs + kk) * n + j0;
+      int64_t step = kk / s->kstep, i = kk % s->kstep;
+      uint8_t *d = dst + (g * nsg + step) * NC * 4 + (i & 3);
+      if (!int4) {
+        for (int64_t c = 0; c < nc; c++) {
+          int v = asym ? (int)((const uint8_t *)src)[row + c] - 128
+                       : (int)((const int8_t *)src)[row + c];
+          d[c * 4] = (uint8_t)(int8_t)v;
+          cs[c] += v;
+        }
+      } else {
+        const uint8_t *u = src;
+        int shift = (int)(i >> 2) * 4;
+        for (int64_t c = 0; c < nc; c++) {
+          int64_t e = row + c;
+          int nib = (u[e >> 1] >> ((e & 1) * 4)) & 0x0F;
+          int v = asym ? nib : nib ^ 8; /* symmetric: w + 8 */
+          d[c * 4] |= (uint8_t)(v << shift);
+          cs[c] += v;
+        }
+      }
+    }
+  }
+}
+
+static xo_status wprep_build(const xo_problem *p, const mm_state *s,
+                             const xo_args *args, wprep **out) {
+  int64_t np64 = s->npanels * NC, bb = p->mm.batch_b;
+  wprep *w = calloc(1, sizeof *w);
+  if (w == NULL) return xo_fail(XO_ERR_NO_MEMORY, "simd: no memory");
+  xo_status st =
+      xo_alloc(bb * s->npanels * s->panel_bytes, 1, (void **)&w->panels);
+  if (st == XO_OK)
+    st = xo_alloc(bb * s->ngroups * np64, sizeof(int32_t), (void **)&w->colsum);
+  if (st == XO_OK)
+    st = xo_alloc(s->ngroups * np64, sizeof(int32_t), (void **)&w->cw);
+  if (st != XO_OK) {
+    wprep_free(w);
+    return st;
+  }
+  w->bytes = (size_t)(bb * s->npanels * s->panel_bytes) +
+             (size_t)((bb + 1) * s->ngroups * np64) * sizeof(int32_t);
+  int64_t items = bb * s->npanels;
+  int nt = xo_get_num_threads();
+#pragma omp parallel for num_threads(nt) schedule(static) if (items > 1)
+  for (int64_t it = 0; it < items; it++)
+    repack_panel(p, s, args->in[1], it / s->npanels, it % s->npanels, w);
+  /* cw: the stored weights' offset plus the zero point, per (group, col) */
+  const int32_t *zp = args->zero_point[1];
+  int int4 = p->prec == XO_PREC_INT4;
+  for (int64_t g = 0; g < s->ngroups; g++)
+    for (int64_t j = 0; j < np64; j++) {
+      int32_t zw = 0;
+      if (j < p->mm.n && zp)
+        zw = zp[p->b_granularity == XO_Q_TENSOR ? 0
+                : p->b_granularity == XO_Q_AXIS ? j
+                                                : g * p->mm.n + j];
+      int32_t off = int4 ? (p->b_asym ? 0 : 8) : (p->b_asym ? -128 : 0);
+      w->cw[g * np64 + j] = j < p->mm.n ? zw + off : 0;
+    }
+  *out = w;
+  return XO_OK;
+}
+
+/* The repacked weights for this call: the cache's under the token, else
+ * built (and cached when the token allows and the limit leaves room). */
+static xo_status weights_get(const xo_problem *p, const mm_state *s,
+                             const xo_args *args, wprep **out) {
+  xo_problem key;
+  layout_key(p, &key);
+  uint64_t tok = args->weight_token;
+  if (tok) {
+    pthread_mutex_lock(&wc_lock);
+    for (wprep *e = wc_head; e; e = e->next)
+      if (e->token == tok && memcmp(&e->key, &key, sizeof key) == 0) {
+        e->refs++;
+        e->stamp = ++wc_clock;
+        *out = e;
+        pthread_mutex_unlock(&wc_lock);
+        return XO_OK;
+      }
+    pthread_mutex_unlock(&wc_lock);
+  }
+  wprep *w = NULL;
+  xo_status st = wprep_build(p, s, args, &w);
+  if (st != XO_OK) return st;
+  w->token = tok;
+  w->key = key;
+  w->refs = 1;
+  if (tok == 0) {
+    *out = w;
+    return XO_OK;
+  }
+  pthread_mutex_lock(&wc_lock);
+  for (wprep *e = wc_head; e; e = e->next)
+    if (e->token == tok && memcmp(&e->key, &key, sizeof key) == 0) {
+      /* another thread built it meanwhile: use that one */
+      e->refs++;
+      e->stamp = ++wc_clock;
+      *out = e;
+      pthread_mutex_unlock(&wc_lock);
+      wprep_free(w);
+      return XO_OK;
+    }
+  if (wc_limit == 0) wc_limit = cache_limit();
+  /* evict the least recently used entries not in use until w fits */
+  while (wc_bytes + w->bytes > wc_limit) {
+    wprep **victim = NULL;
+    for (wprep **pe = &wc_head; *pe; pe = &(*pe)->next)
+      if ((*pe)->refs == 0 && (!victim || (*pe)->stamp < (*victim)->stamp))
+        victim = pe;
+    if (!victim) break;
+    wprep *v = *victim;
+    *victim = v->next;
+    wc_bytes -= v->bytes;
+    wprep_free(v);
+  }
+  if (wc_bytes + w->bytes <= wc_limit) {
+    w->cached = 1;
+    w->stamp = ++wc_clock;
+    w->next = wc_head;
+    wc_head = w;
+    wc_bytes += w->bytes;
+  }
+  pthread_mutex_unlock(&wc_lock);
+  *out = w;
+  return XO_OK;
+}
+
+static void weights_done(wprep *w) {
+  pthread_mutex_lock(&wc_lock);
+  int drop = --w->refs == 0 && !w->cached;
+  pthread_mutex_unlock(&wc_lock);
+  if (drop) wprep_free(w);
+}
+
+void xo_simd_matmul_fini(void) {
+  pthread_mutex_lock(&wc_lock);
+  wprep *e = wc_head;
+  wc_head = NULL;
+  wc_bytes = 0;
+  pthread_mutex_unlock(&wc_lock);
+  while (e) {
+    wprep *next = e->next;
+    wprep_free(e);
+    e = next;
+  }
+}
+
+/* ---- the integer run ------------------------------------------------------
+ */
+
+/* Rows [0, rows) x columns [0, nc) of one panel, group g: the raw dot
+ * products acc (64 per row) corrected by the identity above, then written as
+ * s32 or dequantized as xo_dequant_rows does (out = or += f32(acc) * (sa *
+ * sb[col])). out points at row 0, column 0; ldo is its row stride. */
+XO_CLONES static void epilogue(const int32_t *acc, int64_t rows, int64_t nc,
+                               const int32_t *rowsum, int64_t rs_stride,
+                               const int32_t *colsum, const int32_t *cw,
+                               int32_t ca, int64_t len, int s32, float sa,
+                               const float *sb, int per_col, int add, void *out,
+                               int64_t ldo) {
+  uint32_t uca = (uint32_t)ca, ulen = (uint32_t)len;
+  for (int64_t r = 0; r < rows; r++) {
+    uint32_t rs = (uint32_t)rowsum[r * rs_stride];
+    const int32_t *a = acc + r * NC;
+    if (s32) {
+      int32_t *o = (int32_t *)out + r * ldo;
+      for (int64_t c = 0; c < nc; c++) {
+        uint32_t ucw = (uint32_t)cw[c];
+        o[c] = (int32_t)((uint32_t)a[c] - uca * (uint32_t)colsum[c] - ucw * rs +
+                         ulen * uca * ucw);
+      }
+      continue;
+    }
+    float *o = (float *)out + r * ldo;
+    for (int64_t c = 0; c < nc; c++) {
+      uint32_t ucw = (uint32_t)cw[c];
+      int32_t v = (int32_t)((uint32_t)a[c] - uca * (uint32_t)colsum[c] -
+                            ucw * rs + ulen * uca * ucw);
+      float f = (float)v * (sa * sb[per_col ? c : 0]);
+      o[c] = add ? o[c] + f : f;
+    }
+  }
+}
+
+/* Activations in their stored form (int8: + 128 as u8 when symmetric;
+ * int4: - 128 as s8 when asymmetric), each group padded to gp with zeros,
+ * and their sums per (row, group). */
+static void prep_rows(const xo_problem *p, const mm_state *s, const void *a,
+                      int64_t rows, uint8_t *x, int32_t *rowsum) {
+  int flip = (p->prec == XO_PREC_INT4) == p->a_asym; /* xor 0x80 */
+  int as_u8 = p->prec != XO_PREC_INT4;               /* stored as u8 */
+  int64_t k = p->mm.k;
+  for (int64_t r = 0; r < rows; r++) {
+    const uint8_t *src = (const uint8_t *)a + r * k;
+    uint8_t *dst = x + r * s->kp;
+    memset(dst, 0, (size_t)s->kp);
+    for (int64_t g = 0; g < s->ngroups; g++) {
+      int32_t sum = 0;
+      for (int64_t i = 0; i < s->gs; i++) {
+        uint8_t v = src[g * s->gs + i] ^ (flip ? 0x80 : 0);
+        dst[g * s->gp + i] = v;
+        sum += as_u8 ? (int32_t)v : (int32_t)(int8_t)v;
+      }
+      rowsum[r * s->ngroups + g] = sum;
+    }
+  }
+}
+
+static int threads_for(int64_t items, double macs) {
+  int nt = xo_get_num_threads();
+  if (macs < (double)(1 << 18)) nt = 1; /* a fork costs more than it saves */
+  if (nt > items) nt = (int)(items > 0 ? items : 1);
+  return nt;
+}
+
+static xo_status run_int(const xo_simd_plan *sp, const mm_state *s,
+                         const xo_args *args) {
+  const xo_problem *p = &sp->h.p;
+  const xo_matmul_desc *d = &p->mm;
+  int64_t nb = d->batch_b == 1 ? 1 : d->batch;
+  int64_t m = d->batch_b == 1 ? d->batch_a * d->m : d->m; /* rows per pass */
+  int64_t arows = d->batch_a * d->m, n = d->n, np64 = s->npanels * NC;
+  uint8_t *x = NULL;
+  int32_t *rowsum = NULL;
+  wprep *w = NULL;
+  xo_status st = xo_alloc(arows * s->kp, 1, (void **)&x);
+  if (st == XO_OK)
+    st = xo_alloc(arows * s->ngroups, sizeof(int32_t), (void **)&rowsum);
+  if (st == XO_OK) st = weights_get(p, s, args, &w);
+  if (st != XO_OK) goto done;
+  prep_rows(p, s, args->in[0], arows, x, rowsum);
+
+  int int4 = p->prec == XO_PREC_INT4;
+  int32_t za = args->zero_point[0] ? args->zero_point[0][0] : 0;
+  int32_t ca = int4 ? (p->a_asym ? za - 128 : 0) : (p->a_asym ? za : 128);
+  int s32 = p->out_dtype == XO_DTYPE_S32,
+      group = p->b_granularity == XO_Q_GROUP;
+  int per_col = p->b_granularity != XO_Q_TENSOR;
+  float sa = s32 ? 0.0f : args->scale[0][0];
+  int64_t nsg = s->gp / s->kstep;
+  int nt = threads_for(s->npanels,
+                       (double)d->batch * (double)d->m * (double)n * d->k);
+#pragma omp parallel num_threads(nt) if (nt > 1)
+  {
+    int32_t acc[MC * NC] __attribute__((aligned(64)));
+    int t = omp_get_thread_num(), tn = omp_get_num_threads();
+    int64_t p0 = s->npanels * t / tn, p1 = s->npanels * (t + 1) / tn;
+    for (int64_t i = 0; i < nb; i++) {
+      int64_t ia = d->batch_a > 1 ? i : 0;
+      const uint8_t *xi = x + ia * d->m * s->kp;
+      const int32_t *rsi = rowsum + ia * d->m * s->ngroups;
+      const uint8_t *wb = w->panels + i * s->npanels * s->panel_bytes;
+      const int32_t *csb = w->colsum + i * s->ngroups * np64;
+      char *ob = (char *)args->out + (size_t)(i * m * n) * 4;
+      for (int64_t m0 = 0; m0 < m; m0 += MC) {
+        int64_t m1 = m0 + MC < m ? m0 + MC : m;
+        for (int64_t pn = p0; pn < p1; pn++) {
+          const uint8_t *wp = wb + pn * s->panel_bytes;
+          int64_t j0 = pn * NC, nc = n - j0 < NC ? n - j0 : NC;
+          for (int64_t g = 0; g < s->ngroups; g++) {
+            for (int64_t k0 = 0; k0 < nsg; k0 += KC_INT) {
+              int64_t kn = nsg - k0 < KC_INT ? nsg - k0 : KC_INT;
+              const uint8_t *wk = wp + (g * nsg + k0) * NC * 4;
+              for (int64_t r0 = m0; r0 < m1; r0 += s->mr) {
+                int mr = (int)(m1 - r0 < s->mr ? m1 - r0 : s->mr);
+                const uint8_t *xr = xi + r0 * s->kp + g * s->gp + k0 * s->kstep;
+                int32_t *ar = acc + (r0 - m0) * NC;
+                if (int4)
+                  s->k->i4((const int8_t *)xr, s->kp, mr, wk, kn, ar, k0 > 0);
+                else
+                  s->k->i8(xr, s->kp, mr, (const int8_t *)wk, kn, ar, k0 > 0);
+              }
+            }
+            epilogue(acc, m1 - m0, nc, rsi + m0 * s->ngroups + g, s->ngroups,
+                     csb + g * np64 + j0, w->cw + g * np64 + j0, ca, s->gs, s32,
+                     sa,
+                     s32 ? NULL
+                         : args->scale[1] + (group     ? g * n + j0
+                                             : per_col ? j0
+                                                       : 0),
+                     per_col, g > 0, ob + (size_t)(m0 * n + j0) * 4, n);
+          }
+        }
+      }
+    }
+  }
+done:
+  if (w) weights_done(w);
+  free(x);
+  free(rowsum);
+  return st;
+}
+
+/* ---- the float run --------------------------------------------------------
+ */
+
+/* Columns [j0, n) past the last whole panel, for rows [0, m): plain C. */
+static void float_tail(int bf, const void *a, const void *w, int64_t m,
+                       int64_t n, int64_t k, int64_t j0, float *out) {
+  float acc[NC];
+  for (int64_t r = 0; r < m; r++) {
+    for (int64_t j = j0; j < n; j++) acc[j - j0] = 0.0f;
+    for (int64_t kk = 0; kk < k; kk++) {
+      float av;
+      if (bf) {
+        xo_decode_f32(XO_DTYPE_BF16, (const uint16_t *)a + r * k + kk, 1, &av);
+        for (int64_t j = j0; j < n; j++) {
+          float wv;
+          xo_decode_f32(XO_DTYPE_BF16, (const uint16_t *)w + kk * n + j, 1,
+                        &wv);
+          acc[j - j0] += av * wv;
+        }
+      } else {
+        av = ((const float *)a)[r * k + kk];
+        const float *wr = (const float *)w + kk * n;
+        for (int64_t j = j0; j < n; j++) acc[j - j0] += av * wr[j];
+      }
+    }
+    for (int64_t j = j0; j < n; j++) out[r * n + j] = acc[j - j0];
+  }
+}
+
+static xo_status run_float(const xo_simd_plan *sp, const mm_state *s,
+                           const xo_args *args) {
+  const xo_matmul_desc *d = &sp->h.p.mm;
+  int bf = sp->h.p.prec == XO_PREC_BF16;
+  size_t es = bf ? 2 : 4;
+  int64_t nb = d->batch_b == 1 ? 1 : d->batch;
+  int64_t m = d->batch_b == 1 ? d->batch_a * d->m : d->m;
+  int64_t n = d->n, k = d->k, full = n / NC;
+  int nt = threads_for(full > 0 ? full : 1,
+                       (double)d->batch * (double)d->m * (double)n * k);
+#pragma omp parallel num_threads(nt) if (nt > 1)
+  {
+    float acc[MC * NC] __attribute__((aligned(64)));
+    int t = omp_get_thread_num(), tn = omp_get_num_threads();
+    int64_t p0 = full * t / tn, p1 = full * (t + 1) / tn;
+    /* accumulators of every panel of this thread (skinny case only) */
+    float *stream =
+        s->rows && p1 > p0 ? malloc((size_t)(m * CW) * sizeof(float)) : NULL;
+    for (int64_t i = 0; i < nb; i++) {
+      int64_t ia = d->batch_a > 1 ? i : 0;
+      const char *ai = (const char *)args->in[0] + (size_t)(ia * d->m * k) * es;
+      const char *wi = (const char *)args->in[1] + (size_t)(i * k * n) * es;
+      float *oi = (float *)args->out + i * m * n;
+      if (stream) {
+        /* a few rows: the weights streamed row by row across this
+         * thread's columns, CW at a time (a 64-column panel of row-major
+         * weights is 256 bytes of each row, too short for the prefetchers) */
+        for (int64_t c0 = p0 * NC; c0 < p1 * NC; c0 += CW) {
+          int64_t cw = p1 * NC - c0 < CW ? p1 * NC - c0 : CW;
+          memset(stream, 0, (size_t)(m * cw) * sizeof(float));
+          s->k->rows(ai, k, (int)m, wi + (size_t)c0 * es, n, k, cw, stream, bf);
+          for (int64_t r = 0; r < m; r++)
+            memcpy(oi + r * n + c0, stream + r * cw,
+                   (size_t)cw * sizeof(float));
+        }
+        if (full * NC < n && t == tn - 1)
+          float_tail(bf, ai, wi, m, n, k, full * NC, oi);
+        continue;
+      }
+      for (int64_t m0 = 0; m0 < m; m0 += MC) {
+        int64_t m1 = m0 + MC < m ? m0 + MC : m;
+        for (int64_t pn = p0; pn < p1; pn++) {
+          for (int64_t k0 = 0; k0 < k; k0 += KC_F) {
+            int64_t kn = k - k0 < KC_F ? k - k0 : KC_F;
+            const char *wk = wi + (size_t)(k0 * n + pn * NC) * es;
+            for (int64_t r0 = m0; r0 < m1; r0 += s->mr) {
+              int mr = (int)(m1 - r0 < s->mr ? m1 - r0 : s->mr);
+              const char *ar = ai + (size_t)(r0 * k + k0) * es;
+              float *cr = acc + (r0 - m0) * NC;
+              if (bf)
+                s->k->bf16((const uint16_t *)ar, k, mr, (const uint16_t *)wk, n,
+                           kn, cr, k0 > 0);
+              else
+                s->k->f32((const float *)ar, k, mr, (const float *)wk, n, kn,
+                          cr, k0 > 0);
+            }
+          }
+          for (int64_t r = m0; r < m1; r++)
+            memcpy(oi + r * n + pn * NC, acc + (r - m0) * NC,
+                   NC * sizeof(float));
+        }
+        if (full * NC < n && t == tn - 1)
+          float_tail(bf, ai + (size_t)(m0 * k) * es, wi, m1 - m0, n, k,
+                     full * NC, oi + m0 * n);
+      }
+    }
+    free(stream);
+  }
+  return XO_OK;
+}
+
+xo_status xo_simd_matmul_run(void *plan, const xo_args *args,
+                             xo_run_stats *stats) {
+  const xo_simd_plan *sp = plan;
+  const xo_problem *p = &sp->h.p;
+  const mm_state *s = sp->state;
+  (void)stats; /* the core's wall clock is the kernel time */
+  xo_status st = xo_precision_is_integer((xo_precision)p->prec)
+                     ? run_int(sp, s, args)
+                     : run_float(sp, s, args);
+  /* both operands broadcast: one product, copied to every batch */
+  const xo_matmul_desc *d = &p->mm;
+  if (st == XO_OK && d->batch_a == 1 && d->batch_b == 1) {
+    size_t one = (size_t)(d->m * d->n) * 4; /* f32 and s32 alike */
+    for (int64_t i = 1; i < d->batch; i++)
+      memcpy((char *)args->out + i * one, args->out, one);
+  }
+  return st;
+}
