@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "simd_attention.h"
 #if defined(__x86_64__)
 #include <cpuid.h>
 #include <sys/syscall.h>
@@ -109,6 +111,9 @@ static xo_status simd_describe(int index, xo_device_desc *d) {
   snprintf(d->full_name, sizeof d->full_name, "xpuops kernels, %s%s",
            xo_simd_isa_name(xo_simd_top()), cap_note);
   d->exact_integer = 1;
+  d->precisions[XO_PREC_FP32] = XO_SUPPORT_NATIVE;
+  d->precisions[XO_PREC_BF16] = XO_SUPPORT_NATIVE;
+  d->precisions[XO_PREC_INT8] = XO_SUPPORT_NATIVE;
   d->follows_threads = 1;
   snprintf(d->threads, sizeof d->threads,
            "follows set_num_threads (OpenMP num_threads per call)");
@@ -134,6 +139,8 @@ const xo_backend xo_backend_simd = {
     .init = simd_init,
     .device_count = simd_device_count,
     .describe = simd_describe,
+    .ops[XO_OP_ATTENTION] = {xo_simd_attention_supports, xo_simd_attention_plan,
+                             xo_simd_attention_run, 0, "fused flash attention"},
     .plan_size = sizeof(xo_simd_plan),
     .plan_release = simd_plan_release,
     .plan_describe = simd_plan_describe,
