@@ -47,9 +47,11 @@ static void *xo_simd_alloc(size_t n) {
 #include "simd_attention_vec.inc"
 #define BF16DP 0
 #define MRQ 6
+#define NKV 2
 #define MRV 2
 #define NVV 4
 #include "simd_attention_float.inc"
+#undef NKV
 #undef MRQ
 #undef MRV
 #undef NVV
@@ -76,9 +78,11 @@ static void *xo_simd_alloc(size_t n) {
 #include "simd_attention_vec.inc"
 #define BF16DP 0
 #define MRQ 12
+#define NKV 2
 #define MRV 6
 #define NVV 4
 #include "simd_attention_float.inc"
+#undef NKV
 #undef MRQ
 #undef MRV
 #define MRQ 8
@@ -124,9 +128,11 @@ static void *xo_simd_alloc(size_t n) {
 #include "simd_attention_vec.inc"
 #define BF16DP 1
 #define MRQ 12
+#define NKV 2
 #define MRV 6
 #define NVV 4
 #include "simd_attention_float.inc"
+#undef NKV
 #undef MRQ
 #undef MRV
 #undef NVV
