@@ -91,8 +91,11 @@ EXPECTED = {
         for p in ("fp32", "fp16", "int8", "int4")
     ],
     "npusim": [(p, [frozenset()], "NPU integer pipeline") for p in ("int8", "int4")],
-    # xpuops' own intrinsics kernels (issue #12): precisions arrive with them
-    "simd": [],
+    # xpuops' own intrinsics kernels (issue #12): they need AVX2 with FMA
+    "simd": [
+        (p, [frozenset({"avx2", "fma", "f16c"})], "xpuops kernels, AVX2 and up")
+        for p in ("fp32", "bf16", "int8")
+    ],
 }
 BACKENDS = tuple(EXPECTED)
 
