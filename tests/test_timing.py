@@ -17,6 +17,7 @@ TIMING = {
     "opencl": "events",
     "openvino": "wall",
     "npusim": "modeled",
+    "simd": "wall",
 }
 DEVICES = [d for d in xo.devices() if d.available]
 
