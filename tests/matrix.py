@@ -128,8 +128,8 @@ BACKENDS = tuple(EXPECTED)
 #: that run it (tests/test_matrix.py); the harness shows its pairs as skips.
 OPS_ALL = ("matmul", "conv2d", "attention")
 OPS = {
-    # issue #12 builds matmul and attention; conv2d is not planned
-    "simd": ("matmul",),
+    # issue #12 builds matmul and attention; conv2d stays with the libraries
+    "simd": ("matmul", "attention"),
 }
 
 

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "simd_attention.h"
 #include "simd_matmul.h"
 #if defined(__x86_64__)
 #include <cpuid.h>
@@ -156,6 +157,8 @@ const xo_backend xo_backend_simd = {
                           .run = xo_simd_matmul_run,
                           .takes = XO_TAKES_ALL,
                           .how = "panels of 64 columns, intrinsics"},
+    .ops[XO_OP_ATTENTION] = {xo_simd_attention_supports, xo_simd_attention_plan,
+                             xo_simd_attention_run, 0, "fused flash attention"},
     .plan_size = sizeof(xo_simd_plan),
     .plan_release = simd_plan_release,
     .plan_describe = simd_plan_describe,

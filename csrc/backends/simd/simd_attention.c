@@ -1,0 +1,270 @@
+/* simd_attention.c - fused attention with xpuops' own kernels:
+ *   fp32, bf16: flash attention (Q row blocks against K/V blocks, online
+ *     softmax in f32; simd_attention_float.inc), bf16 through vdpbf16ps
+ *     where AVX512-BF16 is allowed, else widened to f32 once;
+ *   few query rows (decode), fp32 or bf16 KV: split over keys with a
+ *     final merge (simd_attention_decode.inc);
+ *   int8: the scheme v2 with u8 x s8 dot products (vpdpbusd, or exactly
+ *     emulated), bit for bit ref's result (simd_attention_s8.inc).
+ * Each body is compiled once per ISA under a target pragma and chosen at
+ * plan time from xo_simd_has (XPUOPS_MAX_ISA caps it). Which keys a row
+ * sees and the kv-head map are semantics.h's. */
+#include "simd_attention.h"
+
+#include <immintrin.h>
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* What a kernel reads: the problem and the run's buffers (xo_args). */
+typedef struct attn_ctx {
+  const xo_attn_desc *a;
+  const void *q, *k, *v;     /* f32, bf16 bits, or s8 */
+  const float *sq, *sk, *sv; /* int8: the scheme's scales */
+  float *out;                /* [b, h, lq, d] f32 */
+  int bf16;                  /* decode: operands are bf16 bits */
+  int nt;                    /* threads */
+} attn_ctx;
+
+static inline size_t xo_simd_round64(size_t n) {
+  return (n + 63) / 64 * 64;
+}
+
+/* 64-byte aligned scratch of n bytes (NULL when out of memory) */
+static void *xo_simd_alloc(size_t n) {
+  return aligned_alloc(64, xo_simd_round64(n ? n : 1));
+}
+
+/* ---- the bodies, once per ISA -------------------------------------------- */
+
+#pragma GCC push_options
+#pragma GCC target("avx2,fma,f16c")
+#define VW 8
+#define VNNI 0
+#define SFX avx2
+#include "simd_attention_vec.inc"
+#define BF16DP 0
+#define MRQ 6
+#define NKV 2
+#define MRV 2
+#define NVV 4
+#include "simd_attention_float.inc"
+#undef NKV
+#undef MRQ
+#undef MRV
+#undef NVV
+#define MRQ 4
+#define MRV 3
+#define NVV 2
+#include "simd_attention_s8.inc"
+#undef MRQ
+#undef MRV
+#undef NVV
+#include "simd_attention_decode.inc"
+#include "simd_attention_unvec.inc"
+#undef BF16DP
+#undef VW
+#undef VNNI
+#undef SFX
+#pragma GCC pop_options
+
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")
+#define VW 16
+#define VNNI 0
+#define SFX avx512
+#include "simd_attention_vec.inc"
+#define BF16DP 0
+#define MRQ 12
+#define NKV 2
+#define MRV 6
+#define NVV 4
+#include "simd_attention_float.inc"
+#undef NKV
+#undef MRQ
+#undef MRV
+#define MRQ 8
+#define MRV 4
+#include "simd_attention_s8.inc"
+#undef MRQ
+#undef MRV
+#undef NVV
+#include "simd_attention_decode.inc"
+#include "simd_attention_unvec.inc"
+#undef BF16DP
+#undef VW
+#undef VNNI
+#undef SFX
+#pragma GCC pop_options
+
+#pragma GCC push_options
+#pragma GCC target( \
+    "avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c,avx512vnni")
+#define VW 16
+#define VNNI 1
+#define SFX avx512vnni
+#include "simd_attention_vec.inc"
+#define MRQ 12
+#define MRV 6
+#define NVV 4
+#include "simd_attention_s8.inc"
+#undef MRQ
+#undef MRV
+#undef NVV
+#include "simd_attention_unvec.inc"
+#undef VW
+#undef VNNI
+#undef SFX
+#pragma GCC pop_options
+
+#pragma GCC push_options
+#pragma GCC target( \
+    "avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c,avx512bf16")
+#define VW 16
+#define VNNI 0
+#define SFX avx512bf16
+#include "simd_attention_vec.inc"
+#define BF16DP 1
+#define MRQ 12
+#define NKV 2
+#define MRV 6
+#define NVV 4
+#include "simd_attention_float.inc"
+#undef NKV
+#undef MRQ
+#undef MRV
+#undef NVV
+#include "simd_attention_unvec.inc"
+#undef BF16DP
+#undef VW
+#undef VNNI
+#undef SFX
+#pragma GCC pop_options
+
+/* ---- the op ------------------------------------------------------------- */
+
+typedef struct attn_kernel {
+  xo_status (*fn)(const attn_ctx *cx);
+  int widen; /* 1: bf16 operands widened to f32 before fn */
+  const char *what;
+} attn_kernel;
+
+static const attn_kernel
+    k_f32_avx2 = {prefill_float_avx2, 0, "flash, f32 FMA 6x16 tiles"},
+    k_f32_avx512 = {prefill_float_avx512, 0, "flash, f32 FMA 12x32 tiles"},
+    k_bf16_dp = {prefill_float_avx512bf16, 0,
+                 "flash, bf16 vdpbf16ps 12x32 tiles, P in bf16"},
+    k_bf16_w_avx2 = {prefill_float_avx2, 1,
+                     "flash, bf16 widened to f32, FMA 6x16 tiles"},
+    k_bf16_w_avx512 = {prefill_float_avx512, 1,
+                       "flash, bf16 widened to f32, FMA 12x32 tiles"},
+    k_dec_avx2 = {decode_avx2, 0, "split-K decode, f32 FMA"},
+    k_dec_avx512 = {decode_avx512, 0, "split-K decode, f32 FMA"},
+    k_s8_avx2 = {prefill_s8_avx2, 0,
+                 "fused int8 v2, u8xs8 by vpmaddwd (exact), 4x16 tiles"},
+    k_s8_avx512 = {prefill_s8_avx512, 0,
+                   "fused int8 v2, u8xs8 by vpmaddwd (exact), 8x32 tiles"},
+    k_s8_vnni = {prefill_s8_avx512vnni, 0,
+                 "fused int8 v2, vpdpbusd 12x32 tiles"};
+
+xo_status xo_simd_attention_supports(int index, const xo_problem *p) {
+  (void)index;
+  const xo_attn_desc *a = &p->attn;
+  if (p->prec != XO_PREC_FP32 && p->prec != XO_PREC_BF16 &&
+      p->prec != XO_PREC_INT8)
+    return xo_fail(XO_ERR_UNSUPPORTED,
+                   "simd: attention runs fp32, bf16 and int8, not %s",
+                   xo_precision_name((xo_precision)p->prec));
+  /* Every field of the problem this file reads, copied: anything else set
+   * (masks, windows, softcap, kv_lengths as they arrive in xo_attn_desc)
+   * makes the copy differ, and is refused until the kernels handle it. */
+  xo_attn_desc known;
+  memset(&known, 0, sizeof known);
+  known.b = a->b;
+  known.h = a->h;
+  known.hkv = a->hkv;
+  known.lq = a->lq;
+  known.lk = a->lk;
+  known.d = a->d;
+  known.scale = a->scale;
+  known.causal = a->causal;
+  known.dv = a->d; /* v's head size equal to q's */
+  if (memcmp(&known, a, sizeof known) != 0 || (a->causal & ~(int64_t)1))
+    return xo_fail(XO_ERR_UNSUPPORTED,
+                   "simd: attention handles B, H, Hkv, Lq, Lk, D = Dv, scale "
+                   "and the bottom-right causal mask only; this problem sets "
+                   "more (a mask, window, softcap, kv_lengths, Dv != D, "
+                   "top-left causal or a quantized KV cache)");
+  if (p->out_dtype != XO_DTYPE_F32)
+    return xo_fail(XO_ERR_UNSUPPORTED, "simd: attention returns f32 only");
+  return XO_OK;
+}
+
+xo_status xo_simd_attention_plan(void *plan) {
+  xo_simd_plan *sp = plan;
+  const xo_problem *p = &sp->h.p;
+  int avx512 = xo_simd_has(XO_SIMD_AVX512_CORE);
+  const attn_kernel *k;
+  xo_simd_isa isa = avx512 ? XO_SIMD_AVX512_CORE : XO_SIMD_AVX2;
+  if (p->prec == XO_PREC_INT8) {
+    if (xo_simd_has(XO_SIMD_AVX512_CORE_VNNI)) {
+      k = &k_s8_vnni;
+      isa = XO_SIMD_AVX512_CORE_VNNI;
+    } else {
+      k = avx512 ? &k_s8_avx512 : &k_s8_avx2;
+    }
+  } else if (p->attn.lq <= XO_SIMD_DECODE_LQ) {
+    k = avx512 ? &k_dec_avx512 : &k_dec_avx2;
+  } else if (p->prec == XO_PREC_FP32) {
+    k = avx512 ? &k_f32_avx512 : &k_f32_avx2;
+  } else if (xo_simd_has(XO_SIMD_AVX512_CORE_BF16)) {
+    k = &k_bf16_dp;
+    isa = XO_SIMD_AVX512_CORE_BF16;
+  } else {
+    k = avx512 ? &k_bf16_w_avx512 : &k_bf16_w_avx2;
+  }
+  sp->isa = isa;
+  sp->state = (void *)k; /* static: nothing to release */
+  sp->release = NULL;
+  snprintf(sp->how, sizeof sp->how, "%s, %s", k->what, xo_simd_isa_name(isa));
+  return XO_OK;
+}
+
+xo_status xo_simd_attention_run(void *plan, const xo_args *args,
+                                xo_run_stats *stats) {
+  const xo_simd_plan *sp = plan;
+  const attn_kernel *k = sp->state;
+  const xo_problem *p = &sp->h.p;
+  const xo_attn_desc *a = &p->attn;
+  (void)stats; /* the core's wall clock is the kernel time */
+  attn_ctx cx = {.a = a,
+                 .q = args->in[0],
+                 .k = args->in[1],
+                 .v = args->in[2],
+                 .out = args->out,
+                 .bf16 = p->prec == XO_PREC_BF16,
+                 .nt = xo_get_num_threads()};
+  if (p->prec == XO_PREC_INT8) {
+    cx.sq = args->scale[0];
+    cx.sk = args->scale[1];
+    cx.sv = args->scale[2];
+  }
+  if (!k->widen) return k->fn(&cx);
+  /* bf16 without vdpbf16ps: the operands widened to f32 once (exact) */
+  int64_t nq = a->b * a->h * a->lq * a->d, nk = a->b * a->hkv * a->lk * a->d;
+  float *w = NULL;
+  xo_status st = xo_alloc(nq + 2 * nk, sizeof(float), (void **)&w);
+  if (st != XO_OK) return st;
+  xo_decode_f32(XO_DTYPE_BF16, args->in[0], nq, w);
+  xo_decode_f32(XO_DTYPE_BF16, args->in[1], nk, w + nq);
+  xo_decode_f32(XO_DTYPE_BF16, args->in[2], nk, w + nq + nk);
+  cx.q = w;
+  cx.k = w + nq;
+  cx.v = w + nq + nk;
+  cx.bf16 = 0;
+  st = k->fn(&cx);
+  free(w);
+  return st;
+}

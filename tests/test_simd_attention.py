@@ -1,0 +1,159 @@
+"""The simd backend's attention kernels (csrc/backends/simd/simd_attention.c):
+fp32 and bf16 held to the attention bounds against fp64 and the rounded twin,
+int8 (scheme v2) bit for bit equal to ref and to tests/twin.py, over GQA,
+the bottom-right causal mask with Lq < Lk and Lq > Lk (rows that see no key
+give 0), every head size the kernels are tuned for plus odd ones, and the
+split-K decode kernel (Lq <= 16). Every ISA level this CPU has runs in a
+fresh process under XPUOPS_MAX_ISA (tests/subproc.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+import twin
+import xpuops as xo
+from bounds import check_attention
+from subproc import python
+
+SIMD = next((d for d in xo.devices() if d.name == "simd"), None)
+pytestmark = pytest.mark.skipif(
+    SIMD is None or not SIMD.available,
+    reason=f"simd unavailable: {SIMD.reason if SIMD else 'not registered'}",
+)
+PRECISIONS = ("fp32", "bf16", "int8")
+
+#: (q shape, k shape, causal): GQA, causal both ways, head sizes, decode
+SHAPES = {
+    "gqa": ((2, 4, 33, 16), (2, 2, 33, 16), False),
+    "causal-lq<lk": ((1, 4, 40, 32), (1, 1, 150, 32), True),
+    "causal-lq>lk": ((1, 2, 90, 8), (1, 2, 50, 8), True),
+    "d64": ((1, 2, 70, 64), (1, 2, 130, 64), True),
+    "d80": ((1, 2, 50, 80), (1, 1, 70, 80), False),
+    "d96": ((1, 2, 40, 96), (1, 2, 90, 96), True),
+    "d128": ((1, 4, 100, 128), (1, 2, 100, 128), True),
+    "d256": ((1, 2, 30, 256), (1, 1, 70, 256), False),
+    "d13-odd": ((1, 3, 70, 13), (1, 1, 90, 13), True),
+    "d1": ((1, 1, 20, 1), (1, 1, 20, 1), False),
+    # the decode kernel: few rows, the keys split over threads and merged
+    "decode-lq1-gqa": ((1, 8, 1, 128), (1, 2, 3000, 128), False),
+    "decode-lq4-causal": ((1, 4, 4, 64), (1, 1, 2500, 64), True),
+    "decode-lq16-d80": ((2, 4, 16, 80), (2, 2, 700, 80), True),
+    "decode-lq3-sees-none": ((1, 2, 3, 8), (1, 1, 2, 8), True),
+}
+
+
+def _data(shape, seed=0):
+    qs, ks, causal = shape
+    rng = np.random.default_rng(seed)
+    q = rng.standard_normal(qs).astype(np.float32)
+    k = rng.standard_normal(ks).astype(np.float32)
+    v = rng.standard_normal(ks).astype(np.float32)
+    return q, k, v, causal
+
+
+@pytest.mark.parametrize("precision", PRECISIONS)
+@pytest.mark.parametrize("name", list(SHAPES))
+def test_attention(name, precision):
+    q, k, v, causal = _data(SHAPES[name])
+    y = xo.attention(q, k, v, causal=causal, device="simd", precision=precision)
+    impl = xo.last_info()["impl"]
+    assert impl.startswith(f"simd:attention_{precision}"), impl
+    if q.shape[2] <= 16 and precision != "int8":
+        assert "split-K decode" in impl, impl
+    # fp64 and the rounded twin (float), or the scheme's twin bit for bit
+    check_attention("simd", precision, q, k, v, causal, y)
+    if precision == "int8":
+        ref = xo.attention(q, k, v, causal=causal, device="ref", precision="int8")
+        np.testing.assert_array_equal(y, ref)
+    # rows that see no key (causal, Lq > Lk) give exactly 0
+    lq, lk = q.shape[2], k.shape[2]
+    if causal and lq > lk:
+        assert not np.any(y[:, :, : lq - lk])
+        assert np.all(np.any(y[:, :, lq - lk :] != 0, axis=-1))
+
+
+def test_int8_matches_twin_scores():
+    """int8 with peaky scores (q x 3, DESIGN's second accuracy case): still
+    the twin's bits, many P̃ at 0 and 255."""
+    q, k, v, causal = _data(SHAPES["d128"], seed=3)
+    q *= 3
+    y = xo.attention(q, k, v, causal=causal, device="simd", precision="int8")
+    _, want = twin.attention_int8(q, k, v, causal=causal)
+    np.testing.assert_array_equal(y, want)
+
+
+@pytest.mark.parametrize("precision", PRECISIONS)
+def test_threads(precision):
+    """One thread and two give the same integers, and floats within the
+    bound (the split over keys changes with the thread count)."""
+    for name in ("d128", "decode-lq1-gqa"):
+        q, k, v, causal = _data(SHAPES[name], seed=5)
+        old = xo.get_num_threads()
+        try:
+            xo.set_num_threads(1)
+            one = xo.attention(
+                q, k, v, causal=causal, device="simd", precision=precision
+            )
+            xo.set_num_threads(2)
+            two = xo.attention(
+                q, k, v, causal=causal, device="simd", precision=precision
+            )
+        finally:
+            xo.set_num_threads(old)
+        if precision == "int8":
+            np.testing.assert_array_equal(one, two)
+        else:
+            check_attention("simd", precision, q, k, v, causal, two)
+            np.testing.assert_allclose(one, two, rtol=1e-3, atol=1e-3)
+
+
+#: every level XPUOPS_MAX_ISA names (simd.c); a level this CPU lacks caps to
+#: the one below it, which the child reports and the test skips
+LEVELS = [
+    "AVX2",
+    "AVX2_VNNI",
+    "AVX512_CORE",
+    "AVX512_CORE_VNNI",
+    "AVX512_CORE_BF16",
+    "AVX512_CORE_FP16",
+    "AVX512_CORE_AMX",
+]
+
+_CHILD = r"""
+import json, sys
+sys.path.insert(0, {tests!r})
+import numpy as np, xpuops as xo
+from bounds import check_attention
+import test_simd_attention as t
+dev = next(d for d in xo.devices() if d.name == "simd")
+out = {{"full_name": dev.full_name, "impl": []}}
+for name in ("gqa", "causal-lq>lk", "d80", "d13-odd", "decode-lq4-causal"):
+    q, k, v, causal = t._data(t.SHAPES[name])
+    for prec in t.PRECISIONS:
+        y = xo.attention(q, k, v, causal=causal, device="simd", precision=prec)
+        out["impl"].append(xo.last_info()["impl"])
+        check_attention("simd", prec, q, k, v, causal, y)
+        if prec == "int8":
+            r = xo.attention(q, k, v, causal=causal, device="ref", precision=prec)
+            np.testing.assert_array_equal(y, r)
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_isa_level(level):
+    code = _CHILD.format(tests=os.path.dirname(__file__))
+    r = python(code, timeout=300, XPUOPS_MAX_ISA=level)
+    assert r.returncode == 0, r.stderr[-3000:]
+    got = json.loads(r.stdout.strip().splitlines()[-1])
+    # the device names the highest level the cap leaves (simd.c describe)
+    top = got["full_name"].split(", ")[1]
+    if top != level:
+        pytest.skip(f"this CPU lacks {level}: capped to {top}")
+    order = {name: i for i, name in enumerate(LEVELS)}
+    for impl in got["impl"]:
+        isa = impl.rstrip(")").rsplit(", ", 1)[1]
+        assert order[isa] <= order[level], f"{impl} ran above XPUOPS_MAX_ISA={level}"
