@@ -62,10 +62,9 @@ def chip_of(fingerprint: dict) -> str | None:
             return get(named).name
         except KeyError as e:
             raise ValueError(f"XPUOPS_HOST_CHIP: {e.args[0]}") from None
-    text = " " + _plain(
-        f"{fingerprint.get('machine_cpu', '')} {fingerprint.get('machine_libraries', '')}"
-    )
-    text += " "
+    cpu = fingerprint.get("machine_cpu") or ""
+    libs = fingerprint.get("machine_libraries") or ""
+    text = f" {_plain(cpu + ' ' + libs)} "
     hits = [c.name for c in CHIPS if f" {_plain(c.name)} " in text]
     return hits[0] if len(hits) == 1 else None
 

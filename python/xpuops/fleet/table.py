@@ -80,9 +80,7 @@ def read(path):
     df = pd.read_parquet(path, engine="pyarrow")
     missing = [c for c in (*KEY, "status", "reason") if c not in df.columns]
     if missing:
-        raise ValueError(
-            f"{path} is not a fleet table: no column {', '.join(missing)}"
-        )
+        raise ValueError(f"{path} is not a fleet table: no column {', '.join(missing)}")
     return frame(df.to_dict("records"))
 
 
@@ -103,7 +101,7 @@ def runs(path) -> list:
     """A fleet table as the runs ``xpuops report`` lines up: one run per
     machine, (name, {"machine": fingerprint, "results": {key: record}}),
     measured rows only."""
-    from .report import FINGERPRINT
+    from .summary import FINGERPRINT
 
     df = read(path)
     labels = machine_labels(df)

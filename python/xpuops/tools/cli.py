@@ -272,6 +272,11 @@ def cmd_tour(args) -> int:
 
 def main(argv=None) -> int:
     """Entry point of the ``xpuops`` command."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["fleet"]:  # its own parser: xpuops/fleet/cli.py
+        from ..fleet.cli import main as fleet_main
+
+        return fleet_main(argv[1:])
     p = argparse.ArgumentParser(
         prog="xpuops",
         description=__doc__,
@@ -309,6 +314,7 @@ def main(argv=None) -> int:
     r.add_argument("-o", "--output", help="write the Markdown here too")
     r.add_argument("--html", help="write an HTML page too")
     r.add_argument("--plot", help="write a PNG of each run against the first")
+    sub.add_parser("fleet", help="the suite on many machines (xpuops fleet -h)")
     args = p.parse_args(argv)
     commands = {
         "devices": cmd_devices,

@@ -103,7 +103,14 @@ def _report_plot(runs, path) -> None:
 
 
 def cmd_report(args) -> int:
-    runs = [(Path(p).stem, json.loads(Path(p).read_text())) for p in args.results]
+    runs = []
+    for p in args.results:
+        if Path(p).suffix in (".parquet", ".pq"):  # a fleet table: a run per machine
+            from ..fleet.table import runs as fleet_runs
+
+            runs += fleet_runs(p)
+        else:
+            runs.append((Path(p).stem, json.loads(Path(p).read_text())))
     md = _report_markdown(runs)
     if args.plot and len(runs) > 1:
         _report_plot(runs, args.plot)

@@ -95,7 +95,10 @@ def init(directory, hosts=(), days: int = 365, name: str = "xpuops fleet") -> di
             "directory, or delete them first"
         )
     now = datetime.datetime.now(datetime.timezone.utc)
-    start, end = now - datetime.timedelta(minutes=5), now + datetime.timedelta(days=days)
+    start, end = (
+        now - datetime.timedelta(minutes=5),
+        now + datetime.timedelta(days=days),
+    )
     ca_key = _key()
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"{name} CA")])
     ca = (
