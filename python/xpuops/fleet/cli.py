@@ -63,21 +63,28 @@ def _security(args, role):
     return "tls", security(args.certs, role)
 
 
-async def _scheduler(host, port, protocol, sec):
+def scheduler(host, port, protocol, sec):
+    """A Dask Scheduler bound to ``host`` (its HTTP side too, serving only
+    /health), with ``sec`` (a Security, or None for tcp); start it with
+    ``async with``."""
     import dask
     from distributed import Scheduler
 
     with dask.config.set({"distributed.scheduler.http.routes": HTTP_ROUTES}):
-        async with Scheduler(
+        return Scheduler(
             host=host,
             port=port,
             protocol=protocol,
             security=sec,
             dashboard=False,
             dashboard_address=f"{host}:0",
-        ) as s:
-            print(f"xpuops fleet scheduler at {s.address}", flush=True)
-            await s.finished()
+        )
+
+
+async def _scheduler(host, port, protocol, sec):
+    async with scheduler(host, port, protocol, sec) as s:
+        print(f"xpuops fleet scheduler at {s.address}", flush=True)
+        await s.finished()
 
 
 def cmd_scheduler(args) -> int:

@@ -236,7 +236,18 @@ def cases(suite="quick", shrink: int = 1) -> list:
         out = _from_file(suite)
     if not isinstance(shrink, int) or shrink < 1:
         raise ValueError(f"shrink must be an integer >= 1, got {shrink!r}")
-    return [c.shrunk(shrink) for c in out]
+    out = [c.shrunk(shrink) for c in out]
+    seen = {}
+    for c in out:
+        k = (c.op, c.shape, c.kwargs().__repr__())
+        if k in seen:
+            raise ValueError(
+                f"suite cases {seen[k]!r} and {c.name!r} have the same key (op "
+                f"{c.op}, shape {c.shape}, options): a table row could not tell "
+                "them apart; drop one"
+            )
+        seen[k] = c.name
+    return out
 
 
 def default_precisions(suite) -> tuple:

@@ -10,6 +10,7 @@ and says so."""
 
 from __future__ import annotations
 
+import json
 import math
 
 from ..api.throughput import Throughput
@@ -153,11 +154,15 @@ def markdown(df) -> str:
                 f"- {labels[r['machine']]}: {r['op']} {r['shape']} on {r['device']} "
                 f"{r['precision']}: {r['status'].upper()}: {r['reason']}"
             )
-    for (op, shape, options), g in df.groupby(["op", "shape", "options"], sort=False):
-        case = g["case"].iloc[0]
-        opts = "" if options in ("{}", "") else f" {options}"
+    for (op, shape, case), g in df.groupby(["op", "shape", "case"], sort=False):
+        kw = {
+            k: v
+            for k, v in json.loads(g["options"].iloc[0]).items()
+            if k != "prequantized"
+        }
+        opts = (" " + ", ".join(f"{k}={v}" for k, v in kw.items())) if kw else ""
         lines += ["", f"## {op} {shape}{opts} ({case})", ""]
-        head = ["device", "precision", *names]
+        head = ["device", "precision", "quantized beforehand", *names]
         head += [f"{n} / {names[0]}" for n in names[1:]]
         lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         byk = {
@@ -165,7 +170,9 @@ def markdown(df) -> str:
         }
         for dev, prec in sorted({(r["device"], r["precision"]) for r in byk.values()}):
             recs = [byk.get((m, dev, prec)) for m in mids]
-            cells = [dev, prec, *(_cell(r) for r in recs)]
+            some = next(r for r in recs if r is not None)
+            pre = json.loads(some["options"]).get("prequantized", "-")
+            cells = [dev, prec, pre, *(_cell(r) for r in recs)]
             base = recs[0]
             for r in recs[1:]:
                 both = all(
@@ -234,8 +241,11 @@ def _digests(df, labels) -> list:
     )
     if not len(ok):
         return []
-    out, differ = [], 0
+    out, differ, n = [], 0, 0
     for (case, dev, prec), g in ok.groupby(["case", "device", "precision"]):
+        if g["machine"].nunique() < 2:
+            continue  # measured on one machine: nothing to agree with
+        n += 1
         if g["digest"].nunique() > 1:
             differ += 1
             hosts = ", ".join(
@@ -243,7 +253,8 @@ def _digests(df, labels) -> list:
                 for m, d in zip(g["machine"], g["digest"], strict=True)
             )
             out.append(f"- DIFFERS: {case} {dev} {prec}: {hosts}")
-    n = ok.groupby(["case", "device", "precision"]).ngroups
+    if not n:
+        return []
     head = (
         f"\nExact integer results: {n - differ} of {n} agree bit for bit across "
         "machines."
@@ -293,7 +304,13 @@ def plot_best(df, path=None):
             )
             if r["peak"] is not None:
                 p = r["peak"].ops_per_s / scale
-                ax.plot([x - 0.4, x], [p, p], color="black", lw=1.5)
+                ax.plot(
+                    [x - 0.4, x],
+                    [p, p],
+                    color="black",
+                    lw=1.5,
+                    label="theoretical peak of that device" if x == 0 else None,
+                )
                 ax.annotate(
                     f"theoretical {p:.3g}",
                     (x - 0.2, p),
@@ -332,8 +349,15 @@ def plot_best(df, path=None):
         ax.set_yscale("log")
         ax.set_xticks(list(xs), [r["label"] for r in mine], fontsize=8)
         ax.set_xlim(-0.7, len(mine) - 0.3)
-        lo, hi = ax.get_ylim()
-        ax.set_ylim(lo, hi * 8)
+        shown = vals + [
+            t.ops_per_s / scale
+            for r in mine
+            for t in (r["peak"], r["rated"])
+            if t is not None
+        ]
+        # bars grow from a floor well below the smallest figure, so the
+        # shortest bar is still visible on the log scale
+        ax.set_ylim(min(shown) / 10, max(shown) * 8)
         ax.set_ylabel(f"{prec.upper()} {tag}")
         ax.set_title(f"{prec}: sustained vs rated", fontsize=9)
         ax.legend(fontsize=7, loc="upper left")

@@ -32,6 +32,8 @@ RESOURCE = "xpuops-host"
 #: tasks queued on a host's worker at once (one runs, one waits: the round
 #: trip between two measurements is hidden)
 DEPTH = 2
+#: seconds to fetch a finished row from its worker
+FETCH_S = 10.0
 
 
 @dataclass
@@ -284,13 +286,16 @@ def run(
                     )
         if not live:
             break
-        wait(live, timeout=0.25, return_when="FIRST_COMPLETED")
+        try:
+            wait(live, timeout=0.25, return_when="FIRST_COMPLETED")
+        except TimeoutError:  # nothing finished yet: look after the hosts
+            pass
         now = time.monotonic()
         for h in hs:
             while h.futures and h.futures[0][0].done():
                 fut, item = h.futures.popleft()
                 h.head_since = now
-                emit(_result(h, fut, item))
+                emit(_result(client, h, fut, item))
         if now - last_check > 0.5:
             last_check = now
             present = set(client.scheduler_info()["workers"])
@@ -322,15 +327,39 @@ def _item_key(item) -> tuple:
     return (case.op, case.shape, dev, prec, case.options(prec))
 
 
-def _result(h, fut, item) -> dict:
+def _fetch(client, h, fut):
+    """The row a finished future holds, or None when it was lost: the row
+    lives on the worker until fetched, and a worker that died in between
+    took it along (Dask would recompute it on that worker only)."""
+    try:
+        return fut.result(timeout=2.0)
+    except TimeoutError:
+        if h.worker not in client.scheduler_info()["workers"]:
+            return None
+    try:  # the worker is there, only slow to answer
+        return fut.result(timeout=FETCH_S)
+    except TimeoutError:
+        return None
+
+
+def _result(client, h, fut, item) -> dict:
     """The row of a finished future: its own row, or "missing" (the worker
     was lost) / "failed" (the task raised outside the measurement)."""
     case, dev, prec = item
     if fut.status == "finished":
-        try:
-            return fut.result()
-        except Exception as e:  # the result could not be fetched
-            return _row(h.me, case, dev, prec, "missing", f"result lost: {e}")
+        row = _fetch(client, h, fut)
+        if row is not None:
+            return row
+        fut.cancel()
+        return _row(
+            h.me,
+            case,
+            dev,
+            prec,
+            "missing",
+            f"the worker of host {h.label} left the cluster before its result "
+            "was fetched",
+        )
     if fut.status == "cancelled":
         return _row(h.me, case, dev, prec, "missing", "cancelled before it ran")
     err = fut.exception()
