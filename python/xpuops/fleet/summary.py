@@ -97,6 +97,7 @@ def best(df) -> list:
                 "peak": peak,
                 "rated": rt,
                 "rated_note": note,
+                "chip": chip,
                 "noisy": bool(r.get("noisy")),
             }
         )
@@ -290,6 +291,7 @@ def plot_best(df, path=None):
         scale = 1e12 if any(r["rated"] for r in mine) else 1e9
         tag = ("T" if scale == 1e12 else "G") + unit[1:]
         xs = range(len(mine))
+        rated_labelled = False
         vals = [r["sustained"].ops_per_s / scale for r in mine]
         ax.bar(
             [x - 0.2 for x in xs], vals, 0.4, color="tab:blue", label="best sustained"
@@ -327,11 +329,13 @@ def plot_best(df, path=None):
                     color="white",
                     edgecolor="tab:red",
                     hatch="//",
-                    label="rated (xo.chips)" if x == 0 else None,
+                    label=None if rated_labelled else "rated (xo.chips)",
                 )
+                rated_labelled = True
                 assumed = " assumed" if r["rated"].detail.startswith("ASSUMED") else ""
                 ax.annotate(
-                    f"{rv:.3g}{assumed}\n{r['sustained'] / r['rated']:.1%} of it",
+                    f"{r['chip']}\n{rv:.3g}{assumed}\n"
+                    f"sustained: {r['sustained'] / r['rated']:.1%} of it",
                     (x + 0.2, rv),
                     ha="center",
                     va="bottom",
