@@ -51,7 +51,8 @@ def _plan(cases, me, devices, precisions, suite) -> tuple:
     """(items to measure, rows not measured) of one machine: items are
     (case, device, precision); a device the machine lacks or a precision it
     does not run is a row with status "unsupported" and the reason; a big
-    case on the ref oracle is "skipped"."""
+    case on the ref oracle is "skipped". With devices=None each machine's
+    devices run the precisions they have (the suite's grid), no others."""
     have = me["devices"]
     avail = {n: d for n, d in have.items() if d["available"]}
     devs = list(devices) if devices else _suite.default_devices(avail)
@@ -68,6 +69,8 @@ def _plan(cases, me, devices, precisions, suite) -> tuple:
                     why = f"{dev} is not a device of this machine"
                 elif not d["available"]:
                     why = f"{dev} is not available here: {d['reason']}"
+                elif prec not in d["precisions"] and not devices:
+                    continue  # the machine's own devices: the grid they run
                 elif prec not in d["precisions"]:
                     runs = [n for n, x in avail.items() if prec in x["precisions"]]
                     why = (
