@@ -418,3 +418,66 @@ def test_a_client_without_the_fleets_certificate_is_refused(tmp_path):
             assert http.address == "127.0.0.1"
 
     asyncio.run(main())
+
+
+def _start(args, ready, env=None):
+    """A ``python -m xpuops fleet ...`` process and the line saying it is
+    ready."""
+    import subprocess
+    import sys
+
+    p = subprocess.Popen(
+        [sys.executable, "-m", "xpuops", "fleet", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=dict(os.environ, **(env or {})),
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        line = p.stdout.readline()
+        if ready in line:
+            return p, line
+        if not line and p.poll() is not None:
+            break
+    p.kill()
+    raise AssertionError(f"xpuops fleet {args[0]} did not start: {p.stdout.read()}")
+
+
+def test_cli_scheduler_worker_and_run_over_tls(tmp_path, capsys):
+    certs = tmp_path / "certs"
+    assert cli.main(["fleet", "init", str(certs)]) == 0
+    procs = []
+    try:
+        sched, line = _start(
+            ["scheduler", "--certs", str(certs), "--host", "127.0.0.1", "--port", "0"],
+            "xpuops fleet scheduler at",
+        )
+        procs.append(sched)
+        addr = line.split(" at ")[1].strip()
+        assert addr.startswith("tls://127.0.0.1:")
+        worker, _ = _start(
+            ["worker", addr, "--certs", str(certs), "--label", "cli-host"],
+            "xpuops fleet worker cli-host",
+        )
+        procs.append(worker)
+        cases = tmp_path / "suite.json"
+        cases.write_text(
+            json.dumps(
+                {"cases": [{"name": "tiny", "op": "matmul", "dims": [2, 16, 8]}]}
+            )
+        )
+        out = tmp_path / "cli.parquet"
+        argv = ["fleet", "run", "--scheduler", addr, "--certs", str(certs),
+                "--suite", str(cases), "--devices", "ref", "--precisions",
+                "fp32,int8", "--min-time", "0.005", "-o", str(out)]  # fmt: skip
+        assert cli.main(argv) == 0
+        text = capsys.readouterr().out
+        assert "cli-host  matmul 2x16x8 ref int8:" in text
+        df = xo.fleet.read(out)
+        assert set(df["status"]) == {"measured"} and set(df["host"]) == {"cli-host"}
+        assert len(df) == 2
+    finally:
+        for p in procs:
+            p.terminate()
+            p.wait(timeout=30)
