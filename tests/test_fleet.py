@@ -433,15 +433,17 @@ def _start(args, ready, env=None):
         text=True,
         env=dict(os.environ, **(env or {})),
     )
-    deadline = time.monotonic() + 60
+    deadline, seen = time.monotonic() + 60, []
     while time.monotonic() < deadline:
         line = p.stdout.readline()
         if ready in line:
             return p, line
+        seen.append(line)
         if not line and p.poll() is not None:
             break
     p.kill()
-    raise AssertionError(f"xpuops fleet {args[0]} did not start: {p.stdout.read()}")
+    said = "".join(seen) + p.stdout.read()
+    raise AssertionError(f"xpuops fleet {args[0]} did not start: {said}")
 
 
 def test_cli_scheduler_worker_and_run_over_tls(tmp_path, capsys):
