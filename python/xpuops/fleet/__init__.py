@@ -13,50 +13,42 @@ module imports none of them until a function needs it."""
 
 from __future__ import annotations
 
+from . import summary, table, tls
 from .host import host_label, machine_id
 from .suite import Case, cases
+from .sweep import run as _run
 
 
 def run(client, suite="quick", devices=None, precisions=None, **kw):
     """xpuops.fleet.sweep.run (documented there): the suite on every machine
     among ``client``'s workers -> the fleet table (pandas DataFrame)."""
-    from .sweep import run as _run
-
     return _run(client, suite, devices, precisions, **kw)
 
 
 def read(path):
     """A fleet table from Parquet."""
-    from .table import read as _read
-
-    return _read(path)
+    return table.read(path)
 
 
 def write(df, path) -> None:
     """A fleet table to Parquet (pyarrow)."""
-    from .table import write as _write
-
-    _write(df, path)
+    table.write(df, path)
 
 
 def report(df, plot=None) -> str:
     """The fleet report as Markdown (one table per op and shape, machines x
     devices x precisions; the best sustained figure per machine and
     precision against its rated chip); ``plot``: also write the chart."""
-    from .summary import markdown, plot_best
-
-    md = markdown(df)
+    md = summary.markdown(df)
     if plot:
-        plot_best(df, plot)
+        summary.plot_best(df, plot)
     return md
 
 
 def security(directory, role="client"):
     """Dask Security for ``role`` from the certificates ``xpuops fleet init``
     made in ``directory``."""
-    from .tls import security as _security
-
-    return _security(directory, role)
+    return tls.security(directory, role)
 
 
 __all__ = [

@@ -20,6 +20,11 @@ import sys
 import time
 from pathlib import Path
 
+from . import summary, table
+from .host import host_label
+from .sweep import RESOURCE, run
+from .tls import InsecureAddressError, check_address, init, security
+
 DEFAULT_CERTS = os.environ.get("XPUOPS_FLEET_CERTS", "fleet-certs")
 PORT = 8786
 #: the only HTTP route a fleet scheduler or worker serves: the others (info,
@@ -34,8 +39,6 @@ def _fail(msg: str) -> int:
 
 
 def cmd_init(args) -> int:
-    from .tls import init
-
     try:
         paths = init(args.directory, hosts=args.host, days=args.days)
     except FileExistsError as e:
@@ -56,8 +59,6 @@ def cmd_init(args) -> int:
 def _security(args, role):
     """(protocol, Security or None) for ``role`` from --certs, or tcp
     without TLS when --insecure-local was given."""
-    from .tls import security
-
     if args.insecure_local:
         return "tcp", None
     return "tls", security(args.certs, role)
@@ -88,8 +89,6 @@ async def _scheduler(host, port, protocol, sec):
 
 
 def cmd_scheduler(args) -> int:
-    from .tls import InsecureAddressError, check_address
-
     scheme = "tcp" if args.insecure_local else "tls"
     try:
         check_address(f"{scheme}://{args.host}:{args.port}", args.insecure_local)
@@ -107,8 +106,6 @@ async def _worker(address, sec, label, listen):
     import dask
     from distributed import Worker
 
-    from .sweep import RESOURCE
-
     with dask.config.set({"distributed.worker.http.routes": HTTP_ROUTES}):
         async with Worker(
             address,
@@ -124,9 +121,6 @@ async def _worker(address, sec, label, listen):
 
 
 def cmd_worker(args) -> int:
-    from .host import host_label
-    from .tls import InsecureAddressError, check_address
-
     if args.label:
         os.environ["XPUOPS_HOST_LABEL"] = args.label
     try:
@@ -153,10 +147,6 @@ def _line(row) -> str:
 
 def cmd_run(args) -> int:
     from distributed import Client
-
-    from . import table
-    from .sweep import run
-    from .tls import InsecureAddressError, check_address
 
     out = args.output or args.resume
     if not out:
@@ -210,8 +200,6 @@ def cmd_run(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from . import summary, table
-
     try:
         df = table.read(args.table)
     except (OSError, ValueError) as e:
@@ -224,9 +212,7 @@ def cmd_report(args) -> int:
     if args.output:
         Path(args.output).write_text(md)
     if args.html:
-        from ..tools.report import _markdown_html
-
-        Path(args.html).write_text(_markdown_html(md))
+        Path(args.html).write_text(summary.page(md))
     print(md)
     return 0
 

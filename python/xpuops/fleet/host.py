@@ -10,6 +10,10 @@ import os
 import re
 import socket
 
+from ..api.chipdata import CHIPS, get
+from ..api.devices import devices
+from ..measuring.compare import machine_fingerprint
+
 #: The fingerprint fields that make two workers the same machine: those
 #: pytest --xpu-compare requires to match (pytest_plugin.SAME_MACHINE). The
 #: measured clock and the Python/OS versions are recorded, not keyed.
@@ -54,8 +58,6 @@ def chip_of(fingerprint: dict) -> str | None:
     """The xo.chips entry this machine is: $XPUOPS_HOST_CHIP (a name
     xo.chips.get accepts) or the one chip whose name appears, as whole
     words, in the CPU model or a device's name; None when unknown."""
-    from ..api.chipdata import CHIPS, get
-
     named = os.environ.get("XPUOPS_HOST_CHIP")
     if named:
         try:
@@ -74,9 +76,6 @@ def probe() -> dict:
     label, fingerprint, machine id, chip, and the devices it has (name ->
     kind, backend, simulated, precisions) with the reason of those it has
     not. Holds no paths, user names or environment beyond these."""
-    from ..api.devices import devices
-    from ..measuring.compare import machine_fingerprint
-
     fp = machine_fingerprint()
     return {
         "host": host_label(),

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..api.quant import quantize
+
 #: (K, N) of the GEMMs of one transformer block of a 7B-class decoder
 LLM = {
     "qkv_proj": (4096, 4096 * 3),
@@ -96,8 +98,6 @@ class Case:
         """(args, kwargs) for the op: standard-normal float32 data from a
         generator seeded by the case's name and shape (the same data on every
         machine and device), operands quantized as ``options`` says."""
-        from ..api.quant import quantize
-
         rng = np.random.default_rng(zlib.crc32(f"{self.name}|{self.shape}".encode()))
         args = [
             rng.standard_normal(s).astype(np.float32) for s in self.operand_shapes()

@@ -13,23 +13,9 @@ from __future__ import annotations
 import json
 import math
 
+from ..api.chipdata import get
 from ..api.throughput import Throughput
 from .table import frame, machine_labels
-
-#: the fingerprint shown per machine (and handed to ``xpuops report``)
-FINGERPRINT = (
-    "machine_cpu",
-    "machine_isa",
-    "machine_cores",
-    "machine_threads",
-    "machine_clock_ghz",
-    "machine_os",
-    "machine_python",
-    "machine_numpy",
-    "machine_xpuops",
-    "machine_libraries",
-    "machine_chip",
-)
 
 
 def _ok(v) -> bool:
@@ -46,8 +32,6 @@ def rated(chip: str | None, precision: str):
     precision or sparse operations."""
     if not chip:
         return None, "chip not in xo.chips"
-    from ..api.chipdata import get
-
     c = get(chip)
     if c.value is None:
         return None, f"{c.name}: no rated figure published"
@@ -263,11 +247,24 @@ def _digests(df, labels) -> list:
     return [head, *out]
 
 
+def page(md: str) -> str:
+    """Markdown as a standalone HTML page (markdown-it-py, which rich
+    brings, with its table extension)."""
+    from markdown_it import MarkdownIt
+
+    body = MarkdownIt("commonmark").enable("table").render(md)
+    return (
+        "<!DOCTYPE html>\n<html><head><meta charset='utf-8'>"
+        "<title>xpuops fleet report</title><style>table{border-collapse:collapse}"
+        "td,th{border:1px solid #aaa;padding:2px 6px}</style></head><body>\n"
+        + body
+        + "</body></html>\n"
+    )
+
+
 def html(df) -> str:
     """The report as a standalone HTML page."""
-    from ..tools.report import _markdown_html
-
-    return _markdown_html(markdown(df))
+    return page(markdown(df))
 
 
 def plot_best(df, path=None):

@@ -22,6 +22,8 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
+from ..api.devices import ALIASES
+from ..api.precision import PRECISIONS
 from . import suite as _suite
 from .host import IDENTITY
 from .table import TO_REDO, frame, key_of, merge, read
@@ -102,9 +104,6 @@ def _row(me, case, device, precision, status, reason) -> dict:
 
 
 def _check_devices(devices, precisions):
-    from ..api.devices import ALIASES
-    from ..api.precision import PRECISIONS
-
     if isinstance(devices, str):
         devices = [devices]
     if isinstance(precisions, str):

@@ -1,7 +1,7 @@
 """The fleet table: one row per (machine, op, shape, device, precision,
 options), written as Parquet through pyarrow.
 
-Columns: the key; ``status`` (measured, missing, failed, unsupported) and
+Columns: the key; ``status`` (measured, missing, failed, unsupported, skipped) and
 ``reason``; ``case`` (the suite's name of the problem) and ``host`` (who
 measured it); the record of xo.compare (RECORD_FIELDS: throughput, unit,
 call and kernel times, SQNR, source, noisy, ...), ``sustained`` (operations
@@ -13,8 +13,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
+#: the fingerprint shown per machine (and handed to ``xpuops report``)
+FINGERPRINT = (
+    "machine_cpu",
+    "machine_isa",
+    "machine_cores",
+    "machine_threads",
+    "machine_clock_ghz",
+    "machine_os",
+    "machine_python",
+    "machine_numpy",
+    "machine_xpuops",
+    "machine_libraries",
+    "machine_chip",
+)
 KEY = ("machine", "op", "shape", "device", "precision", "options")
-STATUSES = ("measured", "missing", "failed", "unsupported")
+STATUSES = ("measured", "missing", "failed", "unsupported", "skipped")
 #: statuses --resume measures again
 TO_REDO = ("missing", "failed")
 
@@ -101,8 +115,6 @@ def runs(path) -> list:
     """A fleet table as the runs ``xpuops report`` lines up: one run per
     machine, (name, {"machine": fingerprint, "results": {key: record}}),
     measured rows only."""
-    from .summary import FINGERPRINT
-
     df = read(path)
     labels = machine_labels(df)
     out = []

@@ -10,6 +10,11 @@ import time
 
 import numpy as np
 
+from ..api.devices import resolve
+from ..api.errors import DeviceUnavailableError, UnsupportedError
+from ..api.ops import attention, conv2d, matmul
+from ..measuring.compare import Comparison
+from ..measuring.measure import measure
 from .host import probe
 
 #: one measurement at a time in this process, whatever the worker's thread
@@ -43,11 +48,6 @@ def measure_case(case, device: str, precision: str, min_time: float, cache: str)
     """Measure ``case`` (a suite.Case) on ``device`` in ``precision``; the
     fleet table's row: status "measured", or "unsupported" with the reason
     when the device cannot run it, or "failed" with the error."""
-    from ..api.errors import DeviceUnavailableError, UnsupportedError
-    from ..api.ops import attention, conv2d, matmul
-    from ..measuring.compare import Comparison
-    from ..measuring.measure import measure
-
     me = _me()
     row = {
         **machine_columns(me),
@@ -95,8 +95,6 @@ def measure_case(case, device: str, precision: str, min_time: float, cache: str)
 def _digest(op, args, kw, device, precision, m) -> str | None:
     """A hash of an exact integer result (the same on every machine whose
     device is exact), None for float results."""
-    from ..api.devices import resolve
-
     if precision not in ("int8", "int4") or not resolve(device).exact_integer:
         return None
     out = op(*args, device=m.device, precision=precision, **kw)

@@ -17,6 +17,7 @@ import numpy as np
 from ..api import devices as _devices
 from ..api.cpu import cpu_info, measured_clock_ghz
 from ..api.ops import attention, conv2d, matmul
+from ..fleet.cli import main as fleet_main
 from ..measuring.bandwidth import bandwidth
 from ..measuring.canary import canary
 from ..measuring.compare import compare
@@ -274,8 +275,6 @@ def main(argv=None) -> int:
     """Entry point of the ``xpuops`` command."""
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["fleet"]:  # its own parser: xpuops/fleet/cli.py
-        from ..fleet.cli import main as fleet_main
-
         return fleet_main(argv[1:])
     p = argparse.ArgumentParser(
         prog="xpuops",

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ..fleet.table import runs as fleet_runs
+
 
 def _report_markdown(runs) -> str:
     """Markdown of saved results: who measured, then one row per benchmark
@@ -106,8 +108,6 @@ def cmd_report(args) -> int:
     runs = []
     for p in args.results:
         if Path(p).suffix in (".parquet", ".pq"):  # a fleet table: a run per machine
-            from ..fleet.table import runs as fleet_runs
-
             runs += fleet_runs(p)
         else:
             runs.append((Path(p).stem, json.loads(Path(p).read_text())))
