@@ -206,7 +206,10 @@ def cmd_report(args) -> int:
         return _fail(str(e))
     md = summary.markdown(df)
     if args.plot:
-        summary.plot_best(df, args.plot)
+        try:
+            summary.plot_best(df, args.plot)
+        except ValueError as e:  # nothing measured yet
+            return _fail(f"--plot: {e}")
         what = "best sustained figure per machine and precision"
         md += f"\n![{what}]({Path(args.plot).name})\n"
     if args.output:
