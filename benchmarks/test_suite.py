@@ -17,6 +17,7 @@ import zlib
 import numpy as np
 import pytest
 import xpuops as xo
+from xpuops.fleet.suite import ATTN, CONVS, LLM  # the shapes, shared with fleets
 
 REAL = [d for d in xo.devices() if d.available and not d.simulated]
 FAST = [d.name for d in REAL if d.backend not in ("ref", "opencl")]
@@ -55,14 +56,6 @@ def operands(request):
     return operands_for(request.node.nodeid)
 
 
-LLM = {  # (M, K, N) of one transformer block of a 7B-class model
-    "qkv_proj": (4096, 4096 * 3),
-    "o_proj": (4096, 4096),
-    "mlp_up": (4096, 11008),
-    "mlp_down": (11008, 4096),
-}
-
-
 @pytest.mark.parametrize("layer", ["o_proj", "mlp_down"])
 @pytest.mark.parametrize("device,precision", grid(FAST, quick=QUICK))
 def test_llm_decode(xpu_bench, operands, layer, device, precision):
@@ -83,15 +76,6 @@ def test_llm_prefill(xpu_bench, operands, layer, device, precision):
         w = xo.quantize(w, precision, axis=1)
         a = xo.quantize(a)
     xpu_bench(xo.matmul, a, w, device=device, precision=precision)
-
-
-CONVS = {  # name: (C, H, OC, K, stride, pad, groups)
-    "resnet50_conv1": (3, 224, 64, 7, 2, 3, 1),
-    "resnet50_res3_3x3": (128, 28, 128, 3, 1, 1, 1),
-    "resnet50_res4_1x1": (1024, 14, 256, 1, 1, 0, 1),
-    "mobilenetv2_dw_3x3": (144, 56, 144, 3, 1, 1, 144),
-    "mobilenetv2_pw_1x1": (144, 56, 24, 1, 1, 0, 1),
-}
 
 
 SLOW = pytest.mark.xpu_slow  # outside the quick subset
@@ -117,11 +101,6 @@ def test_conv(xpu_bench, operands, layer, batch, device, precision):
     )
 
 
-ATTN = {  # (B, H, Hkv, L, D, causal)
-    "L512_D64": (1, 16, 16, 512, 64, True),
-    "L2048_D128_causal": (1, 32, 32, 2048, 128, True),
-    "L2048_D128_gqa": (1, 32, 8, 2048, 128, False),
-}
 # openvino expresses no int8 attention graph (it raises UnsupportedError)
 ATTN_GRID = [
     p

@@ -3,6 +3,7 @@
     api/        ops, quantization, precisions, devices, errors (only _core)
     measuring/  measure, compare, peaks, canaries, plots     (api)
     teach/      chips and guide helpers                      (api, measuring)
+    fleet/      the suite on many machines through Dask      (api, measuring, teach)
     tools/      cli, report, pytest plugin                   (all above)
 
 and no module imports another of the package inside a function (the usual
@@ -19,7 +20,8 @@ ALLOWED = {
     "api": {"_core", "api"},
     "measuring": {"_core", "api", "measuring", "reference"},
     "teach": {"_core", "api", "measuring", "teach"},
-    "tools": {"_core", "api", "measuring", "teach", "tools", "reference"},
+    "fleet": {"_core", "api", "measuring", "teach", "fleet"},
+    "tools": {"_core", "api", "measuring", "teach", "fleet", "tools", "reference"},
     "reference": set(),
 }
 

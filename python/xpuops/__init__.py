@@ -5,7 +5,7 @@ machine, in every precision, measured in the right unit.
     y = xo.matmul(a, w, device="cpu", precision="int8")
 """
 
-from . import reference
+from . import fleet, reference
 from .api import libs as _libs
 from .api.devices import Device, devices, get_num_threads, resolve, set_num_threads
 from .api.errors import DeviceUnavailableError, UnsupportedError
@@ -52,6 +52,7 @@ __all__ = [
     "conv2d",
     "devices",
     "environment",
+    "fleet",
     "get_num_threads",
     "last_info",
     "matmul",

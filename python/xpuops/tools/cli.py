@@ -28,6 +28,7 @@ from ..api.cpu import cpu_info, measured_clock_ghz
 from ..api.errors import DeviceUnavailableError, UnsupportedError
 from ..api.ops import attention, conv2d, matmul
 from ..api.precision import check_precisions
+from ..fleet.cli import main as fleet_main
 from ..measuring.bandwidth import bandwidth
 from ..measuring.canary import canary
 from ..measuring.compare import compare
@@ -523,6 +524,7 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("-o", "--output", help="write the Markdown here too")
     r.add_argument("--html", help="write an HTML page too")
     r.add_argument("--plot", help="write a PNG of each run against the first")
+    sub.add_parser("fleet", help="the suite on many machines (xpuops fleet -h)")
     add_tune_parser(sub)
     return p
 
@@ -530,6 +532,9 @@ def parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     """Entry point of the xpuops command: 0 on success, 2 with one line on
     stderr for a bad argument (set XPUOPS_DEBUG=1 for the traceback)."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["fleet"]:  # its own parser: xpuops/fleet/cli.py
+        return fleet_main(argv[1:])
     commands = {
         "tune": cmd_tune,
         "devices": cmd_devices,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ..fleet.table import runs as fleet_runs
 from ..measuring.plot import figure
 
 
@@ -126,7 +127,12 @@ def _load(path: str) -> dict:
 
 
 def cmd_report(args) -> int:
-    runs = [(Path(p).stem, _load(p)) for p in args.results]
+    runs = []
+    for p in args.results:
+        if Path(p).suffix in (".parquet", ".pq"):  # a fleet table: a run per machine
+            runs += fleet_runs(p)
+        else:
+            runs.append((Path(p).stem, _load(p)))
     md = _report_markdown(runs)
     if args.plot and len(runs) > 1:
         _report_plot(runs, args.plot)
