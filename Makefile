@@ -98,6 +98,15 @@ bench-opencl: install
 SAN_VENV := .venv-sanitize
 SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined \
              -fno-omit-frame-pointer -O1
+# Files that exercise no C code of their own beyond what the others do
+# (the CLI, notebooks, plots, fleets, names, the pytest plugin, timing and
+# thread scaling): the sanitizers have nothing to find there, and they are
+# the slowest under ASan.
+SAN_SKIP := test_notebooks.py test_openvino.py test_cli.py test_fleet.py \
+            test_plot.py test_jupyter.py test_budget.py test_names.py \
+            test_peers.py test_plugin_plain.py test_bench_plugin.py \
+            test_layers.py test_chips.py test_throughput.py test_threads.py \
+            test_timing.py test_measure.py
 sanitize: system-deps
 	test -x $(SAN_VENV)/bin/python || $(PYTHON) -m venv $(SAN_VENV)
 	rm -rf build-sanitize && mkdir build-sanitize && git archive HEAD | tar -x -C build-sanitize
@@ -108,10 +117,9 @@ sanitize: system-deps
 	LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)" \
 	ASAN_OPTIONS=detect_leaks=0:protect_shadow_gap=0:allocator_may_return_null=1 \
 	UBSAN_OPTIONS=print_stacktrace=1 XPUOPS_OPENVINO_LIB=/nonexistent \
-	XPUOPS_REQUIRE=ref,openblas,onednn,opencl,npusim \
+	XPUOPS_REQUIRE=ref,openblas,onednn,opencl,npusim,simd \
 	  $(SAN_VENV)/bin/python -m pytest -q -p no:cacheprovider tests \
-	  --ignore=tests/test_notebooks.py --ignore=tests/test_openvino.py \
-	  -k "not no_growth and not openvino"
+	  $(addprefix --ignore=tests/,$(SAN_SKIP)) -k "not no_growth and not openvino"
 # (the RSS-growth test is left to the normal run: ASan keeps freed memory in
 # quarantine on purpose, so RSS grows under it by design)
 
