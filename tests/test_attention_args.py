@@ -12,8 +12,9 @@ from bounds import FLOAT, check_attention
 from conftest import pairs
 
 #: (backend, argument) pairs refused by design (DESIGN.md, attention
-#: arguments x devices); everything else must run
-REFUSED = {("openvino", "softcap")}
+#: arguments x devices); everything else must run. None today: openvino
+#: runs softcap through a decomposed graph.
+REFUSED = set()
 
 
 def _case(rng, name):
@@ -144,22 +145,19 @@ def test_argument(device, precision, case, rng):
         np.testing.assert_array_equal(y, y_ref)
 
 
-@pytest.mark.parametrize("device,precision", pairs(FLOAT + ("int8",)))
-def test_refusals_name_devices(device, precision, rng):
-    """Each refused (device, argument) raises UnsupportedError naming the
-    devices that run it, and those devices do."""
-    backend = device.split(":")[0]
-    args = [a for (b, a) in REFUSED if b == backend]
-    if not args or (backend == "openvino" and precision == "int8"):
-        pytest.skip(f"{device} refuses no attention argument in {precision}")
+@pytest.mark.parametrize(
+    "device,precision",
+    [p for p in pairs(FLOAT) if p.values[0].startswith("openvino")],
+)
+def test_openvino_softcap_graph(device, precision, rng):
+    """openvino runs softcap through its decomposed graph (SDPA has no
+    softcap) and says so; without a softcap it keeps the SDPA. The result
+    of both is checked against the twins."""
     q, k, v, _ = _case(rng, "dv")
-    kw = {"softcap": 3.0}
-    with pytest.raises(xo.UnsupportedError) as e:
-        xo.attention(q, k, v, device=device, precision=precision, **kw)
-    named = str(e.value).split("devices that run this attention: ")[1].split(", ")
-    assert device not in named
-    for other in named:
-        xo.attention(q, k, v, device=other, precision=precision, **kw)
+    for kw, graph in (({"softcap": 0.7}, "decomposed graph"), ({}, "ScaledDot")):
+        y = xo.attention(q, k, v, device=device, precision=precision, **kw)
+        assert graph in xo.last_info()["impl"]
+        check_attention(device, precision, q, k, v, False, y, **kw)
 
 
 def _kv_cache(rng, per_tensor=False):

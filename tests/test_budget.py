@@ -78,6 +78,22 @@ def test_the_estimate_extrapolates_the_probe(ab):
     assert cmpmod._shrink("matmul", (a[:1], b), {}) is None
 
 
+def test_the_probe_cuts_conv1d_along_positions_or_images():
+    x = np.ones((2, 4, 640), np.float32)
+    w = np.ones((8, 4, 3), np.float32)
+    dev = xo.api.devices.resolve("ref")
+    kw = {"padding": 1}
+    cut, f = cmpmod._shrink("conv1d", (x, w), kw)
+    assert cut[0].shape == (2, 4, 20) and f == 20 / 640
+    per_call, plan = cmpmod._estimate(xo.conv1d, "conv1d", (x, w), kw, dev, "fp32", 60)
+    assert 0 < per_call < 10 and plan >= 0
+    xn = np.ones((64, 640, 4), np.float32)  # NLC with many images: cut those
+    cut, f = cmpmod._shrink("conv1d", (xn, w), {"layout": "NLC"})
+    assert cut[0].shape == (2, 640, 4) and f == 2 / 64
+    cut, f = cmpmod._shrink("conv1d", (xn[:4], w), {"layout": "NLC"})
+    assert cut[0].shape == (4, 20, 4)
+
+
 def test_the_row_cost_counts_warmup_and_repeats():
     assert cmpmod._row_seconds(1.0, 0.5, {"min_time": 0.2}) == 0.5 + 3 + 3
     assert cmpmod._row_seconds(0.01, 0.0, {"min_time": 0.2}) == pytest.approx(

@@ -85,6 +85,103 @@ def test_measure_conv_and_attention_reference():
     assert m.errors["sqnr_db"] > 110
 
 
+def test_reference_conv1d_is_conv2d_with_h1():
+    """The fp64 twin of conv1d (written as 1-D taps) equals the conv2d twin
+    of the same problem with H = 1, for strides, dilations, groups, padding."""
+    from xpuops import reference
+
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 6, 23))
+    w = rng.standard_normal((4, 3, 5))
+    bias = rng.standard_normal(4)
+    for stride, dil, pad in ((1, 1, (0, 0)), (2, 3, (2, 1)), (3, 2, (4, 4))):
+        got = reference.conv1d(x, w, bias, stride, pad, dil, groups=2)
+        want = reference.conv2d(
+            x[:, :, None, :],
+            w[:, :, None, :],
+            bias,
+            stride=(1, stride),
+            pad=((0, 0), pad),
+            dilation=(1, dil),
+            groups=2,
+        )[:, :, 0, :]
+        assert got.shape == want.shape
+        np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-12)
+
+
+def test_measure_and_compare_conv1d():
+    """conv1d is an op of its own for measure() and compare(): its fp64
+    reference, its label, its operations counted as conv2d with H = 1."""
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((2, 6, 37)).astype(np.float32)
+    w = rng.standard_normal((8, 3, 5)).astype(np.float32)
+    bias = rng.standard_normal(8).astype(np.float32)
+    m = xo.measure(
+        xo.conv1d,
+        x,
+        w,
+        bias,
+        device="ref",
+        precision="fp32",
+        padding="same",
+        groups=2,
+        repeats=2,
+    )
+    assert m.op == "conv1d" and m.shape == "2x6x37 8x3x5 8"
+    assert m.settings == "padding same, groups 2"
+    assert m.errors["sqnr_db"] > 110
+    # 2 per MAC: N * OC * OL * (C / groups) * KL
+    assert m.ops == 2 * 2 * 8 * 37 * 3 * 5
+    m2 = xo.measure(
+        xo.conv2d,
+        x[:, :, None, :],
+        w[:, :, None, :],
+        bias,
+        device="ref",
+        precision="fp32",
+        padding=(0, 2),
+        groups=2,
+        repeats=2,
+    )
+    assert m2.ops == m.ops
+    # NLC, strided and dilated, bf16: the reference follows the layout
+    xn = x.transpose(0, 2, 1).copy()
+    m = xo.measure(
+        xo.conv1d,
+        xn,
+        w,
+        device="ref",
+        precision="bf16",
+        stride=2,
+        dilation=2,
+        padding=3,
+        groups=2,
+        layout="NLC",
+        repeats=2,
+    )
+    assert m.settings == "stride 2, padding 3, dilation 2, groups 2, NLC"
+    assert 40 < m.errors["sqnr_db"] < 70
+    cmp = xo.compare(
+        xo.conv1d,
+        x,
+        w,
+        devices=["ref"],
+        precisions=["fp32", "int8"],
+        padding=1,
+        groups=2,
+        repeats=2,
+        budget=60,
+    )
+    rows = list(cmp)
+    assert [(r.op, r.precision) for r in rows] == [
+        ("conv1d", "fp32"),
+        ("conv1d", "int8"),
+    ]
+    assert rows[0].errors["sqnr_db"] > 110
+    assert 25 < rows[1].errors["sqnr_db"] < 60
+    assert all(r["op"] == "conv1d" for r in cmp.records())
+
+
 def test_measure_rejects_other_callables(ab):
     with pytest.raises(TypeError, match="op must be"):
         xo.measure(np.matmul, *ab)

@@ -200,12 +200,56 @@ def test_dot_product_path_in_conv_is_bit_exact(soft_dot, monkeypatch, rng):
     np.testing.assert_array_equal(got, xo.conv2d(qx, qw, device="ref", padding=1))
 
 
+ATTN_DOT_CASES = {
+    # (b, h, hkv, lq, lk, d, dv), keywords: head sizes and key ranges that
+    # are and are not multiples of 4 (the dot's width), GQA, every rule
+    "plain": ((2, 4, 2, 7, 11, 16, 16), {}),
+    "odd-heads-causal-softcap": (
+        (1, 2, 1, 5, 13, 7, 5),
+        {"causal": True, "softcap": 2.0},
+    ),
+    "window-top-left": (
+        (2, 2, 2, 9, 14, 12, 3),
+        {"causal": "top-left", "window": (2, 1)},
+    ),
+    "kv_lengths-mask": ((3, 2, 2, 9, 6, 33, 9), {"kv_lengths": [0, 6, 3], "mask": 0.7}),
+    "kv-cache": ((2, 4, 2, 3, 19, 32, 7), {"quantized_kv": True}),
+}
+
+
+@pytest.mark.parametrize("case", list(ATTN_DOT_CASES))
+def test_dot_product_path_in_int8_attention_is_bit_exact(soft_dot, case):
+    """int8 attention (scheme v2) with Q.K (s8 x s8) and P.V (u8 x s8)
+    through the dot path, compiled with the software dot here: the same
+    bits as ref."""
+    _core.cache_clear()
+    (b, h, hkv, lq, lk, d, dv), kw = ATTN_DOT_CASES[case]
+    kw = dict(kw)
+    rng = np.random.default_rng(lq * lk + d)
+    q = rng.standard_normal((b, h, lq, d)).astype(np.float32)
+    k = rng.standard_normal((b, hkv, lk, d)).astype(np.float32)
+    v = rng.standard_normal((b, hkv, lk, dv)).astype(np.float32)
+    if kw.pop("quantized_kv", False):  # an int8 KV cache: K not centred
+        k, v = xo.quantize(k, axis=2), xo.quantize(v, axis=3)
+    if "mask" in kw:
+        kw["mask"] = rng.random((b, 1, lq, lk)) < kw["mask"]
+    if "kv_lengths" in kw:
+        kw["kv_lengths"] = np.array(kw["kv_lengths"])
+    got = xo.attention(q, k, v, device=DEV, precision="int8", **kw)
+    assert "Q.K and P.V as DOT4 (software dot)" in xo.last_info()["impl"]
+    want = xo.attention(q, k, v, device="ref", precision="int8", **kw)
+    np.testing.assert_array_equal(got, want)
+
+
 def test_dot_product_path_off_by_env(monkeypatch):
     monkeypatch.setenv("XPUOPS_OPENCL_DOT4", "0")
     monkeypatch.setenv("XPUOPS_OPENCL_TUNE", "MW=4,VW=8,LX=4,LY=2")
     _core.cache_clear()
     a, b = _operands(33, 40, 20)
     xo.matmul(a, b, device=DEV, precision="int8")
+    assert "DOT4" not in xo.last_info()["impl"]
+    q = np.ones((1, 1, 2, 8), np.float32)
+    xo.attention(q, q, q, device=DEV, precision="int8")
     assert "DOT4" not in xo.last_info()["impl"]
     _core.cache_clear()
 

@@ -30,6 +30,30 @@ def conv2d(
     return out
 
 
+def conv1d(x, w, bias=None, stride=1, pad=(0, 0), dilation=1, groups=1):
+    """Direct 1-D convolution, in the dtype of x and w: x [N, C, L], w [OC,
+    C/g, KL], pad (begin, end) zeros along L; out[n, o, t] = sum over the
+    group's channels c and taps i of x[n, c, t*stride + i*dilation - begin]
+    * w[o, c, i], plus bias[o]."""
+    n, c, length = x.shape
+    oc, cg, kl = w.shape
+    xp = np.pad(x, ((0, 0), (0, 0), tuple(pad)))
+    span = dilation * (kl - 1) + 1
+    ol = (xp.shape[2] - span) // stride + 1
+    ocg = oc // groups
+    out = np.zeros((n, oc, max(ol, 0)), np.result_type(x, w))
+    for i in range(kl):
+        start = i * dilation
+        taps = xp[:, :, start : start + stride * (ol - 1) + 1 : stride]  # N, C, OL
+        for g in range(groups):
+            xg = taps[:, g * cg : (g + 1) * cg]
+            wg = w[g * ocg : (g + 1) * ocg, :, i]  # ocg, cg
+            out[:, g * ocg : (g + 1) * ocg] += np.einsum("nct,oc->not", xg, wg)
+    if bias is not None:
+        out = out + np.asarray(bias).reshape(1, -1, 1)
+    return out
+
+
 def attention(
     q,
     k,

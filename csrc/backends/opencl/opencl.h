@@ -87,6 +87,10 @@ cl_tuning cl_table_gemm(const cl_dev *d);
  * the cache file, or a bounded search now), else the table. */
 cl_tuning cl_tune_gemm(cl_dev *d, int index, int integer, int M, int N, int K,
                        const char *a_fmt, const char *b_fmt);
+/* Packed 4 x 8-bit integer dot products for 8-bit kernels on d: 0 none,
+ * 1 cl_khr_integer_dot_product, 2 the software dot of the same semantics
+ * (XPUOPS_OPENCL_DOT4=soft, for tests; "0" turns the path off). */
+int cl_dot4_mode(const cl_dev *d);
 /* 1 if the device can run t (work-group and local memory sizes). */
 int cl_tuning_fits(const cl_dev *d, const cl_tuning *t);
 /* t's build options (-DTS... or -DMW... -DDOT4), its kernel and parameters

@@ -156,13 +156,18 @@ xo_status cl_plan_attention(void *plan) {
   xo_status st;
   pl->enqueue = run_attention;
   const char *has_mask = p->mask ? " -DHAS_MASK" : "";
+  int dot4 = prec == XO_PREC_INT8 ? cl_dot4_mode(pl->dev) : 0;
   if (prec == XO_PREC_INT8) {
     /* the output divides by sum(P), softcap by c: correctly rounded, as on
-     * the CPU */
+     * the CPU; Q.K and P.V through packed dot products where there are
+     * some (bit-identical: integer sums) */
     snprintf(opts, sizeof opts,
-             "-DINT8_ATTENTION -DHD=%lld -DHDV=%lld%s "
+             "-DINT8_ATTENTION -DHD=%lld -DHDV=%lld%s%s "
              "-cl-fp32-correctly-rounded-divide-sqrt",
-             (long long)p->d, (long long)p->dv, has_mask);
+             (long long)p->d, (long long)p->dv, has_mask,
+             dot4 == 2 ? " -DDOT4 -DXO_DOT_SOFT"
+             : dot4    ? " -DDOT4"
+                       : "");
     st =
         cl_kernel_get(pl->dev, "attention", opts, "xo_attention_s8", &pl->main);
   } else {
@@ -172,10 +177,13 @@ xo_status cl_plan_attention(void *plan) {
              has_mask);
     st = cl_kernel_get(pl->dev, "attention", opts, "xo_attention", &pl->main);
   }
-  snprintf(pl->impl, sizeof pl->impl, "opencl:attention_%s (%s, on %s)",
+  snprintf(pl->impl, sizeof pl->impl, "opencl:attention_%s (%s%s, on %s)",
            xo_precision_name(prec),
            prec == XO_PREC_INT8 ? "xo_attention_s8, two-pass int8 scheme v2"
                                 : "xo_attention, tiled online softmax",
+           dot4 == 2 ? ", Q.K and P.V as DOT4 (software dot)"
+           : dot4    ? ", Q.K and P.V as DOT4"
+                     : "",
            pl->dev->name);
   return st;
 }

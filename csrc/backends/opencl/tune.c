@@ -108,15 +108,19 @@ void cl_gemm_ranges(const cl_tuning *t, int M, int N, int batch, size_t g[3],
 
 /* ---- which class a problem tunes for ---------------------------------- */
 
-/* integer dot products for these operand formats: 0 no, 1 the
- * extension's, 2 the software dot (XPUOPS_OPENCL_DOT4=soft, for tests) */
-static int dot4_for(const cl_dev *d, const char *a_fmt, const char *b_fmt) {
+int cl_dot4_mode(const cl_dev *d) {
   const char *env = getenv("XPUOPS_OPENCL_DOT4");
-  int able = (strcmp(a_fmt, "S8") == 0 || strcmp(a_fmt, "U8") == 0) &&
-             (strcmp(b_fmt, "S8") == 0 || strcmp(b_fmt, "S4") == 0);
-  if (!able || (env && strcmp(env, "0") == 0)) return 0;
+  if (env && strcmp(env, "0") == 0) return 0;
   if (env && strcmp(env, "soft") == 0) return 2;
   return d->dot4 ? 1 : 0;
+}
+
+/* integer dot products for these operand formats: cl_dot4_mode where the
+ * formats are 8-bit (int4 widened to s8), else 0 */
+static int dot4_for(const cl_dev *d, const char *a_fmt, const char *b_fmt) {
+  int able = (strcmp(a_fmt, "S8") == 0 || strcmp(a_fmt, "U8") == 0) &&
+             (strcmp(b_fmt, "S8") == 0 || strcmp(b_fmt, "S4") == 0);
+  return able ? cl_dot4_mode(d) : 0;
 }
 
 /* "float-large", "int-skinny", "int-dot4-large"...: parameters are tuned

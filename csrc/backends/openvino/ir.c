@@ -1,7 +1,8 @@
 /* ir.c - OpenVINO IR v11 written by hand: layers with typed, shaped ports,
  * edges between them, constants in one weights buffer. Enough for the
  * graphs this backend emits (Parameter, Const, Convert, arithmetic,
- * MatMul, (Group)Convolution, Reshape, Broadcast, SDPA, Result). */
+ * MatMul, (Group)Convolution, Reshape, Broadcast, Tanh, SoftMax, SDPA,
+ * Result). */
 #include "ir.h"
 
 #include <stdarg.h>

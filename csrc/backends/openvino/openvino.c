@@ -195,10 +195,6 @@ static xo_status ov_supports_attention(int index, const xo_problem *p) {
     return xo_fail(XO_ERR_UNSUPPORTED,
                    "openvino: the int8 attention scheme (u8 P) is not "
                    "expressed as an OpenVINO graph; use onednn, ref or npusim");
-  if (p->attn.softcap > 0)
-    return xo_fail(XO_ERR_UNSUPPORTED,
-                   "openvino: softcap has no place in OpenVINO's "
-                   "ScaledDotProductAttention (its graph here)");
   return XO_OK;
 }
 
@@ -453,6 +449,40 @@ static void fill_mask(const xo_problem *pr, const xo_args *args, int64_t nb,
       }
 }
 
+/* Attention with a softcap, which OpenVINO's SDPA has no input for, as
+ * the graph of its definition (DESIGN.md, attention arguments): S = Q Kᵀ
+ * * scale, S = c * tanh(S / c), S + mask, softmax over the keys, P V. q,
+ * k, v are f32 with k and v already expanded to the h query heads; mask
+ * broadcasts to [b, h, lq, lk]. Unlike the SDPA, whose kernel may fuse
+ * the softmax, this graph holds the whole [b, h, lq, lk] score tensor. */
+static ir_port decomposed_attention(ir *g, ir_port q, ir_port k, ir_port v,
+                                    ir_port mask, ir_port scale,
+                                    const xo_attn_desc *p) {
+  const char *bc = "auto_broadcast=\"numpy\"";
+  int64_t sd[4] = {p->b, p->h, p->lq, p->lk},
+          od[4] = {p->b, p->h, p->lq, p->dv};
+  ir_port s4 = ir_shape("f32", 4, sd);
+  ir_port qk[2] = {q, k};
+  ir_port s = ir_op(g, "MatMul", "opset1",
+                    "transpose_a=\"false\" transpose_b=\"true\"", qk, 2, s4);
+  ir_port ms[2] = {s, scale};
+  s = ir_op(g, "Multiply", "opset1", bc, ms, 2, s4);
+  float cap = (float)p->softcap;
+  ir_port c = ir_const(g, "f32", 0, NULL, &cap, sizeof cap);
+  ir_port dv[2] = {s, c};
+  s = ir_op(g, "Divide", "opset1", bc, dv, 2, s4);
+  s = ir_op(g, "Tanh", "opset1", NULL, &s, 1, s4);
+  ir_port mc[2] = {s, c};
+  s = ir_op(g, "Multiply", "opset1", bc, mc, 2, s4);
+  ir_port am[2] = {s, mask};
+  s = ir_op(g, "Add", "opset1", bc, am, 2, s4);
+  s = ir_op(g, "SoftMax", "opset8", "axis=\"-1\"", &s, 1, s4);
+  ir_port pv[2] = {s, v};
+  return ir_op(g, "MatMul", "opset1",
+               "transpose_a=\"false\" transpose_b=\"false\"", pv, 2,
+               ir_shape("f32", 4, od));
+}
+
 static xo_status build_attention(ov_plan *pl, const xo_args *args, ir *g) {
   const xo_attn_desc *p = &pl->h.p.attn;
   xo_precision prec = (xo_precision)pl->h.p.prec;
@@ -485,9 +515,14 @@ static xo_status build_attention(ov_plan *pl, const xo_args *args, ir *g) {
   }
   float scale = (float)p->scale;
   ir_port sc = ir_const(g, "f32", 0, NULL, &scale, sizeof scale);
-  ir_port in[5] = {q, k, v, mk, sc};
-  ir_port y = ir_op(g, "ScaledDotProductAttention", "opset13",
-                    "causal=\"false\"", in, 5, ir_shape("f32", 4, od));
+  ir_port y;
+  if (p->softcap > 0) {
+    y = decomposed_attention(g, q, k, v, mk, sc, p);
+  } else {
+    ir_port in[5] = {q, k, v, mk, sc};
+    y = ir_op(g, "ScaledDotProductAttention", "opset13", "causal=\"false\"", in,
+              5, ir_shape("f32", 4, od));
+  }
   ir_result(g, y);
   return XO_OK;
 }
@@ -768,14 +803,20 @@ static void ov_plan_describe(const void *v, char *impl, size_t n) {
                     : prec == XO_PREC_FP16 && pl->graph->f32_inside
                         ? ", f16 operands converted to f32 in the graph"
                         : "";
+  const char *graph = pl->h.p.op == XO_OP_ATTENTION
+                          ? (pl->h.p.attn.softcap > 0
+                                 ? ", decomposed graph (MatMul, softcap as "
+                                   "Tanh, SoftMax, MatMul)"
+                                 : ", ScaledDotProductAttention")
+                          : "";
   char threads[48] = "";
   int nthreads = __atomic_load_n(&pl->threads, __ATOMIC_RELAXED);
   if (is_cpu(pl->index) && nthreads > 0)
     snprintf(threads, sizeof threads, ", INFERENCE_NUM_THREADS=%d", nthreads);
   snprintf(impl, n,
-           "openvino:%s_%s (IR v11 on %s, INFERENCE_PRECISION_HINT=%s%s%s)",
+           "openvino:%s_%s (IR v11 on %s, INFERENCE_PRECISION_HINT=%s%s%s%s)",
            xo_op_name(pl->h.p.op), xo_precision_name(prec),
-           devs[pl->index].name, hint_of(pl), threads, how);
+           devs[pl->index].name, hint_of(pl), threads, how, graph);
 }
 
 /* the graphs return f32 and take symmetric, per-tensor or per-channel

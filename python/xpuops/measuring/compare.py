@@ -34,7 +34,7 @@ from .progress import Progress, in_jupyter
 #: always present, None where it does not apply. Units: seconds, bytes,
 #: operations per second; percentages as fractions.
 RECORD_FIELDS = {
-    "op": "matmul, conv2d or attention",
+    "op": "matmul, conv2d, conv1d or attention",
     "shape": "operand shapes (matmul: [batch x] M x K x N)",
     "device": "device name, e.g. onednn",
     "backend": "backend of the device",
@@ -512,7 +512,8 @@ def _expected(name: str, args, kw):
 def _shrink(name: str, args, kw):
     """(smaller args, fraction of the work, 1/32 or more) for a budget
     probe: matmul with
-    fewer rows of a, conv2d with fewer images or rows, attention with fewer
+    fewer rows of a, conv2d with fewer images or rows, conv1d with fewer
+    images or positions, attention with fewer
     queries; None when the problem cannot be cut (a QTensor operand, or
     nothing to cut)."""
     if any(isinstance(a, QTensor) for a in args) or not args:
@@ -523,6 +524,9 @@ def _shrink(name: str, args, kw):
     elif name == "conv2d" and first.ndim == 4:
         layout = kw.get("layout", "NCHW")
         axis = 0 if first.shape[0] >= 8 else (2 if layout == "NCHW" else 1)
+    elif name == "conv1d" and first.ndim == 3:
+        layout = kw.get("layout", "NCL")
+        axis = 0 if first.shape[0] >= 8 else (2 if layout == "NCL" else 1)
     elif name == "attention" and first.ndim == 4:
         axis = 2
     else:
@@ -628,7 +632,8 @@ def compare(
 
     if op not in OPS:
         raise TypeError(
-            f"op must be xpuops.matmul, xpuops.conv2d or xpuops.attention, got {op!r}"
+            "op must be xpuops.matmul, xpuops.conv2d, xpuops.conv1d or "
+            f"xpuops.attention, got {op!r}"
         )
     if budget is not None and (
         isinstance(budget, bool)

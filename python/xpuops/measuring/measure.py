@@ -18,6 +18,7 @@ from ..api.ops import (
     _operand,
     _pair,
     attention,
+    conv1d,
     conv2d,
     conv_padding,
     last_info,
@@ -30,7 +31,12 @@ from ..api.throughput import Throughput
 from .bandwidth import bandwidth as measure_bw
 from .canary import Canary, canary
 
-OPS = {matmul: "matmul", conv2d: "conv2d", attention: "attention"}
+OPS = {
+    matmul: "matmul",
+    conv2d: "conv2d",
+    conv1d: "conv1d",
+    attention: "attention",
+}
 
 #: A figure whose repeats spread more than this ((p90 - p10) / median) is
 #: flagged noisy.
@@ -341,7 +347,7 @@ def _settings_label(op: str, kw) -> str:
         parts = ["causal" if kw.get("causal") else ""]
         if kw.get("scale") is not None:
             parts.append(f"scale {kw['scale']:g}")
-    elif op == "conv2d":
+    elif op in ("conv2d", "conv1d"):
         parts = [
             f"{key} {kw[key]}"
             for key, default in (
@@ -352,7 +358,8 @@ def _settings_label(op: str, kw) -> str:
             )
             if key in kw and kw[key] != default
         ]
-        if kw.get("layout", "NCHW") != "NCHW":
+        plain = "NCHW" if op == "conv2d" else "NCL"
+        if kw.get("layout", plain) != plain:
             parts.append(kw["layout"])
     else:
         parts = []
@@ -388,6 +395,8 @@ def _reference(op: str, args, kw):
         return reference.attention(q, k, v, **{n: kw[n] for n in names if n in kw})
     x, w = _as_f64(args[0]), _as_f64(args[1])
     bias = args[2] if len(args) > 2 else kw.get("bias")
+    if op == "conv1d":
+        return _reference_conv1d(x, w, bias, kw)
     layout = kw.get("layout", "NCHW")
     if layout == "NHWC":
         x = x.transpose(0, 3, 1, 2)
@@ -406,6 +415,34 @@ def _reference(op: str, args, kw):
         groups=kw.get("groups", 1),
     )
     return out.transpose(0, 2, 3, 1) if layout == "NHWC" else out
+
+
+def _reference_conv1d(x, w, bias, kw):
+    """conv1d's fp64 answer (reference.conv1d), x and w already fp64; the
+    padding as conv1d reads it (an int pads both ends, "same" puts the odd
+    extra tap at the end)."""
+    layout = kw.get("layout", "NCL")
+    if layout == "NLC":
+        x = x.transpose(0, 2, 1)
+    stride, dilation = kw.get("stride", 1), kw.get("dilation", 1)
+    padding = kw.get("padding", 0)
+    pb, pe = conv_padding(
+        1,
+        w.shape[2],
+        (1, stride),
+        padding if isinstance(padding, str) else (0, padding),
+        (1, dilation),
+    )
+    out = reference.conv1d(
+        x,
+        w,
+        None if bias is None else _as_f64(bias),
+        stride=stride,
+        pad=(pb[1], pe[1]),
+        dilation=dilation,
+        groups=kw.get("groups", 1),
+    )
+    return out.transpose(0, 2, 1) if layout == "NLC" else out
 
 
 def _originals(args):
@@ -498,7 +535,8 @@ def measure(
                 **kw,
             )
         raise TypeError(
-            "op must be xpuops.matmul, xpuops.conv2d or xpuops.attention, or any "
+            "op must be xpuops.matmul, xpuops.conv2d, xpuops.conv1d or "
+            "xpuops.attention, or any "
             "callable given with ops= (its operation count), precision= and "
             f"label=; got {op!r} without ops="
         )

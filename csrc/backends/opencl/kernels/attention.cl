@@ -102,6 +102,49 @@ __kernel __attribute__((reqd_work_group_size(BQ, 1, 1))) void xo_attention(
 #endif
 
 #ifdef INT8_ATTENTION
+/* DOT4: Q.K and P.V through packed 4 x 8-bit dot products
+ * (cl_khr_integer_dot_product): s8 x s8 for Q.K over four channels, u8 x
+ * s8 (the extension's mixed-signedness dot) for P.V over four keys. Every
+ * product and sum is exact in s32, so the bits are the scalar path's.
+ * XO_DOT_SOFT: a software dot of the same semantics instead of the
+ * extension's (tests the path on devices without it). */
+#ifdef DOT4
+#if defined(XO_DOT_SOFT)
+int xo_attn_dot_ss(char4 a, char4 b) {
+  return (int)a.x * b.x + (int)a.y * b.y + (int)a.z * b.z + (int)a.w * b.w;
+}
+int xo_attn_dot_us(uchar4 a, char4 b) {
+  return (int)a.x * b.x + (int)a.y * b.y + (int)a.z * b.z + (int)a.w * b.w;
+}
+#elif defined(__opencl_c_integer_dot_product_input_4x8bit) || \
+    defined(cl_khr_integer_dot_product)
+#pragma OPENCL EXTENSION cl_khr_integer_dot_product : enable
+#define xo_attn_dot_ss(a, b) dot((a), (b))
+#define xo_attn_dot_us(a, b) dot((a), (b))
+#else
+#error "DOT4 needs cl_khr_integer_dot_product (or XO_DOT_SOFT)"
+#endif
+#endif
+
+/* q_i . k_j over HD channels in s32 (qr, kr: the two rows) */
+int xo_attn_qk_s8(__global const char *qr, __global const char *kr) {
+  int s = 0, d = 0;
+#ifdef DOT4
+  for (; d + 4 <= HD; d += 4)
+    s += xo_attn_dot_ss(vload4(0, qr + d), vload4(0, kr + d));
+#endif
+  for (; d < HD; d++) s += qr[d] * kr[d];
+  return s;
+}
+
+/* The score of key j for the kernel's row: scale, softcap, mask term */
+#define XO_S8_SCORE(j)                                                    \
+  MASK_TERM(xo_rule_softcap(                                              \
+                xo_rule_score(xo_attn_qk_s8(q + qo, k + ko + (long)(j) * HD), \
+                              sqi, sk[(long)kv * LK + (j)], scale),       \
+                softcap),                                                 \
+            j)
+
 /* The int8 scheme v2 of DESIGN.md s2, one work-item per query row, with
  * the core's steps (rules.h), so P and the output are the CPU backends'
  * bits: acc = q kᵀ in s32; S = xo_rule_score, softcap, mask term; m = max
@@ -130,28 +173,39 @@ __kernel void xo_attention_s8(
   int acc[HDV];
   for (int d = 0; d < HDV; d++) acc[d] = 0;
   float mx = -INFINITY;
-  for (int j = lo; j < hi; j++) {
-    int dot = 0;
-    for (int d = 0; d < HD; d++) dot += q[qo + d] * k[ko + (long)j * HD + d];
-    const float x = MASK_TERM(
-        xo_rule_softcap(
-            xo_rule_score(dot, sqi, sk[(long)kv * LK + j], scale), softcap),
-        j);
-    mx = fmax(mx, x);
-  }
+  for (int j = lo; j < hi; j++) mx = fmax(mx, XO_S8_SCORE(j));
   int sum = 0;
+#ifdef DOT4
+  /* four keys at a time: their P as a uchar4 (0 for a hidden key and past
+   * hi), each channel's four v values as a char4 */
+  for (int j0 = lo; j0 < hi; j0 += 4) {
+    int pj[4];
+    for (int t = 0; t < 4; t++) {
+      const int j = j0 + t;
+      const float x = j < hi ? XO_S8_SCORE(j) : -INFINITY;
+      pj[t] = x == -INFINITY ? 0 : xo_rule_prob_u8(x, mx);
+      sum += pj[t];
+    }
+    const uchar4 p4 =
+        (uchar4)((uchar)pj[0], (uchar)pj[1], (uchar)pj[2], (uchar)pj[3]);
+    __global const char *vr = v + vo + (long)j0 * HDV;
+    const int n = hi - j0; /* keys of this group inside the row's range */
+    for (int d = 0; d < HDV; d++) {
+      const char4 v4 = (char4)(vr[d], n > 1 ? vr[HDV + d] : (char)0,
+                               n > 2 ? vr[2 * HDV + d] : (char)0,
+                               n > 3 ? vr[3 * HDV + d] : (char)0);
+      acc[d] += xo_attn_dot_us(p4, v4);
+    }
+  }
+#else
   for (int j = lo; j < hi; j++) {
-    int dot = 0;
-    for (int d = 0; d < HD; d++) dot += q[qo + d] * k[ko + (long)j * HD + d];
-    const float x = MASK_TERM(
-        xo_rule_softcap(
-            xo_rule_score(dot, sqi, sk[(long)kv * LK + j], scale), softcap),
-        j);
+    const float x = XO_S8_SCORE(j);
     if (x == -INFINITY) continue; /* hidden: P = 0 */
     const int p = xo_rule_prob_u8(x, mx);
     sum += p;
     for (int d = 0; d < HDV; d++) acc[d] += p * v[vo + (long)j * HDV + d];
   }
+#endif
   for (int d = 0; d < HDV; d++)
     out[oo + d] = xo_rule_attn_out(acc[d], sv[(long)kv * HDV + d], sum);
 }
