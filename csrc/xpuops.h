@@ -238,8 +238,15 @@ xo_status xo_device_resolve(const char *name, xo_precision prec,
 /* Shape classes an alias may choose by: XO_SHAPE_SMALL is a matmul with
  * M*N*K <= 2^18 (batch folded into M), whose time is mostly the library's
  * fixed cost per call; XO_SHAPE_SKINNY a larger matmul with M <= 32 (decode:
- * streaming the weights is the time); XO_SHAPE_ANY everything else. */
-enum { XO_SHAPE_ANY = 0, XO_SHAPE_SMALL = 1, XO_SHAPE_SKINNY = 2 };
+ * streaming the weights is the time); XO_SHAPE_ATTENTION an attention
+ * (the op, not its shape: its fastest device differs from a GEMM's);
+ * XO_SHAPE_ANY everything else. */
+enum {
+  XO_SHAPE_ANY = 0,
+  XO_SHAPE_SMALL = 1,
+  XO_SHAPE_SKINNY = 2,
+  XO_SHAPE_ATTENTION = 3 /* any attention problem */
+};
 int xo_matmul_shape_class(int64_t m, int64_t k, int64_t n);
 /* xo_device_resolve for a problem of shape_class: an alias ranks the
  * backends by their preference for that class (registry.c), then as

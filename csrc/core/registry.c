@@ -20,13 +20,14 @@
  * stand for each alias: 1 is preferred, then 2...; absent or 0: the alias
  * never picks them (a simulated device is never picked). */
 #define XO_BACKENDS(X)                                   \
-  X(ref, "cpu", 0, .cpu = 5)                             \
+  X(ref, "cpu", 0, .cpu = 6)                             \
   X(openblas, "cpu", 0, .cpu = 2, .cpu_small = 1)        \
   X(onednn, "cpu", 0, .cpu = 1)                          \
-  X(opencl, "gpu", 0, .cpu = 4, .gpu = 1)                \
-  X(openvino, "npu", 0, .cpu = 3, .gpu = 2, .npu = 1)    \
+  X(opencl, "gpu", 0, .cpu = 5, .gpu = 1)                \
+  X(openvino, "npu", 0, .cpu = 4, .gpu = 2, .npu = 1)    \
   X(npusim, "npu", 1, .cpu = 0)                          \
-  X(simd, "cpu", 0, .cpu = 0, .cpu_skinny = kSimdSkinny) \
+  X(simd, "cpu", 0, .cpu = 3, .cpu_skinny = kSimdSkinny, \
+    .cpu_attention = kSimdAttention)                     \
   /* a new backend: one line above this one */
 
 /* Ranks per alias, 1 best, 0 never. cpu_small ranks a backend first for
@@ -43,13 +44,24 @@
  *   bf16 1x8192x8192: simd 6.9 ms, onednn 23.4
  *   fp32 1x8192x8192: openblas 11.1 ms, simd 16.1, onednn 40.0: not simd.
  * Unranked there: after it, in the cpu order. */
+/* cpu_attention: the precisions a backend is ranked first in for attention
+ * (XO_SHAPE_ATTENTION). simd, benchmarks/simd_attention.py (one run), B1
+ * H32 L2048 D128 causal, 2 threads, AMD EPYC Zen 4, best kernel of 3:
+ *   fp32: simd 159 FP32 GFLOPS, torch SDPA 136, onednn 69.5
+ *   bf16: simd 288 BF16 GFLOPS, torch SDPA 137, onednn 118
+ *   int8: simd 320 INT8 GOPS, onednn 59.2 (same scheme, bit-identical)
+ * Elsewhere simd ranks after oneDNN and OpenBLAS (cpu = 3): the libraries
+ * stay the choice for large GEMMs (int8 4096^3: simd 1.05x oneDNN), and it
+ * comes before OpenVINO, OpenCL and ref where those libraries are absent. */
 enum {
-  kSimdSkinny = (1 << XO_PREC_INT8) | (1 << XO_PREC_INT4) | (1 << XO_PREC_BF16)
+  kSimdSkinny = (1 << XO_PREC_INT8) | (1 << XO_PREC_INT4) | (1 << XO_PREC_BF16),
+  kSimdAttention = (1 << XO_PREC_FP32) | (1 << XO_PREC_BF16) |
+      (1 << XO_PREC_INT8)
 };
 
 typedef struct alias_rank {
   int cpu, gpu, npu, cpu_small;
-  unsigned cpu_skinny;
+  unsigned cpu_skinny, cpu_attention;
 } alias_rank;
 
 typedef struct backend_entry {
@@ -216,6 +228,9 @@ static int rank_for(int i, const char *alias, int shape_class,
   if (strcmp(alias, "cpu") == 0 && shape_class == XO_SHAPE_SKINNY &&
       prec != XO_PREC_ANY)
     return r->cpu_skinny >> prec & 1u ? 1 : r->cpu ? 100 + r->cpu : 0;
+  if (strcmp(alias, "cpu") == 0 && shape_class == XO_SHAPE_ATTENTION &&
+      prec != XO_PREC_ANY)
+    return r->cpu_attention >> prec & 1u ? 1 : r->cpu ? 100 + r->cpu : 0;
   if (strcmp(alias, "cpu") == 0)
     return shape_class == XO_SHAPE_SMALL && r->cpu
                ? (r->cpu_small ? r->cpu_small : 100 + r->cpu)

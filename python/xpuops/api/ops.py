@@ -80,6 +80,11 @@ def _check_accumulator(k, amag, bmag, what):
     _core.check_accumulator(int(k), int(amag), int(bmag), what)
 
 
+#: the shape class by which the "cpu" alias picks an attention's device
+#: (XO_SHAPE_ATTENTION: csrc/core/registry.c ranks per op and precision)
+ATTENTION_CLASS = 3
+
+
 def _setup(device, precision, *ops, shape_class=0):
     precision = (
         _default_precision(*ops) if precision is None else check_precision(precision)
@@ -665,7 +670,7 @@ def attention(
                 f"attention: {name} is a {t.precision} QTensor; a KV cache "
                 "is int8 (quantize(x, 'int8', axis=...))"
             )
-    dev, precision = _setup(device, precision, q, k, v)
+    dev, precision = _setup(device, precision, q, k, v, shape_class=ATTENTION_CLASS)
     for name, t in (("q", q), ("k", k), ("v", v)):
         if t.ndim != 4:
             raise ValueError(
