@@ -104,7 +104,16 @@ static void *xo_simd_alloc(size_t n) {
 #undef MRQ
 #undef MRV
 #undef NVV
-#include "simd_attention_decode.inc"
+#define DKV 0
+#define DSFX f32
+#include "simd_attention_decode16.inc"
+#undef DKV
+#undef DSFX
+#define DKV 1
+#define DSFX bf16w
+#include "simd_attention_decode16.inc"
+#undef DKV
+#undef DSFX
 #include "simd_attention_unvec.inc"
 #undef BF16DP
 #undef VW
@@ -149,6 +158,11 @@ static void *xo_simd_alloc(size_t n) {
 #undef MRQ
 #undef MRV
 #undef NVV
+#define DKV 2
+#define DSFX dp
+#include "simd_attention_decode16.inc"
+#undef DKV
+#undef DSFX
 #include "simd_attention_unvec.inc"
 #undef BF16DP
 #undef VW
@@ -174,7 +188,13 @@ static const attn_kernel
     k_bf16_w_avx512 = {prefill_float_avx512, 1,
                        "flash, bf16 widened to f32, FMA 12x32 tiles"},
     k_dec_avx2 = {decode_avx2, 0, "split-K decode, f32 FMA"},
-    k_dec_avx512 = {decode_avx512, 0, "split-K decode, f32 FMA"},
+    k_dec16_f32 = {decode16_avx512_f32, 0,
+                   "split-K decode, f32 FMA, 16-key transpose-reduce"},
+    k_dec16_bf16w = {decode16_avx512_bf16w, 0,
+                     "split-K decode, bf16 widened in registers, FMA, "
+                     "16-key transpose-reduce"},
+    k_dec16_dp = {decode16_avx512bf16_dp, 0,
+                  "split-K decode, bf16 vdpbf16ps, 16-key transpose-reduce"},
     k_s8_avx2 = {prefill_s8_avx2, 0,
                  "fused int8 v2, u8xs8 by vpmaddwd (exact), 4x16 tiles"},
     k_s8_avx512 = {prefill_s8_avx512, 0,
@@ -211,7 +231,15 @@ xo_status xo_simd_attention_plan(void *plan) {
       k = avx512 ? &k_s8_avx512 : &k_s8_avx2;
     }
   } else if (p->attn.lq <= XO_SIMD_DECODE_LQ) {
-    k = avx512 ? &k_dec_avx512 : &k_dec_avx2;
+    if (!avx512)
+      k = &k_dec_avx2;
+    else if (p->prec == XO_PREC_FP32)
+      k = &k_dec16_f32;
+    else if (xo_simd_has(XO_SIMD_AVX512_CORE_BF16)) {
+      k = &k_dec16_dp;
+      isa = XO_SIMD_AVX512_CORE_BF16;
+    } else
+      k = &k_dec16_bf16w;
   } else if (p->prec == XO_PREC_FP32) {
     k = avx512 ? &k_f32_avx512 : &k_f32_avx2;
   } else if (xo_simd_has(XO_SIMD_AVX512_CORE_BF16)) {
