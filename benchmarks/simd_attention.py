@@ -6,14 +6,19 @@ Fused attention B1 H32 L2048 D128 causal in fp32, bf16 and int8 on simd,
 onednn and torch SDPA (a peer when installed; skipped with a message when
 not), the int8 scheme's accuracy in dB against fp64 on N(0,1) inputs, and
 decode attention (Lq 1, Lk 8192, H 32, Hkv 8, D 128, bf16 KV) as a share of
-xo.bandwidth() measured in the same run. Kernel = the backend's own run
-(best repeat; for torch, the whole call); end-to-end = the whole call,
-operand copies and quantization included (median). Nothing here asserts a
-speed: the figures and the ratios are printed."""
+xo.bandwidth() measured in the same run, the same over a preallocated KV
+cache with kv_lengths (issue 14), and a sliding window (window 4096 at L
+8192, causal, B1 H2) on simd, onednn and torch SDPA (given the equivalent
+boolean mask). Kernel = the backend's own run (best repeat; for torch, the
+whole call); end-to-end = the whole call, operand copies and quantization
+included (median). Nothing here asserts a speed: the figures and the ratios
+are printed, with the load average (other work on the cores skews them;
+same-run ratios are what counts)."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 
@@ -50,6 +55,14 @@ def _sqnr_db(ref, y):
     return float("inf") if err == 0 else 10 * np.log10(np.sum(ref**2) / err)
 
 
+def _load() -> str:
+    """The 1-minute load average (other processes on the cores), or '?'."""
+    try:
+        return f"{os.getloadavg()[0]:.2f}"
+    except OSError:
+        return "?"
+
+
 def run(report=print, repeats=3, threads=2) -> dict:
     """Measure and report (one line per figure through ``report``); returns
     {(who, precision): ops per second} plus "decode_share" and "int8_db"."""
@@ -65,7 +78,7 @@ def run(report=print, repeats=3, threads=2) -> dict:
     q, k, v = (rng.standard_normal((b, h, seq, d)).astype(np.float32) for _ in "qkv")
     report(
         f"fused attention B{b} H{h} L{seq} D{d} causal, {threads} threads, "
-        f"{cpu_info().model}"
+        f"{cpu_info().model}; load average {_load()}"
     )
     report("| device | precision | kernel ms | end-to-end ms | throughput | note |")
     report("|---|---|---|---|---|---|")
@@ -156,7 +169,7 @@ def run(report=print, repeats=3, threads=2) -> dict:
         f"simd: kernel {kern * 1e3:.2f} ms = {kv_bytes / kern / 1e9:.1f} GB/s, "
         f"{100 * res['decode_share']:.0f}% of bandwidth (target >= 80%: {ok}); "
         f"end-to-end {e2e * 1e3:.2f} ms ({kv_bytes / e2e / 1e9:.1f} GB/s: the "
-        f"core copies q, k, v before the kernel); {xo.last_info()['impl']}"
+        f"core borrows bf16 q, k, v); {xo.last_info()['impl']}"
     )
     if torch is not None:
         tq, tk, tv = (
@@ -169,7 +182,137 @@ def run(report=print, repeats=3, threads=2) -> dict:
             f"{kv_bytes / kern / 1e9:.1f} GB/s, {100 * kv_bytes / kern / bw:.0f}% "
             "of bandwidth"
         )
+    decode_kv_lengths(report, res, torch, bw)
+    sliding_window(report, res, torch, repeats)
+    report(f"load average at the end: {_load()}")
     return res
+
+
+def decode_kv_lengths(report, res, torch, bw):
+    """Decode over a preallocated bf16 KV cache: B 2, Lk 8192 slots, the
+    batches filled to kv_lengths [8192, 3000]; the bytes are those of the
+    filled slots, which is all an ideal kernel reads."""
+    import ml_dtypes
+
+    rng = np.random.default_rng(1)
+    b, hq, hkv, lk, d = 2, 32, 8, 8192, 128
+    n = np.array([8192, 3000])
+    q = rng.standard_normal((b, hq, 1, d)).astype(ml_dtypes.bfloat16)
+    k, v = (
+        rng.standard_normal((b, hkv, lk, d)).astype(ml_dtypes.bfloat16) for _ in "kv"
+    )
+    need = 2 * hkv * int(n.sum()) * d * 2
+    report("")
+    report(
+        f"decode over a KV cache: B {b}, Lq 1, {lk} slots, kv_lengths "
+        f"{n.tolist()}, H {hq}, Hkv {hkv}, D {d}, bf16 ({need / 2**20:.0f} MiB "
+        f"filled); xo.bandwidth() {bw / 1e9:.1f} GB/s; load average {_load()}"
+    )
+    report(
+        "| device | kernel ms | end-to-end ms | GB/s of filled slots | share | note |"
+    )
+    report("|---|---|---|---|---|---|")
+    for dev in ("simd", "onednn"):
+        try:
+            kern, e2e = _timed(
+                lambda: xo.attention(
+                    q, k, v, kv_lengths=n, device=dev, precision="bf16"
+                ),
+                10,
+            )
+        except xo.UnsupportedError as e:
+            report(f"| {dev} | - | - | - | - | unsupported: {e} |")
+            continue
+        res["kvcache", dev] = need / kern
+        report(
+            f"| {dev} | {kern * 1e3:.2f} | {e2e * 1e3:.2f} | {need / kern / 1e9:.1f} |"
+            f" {100 * need / kern / bw:.0f}% | {xo.last_info()['impl']} |"
+        )
+    if torch is None:
+        report("| torch SDPA | - | - | - | - | torch not installed: peer skipped |")
+    else:
+        tq, tk, tv = (
+            torch.from_numpy(t.astype(np.float32)).bfloat16() for t in (q, k, v)
+        )
+        mask = torch.from_numpy(np.arange(lk)[None, :] < n[:, None])[:, None, None]
+        sdpa = torch.nn.functional.scaled_dot_product_attention
+        kern, _ = _timed(
+            lambda: sdpa(tq, tk, tv, attn_mask=mask, enable_gqa=True), 10, True
+        )
+        res["kvcache", "torch"] = need / kern
+        report(
+            f"| torch SDPA (peer) | {kern * 1e3:.2f} | {kern * 1e3:.2f} | "
+            f"{need / kern / 1e9:.1f} | {100 * need / kern / bw:.0f}% | bool mask "
+            f"[B, 1, 1, Lk], torch {torch.__version__} |"
+        )
+    for peer in ("onednn", "torch"):
+        if ("kvcache", "simd") in res and ("kvcache", peer) in res:
+            r = res["kvcache", "simd"] / res["kvcache", peer]
+            report(f"simd / {peer}, decode over a KV cache: {r:.2f}x")
+
+
+def sliding_window(report, res, torch, repeats):
+    """Causal attention with window (4096, 0) at L 8192, B1 H2 D128, bf16:
+    simd computes the band only; the throughput counts the visible pairs."""
+    import ml_dtypes
+
+    rng = np.random.default_rng(2)
+    b, h, seq, d, left = 1, 2, 8192, 128, 4096
+    q, k, v = (
+        rng.standard_normal((b, h, seq, d)).astype(ml_dtypes.bfloat16) for _ in "qkv"
+    )
+    report("")
+    report(
+        f"sliding window: B{b} H{h} L{seq} D{d}, causal, window ({left}, 0), "
+        f"bf16; load average {_load()}"
+    )
+    report("| device | kernel ms | end-to-end ms | throughput (visible pairs) | note |")
+    report("|---|---|---|---|---|")
+    ops = None
+    for dev in ("simd", "onednn"):
+        try:
+            kern, e2e = _timed(
+                lambda: xo.attention(
+                    q,
+                    k,
+                    v,
+                    causal=True,
+                    window=(left, 0),
+                    device=dev,
+                    precision="bf16",
+                ),
+                repeats,
+            )
+        except xo.UnsupportedError as e:
+            report(f"| {dev} | - | - | - | unsupported: {e} |")
+            continue
+        ops = xo.last_info()["ops"]
+        res["window", dev] = ops / kern
+        report(
+            f"| {dev} | {kern * 1e3:.1f} | {e2e * 1e3:.1f} | "
+            f"{xo.Throughput(ops / kern, 'bf16')} | {xo.last_info()['impl']} |"
+        )
+    if torch is None:
+        report("| torch SDPA | - | - | - | torch not installed: peer skipped |")
+    elif ops is not None:
+        tq, tk, tv = (
+            torch.from_numpy(t.astype(np.float32)).bfloat16() for t in (q, k, v)
+        )
+        i = np.arange(seq)[:, None]
+        j = np.arange(seq)[None, :]
+        mask = torch.from_numpy((j <= i) & (j >= i - left))
+        sdpa = torch.nn.functional.scaled_dot_product_attention
+        kern, _ = _timed(lambda: sdpa(tq, tk, tv, attn_mask=mask), repeats, True)
+        res["window", "torch"] = ops / kern
+        report(
+            f"| torch SDPA (peer) | {kern * 1e3:.1f} | {kern * 1e3:.1f} | "
+            f"{xo.Throughput(ops / kern, 'bf16')} | bool mask [L, L], "
+            f"torch {torch.__version__} |"
+        )
+    for peer in ("onednn", "torch"):
+        if ("window", "simd") in res and ("window", peer) in res:
+            r = res["window", "simd"] / res["window", peer]
+            report(f"simd / {peer}, sliding window: {r:.2f}x")
 
 
 def main():

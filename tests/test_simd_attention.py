@@ -3,8 +3,12 @@ fp32 and bf16 held to the attention bounds against fp64 and the rounded twin,
 int8 (scheme v2) bit for bit equal to ref and to tests/twin.py, over GQA,
 the bottom-right causal mask with Lq < Lk and Lq > Lk (rows that see no key
 give 0), every head size the kernels are tuned for plus odd ones, and the
-split-K decode kernel (Lq <= 16). Every ISA level this CPU has runs in a
-fresh process under XPUOPS_MAX_ISA (tests/subproc.py)."""
+split-K decode kernel (Lq <= 16); issue 14's arguments (windows, masks,
+softcap, kv_lengths, Dv != D, an int8 KV cache) at sizes where the prefill
+kernels' row blocks and key panels span several tiles (tests/
+test_attention_args.py has the small cross-device cases). Every ISA level
+this CPU has runs in a fresh process under XPUOPS_MAX_ISA
+(tests/subproc.py)."""
 
 from __future__ import annotations
 
@@ -75,6 +79,100 @@ def test_attention(name, precision):
         assert np.all(np.any(y[:, :, lq - lk :] != 0, axis=-1))
 
 
+def _args_case(name, seed=0):
+    """(q, k, v, causal, kwargs) of one argument case, prefill-sized (Lq
+    beyond the decode kernel, several row blocks and key panels) or decode"""
+    rng = np.random.default_rng(seed)
+    b, h, hkv, lq, lk, d, dv = 2, 4, 2, 70, 150, 24, 24
+    causal, kw = False, {}
+    if name == "window-band":  # each block of rows visits its band only
+        lq = lk = 200
+        causal, kw = True, {"window": (37, 0)}
+    elif name == "window-two-sided-top-left":
+        causal, kw = "top-left", {"window": (20, 45)}
+    elif name == "kv_lengths":
+        b = 3
+        kw = {"kv_lengths": np.array([150, 0, 61])}
+    elif name == "mask-float-bcast-softcap":
+        m = rng.standard_normal((1, h, 1, lk)).astype(np.float32)
+        m[..., 5::7] = -np.inf
+        causal, kw = True, {"mask": m, "softcap": 2.5}
+    elif name == "mask-bool-rows-unseen":
+        m = rng.random((b, 1, lq, lk)) < 0.3
+        m[:, :, 10:14] = False  # rows that see no key
+        kw = {"mask": m}
+    elif name == "dv-wide":
+        d, dv = 40, 72
+    elif name == "decode-window-mask":
+        lq, lk, d, dv = 3, 700, 64, 48
+        m = rng.random((b, h, lq, lk)) < 0.9
+        causal, kw = True, {"window": (300, 0), "mask": m, "softcap": 5.0}
+    elif name == "decode-kv_lengths":
+        lq, lk, d = 1, 900, 128
+        kw = {"kv_lengths": np.array([900, 333])}
+    else:
+        raise AssertionError(name)
+
+    def normal(*shape):
+        return rng.standard_normal(shape).astype(np.float32)
+
+    return (
+        normal(b, h, lq, d),
+        normal(b, hkv, lk, d),
+        normal(b, hkv, lk, dv),
+        causal,
+        kw,
+    )
+
+
+ARG_CASES = [
+    "window-band",
+    "window-two-sided-top-left",
+    "kv_lengths",
+    "mask-float-bcast-softcap",
+    "mask-bool-rows-unseen",
+    "dv-wide",
+    "decode-window-mask",
+    "decode-kv_lengths",
+]
+
+
+@pytest.mark.parametrize("precision", PRECISIONS)
+@pytest.mark.parametrize("name", ARG_CASES)
+def test_arguments(name, precision):
+    q, k, v, causal, kw = _args_case(name)
+    y = xo.attention(q, k, v, causal=causal, device="simd", precision=precision, **kw)
+    assert y.shape == q.shape[:3] + (v.shape[3],)
+    check_attention("simd", precision, q, k, v, causal, y, **kw)
+    if precision == "int8":
+        ref = xo.attention(q, k, v, causal=causal, device="ref", precision="int8", **kw)
+        np.testing.assert_array_equal(y, ref)
+    full = y.shape[:3] + (k.shape[2],)
+    shape = (q.shape[0], q.shape[2], k.shape[2])
+    vis = twin.visibility(shape, causal, kw.get("window"), kw.get("kv_lengths"))
+    vis = np.broadcast_to(vis, full)
+    if "mask" in kw:
+        m = np.asarray(kw["mask"])
+        vis = vis & np.broadcast_to(m if m.dtype == bool else m != -np.inf, full)
+    # rows that see no key give exactly 0, the others do not
+    unseen = ~vis.any(axis=-1)
+    assert not np.any(y[unseen])
+    assert np.all(np.any(y[~unseen] != 0, axis=-1))
+
+
+@pytest.mark.parametrize("name", ["kv_lengths", "decode-kv_lengths"])
+def test_int8_kv_cache(name):
+    """int8 QTensor K (per key) and V (per channel): the cache's scales, K
+    not centred; ref's bits, on the prefill and the decode shapes."""
+    q, k, v, causal, kw = _args_case(name, seed=1)
+    kq = xo.quantize(k, "int8", axis=2)
+    vq = xo.quantize(v, "int8", axis=3)
+    y = xo.attention(q, kq, vq, causal=causal, device="simd", **kw)
+    check_attention("simd", "int8", q, kq, vq, causal, y, **kw)
+    ref = xo.attention(q, kq, vq, causal=causal, device="ref", **kw)
+    np.testing.assert_array_equal(y, ref)
+
+
 def test_int8_matches_twin_scores():
     """int8 with peaky scores (q x 3, DESIGN's second accuracy case): still
     the twin's bits, many P̃ at 0 and 255."""
@@ -138,6 +236,18 @@ for name in ("gqa", "causal-lq>lk", "d80", "d13-odd", "decode-lq4-causal"):
         check_attention("simd", prec, q, k, v, causal, y)
         if prec == "int8":
             r = xo.attention(q, k, v, causal=causal, device="ref", precision=prec)
+            np.testing.assert_array_equal(y, r)
+for name in ("window-band", "mask-float-bcast-softcap", "dv-wide",
+             "decode-window-mask"):
+    q, k, v, causal, kw = t._args_case(name)
+    for prec in t.PRECISIONS:
+        y = xo.attention(q, k, v, causal=causal, device="simd", precision=prec,
+                         **kw)
+        out["impl"].append(xo.last_info()["impl"])
+        check_attention("simd", prec, q, k, v, causal, y, **kw)
+        if prec == "int8":
+            r = xo.attention(q, k, v, causal=causal, device="ref",
+                             precision=prec, **kw)
             np.testing.assert_array_equal(y, r)
 print(json.dumps(out))
 """

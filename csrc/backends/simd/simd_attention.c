@@ -11,22 +11,35 @@
  * sees and the kv-head map are semantics.h's. */
 #include "simd_attention.h"
 
-#include <immintrin.h>
 #include <math.h>
-#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+#ifdef _OPENMP
+#include <omp.h>
+#else /* no OpenMP (Apple clang): the pragmas are ignored, one thread */
+static inline int omp_get_thread_num(void) {
+  return 0;
+}
+#endif
+
 /* What a kernel reads: the problem and the run's buffers (xo_args). */
 typedef struct attn_ctx {
   const xo_attn_desc *a;
-  const void *q, *k, *v;     /* f32, bf16 bits, or s8 */
+  const xo_problem *p;   /* for xo_attn_row_get */
+  const xo_args *args;   /* kv_lengths, mask */
+  int slow;              /* a mask or softcap: scores pass the core's rules */
+  const void *q, *k, *v; /* f32, bf16 bits, or s8 */
   const float *sq, *sk, *sv; /* int8: the scheme's scales */
   float *out;                /* [b, h, lq, d] f32 */
   int bf16;                  /* decode: operands are bf16 bits */
   int nt;                    /* threads */
 } attn_ctx;
+
+#define XO_SIMD_LOG2E 1.44269504f
 
 static inline size_t xo_simd_round64(size_t n) {
   return (n + 63) / 64 * 64;
@@ -91,7 +104,16 @@ static void *xo_simd_alloc(size_t n) {
 #undef MRQ
 #undef MRV
 #undef NVV
-#include "simd_attention_decode.inc"
+#define DKV 0
+#define DSFX f32
+#include "simd_attention_decode16.inc"
+#undef DKV
+#undef DSFX
+#define DKV 1
+#define DSFX bf16w
+#include "simd_attention_decode16.inc"
+#undef DKV
+#undef DSFX
 #include "simd_attention_unvec.inc"
 #undef BF16DP
 #undef VW
@@ -136,6 +158,11 @@ static void *xo_simd_alloc(size_t n) {
 #undef MRQ
 #undef MRV
 #undef NVV
+#define DKV 2
+#define DSFX dp
+#include "simd_attention_decode16.inc"
+#undef DKV
+#undef DSFX
 #include "simd_attention_unvec.inc"
 #undef BF16DP
 #undef VW
@@ -161,7 +188,13 @@ static const attn_kernel
     k_bf16_w_avx512 = {prefill_float_avx512, 1,
                        "flash, bf16 widened to f32, FMA 12x32 tiles"},
     k_dec_avx2 = {decode_avx2, 0, "split-K decode, f32 FMA"},
-    k_dec_avx512 = {decode_avx512, 0, "split-K decode, f32 FMA"},
+    k_dec16_f32 = {decode16_avx512_f32, 0,
+                   "split-K decode, f32 FMA, 16-key transpose-reduce"},
+    k_dec16_bf16w = {decode16_avx512_bf16w, 0,
+                     "split-K decode, bf16 widened in registers, FMA, "
+                     "16-key transpose-reduce"},
+    k_dec16_dp = {decode16_avx512bf16_dp, 0,
+                  "split-K decode, bf16 vdpbf16ps, 16-key transpose-reduce"},
     k_s8_avx2 = {prefill_s8_avx2, 0,
                  "fused int8 v2, u8xs8 by vpmaddwd (exact), 4x16 tiles"},
     k_s8_avx512 = {prefill_s8_avx512, 0,
@@ -171,32 +204,14 @@ static const attn_kernel
 
 xo_status xo_simd_attention_supports(int index, const xo_problem *p) {
   (void)index;
-  const xo_attn_desc *a = &p->attn;
   if (p->prec != XO_PREC_FP32 && p->prec != XO_PREC_BF16 &&
       p->prec != XO_PREC_INT8)
     return xo_fail(XO_ERR_UNSUPPORTED,
                    "simd: attention runs fp32, bf16 and int8, not %s",
                    xo_precision_name((xo_precision)p->prec));
-  /* Every field of the problem this file reads, copied: anything else set
-   * (masks, windows, softcap, kv_lengths as they arrive in xo_attn_desc)
-   * makes the copy differ, and is refused until the kernels handle it. */
-  xo_attn_desc known;
-  memset(&known, 0, sizeof known);
-  known.b = a->b;
-  known.h = a->h;
-  known.hkv = a->hkv;
-  known.lq = a->lq;
-  known.lk = a->lk;
-  known.d = a->d;
-  known.scale = a->scale;
-  known.causal = a->causal;
-  known.dv = a->d; /* v's head size equal to q's */
-  if (memcmp(&known, a, sizeof known) != 0 || (a->causal & ~(int64_t)1))
-    return xo_fail(XO_ERR_UNSUPPORTED,
-                   "simd: attention handles B, H, Hkv, Lq, Lk, D = Dv, scale "
-                   "and the bottom-right causal mask only; this problem sets "
-                   "more (a mask, window, softcap, kv_lengths, Dv != D, "
-                   "top-left causal or a quantized KV cache)");
+  /* every argument of issue 14 (causal alignments, window, kv_lengths,
+   * mask, softcap, Dv, an int8 KV cache) runs: each row's keys and scores
+   * come from the core's rules (semantics.h) */
   if (p->out_dtype != XO_DTYPE_F32)
     return xo_fail(XO_ERR_UNSUPPORTED, "simd: attention returns f32 only");
   return XO_OK;
@@ -216,7 +231,15 @@ xo_status xo_simd_attention_plan(void *plan) {
       k = avx512 ? &k_s8_avx512 : &k_s8_avx2;
     }
   } else if (p->attn.lq <= XO_SIMD_DECODE_LQ) {
-    k = avx512 ? &k_dec_avx512 : &k_dec_avx2;
+    if (!avx512)
+      k = &k_dec_avx2;
+    else if (p->prec == XO_PREC_FP32)
+      k = &k_dec16_f32;
+    else if (xo_simd_has(XO_SIMD_AVX512_CORE_BF16)) {
+      k = &k_dec16_dp;
+      isa = XO_SIMD_AVX512_CORE_BF16;
+    } else
+      k = &k_dec16_bf16w;
   } else if (p->prec == XO_PREC_FP32) {
     k = avx512 ? &k_f32_avx512 : &k_f32_avx2;
   } else if (xo_simd_has(XO_SIMD_AVX512_CORE_BF16)) {
@@ -240,6 +263,9 @@ xo_status xo_simd_attention_run(void *plan, const xo_args *args,
   const xo_attn_desc *a = &p->attn;
   (void)stats; /* the core's wall clock is the kernel time */
   attn_ctx cx = {.a = a,
+                 .p = p,
+                 .args = args,
+                 .slow = a->mask != 0 || a->softcap > 0,
                  .q = args->in[0],
                  .k = args->in[1],
                  .v = args->in[2],
@@ -254,12 +280,13 @@ xo_status xo_simd_attention_run(void *plan, const xo_args *args,
   if (!k->widen) return k->fn(&cx);
   /* bf16 without vdpbf16ps: the operands widened to f32 once (exact) */
   int64_t nq = a->b * a->h * a->lq * a->d, nk = a->b * a->hkv * a->lk * a->d;
+  int64_t nv = a->b * a->hkv * a->lk * a->dv;
   float *w = NULL;
-  xo_status st = xo_alloc(nq + 2 * nk, sizeof(float), (void **)&w);
+  xo_status st = xo_alloc(nq + nk + nv, sizeof(float), (void **)&w);
   if (st != XO_OK) return st;
   xo_decode_f32(XO_DTYPE_BF16, args->in[0], nq, w);
   xo_decode_f32(XO_DTYPE_BF16, args->in[1], nk, w + nq);
-  xo_decode_f32(XO_DTYPE_BF16, args->in[2], nk, w + nq + nk);
+  xo_decode_f32(XO_DTYPE_BF16, args->in[2], nv, w + nq + nk);
   cx.q = w;
   cx.k = w + nq;
   cx.v = w + nq + nk;
@@ -268,3 +295,26 @@ xo_status xo_simd_attention_run(void *plan, const xo_args *args,
   free(w);
   return st;
 }
+
+#else /* not x86-64: the kernels are x86 intrinsics */
+
+xo_status xo_simd_attention_supports(int index, const xo_problem *p) {
+  (void)index;
+  (void)p;
+  return xo_fail(XO_ERR_UNSUPPORTED, "simd: attention kernels are x86-64 only");
+}
+
+xo_status xo_simd_attention_plan(void *plan) {
+  (void)plan;
+  return xo_fail(XO_ERR_UNSUPPORTED, "simd: attention kernels are x86-64 only");
+}
+
+xo_status xo_simd_attention_run(void *plan, const xo_args *args,
+                                xo_run_stats *stats) {
+  (void)plan;
+  (void)args;
+  (void)stats;
+  return xo_fail(XO_ERR_UNSUPPORTED, "simd: attention kernels are x86-64 only");
+}
+
+#endif
