@@ -6,8 +6,9 @@
  * tuned: the libraries stay the choice for large GEMMs).
  *
  * Integers: vpdpbusd multiplies u8 by s8, so each operand is stored in a
- * form that fits (int8: activations + 128 as u8, weights s8 or u8 - 128;
- * int4: weights as unsigned nibbles, activations s8 or u8 - 128), and the
+ * form that fits (int8: activations as the core hands them when they have
+ * zero points (u8), else + 128 as u8, weights s8 as handed; int4: the s4
+ * weights + 8 as unsigned nibbles, activations s8, or u8 - 128), and the
  * true accumulator follows from the identity
  *   sum (x - ca)(y - cw) = sum x y - ca sum y - cw sum x + L ca cw
  * where x, y are the stored forms, ca, cw the offsets plus zero points and
@@ -164,7 +165,7 @@ static void repack_panel(const xo_problem *p, const mm_state *s,
   int64_t nc = n - j0 < NC ? n - j0 : NC;
   uint8_t *dst = w->panels + (b * s->npanels + pn) * s->panel_bytes;
   memset(dst, 0, (size_t)s->panel_bytes);
-  int int4 = p->prec == XO_PREC_INT4, asym = p->b_asym;
+  int int4 = p->prec == XO_PREC_INT4;
   for (int64_t g = 0; g < s->ngroups; g++) {
     int32_t *cs = w->colsum + (b * s->ngroups + g) * np64 + j0;
     for (int64_t c = 0; c < nc; c++) cs[c] = 0;
@@ -174,8 +175,7 @@ static void repack_panel(const xo_problem *p, const mm_state *s,
       uint8_t *d = dst + (g * nsg + step) * NC * 4 + (i & 3);
       if (!int4) {
         for (int64_t c = 0; c < nc; c++) {
-          int v = asym ? (int)((const uint8_t *)src)[row + c] - 128
-                       : (int)((const int8_t *)src)[row + c];
+          int v = ((const int8_t *)src)[row + c];
           d[c * 4] = (uint8_t)(int8_t)v;
           cs[c] += v;
         }
@@ -185,7 +185,7 @@ static void repack_panel(const xo_problem *p, const mm_state *s,
         for (int64_t c = 0; c < nc; c++) {
           int64_t e = row + c;
           int nib = (u[e >> 1] >> ((e & 1) * 4)) & 0x0F;
-          int v = asym ? nib : nib ^ 8; /* symmetric: w + 8 */
+          int v = nib ^ 8; /* s4 w as the unsigned w + 8 */
           d[c * 4] |= (uint8_t)(v << shift);
           cs[c] += v;
         }
@@ -226,7 +226,7 @@ static xo_status wprep_build(const xo_problem *p, const mm_state *s,
         zw = zp[p->b_granularity == XO_Q_TENSOR ? 0
                 : p->b_granularity == XO_Q_AXIS ? j
                                                 : g * p->mm.n + j];
-      int32_t off = int4 ? (p->b_asym ? 0 : 8) : (p->b_asym ? -128 : 0);
+      int32_t off = int4 ? 8 : 0; /* the nibbles' + 8 */
       w->cw[g * np64 + j] = j < p->mm.n ? zw + off : 0;
     }
   *out = w;
