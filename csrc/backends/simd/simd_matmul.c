@@ -17,9 +17,10 @@
  * modulo 2^32, and the true value fits s32 (the core checks K), so the
  * result is bit-identical to ref's. Float results then follow
  * xo_dequant_rows exactly: f32(acc) * (sa * sb), group sums in order. */
+/* x86-64 only: elsewhere the backend says so at init (simd.c) */
+#if defined(__x86_64__)
 #include "simd_matmul.h"
 
-#include <omp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -213,6 +214,7 @@ static xo_status wprep_build(const xo_problem *p, const mm_state *s,
              (size_t)((bb + 1) * s->ngroups * np64) * sizeof(int32_t);
   int64_t items = bb * s->npanels;
   int nt = xo_get_num_threads();
+  (void)nt; /* without OpenMP: the calling thread alone */
 #pragma omp parallel for num_threads(nt) schedule(static) if (items > 1)
   for (int64_t it = 0; it < items; it++)
     repack_panel(p, s, args->in[1], it / s->npanels, it % s->npanels, w);
@@ -413,6 +415,7 @@ static xo_status run_int(const xo_simd_plan *sp, const mm_state *s,
   int64_t nsg = s->gp / s->kstep;
   int nt = threads_for(s->npanels,
                        (double)d->batch * (double)d->m * (double)n * d->k);
+  (void)nt; /* without OpenMP: the calling thread alone */
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
     int32_t acc[MC * NC] __attribute__((aligned(64)));
@@ -503,6 +506,7 @@ static xo_status run_float(const xo_simd_plan *sp, const mm_state *s,
   int64_t n = d->n, k = d->k, full = n / NC;
   int nt = threads_for(full > 0 ? full : 1,
                        (double)d->batch * (double)d->m * (double)n * k);
+  (void)nt; /* without OpenMP: the calling thread alone */
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
     float acc[MC * NC] __attribute__((aligned(64)));
@@ -582,3 +586,5 @@ xo_status xo_simd_matmul_run(void *plan, const xo_args *args,
   }
   return st;
 }
+
+#endif /* __x86_64__ */

@@ -1,6 +1,8 @@
 /* simd_mm_avx2.c - the matmul kernels of AVX2 + FMA (simd_matmul_kern.inc
  * for 256-bit vectors): integers by exact vpmaddwd emulation of vpdpbusd,
  * bf16 widened to f32. */
+/* x86-64 only: elsewhere the backend says so at init (simd.c) */
+#if defined(__x86_64__)
 #define KNAME(x) x##_avx2
 #define TGT __attribute__((target("avx2,fma,f16c")))
 #define VW 256
@@ -20,3 +22,5 @@ const xo_simd_mm_kernels xo_simd_mm_avx2 = {
     .bf16 = bf16_avx2,
     .rows = rows_avx2,
 };
+
+#endif /* __x86_64__ */
