@@ -137,6 +137,7 @@ static int initialised[NBACKENDS];
  * is: the OS reclaims it. */
 static void registry_fini(void) {
   if (xo_cache_close() != 0) return;
+  xo_prep_cache_clear();
   for (int i = NBACKENDS - 1; i >= 0; i--)
     if (initialised[i] && kBackends[i].impl->fini) kBackends[i].impl->fini();
 }
