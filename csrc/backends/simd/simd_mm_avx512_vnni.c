@@ -21,6 +21,8 @@ const xo_simd_mm_kernels xo_simd_mm_avx512_vnni = {
     .int_native = 1,
     .i8 = i8_avx512_vnni,
     .i4 = i4_avx512_vnni,
+    .i8d = i8d_avx512_vnni,
+    .i4d = i4d_avx512_vnni,
 };
 
 #endif /* __x86_64__ */
