@@ -5,6 +5,7 @@ quantized outputs (QLinearMatMul, QLinearConv), Gemm's bias, QuantizeLinear
 / DequantizeLinear with given scales, QTensor.from_int, conv1d, and the
 errors bad input gets."""
 
+import matrix
 import numpy as np
 import pytest
 import twin
@@ -18,33 +19,49 @@ ALL = FLOAT + INTEGER
 REFUSES_ZP = {"openvino"}
 
 
-def _one_per_backend(precision):
-    """The available devices that declare precision, one per backend (the
-    npusim profiles all run the same pipeline)."""
+def _one_per_backend(precision, op):
+    """The available devices that declare precision and run op
+    (tests/matrix.py OPS), one per backend (the npusim profiles all run the
+    same pipeline)."""
     seen, out = set(), []
     for d in xo.devices():
-        if d.available and precision in d.precisions and d.backend not in seen:
+        if (
+            d.available
+            and precision in d.precisions
+            and matrix.runs(d.backend, op)
+            and d.backend not in seen
+        ):
             seen.add(d.backend)
             out.append(d)
     return out
 
 
-INT_DEVICES = [
-    pytest.param(d.name, p, id=f"{d.name}-{p}")
-    for p in INTEGER
-    for d in _one_per_backend(p)
-    if d.backend not in REFUSES_ZP
-]
+def _int_devices(op):
+    return [
+        pytest.param(d.name, p, id=f"{d.name}-{p}")
+        for p in INTEGER
+        for d in _one_per_backend(p, op)
+        if d.backend not in REFUSES_ZP
+    ]
+
+
+def _float_devices(op):
+    return [
+        pytest.param(d.name, p, id=f"{d.name}-{p}")
+        for p in ALL
+        for d in _one_per_backend(p, op)
+    ]
+
+
+INT_DEVICES = _int_devices("matmul")
+INT_CONV_DEVICES = _int_devices("conv2d")
 REFUSING = [
     pytest.param(d.name, id=d.name)
-    for d in _one_per_backend("int8")
+    for d in _one_per_backend("int8", "conv2d")
     if d.backend in REFUSES_ZP
 ]
-FLOAT_DEVICES = [
-    pytest.param(d.name, p, id=f"{d.name}-{p}")
-    for p in ALL
-    for d in _one_per_backend(p)
-]
+FLOAT_DEVICES = _float_devices("matmul")
+FLOAT_CONV_DEVICES = _float_devices("conv2d")
 
 
 def _asym_act(rng, shape, unsigned=True):
@@ -105,7 +122,7 @@ def test_matmul_integer(device, precision, axis, unsigned, rng):
         np.testing.assert_array_equal(y, expect)
 
 
-@pytest.mark.parametrize("device,precision", INT_DEVICES)
+@pytest.mark.parametrize("device,precision", INT_CONV_DEVICES)
 @pytest.mark.parametrize(
     "case",
     [
@@ -255,7 +272,7 @@ def test_qlinear_matmul(device, precision, zp, rng):
         np.testing.assert_array_equal(q, want)
 
 
-@pytest.mark.parametrize("device,precision", INT_DEVICES)
+@pytest.mark.parametrize("device,precision", INT_CONV_DEVICES)
 def test_qlinear_conv(device, precision, rng):
     x = _asym_act(rng, (2, 4, 7, 7))
     w = _asym_w(rng, (5, 4, 3, 3), 0, precision)
@@ -292,7 +309,7 @@ def test_qlinear_ties_and_saturation(device, precision, rng):
 def test_npusim_lsb_bound_over_many_draws(rng):
     """npusim's fixed-point requantization stays within 1 LSB of the core's
     float rule while sa * sb / out_scale <= 1 (checked: > 0.5 here)."""
-    dev = _one_per_backend("int8")
+    dev = _one_per_backend("int8", "matmul")
     dev = [d.name for d in dev if d.backend == "npusim"]
     if not dev:
         pytest.skip("npusim is not available")
@@ -383,7 +400,7 @@ def test_from_int_keeps_minus_128():
 # ---- conv1d ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("device,precision", FLOAT_DEVICES)
+@pytest.mark.parametrize("device,precision", FLOAT_CONV_DEVICES)
 def test_conv1d_is_conv2d_with_h1(device, precision, rng):
     x = rng.standard_normal((2, 4, 19)).astype(np.float32)
     w = rng.standard_normal((6, 2, 3)).astype(np.float32)

@@ -195,10 +195,12 @@ def test_float_weights_are_never_cached():
 
 
 def test_impl_names_the_kernel_and_level():
-    a = np.ones((1, 64), np.float32)
+    a = np.ones((8, 64), np.float32)
     xo.matmul(a, a.T.copy(), device="simd", precision="int8")
     impl = xo.last_info()["impl"]
     assert impl.startswith("simd:matmul_int8 (") and "64 tiles" in impl
+    xo.matmul(a[:1], a.T.copy(), device="simd", precision="int8")  # decode
+    assert "whole panels streamed" in xo.last_info()["impl"]
 
 
 _LEVEL_SCRIPT = """
@@ -208,16 +210,20 @@ out = {}
 d = next(d for d in xo.devices() if d.name == "simd")
 out["full_name"] = d.full_name
 out["precisions"] = d.precisions
-qa = xo.quantize(rng.standard_normal((5, 192)) + 0.5, symmetric=False)
+act = rng.standard_normal((5, 192)) + 0.5
 for prec, kw in [("int8", {}), ("int4", {"group_size": 32})]:
     qb = xo.quantize(rng.standard_normal((192, 70)), prec, axis=1, **kw)
     qbz = xo.quantize(rng.standard_normal((192, 70)) + 1, prec, axis=1,
                       symmetric=False, **kw)
     ok = True
     for b in (qb, qbz):
-        y = xo.matmul(qa, b, device="simd")
-        impl = xo.last_info()["impl"]
-        ok &= bool(np.array_equal(y, xo.matmul(qa, b, device="ref")))
+        # 1 and 2 rows: whole panels (decode) at every level; 5: tiles
+        for rows in (1, 2, 3, 5):
+            for sym in (True, False):
+                a = xo.quantize(act[:rows], symmetric=sym)
+                y = xo.matmul(a, b, device="simd")
+                impl = xo.last_info()["impl"]
+                ok &= bool(np.array_equal(y, xo.matmul(a, b, device="ref")))
     out[prec] = [ok, impl]
 b = rng.standard_normal((150, 130)).astype(np.float32)
 for prec in ("fp32", "bf16"):

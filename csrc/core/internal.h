@@ -413,6 +413,9 @@ typedef struct xo_prepared {
   int64_t group_size;
   int32_t qmag;  /* largest |q - zero_point| the values can have */
   int64_t bytes; /* size of data */
+  /* non-NULL: the buffers belong to this entry of the prepared-weights
+   * cache (prep_cache.c), which xo_prepared_free releases instead */
+  void *cached;
 } xo_prepared;
 
 /* Bring op into the operand format of prec. For int precisions a float
@@ -427,6 +430,23 @@ xo_status xo_prepare(const xo_operand *op, xo_precision prec,
                      const xo_qspec *def, int pack4, const char *name,
                      xo_prepared *out);
 void xo_prepared_free(xo_prepared *p);
+
+/* The prepared-weights cache (core/prep_cache.c): xo_prepare keeps the
+ * prepared form of quantized weights (pack4) whose operand has a cache
+ * token, keyed by the token, precision and view, so that an immutable
+ * QTensor is converted once. Bounded by XPUOPS_PREPARED_CACHE_MB (else a
+ * quarter of memory; 0: off), least recently used entries not in use
+ * evicted first. */
+/* 1 and *out filled (sharing the entry's buffers) on a hit, else 0. */
+int xo_prep_cache_get(const xo_operand *op, xo_precision prec,
+                      xo_prepared *out);
+/* Hand p's buffers to the cache when they fit (p->cached then set, p
+ * still usable); otherwise p stays the caller's. */
+void xo_prep_cache_put(const xo_operand *op, xo_precision prec, xo_prepared *p);
+/* Drop one use of an entry (xo_prepared_free does it). */
+void xo_prep_cache_release(void *entry);
+/* Free every entry not in use (at process exit). */
+void xo_prep_cache_clear(void);
 /* The largest |q - zero_point| op's values can have in prec: fixed by its
  * quantization spec (def when op is float and quantized by the core), not
  * by the data, so limits are checked before anything is converted. */

@@ -37,12 +37,17 @@
 /* cpu_skinny: the precisions (bit 1 << xo_precision) a backend is ranked
  * first in for skinny matmuls (XO_SHAPE_SKINNY, M <= 32): where it measured
  * fastest. simd, benchmarks/simd.py (one run), cold weights, 2 threads, AMD
- * EPYC Zen 4, a machine shared with other jobs (best kernel of 10):
- *   int8 1x8192x8192: simd 4.3 ms, onednn 20.1 (openvino:CPU 2.8 ms, 6.3
- *     in another run: not ranked, its integer results are not exact)
- *   int4 1x8192x8192 group 128: simd 3.8 ms, onednn 16.4
- *   bf16 1x8192x8192: simd 6.9 ms, onednn 23.4
- *   fp32 1x8192x8192: openblas 11.1 ms, simd 16.1, onednn 40.0: not simd.
+ * EPYC Zen 4, a machine shared with other jobs (load average 2.3-2.5;
+ * decode: best kernel over 8 rounds of 3 with the devices taking turns;
+ * float: best of 10):
+ *   int8 1x8192x8192: simd 2.51 ms, onednn 19.5 (openvino:CPU 3.20 ms:
+ *     not ranked, its integer results are not exact)
+ *   int4 1x8192x8192 group 128: simd 1.24 ms, onednn 9.79
+ *   bf16 1x8192x8192: simd 9.56 ms, onednn 26.9
+ *   fp32 1x8192x8192: openblas 11.1 ms, simd 14.9, onednn 67.1: not simd.
+ * Up the class, another run (load 2.1): M = 8 and 32 x 8192 x 8192, int8
+ * simd 3.2 / 9.1 ms, onednn 11.4 / 15.3; int4 simd 3.7 / 9.1, onednn
+ * 9.7 / 17.0.
  * Unranked there: after it, in the cpu order. */
 /* cpu_attention: the precisions a backend is ranked first in for attention
  * (XO_SHAPE_ATTENTION). simd, benchmarks/simd_attention.py (one run), B1
@@ -149,6 +154,7 @@ static int initialised[NBACKENDS];
  * is: the OS reclaims it. */
 static void registry_fini(void) {
   if (xo_cache_close() != 0) return;
+  xo_prep_cache_clear();
   for (int i = NBACKENDS - 1; i >= 0; i--)
     if (initialised[i] && kBackends[i].impl->fini) kBackends[i].impl->fini();
 }

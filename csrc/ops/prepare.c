@@ -10,6 +10,11 @@
 
 void xo_prepared_free(xo_prepared *p) {
   if (p == NULL) return;
+  if (p->cached != NULL) { /* the cache's buffers */
+    xo_prep_cache_release(p->cached);
+    memset(p, 0, sizeof *p);
+    return;
+  }
   free(p->data);
   free(p->scale);
   free(p->zero_point);
@@ -235,7 +240,11 @@ static xo_status prepare(const xo_operand *op, xo_precision prec,
 xo_status xo_prepare(const xo_operand *op, xo_precision prec,
                      const xo_qspec *def, int pack4, const char *name,
                      xo_prepared *out) {
+  /* quantized weights under a token: prepared once (core/prep_cache.c) */
+  int cacheable = pack4 && op->q != NULL && op->cache_token != 0;
+  if (cacheable && xo_prep_cache_get(op, prec, out)) return XO_OK;
   xo_status st = prepare(op, prec, def, pack4, name, out);
+  if (st == XO_OK && cacheable) xo_prep_cache_put(op, prec, out);
   if (st == XO_ERR_NO_MEMORY) { /* say which operand could not be copied */
     char msg[256];
     snprintf(msg, sizeof msg, "%s", xo_last_error());

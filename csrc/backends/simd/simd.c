@@ -2,7 +2,6 @@
  * cap. The kernels are in simd_<op>.c, one file per op. */
 #include "simd.h"
 
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,6 +54,9 @@ static int amx_permitted(void) {
 #endif
 
 static xo_status simd_init(void) {
+#if !defined(__x86_64__)
+  return xo_fail(XO_ERR_UNAVAILABLE, "the simd kernels are x86-64 only");
+#endif
   xo_cpu_features f = xo_cpu_features_get();
   int fma_f16c = 0, avx512_core = 0;
 #if defined(__x86_64__)
@@ -143,9 +145,11 @@ static void simd_plan_describe(const void *plan, char *impl, size_t n) {
            xo_precision_name((xo_precision)sp->h.p.prec), sp->how);
 }
 
+#if defined(__x86_64__)
 static void simd_fini(void) {
   xo_simd_matmul_fini();
 }
+#endif
 
 /* The ops are filled in by simd_<op>.c through the table below. */
 const xo_backend xo_backend_simd = {
@@ -153,14 +157,18 @@ const xo_backend xo_backend_simd = {
     .init = simd_init,
     .device_count = simd_device_count,
     .describe = simd_describe,
+/* the kernels exist on x86-64 only; elsewhere init refuses the backend and
+ * its table stays empty */
+#if defined(__x86_64__)
     .ops[XO_OP_MATMUL] = {.plan = xo_simd_matmul_plan,
                           .run = xo_simd_matmul_run,
                           .takes = XO_TAKES_ALL,
                           .how = "panels of 64 columns, intrinsics"},
     .ops[XO_OP_ATTENTION] = {xo_simd_attention_supports, xo_simd_attention_plan,
                              xo_simd_attention_run, 0, "fused flash attention"},
+    .fini = simd_fini,
+#endif
     .plan_size = sizeof(xo_simd_plan),
     .plan_release = simd_plan_release,
     .plan_describe = simd_plan_describe,
-    .fini = simd_fini,
 };

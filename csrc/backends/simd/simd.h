@@ -8,6 +8,19 @@
 
 #include "../../core/semantics.h"
 
+/* OpenMP where the compiler has it (setup.py: Linux); elsewhere a parallel
+ * region is the calling thread alone and its pragmas are ignored. */
+#if defined(_OPENMP)
+#include <omp.h>
+#else
+static inline int omp_get_thread_num(void) {
+  return 0;
+}
+static inline int omp_get_num_threads(void) {
+  return 1;
+}
+#endif
+
 /* ISA levels, each adding to the one before, named as oneDNN names its
  * caps. A CPU may have a level's feature without the one before it (Zen 4
  * has AVX512-BF16 but not AVX-VNNI): xo_simd_has asks per feature, and the

@@ -6,8 +6,9 @@
  * tuned: the libraries stay the choice for large GEMMs).
  *
  * Integers: vpdpbusd multiplies u8 by s8, so each operand is stored in a
- * form that fits (int8: activations + 128 as u8, weights s8 or u8 - 128;
- * int4: weights as unsigned nibbles, activations s8 or u8 - 128), and the
+ * form that fits (int8: activations as the core hands them when they have
+ * zero points (u8), else + 128 as u8, weights s8 as handed; int4: the s4
+ * weights + 8 as unsigned nibbles, activations s8, or u8 - 128), and the
  * true accumulator follows from the identity
  *   sum (x - ca)(y - cw) = sum x y - ca sum y - cw sum x + L ca cw
  * where x, y are the stored forms, ca, cw the offsets plus zero points and
@@ -16,9 +17,10 @@
  * modulo 2^32, and the true value fits s32 (the core checks K), so the
  * result is bit-identical to ref's. Float results then follow
  * xo_dequant_rows exactly: f32(acc) * (sa * sb), group sums in order. */
+/* x86-64 only: elsewhere the backend says so at init (simd.c) */
+#if defined(__x86_64__)
 #include "simd_matmul.h"
 
-#include <omp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +46,8 @@ typedef struct mm_state {
   int64_t gs, ngroups; /* group length (K when not group-wise), count */
   int64_t gp;          /* gs rounded up to whole steps */
   int64_t kp;          /* ngroups * gp: padded K of the activations */
+  int has_cs, has_cw;  /* what a group's tail holds (simd_matmul.h) */
+  int64_t gbytes;      /* a group's steps and tail */
   int64_t npanels, panel_bytes;
 } mm_state;
 
@@ -82,7 +86,14 @@ xo_status xo_simd_matmul_plan(void *plan) {
     s->gp = (s->gs + s->kstep - 1) / s->kstep * s->kstep;
     s->kp = s->ngroups * s->gp;
     s->npanels = (p->mm.n + NC - 1) / NC;
-    s->panel_bytes = s->kp / s->kstep * NC * 4;
+    /* column sums unless the activations' offset is 0 (int4 activations
+     * without zero points); cw per column when the weights have zero
+     * points, else the constant of the stored form */
+    s->has_cs = prec != XO_PREC_INT4 || p->a_asym;
+    s->has_cw = p->b_asym;
+    s->gbytes =
+        s->gp / s->kstep * NC * 4 + xo_simd_tail_bytes(s->has_cs, s->has_cw);
+    s->panel_bytes = s->ngroups * s->gbytes;
     what = s->k->int_native ? "vpdpbusd" : "vpdpbusd emulated by vpmaddwd";
   } else {
     int64_t m = p->mm.batch_b == 1 ? p->mm.batch_a * p->mm.m : p->mm.m;
@@ -96,9 +107,13 @@ xo_status xo_simd_matmul_plan(void *plan) {
   const char *note = "";
   if (sp->isa < xo_simd_top() && xo_simd_top() == XO_SIMD_AVX2_VNNI)
     note = "; no AVX-VNNI kernel yet";
+  int64_t m = p->mm.batch_b == 1 ? p->mm.batch_a * p->mm.m : p->mm.m;
   if (s->rows)
     snprintf(sp->how, sizeof sp->how, "%s %s, rows streamed%s", s->k->name,
              what, note);
+  else if (xo_precision_is_integer(prec) && m <= s->mr)
+    snprintf(sp->how, sizeof sp->how, "%s %s, whole panels streamed%s",
+             s->k->name, what, note);
   else
     snprintf(sp->how, sizeof sp->how, "%s %s, %dx64 tiles%s", s->k->name, what,
              s->mr, note);
@@ -107,14 +122,11 @@ xo_status xo_simd_matmul_plan(void *plan) {
 
 /* ---- repacked weights, cached per QTensor token ------------------------- */
 
-/* The integer weights in panels (simd_matmul.h), with per (batch, group,
- * column) sums of the stored values and per (group, column) offsets cw. */
+/* The integer weights in panels, tails included (simd_matmul.h). */
 typedef struct wprep {
   uint64_t token;
   xo_problem key; /* the fields that shape the layout; the rest zero */
   uint8_t *panels;
-  int32_t *colsum; /* [batch_b][ngroups][npanels * 64] */
-  int32_t *cw;     /* [ngroups][npanels * 64] */
   size_t bytes;
   int refs;
   int cached; /* 0: private to one call, freed on release */
@@ -130,8 +142,6 @@ static uint64_t wc_clock;
 static void wprep_free(wprep *w) {
   if (w == NULL) return;
   free(w->panels);
-  free(w->colsum);
-  free(w->cw);
   free(w);
 }
 
@@ -148,6 +158,8 @@ static size_t cache_limit(void) {
 static void layout_key(const xo_problem *p, xo_problem *key) {
   memset(key, 0, sizeof *key);
   key->prec = p->prec;
+  /* int4: whether the tails hold column sums */
+  key->a_asym = p->prec == XO_PREC_INT4 ? p->a_asym : 0;
   key->b_asym = p->b_asym;
   key->b_granularity = p->b_granularity;
   key->group_size = p->group_size;
@@ -156,26 +168,33 @@ static void layout_key(const xo_problem *p, xo_problem *key) {
   key->mm.n = p->mm.n;
 }
 
-/* Repack one panel (batch b, panel pn) and its column sums. */
+/* Repack one panel (batch b, panel pn): each group's steps, then its tail
+ * of scales, column sums and cw (padded columns: 0). */
 static void repack_panel(const xo_problem *p, const mm_state *s,
-                         const void *src, int64_t b, int64_t pn, wprep *w) {
-  int64_t k = p->mm.k, n = p->mm.n, np64 = s->npanels * NC;
+                         const xo_args *args, int64_t b, int64_t pn,
+                         uint8_t *panels) {
+  const void *src = args->in[1];
+  const float *sb = args->scale[1];
+  const int32_t *zp = args->zero_point[1];
+  int64_t k = p->mm.k, n = p->mm.n;
   int64_t nsg = s->gp / s->kstep, j0 = pn * NC;
   int64_t nc = n - j0 < NC ? n - j0 : NC;
-  uint8_t *dst = w->panels + (b * s->npanels + pn) * s->panel_bytes;
+  uint8_t *dst = panels + (b * s->npanels + pn) * s->panel_bytes;
   memset(dst, 0, (size_t)s->panel_bytes);
-  int int4 = p->prec == XO_PREC_INT4, asym = p->b_asym;
+  int int4 = p->prec == XO_PREC_INT4;
   for (int64_t g = 0; g < s->ngroups; g++) {
-    int32_t *cs = w->colsum + (b * s->ngroups + g) * np64 + j0;
-    for (int64_t c = 0; c < nc; c++) cs[c] = 0;
+    uint8_t *steps = dst + g * s->gbytes;
+    float *tsb = (float *)(steps + nsg * NC * 4);
+    int32_t *tcs = (int32_t *)(tsb + NC);
+    int32_t *tcw = tcs + (s->has_cs ? NC : 0);
+    int32_t cs[NC] = {0};
     for (int64_t kk = 0; kk < s->gs; kk++) {
       int64_t row = (b * k + g * s->gs + kk) * n + j0;
       int64_t step = kk / s->kstep, i = kk % s->kstep;
-      uint8_t *d = dst + (g * nsg + step) * NC * 4 + (i & 3);
+      uint8_t *d = steps + step * NC * 4 + (i & 3);
       if (!int4) {
         for (int64_t c = 0; c < nc; c++) {
-          int v = asym ? (int)((const uint8_t *)src)[row + c] - 128
-                       : (int)((const int8_t *)src)[row + c];
+          int v = ((const int8_t *)src)[row + c];
           d[c * 4] = (uint8_t)(int8_t)v;
           cs[c] += v;
         }
@@ -185,50 +204,43 @@ static void repack_panel(const xo_problem *p, const mm_state *s,
         for (int64_t c = 0; c < nc; c++) {
           int64_t e = row + c;
           int nib = (u[e >> 1] >> ((e & 1) * 4)) & 0x0F;
-          int v = asym ? nib : nib ^ 8; /* symmetric: w + 8 */
+          int v = nib ^ 8; /* s4 w as the unsigned w + 8 */
           d[c * 4] |= (uint8_t)(v << shift);
           cs[c] += v;
         }
       }
+    }
+    for (int64_t c = 0; c < nc; c++) {
+      int64_t j = j0 + c;
+      int64_t at = p->b_granularity == XO_Q_TENSOR ? 0
+                   : p->b_granularity == XO_Q_AXIS ? j
+                                                   : g * n + j;
+      tsb[c] = sb[at];
+      if (s->has_cs) tcs[c] = cs[c];
+      /* the stored weights' offset (int4 nibbles: + 8) plus the zero point */
+      if (s->has_cw) tcw[c] = (int4 ? 8 : 0) + (zp ? zp[at] : 0);
     }
   }
 }
 
 static xo_status wprep_build(const xo_problem *p, const mm_state *s,
                              const xo_args *args, wprep **out) {
-  int64_t np64 = s->npanels * NC, bb = p->mm.batch_b;
+  int64_t bb = p->mm.batch_b;
   wprep *w = calloc(1, sizeof *w);
   if (w == NULL) return xo_fail(XO_ERR_NO_MEMORY, "simd: no memory");
   xo_status st =
       xo_alloc(bb * s->npanels * s->panel_bytes, 1, (void **)&w->panels);
-  if (st == XO_OK)
-    st = xo_alloc(bb * s->ngroups * np64, sizeof(int32_t), (void **)&w->colsum);
-  if (st == XO_OK)
-    st = xo_alloc(s->ngroups * np64, sizeof(int32_t), (void **)&w->cw);
   if (st != XO_OK) {
     wprep_free(w);
     return st;
   }
-  w->bytes = (size_t)(bb * s->npanels * s->panel_bytes) +
-             (size_t)((bb + 1) * s->ngroups * np64) * sizeof(int32_t);
+  w->bytes = (size_t)(bb * s->npanels * s->panel_bytes);
   int64_t items = bb * s->npanels;
   int nt = xo_get_num_threads();
+  (void)nt; /* without OpenMP: the calling thread alone */
 #pragma omp parallel for num_threads(nt) schedule(static) if (items > 1)
   for (int64_t it = 0; it < items; it++)
-    repack_panel(p, s, args->in[1], it / s->npanels, it % s->npanels, w);
-  /* cw: the stored weights' offset plus the zero point, per (group, col) */
-  const int32_t *zp = args->zero_point[1];
-  int int4 = p->prec == XO_PREC_INT4;
-  for (int64_t g = 0; g < s->ngroups; g++)
-    for (int64_t j = 0; j < np64; j++) {
-      int32_t zw = 0;
-      if (j < p->mm.n && zp)
-        zw = zp[p->b_granularity == XO_Q_TENSOR ? 0
-                : p->b_granularity == XO_Q_AXIS ? j
-                                                : g * p->mm.n + j];
-      int32_t off = int4 ? (p->b_asym ? 0 : 8) : (p->b_asym ? -128 : 0);
-      w->cw[g * np64 + j] = j < p->mm.n ? zw + off : 0;
-    }
+    repack_panel(p, s, args, it / s->npanels, it % s->npanels, w->panels);
   *out = w;
   return XO_OK;
 }
@@ -324,32 +336,32 @@ void xo_simd_matmul_fini(void) {
 /* Rows [0, rows) x columns [0, nc) of one panel, group g: the raw dot
  * products acc (64 per row) corrected by the identity above, then written as
  * s32 or dequantized as xo_dequant_rows does (out = or += f32(acc) * (sa *
- * sb[col])). out points at row 0, column 0; ldo is its row stride. */
+ * sb[col])). tail is the group's (simd_matmul.h); out points at row 0,
+ * column 0; ldo is its row stride. */
 XO_CLONES static void epilogue(const int32_t *acc, int64_t rows, int64_t nc,
                                const int32_t *rowsum, int64_t rs_stride,
-                               const int32_t *colsum, const int32_t *cw,
-                               int32_t ca, int64_t len, int s32, float sa,
-                               const float *sb, int per_col, int add, void *out,
-                               int64_t ldo) {
-  uint32_t uca = (uint32_t)ca, ulen = (uint32_t)len;
+                               const mm_state *s, const uint8_t *tail,
+                               int32_t ca, int32_t cw0, int s32, float sa,
+                               int add, void *out, int64_t ldo) {
+  const float *sb = (const float *)tail;
+  const int32_t *colsum = s->has_cs ? (const int32_t *)(sb + NC) : NULL;
+  const int32_t *cw =
+      s->has_cw ? (const int32_t *)(sb + NC) + (s->has_cs ? NC : 0) : NULL;
+  uint32_t uca = (uint32_t)ca, ulen = (uint32_t)s->gs;
   for (int64_t r = 0; r < rows; r++) {
     uint32_t rs = (uint32_t)rowsum[r * rs_stride];
     const int32_t *a = acc + r * NC;
-    if (s32) {
-      int32_t *o = (int32_t *)out + r * ldo;
-      for (int64_t c = 0; c < nc; c++) {
-        uint32_t ucw = (uint32_t)cw[c];
-        o[c] = (int32_t)((uint32_t)a[c] - uca * (uint32_t)colsum[c] - ucw * rs +
-                         ulen * uca * ucw);
-      }
-      continue;
-    }
-    float *o = (float *)out + r * ldo;
     for (int64_t c = 0; c < nc; c++) {
-      uint32_t ucw = (uint32_t)cw[c];
-      int32_t v = (int32_t)((uint32_t)a[c] - uca * (uint32_t)colsum[c] -
-                            ucw * rs + ulen * uca * ucw);
-      float f = (float)v * (sa * sb[per_col ? c : 0]);
+      uint32_t ucw = (uint32_t)(cw ? cw[c] : cw0);
+      uint32_t ucs = colsum ? (uint32_t)colsum[c] : 0;
+      int32_t v =
+          (int32_t)((uint32_t)a[c] - uca * ucs - ucw * rs + ulen * uca * ucw);
+      if (s32) {
+        ((int32_t *)out)[r * ldo + c] = v;
+        continue;
+      }
+      float *o = (float *)out + r * ldo;
+      float f = (float)v * (sa * sb[c]);
       o[c] = add ? o[c] + f : f;
     }
   }
@@ -366,14 +378,23 @@ static void prep_rows(const xo_problem *p, const mm_state *s, const void *a,
   for (int64_t r = 0; r < rows; r++) {
     const uint8_t *src = (const uint8_t *)a + r * k;
     uint8_t *dst = x + r * s->kp;
-    memset(dst, 0, (size_t)s->kp);
+    if (s->gp != s->gs) memset(dst, 0, (size_t)s->kp);
     for (int64_t g = 0; g < s->ngroups; g++) {
       int32_t sum = 0;
-      for (int64_t i = 0; i < s->gs; i++) {
-        uint8_t v = src[g * s->gs + i] ^ (flip ? 0x80 : 0);
-        dst[g * s->gp + i] = v;
-        sum += as_u8 ? (int32_t)v : (int32_t)(int8_t)v;
-      }
+      const uint8_t *sg = src + g * s->gs;
+      uint8_t *dg = dst + g * s->gp;
+      if (as_u8)
+        for (int64_t i = 0; i < s->gs; i++) {
+          uint8_t v = sg[i] ^ (flip ? 0x80 : 0);
+          dg[i] = v;
+          sum += v;
+        }
+      else
+        for (int64_t i = 0; i < s->gs; i++) {
+          uint8_t v = sg[i] ^ (flip ? 0x80 : 0);
+          dg[i] = v;
+          sum += (int8_t)v;
+        }
       rowsum[r * s->ngroups + g] = sum;
     }
   }
@@ -386,19 +407,82 @@ static int threads_for(int64_t items, double macs) {
   return nt;
 }
 
+/* Few rows (decode): the whole panel per kernel call, the weights and
+ * their tails streamed once; the panels handed out to the threads in
+ * chunks of consecutive panels (dynamic: a thread slowed by another
+ * process leaves its share to the others). */
+static void run_decode(const xo_problem *p, const mm_state *s, const wprep *w,
+                       const uint8_t *x, const int32_t *rowsum, int32_t ca,
+                       int32_t cw0, int nt, const xo_args *args) {
+  const xo_matmul_desc *d = &p->mm;
+  int64_t nb = d->batch_b == 1 ? 1 : d->batch;
+  int64_t m = d->batch_b == 1 ? d->batch_a * d->m : d->m; /* rows per pass */
+  int64_t n = d->n, items = nb * s->npanels;
+  int s32 = p->out_dtype == XO_DTYPE_S32, int4 = p->prec == XO_PREC_INT4;
+  /* about 1 MiB of weights per chunk */
+  int64_t chunk =
+      ((int64_t)1 << 20) / (s->panel_bytes > 0 ? s->panel_bytes : 1);
+  if (chunk < 1) chunk = 1;
+  if (chunk > items / (2 * nt))
+    chunk = items / (2 * nt) > 0 ? items / (2 * nt) : 1;
+  xo_simd_qpass q0 = {.ldx = s->kp,
+                      .ngroups = s->ngroups,
+                      .nsg = s->gp / s->kstep,
+                      .gp = s->gp,
+                      .has_cs = s->has_cs,
+                      .has_cw = s->has_cw,
+                      .ca = ca,
+                      .cw0 = cw0,
+                      .len = (int32_t)s->gs,
+                      .sa = s32 ? 0.0f : args->scale[0][0],
+                      .s32 = s32};
+  (void)nt;
+#pragma omp parallel for num_threads(nt) schedule(dynamic, chunk) if (nt > 1)
+  for (int64_t it = 0; it < items; it++) {
+    int64_t i = it / s->npanels, pn = it % s->npanels;
+    int64_t ia = d->batch_a > 1 ? i : 0;
+    const uint8_t *panel = w->panels + it * s->panel_bytes;
+    int64_t j0 = pn * NC, nc = n - j0 < NC ? n - j0 : NC;
+    char *ob = (char *)args->out + (size_t)(i * m * n + j0) * 4;
+    int32_t tile[XO_SIMD_MR_MAX * NC] __attribute__((aligned(64)));
+    for (int64_t r0 = 0; r0 < m; r0 += s->mr) {
+      int mr = (int)(m - r0 < s->mr ? m - r0 : s->mr);
+      xo_simd_qpass q = q0;
+      q.rsum = rowsum + (ia * d->m + r0) * s->ngroups;
+      const uint8_t *xr = x + (ia * d->m + r0) * s->kp;
+      if (int4)
+        s->k->i4d((const int8_t *)xr, mr, panel, &q, tile);
+      else
+        s->k->i8d(xr, mr, panel, &q, tile);
+      for (int r = 0; r < mr; r++)
+        memcpy(ob + (size_t)((r0 + r) * n) * 4, tile + r * NC, (size_t)nc * 4);
+    }
+  }
+}
+
 static xo_status run_int(const xo_simd_plan *sp, const mm_state *s,
                          const xo_args *args) {
   const xo_problem *p = &sp->h.p;
   const xo_matmul_desc *d = &p->mm;
   int64_t nb = d->batch_b == 1 ? 1 : d->batch;
   int64_t m = d->batch_b == 1 ? d->batch_a * d->m : d->m; /* rows per pass */
-  int64_t arows = d->batch_a * d->m, n = d->n, np64 = s->npanels * NC;
-  uint8_t *x = NULL;
-  int32_t *rowsum = NULL;
+  int64_t arows = d->batch_a * d->m, n = d->n;
+  /* a decode call's activations fit the stack: no allocation per call */
+  enum { XSTACK = 16384, RSTACK = 512 };
+  uint8_t xs[XSTACK] __attribute__((aligned(64)));
+  int32_t rss[RSTACK];
+  uint8_t *x = xs, *xheap = NULL;
+  int32_t *rowsum = rss, *rheap = NULL;
   wprep *w = NULL;
-  xo_status st = xo_alloc(arows * s->kp, 1, (void **)&x);
-  if (st == XO_OK)
-    st = xo_alloc(arows * s->ngroups, sizeof(int32_t), (void **)&rowsum);
+  xo_status st = XO_OK;
+  if (arows * s->kp > XSTACK) {
+    st = xo_alloc(arows * s->kp, 1, (void **)&xheap);
+    x = xheap;
+  }
+  if (st == XO_OK && arows * s->ngroups > RSTACK) {
+    st = xo_alloc(arows * s->ngroups, sizeof(int32_t), (void **)&rheap);
+    rowsum = rheap;
+  }
   if (st == XO_OK) st = weights_get(p, s, args, &w);
   if (st != XO_OK) goto done;
   prep_rows(p, s, args->in[0], arows, x, rowsum);
@@ -406,13 +490,17 @@ static xo_status run_int(const xo_simd_plan *sp, const mm_state *s,
   int int4 = p->prec == XO_PREC_INT4;
   int32_t za = args->zero_point[0] ? args->zero_point[0][0] : 0;
   int32_t ca = int4 ? (p->a_asym ? za - 128 : 0) : (p->a_asym ? za : 128);
-  int s32 = p->out_dtype == XO_DTYPE_S32,
-      group = p->b_granularity == XO_Q_GROUP;
-  int per_col = p->b_granularity != XO_Q_TENSOR;
+  int32_t cw0 = int4 ? 8 : 0; /* cw without weight zero points */
+  int s32 = p->out_dtype == XO_DTYPE_S32;
   float sa = s32 ? 0.0f : args->scale[0][0];
   int64_t nsg = s->gp / s->kstep;
-  int nt = threads_for(s->npanels,
+  int nt = threads_for(nb * s->npanels,
                        (double)d->batch * (double)d->m * (double)n * d->k);
+  if (m <= s->mr) {
+    run_decode(p, s, w, x, rowsum, ca, cw0, nt, args);
+    goto done;
+  }
+  (void)nt; /* without OpenMP: the calling thread alone */
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
     int32_t acc[MC * NC] __attribute__((aligned(64)));
@@ -423,7 +511,6 @@ static xo_status run_int(const xo_simd_plan *sp, const mm_state *s,
       const uint8_t *xi = x + ia * d->m * s->kp;
       const int32_t *rsi = rowsum + ia * d->m * s->ngroups;
       const uint8_t *wb = w->panels + i * s->npanels * s->panel_bytes;
-      const int32_t *csb = w->colsum + i * s->ngroups * np64;
       char *ob = (char *)args->out + (size_t)(i * m * n) * 4;
       for (int64_t m0 = 0; m0 < m; m0 += MC) {
         int64_t m1 = m0 + MC < m ? m0 + MC : m;
@@ -431,9 +518,10 @@ static xo_status run_int(const xo_simd_plan *sp, const mm_state *s,
           const uint8_t *wp = wb + pn * s->panel_bytes;
           int64_t j0 = pn * NC, nc = n - j0 < NC ? n - j0 : NC;
           for (int64_t g = 0; g < s->ngroups; g++) {
+            const uint8_t *wg = wp + g * s->gbytes;
             for (int64_t k0 = 0; k0 < nsg; k0 += KC_INT) {
               int64_t kn = nsg - k0 < KC_INT ? nsg - k0 : KC_INT;
-              const uint8_t *wk = wp + (g * nsg + k0) * NC * 4;
+              const uint8_t *wk = wg + k0 * NC * 4;
               for (int64_t r0 = m0; r0 < m1; r0 += s->mr) {
                 int mr = (int)(m1 - r0 < s->mr ? m1 - r0 : s->mr);
                 const uint8_t *xr = xi + r0 * s->kp + g * s->gp + k0 * s->kstep;
@@ -444,14 +532,9 @@ static xo_status run_int(const xo_simd_plan *sp, const mm_state *s,
                   s->k->i8(xr, s->kp, mr, (const int8_t *)wk, kn, ar, k0 > 0);
               }
             }
-            epilogue(acc, m1 - m0, nc, rsi + m0 * s->ngroups + g, s->ngroups,
-                     csb + g * np64 + j0, w->cw + g * np64 + j0, ca, s->gs, s32,
-                     sa,
-                     s32 ? NULL
-                         : args->scale[1] + (group     ? g * n + j0
-                                             : per_col ? j0
-                                                       : 0),
-                     per_col, g > 0, ob + (size_t)(m0 * n + j0) * 4, n);
+            epilogue(acc, m1 - m0, nc, rsi + m0 * s->ngroups + g, s->ngroups, s,
+                     wg + nsg * NC * 4, ca, cw0, s32, sa, g > 0,
+                     ob + (size_t)(m0 * n + j0) * 4, n);
           }
         }
       }
@@ -459,8 +542,8 @@ static xo_status run_int(const xo_simd_plan *sp, const mm_state *s,
   }
 done:
   if (w) weights_done(w);
-  free(x);
-  free(rowsum);
+  free(xheap);
+  free(rheap);
   return st;
 }
 
@@ -503,6 +586,7 @@ static xo_status run_float(const xo_simd_plan *sp, const mm_state *s,
   int64_t n = d->n, k = d->k, full = n / NC;
   int nt = threads_for(full > 0 ? full : 1,
                        (double)d->batch * (double)d->m * (double)n * k);
+  (void)nt; /* without OpenMP: the calling thread alone */
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
     float acc[MC * NC] __attribute__((aligned(64)));
@@ -582,3 +666,5 @@ xo_status xo_simd_matmul_run(void *plan, const xo_args *args,
   }
   return st;
 }
+
+#endif /* __x86_64__ */

@@ -1,5 +1,7 @@
 /* simd_mm_avx512_bf16.c - the bf16 matmul kernel of AVX512-BF16
  * (simd_matmul_kern.inc with vdpbf16ps on 512-bit vectors). */
+/* x86-64 only: elsewhere the backend says so at init (simd.c) */
+#if defined(__x86_64__)
 #define KNAME(x) x##_avx512_bf16
 #define TGT                                                      \
   __attribute__((                                                \
@@ -20,3 +22,5 @@ const xo_simd_mm_kernels xo_simd_mm_avx512_bf16 = {
     .bf16 = bf16_avx512_bf16,
     .rows = rows_avx512_bf16,
 };
+
+#endif /* __x86_64__ */

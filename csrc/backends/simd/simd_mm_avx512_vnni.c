@@ -1,5 +1,7 @@
 /* simd_mm_avx512_vnni.c - the integer matmul kernels of AVX512-VNNI
  * (simd_matmul_kern.inc with vpdpbusd on 512-bit vectors). */
+/* x86-64 only: elsewhere the backend says so at init (simd.c) */
+#if defined(__x86_64__)
 #define KNAME(x) x##_avx512_vnni
 #define TGT                                                      \
   __attribute__((                                                \
@@ -19,4 +21,8 @@ const xo_simd_mm_kernels xo_simd_mm_avx512_vnni = {
     .int_native = 1,
     .i8 = i8_avx512_vnni,
     .i4 = i4_avx512_vnni,
+    .i8d = i8d_avx512_vnni,
+    .i4d = i4d_avx512_vnni,
 };
+
+#endif /* __x86_64__ */
