@@ -5,8 +5,10 @@
  * float64), ml_dtypes' bfloat16 and float8_e4m3fn (which round float64 to
  * float32 first, then to the narrow format; E4M3FN has no infinity, so an
  * overflow becomes NaN). */
+#if defined(__x86_64__)
 #include <cpuid.h>
 #include <immintrin.h>
+#endif
 #include <math.h>
 #include <string.h>
 
@@ -168,6 +170,7 @@ XO_CLONES static void bf16_row(const float *restrict src, int64_t n,
   }
 }
 
+#if defined(__x86_64__)
 /* F16C is read from CPUID leaf 1 (ECX bit 29) rather than
  * __builtin_cpu_supports("f16c"), which clang accepts only from version 16;
  * the "avx" check also covers the OS saving the YMM state. */
@@ -198,6 +201,8 @@ __attribute__((target("avx,f16c"))) static void f16_row_f16c(const float *src,
   }
 }
 
+#endif
+
 /* Direct loops for the common sources: no detour through double. */
 static int convert_fast(const convert_ctx *c, const char *src, int64_t stride,
                         int64_t n, int64_t first) {
@@ -225,10 +230,12 @@ static int convert_fast(const convert_ctx *c, const char *src, int64_t stride,
     }
     return 1;
   }
+#if defined(__x86_64__)
   if (c->dst == XO_DTYPE_F16 && stride == 4 && has_f16c()) {
     f16_row_f16c((const float *)(const void *)src, n, (uint16_t *)out);
     return 1;
   }
+#endif
   return 0;
 }
 

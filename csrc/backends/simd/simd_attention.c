@@ -17,14 +17,7 @@
 #include <string.h>
 
 #if defined(__x86_64__)
-#include <immintrin.h>
-#ifdef _OPENMP
-#include <omp.h>
-#else /* no OpenMP (Apple clang): the pragmas are ignored, one thread */
-static inline int omp_get_thread_num(void) {
-  return 0;
-}
-#endif
+#include <immintrin.h> /* OpenMP, or one thread without it: simd.h */
 
 /* What a kernel reads: the problem and the run's buffers (xo_args). */
 typedef struct attn_ctx {
