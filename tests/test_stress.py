@@ -123,11 +123,13 @@ def test_no_growth_over_many_small_calls(device):
     # Python objects (tracemalloc) and the C core's memory (RSS) alike. A
     # leak grows both halves alike; the first may hold one-off growth (in
     # the full suite PoCL's allocator added ~1.5 MB once, and 4.6 MB once
-    # while other processes loaded the CPUs, flat afterwards), so the second
-    # half is held to 512 KiB (5 bytes a call) and the whole to 16 MiB.
+    # while other processes loaded the CPUs, flat afterwards; onednn int8
+    # 17.7 MiB once in a clean CI run, a process of 1 GiB by then: a new
+    # malloc arena), so the second half is held to 512 KiB (5 bytes a call)
+    # and the whole to 32 MiB.
     assert grown < 64 * 1024, f"Python memory grew {grown} bytes"
     assert half[2] - half[1] < 512 << 10, f"RSS kept growing: {mib} MiB"
-    assert half[2] - half[0] < 16 << 20, f"RSS grew: {mib} MiB"
+    assert half[2] - half[0] < 32 << 20, f"RSS grew: {mib} MiB"
 
 
 def test_plan_cache_churn_stays_bounded():
