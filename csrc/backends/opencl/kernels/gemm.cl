@@ -49,6 +49,40 @@
 #define OUT_T float
 #endif
 
+/* One C element from its accumulator (both GEMM kernels): the s32 sum as
+ * it is, or dequantized (scales of the rows, columns or tensor), plus the
+ * bias, stored or added (ADD: group-wise sums, in group order). */
+void xo_gemm_store(__global OUT_T *C, long o, int row, int col, ACC acc,
+                   __global const float *sa, __global const float *sb,
+                   int sb_off, int row_off, __global const float *bias) {
+#if defined(OUT_S32)
+  C[o] = acc;
+#elif defined(SCALES)
+#if defined(SCALE_ROWS)
+  const int s = row_off + row;
+#elif defined(SCALE_COLS)
+  const int s = col;
+#else
+  const int s = 0;
+#endif
+  float v = (float)acc * (sa[0] * sb[sb_off + s]);
+#ifdef BIAS
+  v = v + bias[row_off + row];
+#endif
+#ifdef ADD
+  C[o] = C[o] + v;
+#else
+  C[o] = v;
+#endif
+#else
+  float v = acc;
+#ifdef BIAS
+  v = v + bias[row_off + row];
+#endif
+  C[o] = v;
+#endif
+}
+
 __kernel __attribute__((reqd_work_group_size(TS, RTS, 1))) void xo_gemm(
     const int M, const int N, const int K, const int k0, const int k1,
     __global const void *A, const long a_off, const long a_bstride,
@@ -83,31 +117,6 @@ __kernel __attribute__((reqd_work_group_size(TS, RTS, 1))) void xo_gemm(
     const int row = rowbase + ty + w * RTS;
     if (row >= M || col >= N) continue;
     const long o = c_off + bz * (long)M * N + (long)row * N + col;
-#if defined(OUT_S32)
-    C[o] = acc[w];
-#elif defined(SCALES)
-#if defined(SCALE_ROWS)
-    const int s = row_off + row;
-#elif defined(SCALE_COLS)
-    const int s = col;
-#else
-    const int s = 0;
-#endif
-    float v = (float)acc[w] * (sa[0] * sb[sb_off + s]);
-#ifdef BIAS
-    v = v + bias[row_off + row];
-#endif
-#ifdef ADD
-    C[o] = C[o] + v;
-#else
-    C[o] = v;
-#endif
-#else
-    float v = acc[w];
-#ifdef BIAS
-    v = v + bias[row_off + row];
-#endif
-    C[o] = v;
-#endif
+    xo_gemm_store(C, o, row, col, acc[w], sa, sb, sb_off, row_off, bias);
   }
 }

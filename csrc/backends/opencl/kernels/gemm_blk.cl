@@ -66,38 +66,6 @@ ACCV xo_loadbv(__global const void *B, long i) {
   return v;
 }
 
-/* One C element from its accumulator: gemm.cl's epilogue, element-wise. */
-void xo_blk_store(__global OUT_T *C, long o, int row, int col, ACC acc,
-                  __global const float *sa, __global const float *sb,
-                  int sb_off, int row_off, __global const float *bias) {
-#if defined(OUT_S32)
-  C[o] = acc;
-#elif defined(SCALES)
-#if defined(SCALE_ROWS)
-  const int s = row_off + row;
-#elif defined(SCALE_COLS)
-  const int s = col;
-#else
-  const int s = 0;
-#endif
-  float v = (float)acc * (sa[0] * sb[sb_off + s]);
-#ifdef BIAS
-  v = v + bias[row_off + row];
-#endif
-#ifdef ADD
-  C[o] = C[o] + v;
-#else
-  C[o] = v;
-#endif
-#else
-  float v = acc;
-#ifdef BIAS
-  v = v + bias[row_off + row];
-#endif
-  C[o] = v;
-#endif
-}
-
 #ifdef DOT4
 #if defined(A_U8)
 #define A4_T uchar4
@@ -181,8 +149,8 @@ __kernel __attribute__((reqd_work_group_size(LX, LY, 1))) void xo_gemm_blk(
     for (int r = 0; r < MW; r++) {
       const ACC *e = (const ACC *)&acc[r];
       for (int j = 0; j < VW; j++)
-        xo_blk_store(C, cb + (long)(r0 + r) * N + c0 + j, r0 + r, c0 + j, e[j],
-                     sa, sb, sb_off, row_off, bias);
+        xo_gemm_store(C, cb + (long)(r0 + r) * N + c0 + j, r0 + r, c0 + j, e[j],
+                      sa, sb, sb_off, row_off, bias);
     }
     return;
   }
@@ -193,7 +161,7 @@ __kernel __attribute__((reqd_work_group_size(LX, LY, 1))) void xo_gemm_blk(
       for (int k = k0; k < k1; k++)
         MADD1(acc, (ACC)LOADA(ab + (long)r * K + k),
               (ACC)LOADB(bb + (long)k * N + c));
-      xo_blk_store(C, cb + (long)r * N + c, r, c, acc, sa, sb, sb_off, row_off,
-                   bias);
+      xo_gemm_store(C, cb + (long)r * N + c, r, c, acc, sa, sb, sb_off, row_off,
+                    bias);
     }
 }
