@@ -542,9 +542,11 @@ def _shrink(name: str, args, kw):
 
 def _estimate(op, name, args, kw, dev, precision, limit):
     """(seconds one call of the full problem is expected to take, seconds
-    its first call may add for planning), from three calls: a small cut (1/32
+    its first call may add for planning), from four calls: a small cut (1/32
     of the work along one axis) twice (plan, then timed), then one twice as
-    large; extrapolated linearly in the work, so fixed costs per call (a
+    large twice (its own plan may differ: a device that tunes per shape
+    class, OpenCL, searches again there, and that search is no part of a
+    call); extrapolated linearly in the work, so fixed costs per call (a
     weight quantized whole) are not multiplied. Once the probe has taken
     ``limit`` seconds it stops with the cruder estimate so far (the work
     scaled up: an overestimate). None when the problem cannot be cut."""
@@ -559,15 +561,18 @@ def _estimate(op, name, args, kw, dev, precision, limit):
     first = np.asarray(args[0])
     t_start = time.perf_counter()
     times = []
-    for a0 in (small[0], small[0], _grow(first, small[0])):
+    grown = _grow(first, small[0])
+    for a0 in (small[0], small[0], grown, grown):
         t0 = time.perf_counter()
         op(a0, *small[1:], **call)
         times.append(time.perf_counter() - t0)
-        if time.perf_counter() - t_start > limit and len(times) < 3:
-            return times[-1] / f, 0.0
-    plan1, t1, t2_first = times
-    plan = max(0.0, plan1 - t1)
-    t2 = max(t1, t2_first - plan)  # the larger cut's own plan taken out
+        if time.perf_counter() - t_start > limit and len(times) < 4:
+            # the small cut scaled up: its timed call once there is one
+            # (a first call holds its plan: a compile is no part of a call)
+            return (times[1] if len(times) > 1 else times[0]) / f, 0.0
+    plan1, t1, plan2, t2 = times
+    plan = max(0.0, plan1 - t1, plan2 - t2)
+    t2 = max(t1, t2)
     # t = t1 + slope * (work - f), work in fractions of the full problem
     slope = (t2 - t1) / f
     return max(t2, t1 + slope * (1 - f)), plan
