@@ -208,3 +208,57 @@ def test_huge_broadcast_operands_fail_cleanly():
         xo.matmul(a, b, precision="fp64")  # 2^60 x 8 bytes does not fit int64
     with pytest.raises(MemoryError, match="cannot allocate"):
         xo.matmul(a, b, precision="fp32")  # 2^62 bytes: a clean MemoryError
+
+
+@pytest.mark.parametrize(
+    "call,exc,match",
+    [
+        (
+            lambda q: xo.QTensor.from_int(
+                q, np.ones((4, 1), np.float32), zero_point=np.int8(0), group_size=32
+            ),
+            ValueError,
+            "group_size needs an axis",
+        ),
+        (
+            lambda q: xo.quantize(
+                q.astype(np.float32), axis=1, group_size=0, scale=np.ones(64)
+            ),
+            ValueError,
+            "group_size=0 must be a positive int",
+        ),
+        (
+            lambda q: xo.QTensor.from_int(q, 0.02, axis=1),
+            ValueError,
+            r"scale has 1 value\(s\); this layout needs shape \(64,\)",
+        ),
+        (
+            lambda q: xo.QTensor.from_int(q, 0.02, zero_point=np.int64(2**32 + 5)),
+            ValueError,
+            "zero_point values",
+        ),
+        (
+            lambda q: xo.attention(
+                *[np.ones((1, 1, 2, 4), np.float32)] * 3, softcap="5"
+            ),
+            TypeError,
+            "softcap must be a number",
+        ),
+        (
+            lambda q: xo.attention(
+                *[np.ones((1, 1, 2, 4), np.float32)] * 3, softcap=True
+            ),
+            TypeError,
+            "softcap must be a number",
+        ),
+        (
+            lambda q: xo.attention(*[np.ones((1, 1, 2, 4), np.float32)] * 3, scale=[1]),
+            TypeError,
+            "scale must be a number",
+        ),
+    ],
+)
+def test_quantized_and_attention_arguments_say_what_is_wrong(call, exc, match):
+    q = np.zeros((4, 64), np.int8)
+    with pytest.raises(exc, match=match):
+        call(q)

@@ -483,3 +483,13 @@ def test_cli_scheduler_worker_and_run_over_tls(tmp_path, capsys):
         for p in procs:
             p.terminate()
             p.wait(timeout=30)
+
+
+def test_run_arguments_take_the_usual_spellings_and_refuse_the_rest():
+    from xpuops.fleet.sweep import _check_devices
+
+    assert _check_devices(["ref"], "INT8,float32") == (["ref"], ["int8", "fp32"])
+    with pytest.raises(TypeError, match="list of device names"):
+        _check_devices(123, None)
+    with pytest.raises(ValueError, match="alias"):
+        _check_devices(["cpu"], None)

@@ -25,12 +25,15 @@ int cl_tuning_fits(const cl_dev *d, const cl_tuning *t) {
     static const int ok_vw[] = {1, 2, 4, 8, 16};
     int vw_ok = 0;
     for (int i = 0; i < 5; i++) vw_ok |= t->vw == ok_vw[i];
-    return vw_ok && t->mw >= 1 && t->mw <= 16 && t->lx >= 1 && t->ly >= 1 &&
-           (size_t)(t->lx * t->ly) <= d->max_group;
+    /* each bounded first: the values come from a file or the environment,
+     * and their products must not overflow */
+    return vw_ok && t->mw >= 1 && t->mw <= 16 && t->lx >= 1 && t->lx <= 1024 &&
+           t->ly >= 1 && t->ly <= 1024 &&
+           (size_t)t->lx * (size_t)t->ly <= d->max_group;
   }
-  return t->ts > 0 && t->wpt > 0 && t->ts % t->wpt == 0 &&
-         (size_t)(t->ts * t->ts / t->wpt) <= d->max_group &&
-         (cl_ulong)(2 * t->ts * t->ts * 4) <= d->local_mem;
+  return t->ts > 0 && t->ts <= 1024 && t->wpt > 0 && t->ts % t->wpt == 0 &&
+         (size_t)t->ts * (size_t)t->ts / (size_t)t->wpt <= d->max_group &&
+         (cl_ulong)2 * (cl_ulong)t->ts * (cl_ulong)t->ts * 4 <= d->local_mem;
 }
 
 /* "TS=32,WPT=4" (tiled) or "MW=4,VW=8,LX=8,LY=4" (direct); 1 if parsed */

@@ -592,9 +592,10 @@ static xo_status run_float(const xo_simd_plan *sp, const mm_state *s,
     float acc[MC * NC] __attribute__((aligned(64)));
     int t = omp_get_thread_num(), tn = omp_get_num_threads();
     int64_t p0 = full * t / tn, p1 = full * (t + 1) / tn;
-    /* accumulators of every panel of this thread (skinny case only) */
-    float *stream =
-        s->rows && p1 > p0 ? malloc((size_t)(m * CW) * sizeof(float)) : NULL;
+    /* the row-streaming path's accumulators (at most 4 rows: 32 KiB on
+     * this thread's stack, so it cannot fail to get them) */
+    float stream_buf[4 * CW];
+    float *stream = s->rows && p1 > p0 ? stream_buf : NULL;
     for (int64_t i = 0; i < nb; i++) {
       int64_t ia = d->batch_a > 1 ? i : 0;
       const char *ai = (const char *)args->in[0] + (size_t)(ia * d->m * k) * es;
@@ -643,7 +644,6 @@ static xo_status run_float(const xo_simd_plan *sp, const mm_state *s,
                      full * NC, oi + m0 * n);
       }
     }
-    free(stream);
   }
   return XO_OK;
 }

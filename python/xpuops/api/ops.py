@@ -560,10 +560,22 @@ def _window(window):
     return int(left), int(right)
 
 
+def _real(x, name) -> float:
+    """A real number given as a Python or NumPy scalar, or a 0-d array (not
+    a bool)."""
+    if isinstance(x, np.ndarray) and x.ndim == 0:
+        x = x[()]
+    if isinstance(x, (bool, np.bool_)) or not isinstance(
+        x, (int, float, np.integer, np.floating)
+    ):
+        raise TypeError(f"attention: {name} must be a number, got {x!r}")
+    return float(x)
+
+
 def _softcap(softcap) -> float:
     if softcap is None:
         return 0.0
-    c = float(softcap)
+    c = _real(softcap, "softcap")
     if not (math.isfinite(c) and c > 0):
         raise ValueError(
             f"attention: softcap={softcap!r}; it must be a finite value > 0, "
@@ -714,7 +726,7 @@ def attention(
     (kd, kq), (vd, vq) = split(k), split(v)
     if scale is None:
         scale = 1.0 / math.sqrt(d) if d > 0 else 1.0
-    scale = float(scale)
+    scale = _real(scale, "scale")
     if not math.isfinite(scale):
         raise ValueError(f"scale must be finite, got {scale}")
     return _core.attention(

@@ -51,6 +51,16 @@ def _scale_shape(shape, axis, group_axis, group_size):
         return ()
     if group_size is None:
         return (shape[axis],)
+    if (
+        isinstance(group_size, bool)
+        or not isinstance(group_size, (int, np.integer))
+        or group_size <= 0
+        or shape[group_axis] % group_size
+    ):
+        raise ValueError(
+            f"group_size={group_size!r} must be a positive int that divides "
+            f"dimension {shape[group_axis]} of axis {group_axis}"
+        )
     ng = shape[group_axis] // group_size
     return (shape[axis], ng) if axis < group_axis else (ng, shape[axis])
 
@@ -163,7 +173,14 @@ class QTensor:
         else:
             group_axis = None
         shape = _scale_shape(data.shape, axis, group_axis, group_size)
-        scale = np.asarray(scale, dtype=np.float32).reshape(shape)
+        scale = np.asarray(scale, dtype=np.float32)
+        if scale.size != int(np.prod(shape)):
+            raise ValueError(
+                f"scale has {scale.size} value(s); this layout needs shape "
+                f"{shape} ({'one per tensor' if not shape else 'one per slice of axis'}"
+                f"{', per group' if group_size else ''})"
+            )
+        scale = scale.reshape(shape)
         if zero_point is None:
             zero_point = np.zeros(shape, np.int32)
         zero_point = np.asarray(zero_point, dtype=np.int32).reshape(shape)
@@ -345,10 +362,22 @@ class QTensor:
             )
         precision = _int_precision("int8" if precision is None else precision)
         qmax = _QMAX[precision]
+        if axis is None and group_size is not None:
+            raise ValueError(
+                "group_size needs an axis (the axis with per-slice scales), "
+                "e.g. QTensor.from_int(q, s, axis=1, group_size=128)"
+            )
         if zero_point is not None:
             zero_point = np.asarray(zero_point)
             if zero_point.dtype.kind not in "iu":
                 raise TypeError(f"zero_point must be integers, got {zero_point.dtype}")
+            if zero_point.size and (
+                zero_point.min() < -(1 << 15) or zero_point.max() > (1 << 15)
+            ):
+                raise ValueError(
+                    f"zero_point values [{zero_point.min()}, {zero_point.max()}] "
+                    "are outside any integer range of int8, uint8 or int4"
+                )
             zero_point = zero_point.astype(np.int32)
         if precision == "int4" and data.dtype == np.uint8:
             if data.ndim == 0:

@@ -23,10 +23,10 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from ..api.devices import ALIASES
-from ..api.precision import PRECISIONS
+from ..api.precision import PRECISIONS, check_precisions
 from . import suite as _suite
 from .host import IDENTITY
-from .table import TO_REDO, frame, key_of, merge, read
+from .table import KEY, TO_REDO, frame, key_of, merge, read
 from .tls import check_address
 from .worker import machine_columns, measure_case, whoami
 
@@ -106,8 +106,15 @@ def _row(me, case, device, precision, status, reason) -> dict:
 def _check_devices(devices, precisions):
     if isinstance(devices, str):
         devices = [devices]
-    if isinstance(precisions, str):
-        precisions = [precisions]
+    if devices is not None and (
+        not isinstance(devices, (list, tuple))
+        or not all(isinstance(d, str) for d in devices)
+    ):
+        raise TypeError(
+            f"devices must be None or a list of device names, got {devices!r}"
+        )
+    # any spelling the rest of the API takes ("INT8", "bfloat16", "int8,fp32")
+    precisions = check_precisions(precisions)
     for d in devices or ():
         if d in ALIASES:
             raise ValueError(
@@ -207,6 +214,12 @@ def run(
     )
     done_keys = set()
     if old is not None and len(old):
+        missing = [c for c in ("status", *KEY) if c not in old.columns]
+        if missing:
+            raise ValueError(
+                f"resume: the table lacks column(s) {', '.join(missing)}; pass "
+                "a table written by xo.fleet.run or `xpuops fleet run -o`"
+            )
         done_keys = {
             key_of(r) for r in old.to_dict("records") if r["status"] not in TO_REDO
         }
