@@ -27,6 +27,28 @@ import xpuops as xo  # noqa: E402
 DEVICES = [d.name for d in xo.devices() if d.available]
 REQUIRED = list(matrix.parse_require())
 
+
+def backend_missing(backend: str) -> str | None:
+    """Why no device of ``backend`` is available here, or None when one is.
+    Tests that need it call ``needs_backend``: a backend XPUOPS_REQUIRE
+    names (CI installs it) is a failure when absent, never a skip."""
+    devs = [d for d in xo.devices() if d.backend == backend]
+    if any(d.available for d in devs):
+        return None
+    return devs[0].reason if devs else "not registered in this build"
+
+
+def needs_backend(backend: str) -> None:
+    """Fail (required) or skip (not required) unless ``backend`` has an
+    available device here."""
+    why = backend_missing(backend)
+    if why is None:
+        return
+    if backend in REQUIRED:
+        pytest.fail(f"{backend} is required (XPUOPS_REQUIRE) but unavailable: {why}")
+    pytest.skip(f"{backend} is unavailable here and not required: {why}")
+
+
 # the bounds live in tests/bounds.py, with the checks that apply them
 FLOAT, INTEGER = bounds.FLOAT, bounds.INTEGER
 SQNR_VS_FP64, SQNR_VS_TWIN = bounds.SQNR_VS_FP64, bounds.SQNR_VS_TWIN

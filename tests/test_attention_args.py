@@ -9,7 +9,7 @@ import pytest
 import twin
 import xpuops as xo
 from bounds import FLOAT, check_attention
-from conftest import pairs
+from conftest import needs_backend, pairs
 
 #: (backend, argument) pairs refused by design (DESIGN.md, attention
 #: arguments x devices); everything else must run. None today: openvino
@@ -195,9 +195,8 @@ def test_int8_kv_cache(device, precision, per_tensor, with_args, rng):
 
 def test_int8_kv_cache_refused_by_openvino(rng):
     q, kq, vq = _kv_cache(rng)
+    needs_backend("openvino")
     ov = [d.name for d in xo.devices() if d.available and d.backend == "openvino"]
-    if not ov:
-        pytest.skip("openvino is not available here")
     with pytest.raises(xo.UnsupportedError, match="devices that run.*ref"):
         xo.attention(q, kq, vq, device=ov[0])
 
