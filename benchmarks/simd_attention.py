@@ -5,9 +5,10 @@
 Fused attention B1 H32 L2048 D128 causal in fp32, bf16 and int8 on simd,
 onednn and torch SDPA (a peer when installed; skipped with a message when
 not), the int8 scheme's accuracy in dB against fp64 on N(0,1) inputs, and
-decode attention (Lq 1, Lk 8192, H 32, Hkv 8, D 128, bf16 KV) as a share of
-xo.bandwidth() measured in the same run, the same over a preallocated KV
-cache with kv_lengths (issue 14), and a sliding window (window 4096 at L
+decode attention (Lq 1, Lk 8192 and 32768, H 32, Hkv 8, D 128, bf16 KV,
+caches flushed before every call) as a share of xo.bandwidth() measured in
+turn with it, the same over a preallocated KV cache with kv_lengths
+(issue 14), and a sliding window (window 4096 at L
 8192, causal, B1 H2) on simd, onednn and torch SDPA (given the equivalent
 boolean mask). Kernel = the backend's own run (best repeat; for torch, the
 whole call); end-to-end = the whole call, operand copies and quantization
@@ -147,45 +148,78 @@ def run(report=print, repeats=3, threads=2) -> dict:
         ok = "met" if res["int8_db"] >= 30 else "MISSED"
         report(f"simd int8 accuracy: {res['int8_db']:.1f} dB (target >= 30: {ok})")
 
-    # decode: one query row per head against a long bf16 KV cache
-    hq, hkv, lk = 32, 8, 8192
-    dq = rng.standard_normal((1, hq, 1, d)).astype(ml_dtypes.bfloat16)
-    dk, dv = (
-        rng.standard_normal((1, hkv, lk, d)).astype(ml_dtypes.bfloat16) for _ in "kv"
-    )
-    bw = xo.bandwidth()
-    kv_bytes = 2 * hkv * lk * d * 2
-    report("")
-    report(
-        f"decode attention Lq 1, Lk {lk}, H {hq}, Hkv {hkv}, D {d}, bf16 KV "
-        f"({kv_bytes / 2**20:.0f} MiB); xo.bandwidth() {bw / 1e9:.1f} GB/s"
-    )
-    kern, e2e = _timed(
-        lambda: xo.attention(dq, dk, dv, device="simd", precision="bf16"), 10
-    )
-    res["decode_share"] = kv_bytes / kern / bw
-    ok = "met" if res["decode_share"] >= 0.8 else "MISSED"
-    report(
-        f"simd: kernel {kern * 1e3:.2f} ms = {kv_bytes / kern / 1e9:.1f} GB/s, "
-        f"{100 * res['decode_share']:.0f}% of bandwidth (target >= 80%: {ok}); "
-        f"end-to-end {e2e * 1e3:.2f} ms ({kv_bytes / e2e / 1e9:.1f} GB/s: the "
-        f"core borrows bf16 q, k, v); {xo.last_info()['impl']}"
-    )
-    if torch is not None:
-        tq, tk, tv = (
-            torch.from_numpy(t.astype(np.float32)).bfloat16() for t in (dq, dk, dv)
-        )
-        sdpa = torch.nn.functional.scaled_dot_product_attention
-        kern, _ = _timed(lambda: sdpa(tq, tk, tv, enable_gqa=True), 10, True)
-        report(
-            f"torch SDPA bf16 (peer): {kern * 1e3:.2f} ms = "
-            f"{kv_bytes / kern / 1e9:.1f} GB/s, {100 * kv_bytes / kern / bw:.0f}% "
-            "of bandwidth"
-        )
+    bw = decode_cold(report, res, torch)
     decode_kv_lengths(report, res, torch, bw)
     sliding_window(report, res, torch, repeats)
     report(f"load average at the end: {_load()}")
     return res
+
+
+def _cold(fn_args, kw, repeats=5):
+    """Best kernel seconds of xo.attention with the caches flushed before
+    every call (the KV cache comes from memory, as a model's does)."""
+    m = xo.measure(
+        xo.attention, *fn_args, cache="cold", repeats=repeats, accuracy=False, **kw
+    )
+    return m.kernel_min_s, m.impl, m.call_min_s
+
+
+def decode_cold(report, res, torch, rounds=5):
+    """Decode attention, one query row per head against a long bf16 KV
+    cache (Lq 1, H 32, Hkv 8, D 128): Lk 8192 (32 MiB, the issue's shape)
+    and Lk 32768 (128 MiB), caches flushed before every call. The
+    bandwidth probe and the kernels take turns over ``rounds`` rounds (the
+    machine's bandwidth drifts with its neighbours); best against best.
+    Returns the bandwidth."""
+    import ml_dtypes
+
+    hq, hkv, d = 32, 8, 128
+    rng = np.random.default_rng(3)
+    dq = rng.standard_normal((1, hq, 1, d)).astype(ml_dtypes.bfloat16)
+    cases = {}
+    for lk in (8192, 32768):
+        dk, dv = (
+            rng.standard_normal((1, hkv, lk, d)).astype(ml_dtypes.bfloat16)
+            for _ in "kv"
+        )
+        cases[lk] = (dk, dv, 2 * hkv * lk * d * 2)
+    bw, best, impl = 0.0, {}, ""
+    for r in range(rounds):
+        bw = max(bw, xo.bandwidth(nbytes=(256 << 20) + 4096 * r))
+        for lk, (dk, dv, _) in cases.items():
+            kern, impl, _ = _cold((dq, dk, dv), {"device": "simd", "precision": "bf16"})
+            best[lk] = min(best.get(lk, float("inf")), kern)
+    report("")
+    report(
+        f"decode attention Lq 1, H {hq}, Hkv {hkv}, D {d}, bf16 KV, cold (caches "
+        f"flushed before each call); xo.bandwidth() best of {rounds} rounds "
+        f"{bw / 1e9:.1f} GB/s, taken in turn with the kernels; load average {_load()}"
+    )
+    for lk, (_, _, nbytes) in cases.items():
+        share = nbytes / best[lk] / bw
+        if lk == 8192:
+            res["decode_share"] = share
+        goal = f" (target >= 80%: {'met' if share >= 0.8 else 'MISSED'})"
+        report(
+            f"simd Lk {lk} ({nbytes / 2**20:.0f} MiB): kernel {best[lk] * 1e3:.2f} ms"
+            f" = {nbytes / best[lk] / 1e9:.1f} GB/s, {100 * share:.0f}% of "
+            f"bandwidth{goal if lk == 8192 else ''}; {impl}"
+        )
+    if torch is not None:
+        dk, dv, nbytes = cases[8192]
+        tq, tk, tv = (
+            torch.from_numpy(t.astype(np.float32)).bfloat16() for t in (dq, dk, dv)
+        )
+        sdpa = torch.nn.functional.scaled_dot_product_attention
+        kern, _ = _timed(lambda: sdpa(tq, tk, tv, enable_gqa=True), 5, True)
+        report(
+            f"torch SDPA bf16 (peer), Lk 8192, warm: {kern * 1e3:.2f} ms = "
+            f"{nbytes / kern / 1e9:.1f} GB/s, {100 * nbytes / kern / bw:.0f}% of "
+            "bandwidth"
+        )
+    else:
+        report("torch SDPA: not installed, peer skipped")
+    return bw
 
 
 def decode_kv_lengths(report, res, torch, bw):
@@ -206,19 +240,16 @@ def decode_kv_lengths(report, res, torch, bw):
     report(
         f"decode over a KV cache: B {b}, Lq 1, {lk} slots, kv_lengths "
         f"{n.tolist()}, H {hq}, Hkv {hkv}, D {d}, bf16 ({need / 2**20:.0f} MiB "
-        f"filled); xo.bandwidth() {bw / 1e9:.1f} GB/s; load average {_load()}"
+        f"filled), cold; xo.bandwidth() {bw / 1e9:.1f} GB/s; load average {_load()}"
     )
     report(
-        "| device | kernel ms | end-to-end ms | GB/s of filled slots | share | note |"
+        "| device | kernel ms | whole call ms | GB/s of filled slots | share | note |"
     )
     report("|---|---|---|---|---|---|")
     for dev in ("simd", "onednn"):
         try:
-            kern, e2e = _timed(
-                lambda: xo.attention(
-                    q, k, v, kv_lengths=n, device=dev, precision="bf16"
-                ),
-                10,
+            kern, impl, e2e = _cold(
+                (q, k, v), {"kv_lengths": n, "device": dev, "precision": "bf16"}
             )
         except xo.UnsupportedError as e:
             report(f"| {dev} | - | - | - | - | unsupported: {e} |")
@@ -226,7 +257,7 @@ def decode_kv_lengths(report, res, torch, bw):
         res["kvcache", dev] = need / kern
         report(
             f"| {dev} | {kern * 1e3:.2f} | {e2e * 1e3:.2f} | {need / kern / 1e9:.1f} |"
-            f" {100 * need / kern / bw:.0f}% | {xo.last_info()['impl']} |"
+            f" {100 * need / kern / bw:.0f}% | {impl} |"
         )
     if torch is None:
         report("| torch SDPA | - | - | - | - | torch not installed: peer skipped |")
