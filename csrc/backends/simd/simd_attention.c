@@ -3,9 +3,11 @@
  *     softmax in f32; simd_attention_float.inc), bf16 through vdpbf16ps
  *     where AVX512-BF16 is allowed, else widened to f32 once;
  *   few query rows (decode), fp32 or bf16 KV: split over keys with a
- *     final merge (simd_attention_decode.inc);
+ *     final merge (simd_attention_decode.inc, _decode16.inc on AVX-512);
  *   int8: the scheme v2 with u8 x s8 dot products (vpdpbusd, or exactly
- *     emulated), bit for bit ref's result (simd_attention_s8.inc).
+ *     emulated), bit for bit ref's result (simd_attention_s8.inc; for a
+ *     few query rows on AVX-512, split over keys in two passes with the s8
+ *     KV cache read in place: simd_attention_decode8.inc).
  * Each body is compiled once per ISA under a target pragma and chosen at
  * plan time from xo_simd_has (XPUOPS_MAX_ISA caps it). Which keys a row
  * sees and the kv-head map are semantics.h's. */
@@ -107,6 +109,7 @@ static void *xo_simd_alloc(size_t n) {
 #include "simd_attention_decode16.inc"
 #undef DKV
 #undef DSFX
+#include "simd_attention_decode8.inc"
 #include "simd_attention_unvec.inc"
 #undef BF16DP
 #undef VW
@@ -128,6 +131,7 @@ static void *xo_simd_alloc(size_t n) {
 #undef MRQ
 #undef MRV
 #undef NVV
+#include "simd_attention_decode8.inc"
 #include "simd_attention_unvec.inc"
 #undef VW
 #undef VNNI
@@ -193,7 +197,12 @@ static const attn_kernel
     k_s8_avx512 = {prefill_s8_avx512, 0,
                    "fused int8 v2, u8xs8 by vpmaddwd (exact), 8x32 tiles"},
     k_s8_vnni = {prefill_s8_avx512vnni, 0,
-                 "fused int8 v2, vpdpbusd 12x32 tiles"};
+                 "fused int8 v2, vpdpbusd 12x32 tiles"},
+    k_dec8_avx512 = {decode_s8_avx512, 0,
+                     "split-K int8 v2 decode, s8 KV read in place, u8xs8 "
+                     "by vpmaddwd (exact)"},
+    k_dec8_vnni = {decode_s8_avx512vnni, 0,
+                   "split-K int8 v2 decode, s8 KV read in place, vpdpbusd"};
 
 xo_status xo_simd_attention_supports(int index, const xo_problem *p) {
   (void)index;
@@ -217,9 +226,12 @@ xo_status xo_simd_attention_plan(void *plan) {
   const attn_kernel *k;
   xo_simd_isa isa = avx512 ? XO_SIMD_AVX512_CORE : XO_SIMD_AVX2;
   if (p->prec == XO_PREC_INT8) {
+    int dec = p->attn.lq <= XO_SIMD_DECODE_LQ;
     if (xo_simd_has(XO_SIMD_AVX512_CORE_VNNI)) {
-      k = &k_s8_vnni;
+      k = dec ? &k_dec8_vnni : &k_s8_vnni;
       isa = XO_SIMD_AVX512_CORE_VNNI;
+    } else if (dec && avx512) {
+      k = &k_dec8_avx512;
     } else {
       k = avx512 ? &k_s8_avx512 : &k_s8_avx2;
     }
