@@ -52,6 +52,8 @@ SHAPES = {
     "decode-lq4-causal": ((1, 4, 4, 64), (1, 1, 2500, 64), True),
     "decode-lq16-d80": ((2, 4, 16, 80), (2, 2, 700, 80), True),
     "decode-lq3-sees-none": ((1, 2, 3, 8), (1, 1, 2, 8), True),
+    # an odd head size: AVX2 runs the padded-copy decode kernel
+    "decode-d13-odd": ((1, 4, 2, 13), (1, 2, 600, 13), True),
 }
 
 
@@ -236,7 +238,8 @@ from bounds import check_attention
 import test_simd_attention as t
 dev = next(d for d in xo.devices() if d.name == "simd")
 out = {{"full_name": dev.full_name, "impl": []}}
-for name in ("gqa", "causal-lq>lk", "d80", "d13-odd", "decode-lq4-causal"):
+for name in ("gqa", "causal-lq>lk", "d80", "d13-odd", "decode-lq4-causal",
+             "decode-lq1-gqa", "decode-lq3-sees-none", "decode-d13-odd"):
     q, k, v, causal = t._data(t.SHAPES[name])
     for prec in t.PRECISIONS:
         y = xo.attention(q, k, v, causal=causal, device="simd", precision=prec)

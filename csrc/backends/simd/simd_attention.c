@@ -3,7 +3,8 @@
  *     softmax in f32; simd_attention_float.inc), bf16 through vdpbf16ps
  *     where AVX512-BF16 is allowed, else widened to f32 once;
  *   few query rows (decode), fp32 or bf16 KV: split over keys with a
- *     final merge (simd_attention_decode.inc, _decode16.inc on AVX-512);
+ *     final merge (simd_attention_decode16.inc on AVX-512,
+ *     _decode_ymm.inc on AVX2, _decode.inc for odd head sizes on AVX2);
  *   int8: the scheme v2 with u8 x s8 dot products (vpdpbusd, or exactly
  *     emulated), bit for bit ref's result (simd_attention_s8.inc; for a
  *     few query rows on AVX-512, split over keys in two passes with the s8
@@ -71,6 +72,16 @@ static void *xo_simd_alloc(size_t n) {
 #undef MRV
 #undef NVV
 #include "simd_attention_decode.inc"
+#define XKV 0
+#define XSFX f32
+#include "simd_attention_decode_ymm.inc"
+#undef XKV
+#undef XSFX
+#define XKV 1
+#define XSFX bf16w
+#include "simd_attention_decode_ymm.inc"
+#undef XKV
+#undef XSFX
 #include "simd_attention_unvec.inc"
 #undef BF16DP
 #undef VW
@@ -184,7 +195,12 @@ static const attn_kernel
                      "flash, bf16 widened to f32, FMA 6x16 tiles"},
     k_bf16_w_avx512 = {prefill_float_avx512, 1,
                        "flash, bf16 widened to f32, FMA 12x32 tiles"},
-    k_dec_avx2 = {decode_avx2, 0, "split-K decode, f32 FMA"},
+    k_dec_avx2 = {decode_avx2, 0, "split-K decode, f32 FMA, padded copies"},
+    k_dec_ymm_f32 = {decode_ymm_avx2_f32, 0,
+                     "split-K decode, f32 FMA, 8-key transpose-reduce"},
+    k_dec_ymm_bf16w = {decode_ymm_avx2_bf16w, 0,
+                       "split-K decode, bf16 widened in registers, FMA, "
+                       "8-key transpose-reduce"},
     k_dec16_f32 = {decode16_avx512_f32, 0,
                    "split-K decode, f32 FMA, 16-key transpose-reduce"},
     k_dec16_bf16w = {decode16_avx512_bf16w, 0,
@@ -236,8 +252,12 @@ xo_status xo_simd_attention_plan(void *plan) {
       k = avx512 ? &k_s8_avx512 : &k_s8_avx2;
     }
   } else if (p->attn.lq <= XO_SIMD_DECODE_LQ) {
-    if (!avx512)
+    /* the AVX2 tiles take whole vectors of channels: d by 8, dv by 16 */
+    int whole = p->attn.d % 8 == 0 && p->attn.dv % 16 == 0;
+    if (!avx512 && !whole)
       k = &k_dec_avx2;
+    else if (!avx512)
+      k = p->prec == XO_PREC_FP32 ? &k_dec_ymm_f32 : &k_dec_ymm_bf16w;
     else if (p->prec == XO_PREC_FP32)
       k = &k_dec16_f32;
     else if (xo_simd_has(XO_SIMD_AVX512_CORE_BF16)) {
