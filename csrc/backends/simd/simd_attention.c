@@ -8,7 +8,8 @@
  *   int8: the scheme v2 with u8 x s8 dot products (vpdpbusd, or exactly
  *     emulated), bit for bit ref's result (simd_attention_s8.inc; for a
  *     few query rows on AVX-512, split over keys in two passes with the s8
- *     KV cache read in place: simd_attention_decode8.inc).
+ *     KV cache read in place: simd_attention_decode8.inc, _decode8_ymm.inc
+ *     on AVX2).
  * Each body is compiled once per ISA under a target pragma and chosen at
  * plan time from xo_simd_has (XPUOPS_MAX_ISA caps it). Which keys a row
  * sees and the kv-head map are semantics.h's. */
@@ -82,6 +83,7 @@ static void *xo_simd_alloc(size_t n) {
 #include "simd_attention_decode_ymm.inc"
 #undef XKV
 #undef XSFX
+#include "simd_attention_decode8_ymm.inc"
 #include "simd_attention_unvec.inc"
 #undef BF16DP
 #undef VW
@@ -217,6 +219,9 @@ static const attn_kernel
     k_dec8_avx512 = {decode_s8_avx512, 0,
                      "split-K int8 v2 decode, s8 KV read in place, u8xs8 "
                      "by vpmaddwd (exact)"},
+    k_dec8_ymm = {decode_s8y_avx2, 0,
+                  "split-K int8 v2 decode, s8 KV read in place, s16 "
+                  "products by vpmaddwd (exact)"},
     k_dec8_vnni = {decode_s8_avx512vnni, 0,
                    "split-K int8 v2 decode, s8 KV read in place, vpdpbusd"};
 
@@ -248,6 +253,8 @@ xo_status xo_simd_attention_plan(void *plan) {
       isa = XO_SIMD_AVX512_CORE_VNNI;
     } else if (dec && avx512) {
       k = &k_dec8_avx512;
+    } else if (dec && p->attn.d % 16 == 0 && p->attn.dv % 16 == 0) {
+      k = &k_dec8_ymm; /* whole vectors of 16 channels */
     } else {
       k = avx512 ? &k_s8_avx512 : &k_s8_avx2;
     }
