@@ -214,15 +214,16 @@ out = {}
 d = next(d for d in xo.devices() if d.name == "simd")
 out["full_name"] = d.full_name
 out["precisions"] = d.precisions
-act = rng.standard_normal((5, 192)) + 0.5
+act = rng.standard_normal((8, 192)) + 0.5
 for prec, kw in [("int8", {}), ("int4", {"group_size": 32})]:
     qb = xo.quantize(rng.standard_normal((192, 70)), prec, axis=1, **kw)
     qbz = xo.quantize(rng.standard_normal((192, 70)) + 1, prec, axis=1,
                       symmetric=False, **kw)
     ok = True
     for b in (qb, qbz):
-        # 1 and 2 rows: whole panels (decode) at every level; 5: tiles
-        for rows in (1, 2, 3, 5):
+        # 1 and 2 rows: whole panels (decode) at every level; 5, 8: tiles
+        # (int8: whole and partial tiles of 2, 4 or 6 rows)
+        for rows in (1, 2, 3, 5, 8):
             for sym in (True, False):
                 a = xo.quantize(act[:rows], symmetric=sym)
                 y = xo.matmul(a, b, device="simd")

@@ -116,7 +116,7 @@ xo_status xo_simd_matmul_plan(void *plan) {
              s->k->name, what, note);
   else
     snprintf(sp->how, sizeof sp->how, "%s %s, %dx64 tiles%s", s->k->name, what,
-             s->mr, note);
+             prec == XO_PREC_INT8 ? s->k->mr_i8 : s->mr, note);
   return XO_OK;
 }
 
@@ -400,6 +400,24 @@ static void prep_rows(const xo_problem *p, const mm_state *s, const void *a,
   }
 }
 
+/* Row tile `tile` of the stored activations x (rows rows, row stride kp)
+ * packed as i8 reads them: step by step, the tile's mrp rows 4 bytes each,
+ * rows past the end zero. */
+static void pack_tile(const uint8_t *x, int64_t rows, int64_t kp, int mrp,
+                      int64_t tile, uint8_t *dst) {
+  int64_t r0 = tile * mrp;
+  for (int r = 0; r < mrp; r++) {
+    uint8_t *d = dst + r * 4;
+    if (r0 + r >= rows) {
+      for (int64_t st = 0; st < kp / 4; st++) memset(d + st * mrp * 4, 0, 4);
+      continue;
+    }
+    const uint8_t *src = x + (r0 + r) * kp;
+    for (int64_t st = 0; st < kp / 4; st++)
+      memcpy(d + st * mrp * 4, src + st * 4, 4);
+  }
+}
+
 static int threads_for(int64_t items, double macs) {
   int nt = xo_get_num_threads();
   if (macs < (double)(1 << 18)) nt = 1; /* a fork costs more than it saves */
@@ -474,6 +492,7 @@ static xo_status run_int(const xo_simd_plan *sp, const mm_state *s,
   uint8_t *x = xs, *xheap = NULL;
   int32_t *rowsum = rss, *rheap = NULL;
   wprep *w = NULL;
+  uint8_t *xp = NULL; /* int8 GEMM: the activations packed by row tiles */
   xo_status st = XO_OK;
   if (arows * s->kp > XSTACK) {
     st = xo_alloc(arows * s->kp, 1, (void **)&xheap);
@@ -500,20 +519,38 @@ static xo_status run_int(const xo_simd_plan *sp, const mm_state *s,
     run_decode(p, s, w, x, rowsum, ca, cw0, nt, args);
     goto done;
   }
+  /* int8: the activations packed by row tiles of mr_i8 rows (i8's
+   * layout), per segment of rows that share a weight matrix */
+  int mrp = int4 ? s->mr : s->k->mr_i8;
+  int64_t nseg = d->batch_b != 1 && d->batch_a > 1 ? d->batch_a : 1;
+  int64_t tiles = (m + mrp - 1) / mrp, seg_bytes = tiles * mrp * s->kp;
+  if (!int4) {
+    st = xo_alloc(nseg * seg_bytes, 1, (void **)&xp);
+    if (st != XO_OK) goto done;
+  }
+  /* rows per block: whole tiles */
+  int64_t mc = MC / mrp * mrp;
   (void)nt; /* without OpenMP: the calling thread alone */
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
     int32_t acc[MC * NC] __attribute__((aligned(64)));
     int t = omp_get_thread_num(), tn = omp_get_num_threads();
+    if (xp) {
+#pragma omp for schedule(static)
+      for (int64_t it = 0; it < nseg * tiles; it++)
+        pack_tile(x + (it / tiles) * m * s->kp, m, s->kp, mrp, it % tiles,
+                  xp + it * mrp * s->kp);
+    }
     int64_t p0 = s->npanels * t / tn, p1 = s->npanels * (t + 1) / tn;
     for (int64_t i = 0; i < nb; i++) {
       int64_t ia = d->batch_a > 1 ? i : 0;
       const uint8_t *xi = x + ia * d->m * s->kp;
+      const uint8_t *xpi = xp ? xp + ia * seg_bytes : NULL;
       const int32_t *rsi = rowsum + ia * d->m * s->ngroups;
       const uint8_t *wb = w->panels + i * s->npanels * s->panel_bytes;
       char *ob = (char *)args->out + (size_t)(i * m * n) * 4;
-      for (int64_t m0 = 0; m0 < m; m0 += MC) {
-        int64_t m1 = m0 + MC < m ? m0 + MC : m;
+      for (int64_t m0 = 0; m0 < m; m0 += mc) {
+        int64_t m1 = m0 + mc < m ? m0 + mc : m;
         for (int64_t pn = p0; pn < p1; pn++) {
           const uint8_t *wp = wb + pn * s->panel_bytes;
           int64_t j0 = pn * NC, nc = n - j0 < NC ? n - j0 : NC;
@@ -522,14 +559,18 @@ static xo_status run_int(const xo_simd_plan *sp, const mm_state *s,
             for (int64_t k0 = 0; k0 < nsg; k0 += KC_INT) {
               int64_t kn = nsg - k0 < KC_INT ? nsg - k0 : KC_INT;
               const uint8_t *wk = wg + k0 * NC * 4;
-              for (int64_t r0 = m0; r0 < m1; r0 += s->mr) {
-                int mr = (int)(m1 - r0 < s->mr ? m1 - r0 : s->mr);
-                const uint8_t *xr = xi + r0 * s->kp + g * s->gp + k0 * s->kstep;
+              for (int64_t r0 = m0; r0 < m1; r0 += mrp) {
+                int mr = (int)(m1 - r0 < mrp ? m1 - r0 : mrp);
                 int32_t *ar = acc + (r0 - m0) * NC;
-                if (int4)
+                if (int4) {
+                  const uint8_t *xr =
+                      xi + r0 * s->kp + g * s->gp + k0 * s->kstep;
                   s->k->i4((const int8_t *)xr, s->kp, mr, wk, kn, ar, k0 > 0);
-                else
-                  s->k->i8(xr, s->kp, mr, (const int8_t *)wk, kn, ar, k0 > 0);
+                } else {
+                  const uint8_t *xr =
+                      xpi + r0 * s->kp + (g * nsg + k0) * 4 * mrp;
+                  s->k->i8(xr, mr, (const int8_t *)wk, kn, ar, k0 > 0);
+                }
               }
             }
             epilogue(acc, m1 - m0, nc, rsi + m0 * s->ngroups + g, s->ngroups, s,
@@ -542,6 +583,7 @@ static xo_status run_int(const xo_simd_plan *sp, const mm_state *s,
   }
 done:
   if (w) weights_done(w);
+  free(xp);
   free(xheap);
   free(rheap);
   return st;
