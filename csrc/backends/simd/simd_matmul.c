@@ -348,21 +348,33 @@ XO_CLONES static void epilogue(const int32_t *acc, int64_t rows, int64_t nc,
   const int32_t *cw =
       s->has_cw ? (const int32_t *)(sb + NC) + (s->has_cs ? NC : 0) : NULL;
   uint32_t uca = (uint32_t)ca, ulen = (uint32_t)s->gs;
+  /* per column: cw, the row-independent terms (- ca sum y + L ca cw) and
+   * the scale sa * sb, so that the row loops below are branch-free */
+  uint32_t ucw[NC], colterm[NC];
+  float scale[NC];
+  for (int64_t c = 0; c < nc; c++) {
+    ucw[c] = (uint32_t)(cw ? cw[c] : cw0);
+    uint32_t ucs = colsum ? (uint32_t)colsum[c] : 0;
+    colterm[c] = ulen * uca * ucw[c] - uca * ucs;
+    scale[c] = sa * sb[c];
+  }
   for (int64_t r = 0; r < rows; r++) {
     uint32_t rs = (uint32_t)rowsum[r * rs_stride];
     const int32_t *a = acc + r * NC;
-    for (int64_t c = 0; c < nc; c++) {
-      uint32_t ucw = (uint32_t)(cw ? cw[c] : cw0);
-      uint32_t ucs = colsum ? (uint32_t)colsum[c] : 0;
-      int32_t v =
-          (int32_t)((uint32_t)a[c] - uca * ucs - ucw * rs + ulen * uca * ucw);
-      if (s32) {
-        ((int32_t *)out)[r * ldo + c] = v;
-        continue;
-      }
+    if (s32) {
+      int32_t *o = (int32_t *)out + r * ldo;
+      for (int64_t c = 0; c < nc; c++)
+        o[c] = (int32_t)((uint32_t)a[c] - ucw[c] * rs + colterm[c]);
+    } else if (add) {
       float *o = (float *)out + r * ldo;
-      float f = (float)v * (sa * sb[c]);
-      o[c] = add ? o[c] + f : f;
+      for (int64_t c = 0; c < nc; c++)
+        o[c] += (float)(int32_t)((uint32_t)a[c] - ucw[c] * rs + colterm[c]) *
+                scale[c];
+    } else {
+      float *o = (float *)out + r * ldo;
+      for (int64_t c = 0; c < nc; c++)
+        o[c] = (float)(int32_t)((uint32_t)a[c] - ucw[c] * rs + colterm[c]) *
+               scale[c];
     }
   }
 }
@@ -400,21 +412,45 @@ static void prep_rows(const xo_problem *p, const mm_state *s, const void *a,
   }
 }
 
-/* Row tile `tile` of the stored activations x (rows rows, row stride kp)
- * packed as i8 reads them: step by step, the tile's mrp rows 4 bytes each,
- * rows past the end zero. */
-static void pack_tile(const uint8_t *x, int64_t rows, int64_t kp, int mrp,
-                      int64_t tile, uint8_t *dst) {
-  int64_t r0 = tile * mrp;
+/* Row tile `tile` of the int8 activations a (rows rows of k bytes) in
+ * their stored form (xor 0x80 when flip: symmetric s8 as u8 + 128), packed
+ * as i8 reads them: step by step, the tile's mrp rows 4 bytes each, each
+ * group padded to whole steps and rows past the end with zeros; with the
+ * sums of the stored values per (row, group) into rowsum (as prep_rows). */
+XO_CLONES static void pack_tile(const mm_state *s, const uint8_t *a,
+                                int64_t rows, int64_t k, int flip, int mrp,
+                                int64_t tile, uint8_t *dst, int32_t *rowsum) {
+  int64_t r0 = tile * mrp, gs = s->gs, nsg = s->gp / 4;
+  uint8_t fb = flip ? 0x80 : 0;
+  uint32_t f4 = flip ? 0x80808080u : 0;
+  int64_t sstride = (int64_t)mrp * 4;
   for (int r = 0; r < mrp; r++) {
     uint8_t *d = dst + r * 4;
     if (r0 + r >= rows) {
-      for (int64_t st = 0; st < kp / 4; st++) memset(d + st * mrp * 4, 0, 4);
+      for (int64_t st = 0; st < s->kp / 4; st++) memset(d + st * sstride, 0, 4);
       continue;
     }
-    const uint8_t *src = x + (r0 + r) * kp;
-    for (int64_t st = 0; st < kp / 4; st++)
-      memcpy(d + st * mrp * 4, src + st * 4, 4);
+    const uint8_t *src = a + (r0 + r) * k;
+    for (int64_t g = 0; g < s->ngroups; g++) {
+      const uint8_t *sg = src + g * gs;
+      uint8_t *dg = d + g * nsg * sstride;
+      int32_t sum = 0;
+      for (int64_t i = 0; i < gs; i++) sum += (uint8_t)(sg[i] ^ fb);
+      rowsum[(r0 + r) * s->ngroups + g] = sum;
+      int64_t whole = gs / 4;
+      for (int64_t st = 0; st < whole; st++) {
+        uint32_t v;
+        memcpy(&v, sg + st * 4, 4);
+        v ^= f4;
+        memcpy(dg + st * sstride, &v, 4);
+      }
+      for (int64_t st = whole; st < nsg; st++) { /* the group's padding */
+        uint8_t b[4] = {0, 0, 0, 0};
+        for (int64_t i = st * 4; i < gs && i < st * 4 + 4; i++)
+          b[i - st * 4] = sg[i] ^ fb;
+        memcpy(dg + st * sstride, b, 4);
+      }
+    }
   }
 }
 
@@ -493,8 +529,18 @@ static xo_status run_int(const xo_simd_plan *sp, const mm_state *s,
   int32_t *rowsum = rss, *rheap = NULL;
   wprep *w = NULL;
   uint8_t *xp = NULL; /* int8 GEMM: the activations packed by row tiles */
+  int int4 = p->prec == XO_PREC_INT4;
+  /* int8 with more rows than a decode tile: the activations go straight
+   * into row tiles of mr_i8 rows (i8's layout), per segment of rows that
+   * share a weight matrix, by the threads that use them */
+  int gemm8 = !int4 && m > s->mr;
+  int mrp = int4 ? s->mr : s->k->mr_i8;
+  int64_t nseg = d->batch_b != 1 && d->batch_a > 1 ? d->batch_a : 1;
+  int64_t tiles = (m + mrp - 1) / mrp, seg_bytes = tiles * mrp * s->kp;
   xo_status st = XO_OK;
-  if (arows * s->kp > XSTACK) {
+  if (gemm8)
+    st = xo_alloc(nseg * seg_bytes, 1, (void **)&xp);
+  else if (arows * s->kp > XSTACK) {
     st = xo_alloc(arows * s->kp, 1, (void **)&xheap);
     x = xheap;
   }
@@ -504,9 +550,8 @@ static xo_status run_int(const xo_simd_plan *sp, const mm_state *s,
   }
   if (st == XO_OK) st = weights_get(p, s, args, &w);
   if (st != XO_OK) goto done;
-  prep_rows(p, s, args->in[0], arows, x, rowsum);
+  if (!gemm8) prep_rows(p, s, args->in[0], arows, x, rowsum);
 
-  int int4 = p->prec == XO_PREC_INT4;
   int32_t za = args->zero_point[0] ? args->zero_point[0][0] : 0;
   int32_t ca = int4 ? (p->a_asym ? za - 128 : 0) : (p->a_asym ? za : 128);
   int32_t cw0 = int4 ? 8 : 0; /* cw without weight zero points */
@@ -519,15 +564,6 @@ static xo_status run_int(const xo_simd_plan *sp, const mm_state *s,
     run_decode(p, s, w, x, rowsum, ca, cw0, nt, args);
     goto done;
   }
-  /* int8: the activations packed by row tiles of mr_i8 rows (i8's
-   * layout), per segment of rows that share a weight matrix */
-  int mrp = int4 ? s->mr : s->k->mr_i8;
-  int64_t nseg = d->batch_b != 1 && d->batch_a > 1 ? d->batch_a : 1;
-  int64_t tiles = (m + mrp - 1) / mrp, seg_bytes = tiles * mrp * s->kp;
-  if (!int4) {
-    st = xo_alloc(nseg * seg_bytes, 1, (void **)&xp);
-    if (st != XO_OK) goto done;
-  }
   /* rows per block: whole tiles */
   int64_t mc = MC / mrp * mrp;
   (void)nt; /* without OpenMP: the calling thread alone */
@@ -535,11 +571,14 @@ static xo_status run_int(const xo_simd_plan *sp, const mm_state *s,
   {
     int32_t acc[MC * NC] __attribute__((aligned(64)));
     int t = omp_get_thread_num(), tn = omp_get_num_threads();
-    if (xp) {
+    if (gemm8) {
+      const uint8_t *a = args->in[0];
 #pragma omp for schedule(static)
-      for (int64_t it = 0; it < nseg * tiles; it++)
-        pack_tile(x + (it / tiles) * m * s->kp, m, s->kp, mrp, it % tiles,
-                  xp + it * mrp * s->kp);
+      for (int64_t it = 0; it < nseg * tiles; it++) {
+        int64_t sg = it / tiles;
+        pack_tile(s, a + sg * m * d->k, m, d->k, !p->a_asym, mrp, it % tiles,
+                  xp + it * mrp * s->kp, rowsum + sg * m * s->ngroups);
+      }
     }
     int64_t p0 = s->npanels * t / tn, p1 = s->npanels * (t + 1) / tn;
     for (int64_t i = 0; i < nb; i++) {
