@@ -144,12 +144,15 @@ def test_float_results_within_bounds(precision, m, k, n):
 
 
 def test_large_m_is_correct():
-    """Row blocks past the register tiles and the 64-row blocks."""
+    """Row blocks past the register tiles and the 64-row blocks; one panel
+    and many rows (the threads split the row blocks, not the panels)."""
     rng = np.random.default_rng(5)
     a, b = rand(rng, 150, 300), rand(rng, 300, 130)
+    a1, b1 = rand(rng, 400, 100), rand(rng, 100, 40)
     for precision in ("int8", "int4"):
-        want, got = both(a, b, precision=precision)
-        np.testing.assert_array_equal(got, want)
+        for x, y in ((a, b), (a1, b1)):
+            want, got = both(x, y, precision=precision)
+            np.testing.assert_array_equal(got, want)
     got = xo.matmul(a, b, device="simd", precision="fp32")
     assert_close(twin.matmul_float(a, b, "fp32"), got, SQNR_VS_TWIN["fp32"])
 

@@ -558,14 +558,14 @@ static xo_status run_int(const xo_simd_plan *sp, const mm_state *s,
   int s32 = p->out_dtype == XO_DTYPE_S32;
   float sa = s32 ? 0.0f : args->scale[0][0];
   int64_t nsg = s->gp / s->kstep;
-  int nt = threads_for(nb * s->npanels,
+  /* rows per block: whole tiles */
+  int64_t mc = MC / mrp * mrp, mblocks = (m + mc - 1) / mc;
+  int nt = threads_for(nb * s->npanels * (m <= s->mr ? 1 : mblocks),
                        (double)d->batch * (double)d->m * (double)n * d->k);
   if (m <= s->mr) {
     run_decode(p, s, w, x, rowsum, ca, cw0, nt, args);
     goto done;
   }
-  /* rows per block: whole tiles */
-  int64_t mc = MC / mrp * mrp;
   (void)nt; /* without OpenMP: the calling thread alone */
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
@@ -580,7 +580,16 @@ static xo_status run_int(const xo_simd_plan *sp, const mm_state *s,
                   xp + it * mrp * s->kp, rowsum + sg * m * s->ngroups);
       }
     }
-    int64_t p0 = s->npanels * t / tn, p1 = s->npanels * (t + 1) / tn;
+    /* the threads split the panels, or the row blocks when that leaves
+     * the busiest thread less work (few panels, many rows) */
+    int64_t np = s->npanels, p0 = 0, p1 = np, b0 = 0, b1 = mblocks;
+    if ((mblocks + tn - 1) / tn * np < (np + tn - 1) / tn * mblocks) {
+      b0 = mblocks * t / tn;
+      b1 = mblocks * (t + 1) / tn;
+    } else {
+      p0 = np * t / tn;
+      p1 = np * (t + 1) / tn;
+    }
     for (int64_t i = 0; i < nb; i++) {
       int64_t ia = d->batch_a > 1 ? i : 0;
       const uint8_t *xi = x + ia * d->m * s->kp;
@@ -588,7 +597,7 @@ static xo_status run_int(const xo_simd_plan *sp, const mm_state *s,
       const int32_t *rsi = rowsum + ia * d->m * s->ngroups;
       const uint8_t *wb = w->panels + i * s->npanels * s->panel_bytes;
       char *ob = (char *)args->out + (size_t)(i * m * n) * 4;
-      for (int64_t m0 = 0; m0 < m; m0 += mc) {
+      for (int64_t m0 = b0 * mc; m0 < m && m0 < b1 * mc; m0 += mc) {
         int64_t m1 = m0 + mc < m ? m0 + mc : m;
         for (int64_t pn = p0; pn < p1; pn++) {
           const uint8_t *wp = wb + pn * s->panel_bytes;
