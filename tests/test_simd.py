@@ -144,12 +144,15 @@ def test_float_results_within_bounds(precision, m, k, n):
 
 
 def test_large_m_is_correct():
-    """Row blocks past the register tiles and the 64-row blocks."""
+    """Row blocks past the register tiles and the 64-row blocks; one panel
+    and many rows (the threads split the row blocks, not the panels)."""
     rng = np.random.default_rng(5)
     a, b = rand(rng, 150, 300), rand(rng, 300, 130)
+    a1, b1 = rand(rng, 400, 100), rand(rng, 100, 40)
     for precision in ("int8", "int4"):
-        want, got = both(a, b, precision=precision)
-        np.testing.assert_array_equal(got, want)
+        for x, y in ((a, b), (a1, b1)):
+            want, got = both(x, y, precision=precision)
+            np.testing.assert_array_equal(got, want)
     got = xo.matmul(a, b, device="simd", precision="fp32")
     assert_close(twin.matmul_float(a, b, "fp32"), got, SQNR_VS_TWIN["fp32"])
 
@@ -214,15 +217,16 @@ out = {}
 d = next(d for d in xo.devices() if d.name == "simd")
 out["full_name"] = d.full_name
 out["precisions"] = d.precisions
-act = rng.standard_normal((5, 192)) + 0.5
+act = rng.standard_normal((8, 192)) + 0.5
 for prec, kw in [("int8", {}), ("int4", {"group_size": 32})]:
     qb = xo.quantize(rng.standard_normal((192, 70)), prec, axis=1, **kw)
     qbz = xo.quantize(rng.standard_normal((192, 70)) + 1, prec, axis=1,
                       symmetric=False, **kw)
     ok = True
     for b in (qb, qbz):
-        # 1 and 2 rows: whole panels (decode) at every level; 5: tiles
-        for rows in (1, 2, 3, 5):
+        # 1 and 2 rows: whole panels (decode) at every level; 5, 8: tiles
+        # (int8: whole and partial tiles of 2, 4 or 6 rows)
+        for rows in (1, 2, 3, 5, 8):
             for sym in (True, False):
                 a = xo.quantize(act[:rows], symmetric=sym)
                 y = xo.matmul(a, b, device="simd")

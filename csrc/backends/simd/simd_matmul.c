@@ -116,7 +116,7 @@ xo_status xo_simd_matmul_plan(void *plan) {
              s->k->name, what, note);
   else
     snprintf(sp->how, sizeof sp->how, "%s %s, %dx64 tiles%s", s->k->name, what,
-             s->mr, note);
+             prec == XO_PREC_INT8 ? s->k->mr_i8 : s->mr, note);
   return XO_OK;
 }
 
@@ -348,21 +348,33 @@ XO_CLONES static void epilogue(const int32_t *acc, int64_t rows, int64_t nc,
   const int32_t *cw =
       s->has_cw ? (const int32_t *)(sb + NC) + (s->has_cs ? NC : 0) : NULL;
   uint32_t uca = (uint32_t)ca, ulen = (uint32_t)s->gs;
+  /* per column: cw, the row-independent terms (- ca sum y + L ca cw) and
+   * the scale sa * sb, so that the row loops below are branch-free */
+  uint32_t ucw[NC], colterm[NC];
+  float scale[NC];
+  for (int64_t c = 0; c < nc; c++) {
+    ucw[c] = (uint32_t)(cw ? cw[c] : cw0);
+    uint32_t ucs = colsum ? (uint32_t)colsum[c] : 0;
+    colterm[c] = ulen * uca * ucw[c] - uca * ucs;
+    scale[c] = sa * sb[c];
+  }
   for (int64_t r = 0; r < rows; r++) {
     uint32_t rs = (uint32_t)rowsum[r * rs_stride];
     const int32_t *a = acc + r * NC;
-    for (int64_t c = 0; c < nc; c++) {
-      uint32_t ucw = (uint32_t)(cw ? cw[c] : cw0);
-      uint32_t ucs = colsum ? (uint32_t)colsum[c] : 0;
-      int32_t v =
-          (int32_t)((uint32_t)a[c] - uca * ucs - ucw * rs + ulen * uca * ucw);
-      if (s32) {
-        ((int32_t *)out)[r * ldo + c] = v;
-        continue;
-      }
+    if (s32) {
+      int32_t *o = (int32_t *)out + r * ldo;
+      for (int64_t c = 0; c < nc; c++)
+        o[c] = (int32_t)((uint32_t)a[c] - ucw[c] * rs + colterm[c]);
+    } else if (add) {
       float *o = (float *)out + r * ldo;
-      float f = (float)v * (sa * sb[c]);
-      o[c] = add ? o[c] + f : f;
+      for (int64_t c = 0; c < nc; c++)
+        o[c] += (float)(int32_t)((uint32_t)a[c] - ucw[c] * rs + colterm[c]) *
+                scale[c];
+    } else {
+      float *o = (float *)out + r * ldo;
+      for (int64_t c = 0; c < nc; c++)
+        o[c] = (float)(int32_t)((uint32_t)a[c] - ucw[c] * rs + colterm[c]) *
+               scale[c];
     }
   }
 }
@@ -396,6 +408,48 @@ static void prep_rows(const xo_problem *p, const mm_state *s, const void *a,
           sum += (int8_t)v;
         }
       rowsum[r * s->ngroups + g] = sum;
+    }
+  }
+}
+
+/* Row tile `tile` of the int8 activations a (rows rows of k bytes) in
+ * their stored form (xor 0x80 when flip: symmetric s8 as u8 + 128), packed
+ * as i8 reads them: step by step, the tile's mrp rows 4 bytes each, each
+ * group padded to whole steps and rows past the end with zeros; with the
+ * sums of the stored values per (row, group) into rowsum (as prep_rows). */
+XO_CLONES static void pack_tile(const mm_state *s, const uint8_t *a,
+                                int64_t rows, int64_t k, int flip, int mrp,
+                                int64_t tile, uint8_t *dst, int32_t *rowsum) {
+  int64_t r0 = tile * mrp, gs = s->gs, nsg = s->gp / 4;
+  uint8_t fb = flip ? 0x80 : 0;
+  uint32_t f4 = flip ? 0x80808080u : 0;
+  int64_t sstride = (int64_t)mrp * 4;
+  for (int r = 0; r < mrp; r++) {
+    uint8_t *d = dst + r * 4;
+    if (r0 + r >= rows) {
+      for (int64_t st = 0; st < s->kp / 4; st++) memset(d + st * sstride, 0, 4);
+      continue;
+    }
+    const uint8_t *src = a + (r0 + r) * k;
+    for (int64_t g = 0; g < s->ngroups; g++) {
+      const uint8_t *sg = src + g * gs;
+      uint8_t *dg = d + g * nsg * sstride;
+      int32_t sum = 0;
+      for (int64_t i = 0; i < gs; i++) sum += (uint8_t)(sg[i] ^ fb);
+      rowsum[(r0 + r) * s->ngroups + g] = sum;
+      int64_t whole = gs / 4;
+      for (int64_t st = 0; st < whole; st++) {
+        uint32_t v;
+        memcpy(&v, sg + st * 4, 4);
+        v ^= f4;
+        memcpy(dg + st * sstride, &v, 4);
+      }
+      for (int64_t st = whole; st < nsg; st++) { /* the group's padding */
+        uint8_t b[4] = {0, 0, 0, 0};
+        for (int64_t i = st * 4; i < gs && i < st * 4 + 4; i++)
+          b[i - st * 4] = sg[i] ^ fb;
+        memcpy(dg + st * sstride, b, 4);
+      }
     }
   }
 }
@@ -474,8 +528,19 @@ static xo_status run_int(const xo_simd_plan *sp, const mm_state *s,
   uint8_t *x = xs, *xheap = NULL;
   int32_t *rowsum = rss, *rheap = NULL;
   wprep *w = NULL;
+  uint8_t *xp = NULL; /* int8 GEMM: the activations packed by row tiles */
+  int int4 = p->prec == XO_PREC_INT4;
+  /* int8 with more rows than a decode tile: the activations go straight
+   * into row tiles of mr_i8 rows (i8's layout), per segment of rows that
+   * share a weight matrix, by the threads that use them */
+  int gemm8 = !int4 && m > s->mr;
+  int mrp = int4 ? s->mr : s->k->mr_i8;
+  int64_t nseg = d->batch_b != 1 && d->batch_a > 1 ? d->batch_a : 1;
+  int64_t tiles = (m + mrp - 1) / mrp, seg_bytes = tiles * mrp * s->kp;
   xo_status st = XO_OK;
-  if (arows * s->kp > XSTACK) {
+  if (gemm8)
+    st = xo_alloc(nseg * seg_bytes, 1, (void **)&xp);
+  else if (arows * s->kp > XSTACK) {
     st = xo_alloc(arows * s->kp, 1, (void **)&xheap);
     x = xheap;
   }
@@ -485,16 +550,17 @@ static xo_status run_int(const xo_simd_plan *sp, const mm_state *s,
   }
   if (st == XO_OK) st = weights_get(p, s, args, &w);
   if (st != XO_OK) goto done;
-  prep_rows(p, s, args->in[0], arows, x, rowsum);
+  if (!gemm8) prep_rows(p, s, args->in[0], arows, x, rowsum);
 
-  int int4 = p->prec == XO_PREC_INT4;
   int32_t za = args->zero_point[0] ? args->zero_point[0][0] : 0;
   int32_t ca = int4 ? (p->a_asym ? za - 128 : 0) : (p->a_asym ? za : 128);
   int32_t cw0 = int4 ? 8 : 0; /* cw without weight zero points */
   int s32 = p->out_dtype == XO_DTYPE_S32;
   float sa = s32 ? 0.0f : args->scale[0][0];
   int64_t nsg = s->gp / s->kstep;
-  int nt = threads_for(nb * s->npanels,
+  /* rows per block: whole tiles */
+  int64_t mc = MC / mrp * mrp, mblocks = (m + mc - 1) / mc;
+  int nt = threads_for(nb * s->npanels * (m <= s->mr ? 1 : mblocks),
                        (double)d->batch * (double)d->m * (double)n * d->k);
   if (m <= s->mr) {
     run_decode(p, s, w, x, rowsum, ca, cw0, nt, args);
@@ -505,15 +571,34 @@ static xo_status run_int(const xo_simd_plan *sp, const mm_state *s,
   {
     int32_t acc[MC * NC] __attribute__((aligned(64)));
     int t = omp_get_thread_num(), tn = omp_get_num_threads();
-    int64_t p0 = s->npanels * t / tn, p1 = s->npanels * (t + 1) / tn;
+    if (gemm8) {
+      const uint8_t *a = args->in[0];
+#pragma omp for schedule(static)
+      for (int64_t it = 0; it < nseg * tiles; it++) {
+        int64_t sg = it / tiles;
+        pack_tile(s, a + sg * m * d->k, m, d->k, !p->a_asym, mrp, it % tiles,
+                  xp + it * mrp * s->kp, rowsum + sg * m * s->ngroups);
+      }
+    }
+    /* the threads split the panels, or the row blocks when that leaves
+     * the busiest thread less work (few panels, many rows) */
+    int64_t np = s->npanels, p0 = 0, p1 = np, b0 = 0, b1 = mblocks;
+    if ((mblocks + tn - 1) / tn * np < (np + tn - 1) / tn * mblocks) {
+      b0 = mblocks * t / tn;
+      b1 = mblocks * (t + 1) / tn;
+    } else {
+      p0 = np * t / tn;
+      p1 = np * (t + 1) / tn;
+    }
     for (int64_t i = 0; i < nb; i++) {
       int64_t ia = d->batch_a > 1 ? i : 0;
       const uint8_t *xi = x + ia * d->m * s->kp;
+      const uint8_t *xpi = xp ? xp + ia * seg_bytes : NULL;
       const int32_t *rsi = rowsum + ia * d->m * s->ngroups;
       const uint8_t *wb = w->panels + i * s->npanels * s->panel_bytes;
       char *ob = (char *)args->out + (size_t)(i * m * n) * 4;
-      for (int64_t m0 = 0; m0 < m; m0 += MC) {
-        int64_t m1 = m0 + MC < m ? m0 + MC : m;
+      for (int64_t m0 = b0 * mc; m0 < m && m0 < b1 * mc; m0 += mc) {
+        int64_t m1 = m0 + mc < m ? m0 + mc : m;
         for (int64_t pn = p0; pn < p1; pn++) {
           const uint8_t *wp = wb + pn * s->panel_bytes;
           int64_t j0 = pn * NC, nc = n - j0 < NC ? n - j0 : NC;
@@ -522,14 +607,18 @@ static xo_status run_int(const xo_simd_plan *sp, const mm_state *s,
             for (int64_t k0 = 0; k0 < nsg; k0 += KC_INT) {
               int64_t kn = nsg - k0 < KC_INT ? nsg - k0 : KC_INT;
               const uint8_t *wk = wg + k0 * NC * 4;
-              for (int64_t r0 = m0; r0 < m1; r0 += s->mr) {
-                int mr = (int)(m1 - r0 < s->mr ? m1 - r0 : s->mr);
-                const uint8_t *xr = xi + r0 * s->kp + g * s->gp + k0 * s->kstep;
+              for (int64_t r0 = m0; r0 < m1; r0 += mrp) {
+                int mr = (int)(m1 - r0 < mrp ? m1 - r0 : mrp);
                 int32_t *ar = acc + (r0 - m0) * NC;
-                if (int4)
+                if (int4) {
+                  const uint8_t *xr =
+                      xi + r0 * s->kp + g * s->gp + k0 * s->kstep;
                   s->k->i4((const int8_t *)xr, s->kp, mr, wk, kn, ar, k0 > 0);
-                else
-                  s->k->i8(xr, s->kp, mr, (const int8_t *)wk, kn, ar, k0 > 0);
+                } else {
+                  const uint8_t *xr =
+                      xpi + r0 * s->kp + (g * nsg + k0) * 4 * mrp;
+                  s->k->i8(xr, mr, (const int8_t *)wk, kn, ar, k0 > 0);
+                }
               }
             }
             epilogue(acc, m1 - m0, nc, rsi + m0 * s->ngroups + g, s->ngroups, s,
@@ -542,6 +631,7 @@ static xo_status run_int(const xo_simd_plan *sp, const mm_state *s,
   }
 done:
   if (w) weights_done(w);
+  free(xp);
   free(xheap);
   free(rheap);
   return st;

@@ -23,8 +23,9 @@
 #include "simd.h"
 
 enum {
-  XO_SIMD_NC = 64,    /* columns per weight panel */
-  XO_SIMD_MR_MAX = 4, /* largest register tile, in rows */
+  XO_SIMD_NC = 64,       /* columns per weight panel */
+  XO_SIMD_MR_MAX = 4,    /* largest register tile but int8 GEMM's, in rows */
+  XO_SIMD_MR_I8_MAX = 6, /* largest int8 GEMM tile, in rows */
 };
 
 /* What the decode kernels need besides the activations and the panel:
@@ -55,13 +56,16 @@ static inline int64_t xo_simd_tail_bytes(int has_cs, int has_cw) {
  * 0) + the products over the k range given. */
 typedef struct xo_simd_mm_kernels {
   const char *name; /* "avx512_vnni"... for the impl string */
-  int mr_max;
-  int int_native;  /* 1: vpdpbusd; 0: exact emulation with vpmaddwd */
-  int bf16_native; /* 1: vdpbf16ps; 0: bf16 widened to f32, FMA */
-  /* int8: x u8 activations (row stride ldx bytes), w a panel's steps;
-   * nsteps steps of 4 k: acc += sum x[r, k] * w[k, c] */
-  void (*i8)(const uint8_t *x, int64_t ldx, int mr, const int8_t *w,
-             int64_t nsteps, int32_t *acc, int accumulate);
+  int mr_max;       /* rows of every tile but the int8 GEMM one */
+  int mr_i8;        /* rows of the int8 GEMM tile (i8) */
+  int int_native;   /* 1: vpdpbusd; 0: exact emulation with vpmaddwd */
+  int bf16_native;  /* 1: vdpbf16ps; 0: bf16 widened to f32, FMA */
+  /* int8 GEMM: x u8 activations packed by row tiles of mr_i8 rows (row r
+   * of step s: the 4 bytes at x + (s * mr_i8 + r) * 4, rows past the
+   * matrix zero), w a panel's steps; mr <= mr_i8 rows, nsteps steps of 4
+   * k: acc += sum x[r, k] * w[k, c] */
+  void (*i8)(const uint8_t *x, int mr, const int8_t *w, int64_t nsteps,
+             int32_t *acc, int accumulate);
   /* int4: x s8 activations, w a panel's steps of 8 k (nibbles unsigned):
    * acc += sum x[r, k] * u[k, c] */
   void (*i4)(const int8_t *x, int64_t ldx, int mr, const uint8_t *w,

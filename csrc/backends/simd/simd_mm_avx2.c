@@ -16,6 +16,7 @@
 const xo_simd_mm_kernels xo_simd_mm_avx2 = {
     .name = "avx2",
     .mr_max = 2,
+    .mr_i8 = I8_MR,
     .i8 = i8_avx2,
     .i4 = i4_avx2,
     .i8d = i8d_avx2,

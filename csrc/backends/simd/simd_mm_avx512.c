@@ -17,6 +17,7 @@
 const xo_simd_mm_kernels xo_simd_mm_avx512 = {
     .name = "avx512",
     .mr_max = 4,
+    .mr_i8 = I8_MR,
     .i8 = i8_avx512,
     .i4 = i4_avx512,
     .i8d = i8d_avx512,

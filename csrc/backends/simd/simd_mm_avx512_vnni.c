@@ -19,6 +19,7 @@ const xo_simd_mm_kernels xo_simd_mm_avx512_vnni = {
     .name = "avx512_vnni",
     .mr_max = 4,
     .int_native = 1,
+    .mr_i8 = I8_MR,
     .i8 = i8_avx512_vnni,
     .i4 = i4_avx512_vnni,
     .i8d = i8d_avx512_vnni,
