@@ -148,8 +148,8 @@ def run(report=print, repeats=3, threads=2) -> dict:
         ok = "met" if res["int8_db"] >= 30 else "MISSED"
         report(f"simd int8 accuracy: {res['int8_db']:.1f} dB (target >= 30: {ok})")
 
-    bw = decode_cold(report, res, torch)
-    decode_kv_lengths(report, res, torch, bw)
+    decode_cold(report, res, torch)
+    decode_kv_lengths(report, res, torch)
     sliding_window(report, res, torch, repeats)
     report(f"load average at the end: {_load()}")
     return res
@@ -164,73 +164,81 @@ def _cold(fn_args, kw, repeats=5):
     return m.kernel_min_s, m.impl, m.call_min_s
 
 
+_probes = [0]
+
+
+def _probe():
+    """xo.bandwidth() afresh (it caches per size: each call asks for a new
+    one), bytes/s."""
+    _probes[0] += 1
+    return xo.bandwidth(nbytes=(256 << 20) + 4096 * _probes[0])
+
+
+def _share(shares):
+    """(median, low, high) of the rounds' shares of their own probe."""
+    s = sorted(shares)
+    return statistics.median(s), s[0], s[-1]
+
+
 def decode_cold(report, res, torch, rounds=5):
     """Decode attention, one query row per head against a long KV cache
     (Lq 1, H 32, Hkv 8, D 128), bf16 and int8: Lk 8192 (bf16: 32 MiB, the
     issue's shape) and Lk 32768 (bf16: 128 MiB), caches flushed before
-    every call. The
-    bandwidth probe and the kernels take turns over ``rounds`` rounds (the
-    machine's bandwidth drifts with its neighbours); best against best.
-    Returns the bandwidth."""
+    every call. The bandwidth probe and the kernels take turns over
+    ``rounds`` rounds: the machine's bandwidth drifts with its neighbours,
+    so each round's kernels are set against that round's probe, and the
+    median share is the figure."""
     import ml_dtypes
 
     hq, hkv, d = 32, 8, 128
     rng = np.random.default_rng(3)
     dq = rng.standard_normal((1, hq, 1, d)).astype(ml_dtypes.bfloat16)
-    cases, cases8 = {}, {}
+    cases = {}
     for lk in (8192, 32768):
         fk, fv = (rng.standard_normal((1, hkv, lk, d)).astype(np.float32) for _ in "kv")
         dk, dv = fk.astype(ml_dtypes.bfloat16), fv.astype(ml_dtypes.bfloat16)
-        cases[lk] = (dk, dv, 2 * hkv * lk * d * 2)
+        cases["bf16", lk] = ((dk, dv), 2 * hkv * lk * d * 2)
         # an int8 KV cache: K per key, V per channel (DESIGN's int8 scheme)
         qk, qv = xo.quantize(fk, "int8", axis=2), xo.quantize(fv, "int8", axis=3)
-        cases8[lk] = (qk, qv, 2 * hkv * lk * d + 4 * hkv * (lk + d))
-    fq = dq.astype(np.float32)
-    bw, best, best8, impl, impl8 = 0.0, {}, {}, "", ""
-    for r in range(rounds):
-        bw = max(bw, xo.bandwidth(nbytes=(256 << 20) + 4096 * r))
-        for lk, (dk, dv, _) in cases.items():
-            kern, impl, _ = _cold((dq, dk, dv), {"device": "simd", "precision": "bf16"})
-            best[lk] = min(best.get(lk, float("inf")), kern)
-        for lk, (qk, qv, _) in cases8.items():
-            kw8 = {"device": "simd", "precision": "int8"}
-            kern, impl8, _ = _cold((fq, qk, qv), kw8)
-            best8[lk] = min(best8.get(lk, float("inf")), kern)
+        cases["int8", lk] = ((qk, qv), 2 * hkv * lk * d + 4 * hkv * (lk + d))
+    query = {"bf16": dq, "int8": dq.astype(np.float32)}
+    bw, best, impl, shares = 0.0, {}, {}, {}
+    for _ in range(rounds):
+        bw_r = _probe()
+        bw = max(bw, bw_r)
+        for (prec, lk), ((kk, vv), nbytes) in cases.items():
+            kw = {"device": "simd", "precision": prec}
+            kern, impl[prec], _ = _cold((query[prec], kk, vv), kw)
+            best[prec, lk] = min(best.get((prec, lk), float("inf")), kern)
+            shares.setdefault((prec, lk), []).append(nbytes / kern / bw_r)
     report("")
     report(
-        f"decode attention Lq 1, H {hq}, Hkv {hkv}, D {d}, bf16 KV, cold (caches "
-        f"flushed before each call); xo.bandwidth() best of {rounds} rounds "
-        f"{bw / 1e9:.1f} GB/s, taken in turn with the kernels; load average {_load()}"
+        f"decode attention Lq 1, H {hq}, Hkv {hkv}, D {d}, cold (caches flushed "
+        f"before each call); {rounds} rounds, each with its own bandwidth probe "
+        f"(best {bw / 1e9:.1f} GB/s); load average {_load()}"
     )
     llc = llc_bytes()
-
-    def fits(nbytes):
-        """A working set under 2x the LLC can partly survive the flush:
-        its figure may read above the probe's."""
-        return f", {nbytes / llc:.1f}x the LLC" if llc else ""
-
-    for lk, (_, _, nbytes) in cases.items():
-        share = nbytes / best[lk] / bw
-        if lk == 8192:
-            res["decode_share"] = share
-        goal = f" (target >= 80%: {'met' if share >= 0.8 else 'MISSED'})"
-        report(
-            f"simd Lk {lk} ({nbytes / 2**20:.0f} MiB{fits(nbytes)}): kernel "
-            f"{best[lk] * 1e3:.2f} ms"
-            f" = {nbytes / best[lk] / 1e9:.1f} GB/s, {100 * share:.0f}% of "
-            f"bandwidth{goal if lk == 8192 else ''}; {impl}"
+    for (prec, lk), (_, nbytes) in cases.items():
+        med, lo, hi = _share(shares[prec, lk])
+        goal = ""
+        if (prec, lk) == ("bf16", 8192):
+            res["decode_share"] = med
+            goal = f" (target >= 80%: {'met' if med >= 0.8 else 'MISSED'})"
+        what = (
+            "bf16 KV" if prec == "bf16" else "int8 KV cache, K per key, V per channel"
         )
-    for lk, (_, _, nbytes) in cases8.items():
-        share = nbytes / best8[lk] / bw
+        fits = f", {nbytes / llc:.1f}x the LLC" if llc else ""
+        vs = ""
+        if prec == "int8":
+            vs = f"; {best['bf16', lk] / best[prec, lk]:.2f}x the bf16 KV's speed"
         report(
-            f"simd Lk {lk}, int8 KV cache ({nbytes / 2**20:.0f} MiB{fits(nbytes)}, "
-            "K per key, V "
-            f"per channel): kernel {best8[lk] * 1e3:.2f} ms = "
-            f"{nbytes / best8[lk] / 1e9:.1f} GB/s, {100 * share:.0f}% of bandwidth;"
-            f" {best[lk] / best8[lk]:.2f}x the bf16 KV's speed; {impl8}"
+            f"simd Lk {lk}, {what} ({nbytes / 2**20:.0f} MiB{fits}): kernel "
+            f"{best[prec, lk] * 1e3:.2f} ms = {nbytes / best[prec, lk] / 1e9:.1f} "
+            f"GB/s; {100 * med:.0f}% of the bandwidth probed beside it (median of "
+            f"{rounds}, {100 * lo:.0f}-{100 * hi:.0f}%){goal}{vs}; {impl[prec]}"
         )
     if torch is not None:
-        dk, dv, nbytes = cases[8192]
+        (dk, dv), nbytes = cases["bf16", 8192]
         tq, tk, tv = (
             torch.from_numpy(t.astype(np.float32)).bfloat16() for t in (dq, dk, dv)
         )
@@ -239,14 +247,13 @@ def decode_cold(report, res, torch, rounds=5):
         report(
             f"torch SDPA bf16 (peer), Lk 8192, warm: {kern * 1e3:.2f} ms = "
             f"{nbytes / kern / 1e9:.1f} GB/s, {100 * nbytes / kern / bw:.0f}% of "
-            "bandwidth"
+            "the best probe"
         )
     else:
         report("torch SDPA: not installed, peer skipped")
-    return bw
 
 
-def decode_kv_lengths(report, res, torch, bw):
+def decode_kv_lengths(report, res, torch):
     """Decode over a preallocated bf16 KV cache: B 2, Lk 8192 slots, the
     batches filled to kv_lengths [8192, 3000]; the bytes are those of the
     filled slots, which is all an ideal kernel reads."""
@@ -264,13 +271,15 @@ def decode_kv_lengths(report, res, torch, bw):
     report(
         f"decode over a KV cache: B {b}, Lq 1, {lk} slots, kv_lengths "
         f"{n.tolist()}, H {hq}, Hkv {hkv}, D {d}, bf16 ({need / 2**20:.0f} MiB "
-        f"filled), cold; xo.bandwidth() {bw / 1e9:.1f} GB/s; load average {_load()}"
+        f"filled), cold; each share against a bandwidth probe taken just before "
+        f"(xo.bandwidth()); load average {_load()}"
     )
     report(
         "| device | kernel ms | whole call ms | GB/s of filled slots | share | note |"
     )
     report("|---|---|---|---|---|---|")
     for dev in ("simd", "onednn"):
+        bw_r = _probe()
         try:
             kern, impl, e2e = _cold(
                 (q, k, v), {"kv_lengths": n, "device": dev, "precision": "bf16"}
@@ -281,7 +290,7 @@ def decode_kv_lengths(report, res, torch, bw):
         res["kvcache", dev] = need / kern
         report(
             f"| {dev} | {kern * 1e3:.2f} | {e2e * 1e3:.2f} | {need / kern / 1e9:.1f} |"
-            f" {100 * need / kern / bw:.0f}% | {impl} |"
+            f" {100 * need / kern / bw_r:.0f}% | {impl} |"
         )
     if torch is None:
         report("| torch SDPA | - | - | - | - | torch not installed: peer skipped |")
@@ -291,13 +300,14 @@ def decode_kv_lengths(report, res, torch, bw):
         )
         mask = torch.from_numpy(np.arange(lk)[None, :] < n[:, None])[:, None, None]
         sdpa = torch.nn.functional.scaled_dot_product_attention
+        bw_r = _probe()
         kern, _ = _timed(
             lambda: sdpa(tq, tk, tv, attn_mask=mask, enable_gqa=True), 10, True
         )
         res["kvcache", "torch"] = need / kern
         report(
             f"| torch SDPA (peer) | {kern * 1e3:.2f} | {kern * 1e3:.2f} | "
-            f"{need / kern / 1e9:.1f} | {100 * need / kern / bw:.0f}% | bool mask "
+            f"{need / kern / 1e9:.1f} | {100 * need / kern / bw_r:.0f}% | bool mask "
             f"[B, 1, 1, Lk], torch {torch.__version__} |"
         )
     for peer in ("onednn", "torch"):

@@ -5,6 +5,9 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 #include "internal.h"
 
@@ -40,6 +43,19 @@ xo_status xo_alloc(int64_t count, size_t size, void **p) {
   if (*p == NULL)
     return xo_fail(XO_ERR_NO_MEMORY, "cannot allocate %lld bytes",
                    (long long)bytes);
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  /* Large buffers on transparent huge pages where the kernel leaves that
+   * to the program (THP "madvise"), as NumPy does for its arrays: a stream
+   * over 4 KiB pages read 30 GB/s on the Zen 4 VM where 2 MiB pages read
+   * 34, so the bandwidth probe, the prepared weights and the kernels'
+   * scratch would otherwise read slower than the caller's NumPy arrays.
+   * The whole pages inside the block; a refusal changes nothing. */
+  if (bytes >= ((int64_t)4 << 20)) {
+    uintptr_t lo = ((uintptr_t)*p + 4095) & ~(uintptr_t)4095;
+    uintptr_t hi = ((uintptr_t)*p + (uintptr_t)bytes) & ~(uintptr_t)4095;
+    if (hi > lo) (void)madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
+  }
+#endif
   return XO_OK;
 }
 
