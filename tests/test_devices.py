@@ -3,7 +3,7 @@ the backends CI requires are present (XPUOPS_REQUIRE)."""
 
 import pytest
 import xpuops as xo
-from conftest import REQUIRED
+from conftest import REQUIRED, needs_backend
 
 BACKENDS = {"ref", "openblas", "onednn", "opencl", "openvino", "npusim", "simd"}
 
@@ -48,3 +48,27 @@ def test_simulated_device_never_answers_a_real_alias():
             assert not xo.api.devices.resolve(alias).simulated
         except xo.DeviceUnavailableError:
             pass
+
+
+@pytest.mark.parametrize(
+    "precision, shape_class, want",
+    [
+        ("fp32", 2, "openblas"),  # skinny fp32: openblas streamed the GEMV fastest
+        ("int8", 2, "simd"),
+        ("int4", 2, "simd"),
+        ("bf16", 2, "simd"),
+        ("fp32", 3, "simd"),  # attention
+        ("fp32", 1, "openblas"),  # small: the least cost per call
+        ("fp32", 0, "onednn"),  # large
+    ],
+)
+def test_cpu_alias_follows_the_ranking_table(precision, shape_class, want):
+    """The cpu alias picks by the written-down table of csrc/core/registry.c
+    (a policy, not a property of this CPU): the ranked backend when it is
+    present and runs the precision."""
+    dev = next(d for d in xo.devices() if d.name == want)
+    if not dev.available or dev.precisions.get(precision, "none") == "none":
+        needs_backend(want)
+        pytest.skip(f"{want} cannot run {precision} here")
+    got = xo.api.devices.resolve("cpu", precision, shape_class)
+    assert got.name == want, f"cpu: {got.name} for {precision}, class {shape_class}"

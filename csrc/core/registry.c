@@ -21,7 +21,8 @@
  * never picks them (a simulated device is never picked). */
 #define XO_BACKENDS(X)                                   \
   X(ref, "cpu", 0, .cpu = 6)                             \
-  X(openblas, "cpu", 0, .cpu = 2, .cpu_small = 1)        \
+  X(openblas, "cpu", 0, .cpu = 2, .cpu_small = 1,        \
+    .cpu_skinny = kOpenblasSkinny)                       \
   X(onednn, "cpu", 0, .cpu = 1)                          \
   X(opencl, "gpu", 0, .cpu = 5, .gpu = 1)                \
   X(openvino, "npu", 0, .cpu = 4, .gpu = 2, .npu = 1)    \
@@ -44,7 +45,10 @@
  *     not ranked, its integer results are not exact)
  *   int4 1x8192x8192 group 128: simd 1.24 ms, onednn 9.79
  *   bf16 1x8192x8192: simd 9.56 ms, onednn 26.9
- *   fp32 1x8192x8192: openblas 11.1 ms, simd 14.9, onednn 67.1: not simd.
+ *   fp32 1x8192x8192: openblas 11.1 ms, simd 14.9, onednn 67.1: openblas
+ *     (and fp64, its other GEMV; again on 2026-11-30, quiet: openblas 6.15
+ *     ms, simd 8.10, onednn 19.1; before then the cpu order's onednn was
+ *     picked there, the slowest of the three).
  * Up the class, another run (load 2.1): M = 8 and 32 x 8192 x 8192, int8
  * simd 3.2 / 9.1 ms, onednn 11.4 / 15.3; int4 simd 3.7 / 9.1, onednn
  * 9.7 / 17.0.
@@ -59,6 +63,7 @@
  * stay the choice for large GEMMs (int8 4096^3: simd 1.05x oneDNN), and it
  * comes before OpenVINO, OpenCL and ref where those libraries are absent. */
 enum {
+  kOpenblasSkinny = (1 << XO_PREC_FP32) | (1 << XO_PREC_FP64),
   kSimdSkinny = (1 << XO_PREC_INT8) | (1 << XO_PREC_INT4) | (1 << XO_PREC_BF16),
   kSimdAttention = (1 << XO_PREC_FP32) | (1 << XO_PREC_BF16) |
       (1 << XO_PREC_INT8)

@@ -164,7 +164,8 @@ def resolve(device, precision: str | None = None, shape_class: int = 0) -> Devic
     the CPU", whatever the precision; for a small matmul (``shape_class`` 1)
     the one with the least cost per call; for a skinny one (``shape_class``
     2: M <= 32, decode) the one measured fastest there in that precision
-    (simd for int8, int4 and bf16); for an attention (``shape_class`` 3)
+    (simd for int8, int4 and bf16, openblas for fp32 and fp64); for an
+    attention (``shape_class`` 3)
     likewise (simd for fp32, bf16 and int8). The tables and their figures
     are in csrc/core/registry.c."""
     if isinstance(device, Device):
