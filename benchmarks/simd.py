@@ -11,7 +11,7 @@
 - fp32 and bf16 GEMV against openblas and onednn;
 - int8 GEMM 4096^3 against onednn (a guard: the libraries stay the choice
   for large GEMMs);
-- the attention section of benchmarks/simd_attention.py when it exists.
+- the attention section of benchmarks/simd_attention.py.
 
 Figures are best kernel times (the backend's own run) with their unit and
 precision. Nothing here asserts a speed."""
@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
-import statistics
 from pathlib import Path
 
 import numpy as np
@@ -65,23 +64,28 @@ def load():
     return f"load {os.getloadavg()[0]:.2f}"
 
 
-_probes = [0]
+def _attention_module():
+    """benchmarks/simd_attention.py, loaded by path (benchmarks/ is not a
+    package): its attention section, and the bandwidth probe and shares
+    both files use."""
+    spec = importlib.util.spec_from_file_location(
+        "simd_attention", HERE / "simd_attention.py"
+    )
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
 
 
-def probe():
-    """xo.bandwidth() afresh (it caches per size: each call asks for a new
-    one), bytes/s."""
-    _probes[0] += 1
-    return xo.bandwidth(nbytes=(256 << 20) + 4096 * _probes[0])
+ATT = _attention_module()
 
 
 def share_text(shares):
     """The median of the rounds' shares of their own probe, with the range:
     the headline figure for a bandwidth-bound kernel."""
-    s = sorted(shares)
+    med, lo, hi = ATT._share(shares)
     return (
-        f"{100 * statistics.median(s):.0f}% of the bandwidth probed beside it "
-        f"(median of {len(s)} rounds, {100 * s[0]:.0f}-{100 * s[-1]:.0f}%)"
+        f"{100 * med:.0f}% of the bandwidth probed beside it "
+        f"(median of {len(shares)} rounds, {100 * lo:.0f}-{100 * hi:.0f}%)"
     )
 
 
@@ -126,7 +130,7 @@ def gemv_quantized(bw, n, repeats, rounds):
             # bandwidth drifts with its neighbours (27 to 48 GB/s within
             # minutes on the 2-core VM), so each round's kernels are set
             # against that round's probe and the shares' median reported
-            bw_r = probe()
+            bw_r = ATT._probe()
             bw = max(bw, bw_r)
             for dev in list(devs):
                 try:
@@ -202,15 +206,8 @@ def gemm_int8(n, repeats):
 
 
 def attention_section(quick):
-    path = HERE / "simd_attention.py"
-    if not path.exists():
-        print("\n## attention: benchmarks/simd_attention.py not present yet")
-        return
-    spec = importlib.util.spec_from_file_location("simd_attention", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
     # benchmarks/simd_attention.py's own entry: best of 1 call when quick
-    mod.run(repeats=1 if quick else 3, threads=xo.get_num_threads())
+    ATT.run(repeats=1 if quick else 3, threads=xo.get_num_threads())
 
 
 def main():
