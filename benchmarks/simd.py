@@ -153,7 +153,8 @@ def gemv_quantized(bw, n, repeats, rounds):
                 shares.setdefault(dev, []).append(wbytes / m.kernel_min_s / bw_r)
         print(f"    measured read bandwidth, best of the rounds: {bw / 1e9:.1f} GB/s")
         for dev, (kt, ct) in best.items():
-            line(dev, kt, ops, ops_label[prec], f"  {wbytes / kt / 1e9:5.1f} GB/s")
+            gbs = f"  {wbytes / kt / 1e9:5.1f} GB/s, best"
+            line(dev, kt, ops, ops_label[prec], gbs)
             print(f"      {share_text(shares[dev])}; whole call {ct * 1e3:.3f} ms")
             if dev == "simd":
                 print(f"      impl: {impl[dev]}")

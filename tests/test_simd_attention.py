@@ -57,6 +57,21 @@ SHAPES = {
 }
 
 
+def expects_decode(q, k, v, precision, impl):
+    """Whether simd_attention.c's plan takes a split-K decode kernel here
+    (impl names the ISA level that ran): floats at Lq <= 16 on every level;
+    int8 also while 4 x the rows reading a kv head <= d (their scores stay
+    under K's bytes), on AVX2 only for d and dv multiples of 16."""
+    lq, d, dv = q.shape[2], q.shape[3], v.shape[3]
+    if lq > 16:
+        return False
+    if precision != "int8":
+        return True
+    if 4 * (q.shape[1] // k.shape[1]) * lq > d:
+        return False
+    return "AVX512" in impl or (d % 16 == 0 and dv % 16 == 0)
+
+
 def _data(shape, seed=0):
     qs, ks, causal = shape
     rng = np.random.default_rng(seed)
@@ -73,9 +88,7 @@ def test_attention(name, precision):
     y = xo.attention(q, k, v, causal=causal, device="simd", precision=precision)
     impl = xo.last_info()["impl"]
     assert impl.startswith(f"simd:attention_{precision}"), impl
-    # int8 decodes split over keys where AVX-512 is allowed (else the
-    # prefill kernel runs it); floats on every level
-    if q.shape[2] <= 16 and (precision != "int8" or "AVX512" in impl):
+    if expects_decode(q, k, k, precision, impl):
         assert "split-K" in impl and "decode" in impl, impl
     # fp64 and the rounded twin (float), or the scheme's twin bit for bit
     check_attention("simd", precision, q, k, v, causal, y)
@@ -120,6 +133,15 @@ def _args_case(name, seed=0):
     elif name == "decode-kv_lengths":
         lq, lk, d = 1, 900, 128
         kw = {"kv_lengths": np.array([900, 333])}
+    elif name == "decode-kv0-topleft":  # a batch with no key; top-left rows
+        lq, lk, d, dv = 4, 700, 64, 64
+        causal, kw = "top-left", {"kv_lengths": np.array([0, 650])}
+    elif name == "decode-neginf-mask":  # -inf keys and a row that sees none
+        lq, lk, d, dv = 2, 700, 64, 32
+        m = rng.standard_normal((b, 1, lq, lk)).astype(np.float32)
+        m[rng.random(m.shape) < 0.3] = -np.inf
+        m[0, 0, 1] = -np.inf
+        kw = {"mask": m}
     else:
         raise AssertionError(name)
 
@@ -144,6 +166,8 @@ ARG_CASES = [
     "dv-wide",
     "decode-window-mask",
     "decode-kv_lengths",
+    "decode-kv0-topleft",
+    "decode-neginf-mask",
 ]
 
 
@@ -243,13 +267,16 @@ for name in ("gqa", "causal-lq>lk", "d80", "d13-odd", "decode-lq4-causal",
     q, k, v, causal = t._data(t.SHAPES[name])
     for prec in t.PRECISIONS:
         y = xo.attention(q, k, v, causal=causal, device="simd", precision=prec)
-        out["impl"].append(xo.last_info()["impl"])
+        impl = xo.last_info()["impl"]
+        out["impl"].append(impl)
+        if t.expects_decode(q, k, v, prec, impl):
+            assert "split-K" in impl and "decode" in impl, impl
         check_attention("simd", prec, q, k, v, causal, y)
         if prec == "int8":
             r = xo.attention(q, k, v, causal=causal, device="ref", precision=prec)
             np.testing.assert_array_equal(y, r)
 for name in ("window-band", "mask-float-bcast-softcap", "dv-wide",
-             "decode-window-mask"):
+             "decode-window-mask", "decode-kv0-topleft", "decode-neginf-mask"):
     q, k, v, causal, kw = t._args_case(name)
     for prec in t.PRECISIONS:
         y = xo.attention(q, k, v, causal=causal, device="simd", precision=prec,

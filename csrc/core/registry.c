@@ -46,9 +46,10 @@
  *   int4 1x8192x8192 group 128: simd 1.24 ms, onednn 9.79
  *   bf16 1x8192x8192: simd 9.56 ms, onednn 26.9
  *   fp32 1x8192x8192: openblas 11.1 ms, simd 14.9, onednn 67.1: openblas
- *     (and fp64, its other GEMV; again on 2026-11-30, quiet: openblas 6.15
- *     ms, simd 8.10, onednn 19.1; before then the cpu order's onednn was
- *     picked there, the slowest of the three).
+ *     (again on 2026-11-30, quiet: openblas 6.15 ms, simd 8.10, onednn
+ *     19.1; before then the cpu order's onednn was picked there, the
+ *     slowest of the three). fp64 1x4096x4096 cold: openblas 3.6 ms, ref
+ *     11.7 (onednn and simd have no fp64).
  * Up the class, another run (load 2.1): M = 8 and 32 x 8192 x 8192, int8
  * simd 3.2 / 9.1 ms, onednn 11.4 / 15.3; int4 simd 3.7 / 9.1, onednn
  * 9.7 / 17.0.

@@ -47,12 +47,15 @@ xo_status xo_alloc(int64_t count, size_t size, void **p) {
   /* Large buffers on transparent huge pages where the kernel leaves that
    * to the program (THP "madvise"), as NumPy does for its arrays: a stream
    * over 4 KiB pages read 30 GB/s on the Zen 4 VM where 2 MiB pages read
-   * 34, so the bandwidth probe, the prepared weights and the kernels'
-   * scratch would otherwise read slower than the caller's NumPy arrays.
-   * The whole pages inside the block; a refusal changes nothing. */
+   * 34, so the bandwidth probe and the prepared weights (and every other
+   * large buffer of the core's) would otherwise read slower than the
+   * caller's NumPy arrays. The whole pages inside the block; a refusal
+   * changes nothing. */
   if (bytes >= ((int64_t)4 << 20)) {
-    uintptr_t lo = ((uintptr_t)*p + 4095) & ~(uintptr_t)4095;
-    uintptr_t hi = ((uintptr_t)*p + (uintptr_t)bytes) & ~(uintptr_t)4095;
+    long ps = sysconf(_SC_PAGESIZE);
+    uintptr_t pg = ps > 0 ? (uintptr_t)ps : 4096;
+    uintptr_t lo = ((uintptr_t)*p + pg - 1) / pg * pg;
+    uintptr_t hi = ((uintptr_t)*p + (uintptr_t)bytes) / pg * pg;
     if (hi > lo) (void)madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
   }
 #endif

@@ -247,7 +247,12 @@ xo_status xo_simd_attention_plan(void *plan) {
   const attn_kernel *k;
   xo_simd_isa isa = avx512 ? XO_SIMD_AVX512_CORE : XO_SIMD_AVX2;
   if (p->prec == XO_PREC_INT8) {
-    int dec = p->attn.lq <= XO_SIMD_DECODE_LQ;
+    /* the int8 decode keeps every row's scores (4 bytes a row and key):
+     * only while they take no more than K's own bytes (4 x rows <= d) does
+     * reading the cache in place save traffic and memory; more rows (GQA
+     * 8 x Lq 16 at D 128: 4x K) go to the prefill kernel */
+    int64_t drows = p->attn.h / p->attn.hkv * p->attn.lq;
+    int dec = p->attn.lq <= XO_SIMD_DECODE_LQ && 4 * drows <= p->attn.d;
     if (xo_simd_has(XO_SIMD_AVX512_CORE_VNNI)) {
       k = dec ? &k_dec8_vnni : &k_s8_vnni;
       isa = XO_SIMD_AVX512_CORE_VNNI;
