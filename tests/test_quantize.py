@@ -120,3 +120,41 @@ def test_bad_arguments():
         xo.quantize(x, "int4", axis=1, group_size=2)
     with pytest.raises(TypeError, match="complex"):
         xo.quantize(x.astype(np.complex64))
+
+
+@pytest.mark.parametrize(
+    "precision, kw",
+    [
+        ("int8", {}),
+        ("int8", {"axis": 0, "symmetric": False}),
+        ("int4", {"axis": 0, "group_size": 8, "group_axis": 1}),
+    ],
+)
+def test_qtensor_pickles(precision, kw, rng):
+    """A QTensor travels to another process (multiprocessing, a Dask
+    worker) as its values and layout: equal values, a new token, the
+    quantization SQNR kept; the link to the original floats stays behind."""
+    import pickle
+
+    q = xo.quantize(rng.standard_normal((16, 32)).astype(np.float32), precision, **kw)
+    back = pickle.loads(pickle.dumps(q))
+    for name in ("data", "scale", "zero_point"):
+        np.testing.assert_array_equal(getattr(back, name), getattr(q, name))
+    for name in ("axis", "group_size", "group_axis", "precision", "symmetric"):
+        assert getattr(back, name) == getattr(q, name)
+    assert back.sqnr_db == q.sqnr_db and back._token != q._token
+    assert not back.data.flags.writeable
+
+
+def test_conv1d_lifts_a_qtensor_once(rng):
+    """conv1d runs as conv2d on its operands with a unit axis: a QTensor's
+    lifted form is made once, shares its arrays and keeps its token, so a
+    backend finds what it prepared from it on the next call."""
+    w = xo.quantize(rng.standard_normal((8, 4, 3)).astype(np.float32), axis=0)
+    x = rng.standard_normal((1, 4, 20)).astype(np.float32)
+    y1 = xo.conv1d(x, w, device="ref")
+    lifted = w._expanded(2)
+    y2 = xo.conv1d(x, w, device="ref")
+    assert w._expanded(2) is lifted and np.shares_memory(lifted.data, w.data)
+    assert lifted.data.shape == (8, 4, 1, 3) and lifted.axis == 0
+    np.testing.assert_array_equal(y1, y2)

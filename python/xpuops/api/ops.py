@@ -495,15 +495,7 @@ def conv1d(
             return np.expand_dims(data, where)
         if t.group_size is not None:
             raise ValueError(f"conv1d: {name} must not have group-wise scales")
-        axis = t.axis if t.axis is None or t.axis < where else t.axis + 1
-        zp = None if t.symmetric else t.zero_point
-        return QTensor(
-            np.expand_dims(t.data, where),
-            t.scale,
-            zp,
-            axis=axis,
-            precision=t.precision,
-        )
+        return t._expanded(where)
 
     x2 = lift(x, "x", 3, 2 if layout == "NCL" else 1)
     w2 = lift(w, "w", 3, 2)

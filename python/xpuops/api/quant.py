@@ -122,6 +122,7 @@ class QTensor:
         "_token",
         "_source",
         "_source_sumsq",
+        "_derived",
         "_frozen",
     )
 
@@ -217,6 +218,7 @@ class QTensor:
             "built from integers: no float source, no quantization SQNR"
         )
         self._source, self._source_sumsq = None, None
+        self._derived = {}
         object.__setattr__(self, "_frozen", True)
 
     def __setattr__(self, name, value):
@@ -228,6 +230,38 @@ class QTensor:
                 "with xpuops.quantize() or QTensor(...)"
             )
         object.__setattr__(self, name, value)
+
+    def __reduce__(self):
+        # pickled as its values and layout (for processes and Dask workers):
+        # a new token where it lands, and no link to the original floats
+        # (a weak reference, which does not travel)
+        zp = None if self.symmetric else self.zero_point
+        layout = (self.axis, self.group_size, self.group_axis, self.precision)
+        return (_unpickle_qtensor, (self.data, self.scale, zp, layout, self.sqnr_db))
+
+    def _expanded(self, where: int) -> QTensor:
+        """This QTensor with a unit axis inserted at ``where`` (conv1d as
+        conv2d), made once and kept: the same values under one token from
+        call to call, so what a backend prepared from it (reordered or
+        packed weights) is found again instead of redone per call. Shares
+        this QTensor's read-only arrays."""
+        got = self._derived.get(("expanded", where))
+        if got is None:
+            axis = self.axis
+            if axis is not None and axis >= where:
+                axis += 1
+            got = QTensor(
+                np.expand_dims(self.data, where),
+                self.scale,
+                None if self.symmetric else self.zero_point,
+                axis=axis,
+                precision=self.precision,
+                _owned=True,  # views of this one's checked, read-only arrays
+            )
+            object.__setattr__(got, "sqnr_db", self.sqnr_db)
+            object.__setattr__(got, "accuracy_note", self.accuracy_note)
+            self._derived[("expanded", where)] = got
+        return got
 
     def _remember_source(self, original, floats) -> None:
         """Keep the quantization error against ``floats`` (the float32 values
@@ -472,6 +506,29 @@ def _sumsq(x) -> float:
     (NumPy's pairwise sum, not BLAS: the same bits whatever the threads)."""
     flat = np.asarray(x, np.float64).reshape(-1)
     return float(np.sum(flat * flat))
+
+
+def _unpickle_qtensor(data, scale, zero_point, layout, sqnr_db):
+    """A pickled QTensor back (QTensor.__reduce__): checked as any new one."""
+    axis, group_size, group_axis, precision = layout
+    q = QTensor(
+        data,
+        scale,
+        zero_point,
+        axis=axis,
+        group_size=group_size,
+        group_axis=group_axis,
+        precision=precision,
+    )
+    if sqnr_db is not None:
+        object.__setattr__(q, "sqnr_db", sqnr_db)
+        object.__setattr__(
+            q,
+            "accuracy_note",
+            "quantization SQNR kept from before pickling; the original floats "
+            "did not travel",
+        )
+    return q
 
 
 def quantize(
