@@ -14,13 +14,13 @@
 
 /* Quantize a contiguous f32 [rows, cols] per row (symmetric s8), by the
  * rules of DESIGN.md s2 (xo_quantize). */
-static xo_status quantize_rows(float *x, int64_t rows, int64_t cols, int8_t **q,
-                               float **scale) {
+static xo_status quantize_rows(const float *x, int64_t rows, int64_t cols,
+                               int8_t **q, float **scale) {
   xo_tensor t = {.dtype = XO_DTYPE_F32,
                  .ndim = 2,
                  .shape = {rows, cols},
                  .strides = {cols * 4, 4},
-                 .data = x};
+                 .data = (void *)x}; /* read only */
   xo_qspec spec = {.prec = XO_PREC_INT8,
                    .granularity = XO_Q_AXIS,
                    .axis = 0,
@@ -31,29 +31,26 @@ static xo_status quantize_rows(float *x, int64_t rows, int64_t cols, int8_t **q,
   return st;
 }
 
-/* v [heads, lk, d] quantized per (head, channel): through a [heads, d, lk]
- * transpose, quantized per row, and back. */
+/* v [heads, lk, d] quantized per (head, channel): each head a [lk, d]
+ * matrix quantized along its columns where it lies (the slice rule is
+ * the same whatever the layout; a transpose there and back cost more than
+ * the quantization). */
 static xo_status quantize_channels(const float *v, int64_t heads, int64_t lk,
                                    int64_t d, int8_t **q, float **scale) {
-  float *t = NULL;
-  int8_t *qt = NULL;
-  int64_t n = heads * lk * d;
-  xo_status st = xo_alloc(n, sizeof(float), (void **)&t);
-  if (st == XO_OK) st = xo_alloc(n, 1, (void **)q);
-  if (st != XO_OK) goto fail;
-  for (int64_t g = 0; g < heads; g++)
-    for (int64_t j = 0; j < lk; j++)
-      for (int64_t c = 0; c < d; c++)
-        t[(g * d + c) * lk + j] = v[(g * lk + j) * d + c];
-  st = quantize_rows(t, heads * d, lk, &qt, scale);
-  if (st != XO_OK) goto fail;
-  for (int64_t g = 0; g < heads; g++)
-    for (int64_t j = 0; j < lk; j++)
-      for (int64_t c = 0; c < d; c++)
-        (*q)[(g * lk + j) * d + c] = qt[(g * d + c) * lk + j];
-fail:
-  free(t);
-  free(qt);
+  xo_qspec spec = {.prec = XO_PREC_INT8,
+                   .granularity = XO_Q_AXIS,
+                   .axis = 1,
+                   .symmetric = 1};
+  xo_status st = xo_alloc(heads * lk * d, 1, (void **)q);
+  if (st == XO_OK) st = xo_alloc(heads * d, sizeof(float), (void **)scale);
+  for (int64_t g = 0; g < heads && st == XO_OK; g++) {
+    xo_tensor t = {.dtype = XO_DTYPE_F32,
+                   .ndim = 2,
+                   .shape = {lk, d},
+                   .strides = {d * 4, 4},
+                   .data = (void *)(v + g * lk * d)}; /* read only */
+    st = xo_quantize(&t, &spec, *q + g * lk * d, *scale + g * d, NULL);
+  }
   return st;
 }
 
@@ -66,10 +63,11 @@ static void subtract_key_mean(float *k, int64_t heads, int64_t lk, int64_t d,
     for (int64_t c = 0; c < d; c++) sum[c] = 0;
     for (int64_t j = 0; j < lk; j++)
       for (int64_t c = 0; c < d; c++) sum[c] += kh[j * d + c];
-    for (int64_t c = 0; c < d; c++) {
-      float mean = (float)(sum[c] / (double)lk);
-      for (int64_t j = 0; j < lk; j++) kh[j * d + c] -= mean;
-    }
+    /* the mean, rounded to f32, kept in the sums' place */
+    for (int64_t c = 0; c < d; c++) sum[c] = (float)(sum[c] / (double)lk);
+    /* row by row (a column at a time strode d floats per key) */
+    for (int64_t j = 0; j < lk; j++)
+      for (int64_t c = 0; c < d; c++) kh[j * d + c] -= (float)sum[c];
   }
 }
 
@@ -328,16 +326,27 @@ xo_status xo_attention(xo_device_t dev, xo_precision prec, const xo_tensor *q,
   }
   int64_t nkv = p.attn.b * p.attn.hkv;
   if (prec == XO_PREC_INT8) {
-    for (int i = 0; i < 3 && st == XO_OK; i++)
-      if (i == 0 || !(p.attn.kv_quant & i))
+    /* the float operands to quantize: Q and V read where they are when
+     * already contiguous f32, K copied (it is centred in place) */
+    const float *src[3] = {NULL, NULL, NULL};
+    for (int i = 0; i < 3 && st == XO_OK; i++) {
+      if (i > 0 && (p.attn.kv_quant & i)) continue;
+      if (i == 1) {
         st = xo_to_contiguous(in[i], XO_DTYPE_F32, &bufs.f[i], &n[i]);
+        src[i] = bufs.f[i];
+      } else {
+        const void *ptr = NULL;
+        st = xo_borrow_or_convert(in[i], XO_DTYPE_F32, &ptr, &bufs.f[i], &n[i]);
+        src[i] = ptr;
+      }
+    }
     if (st == XO_OK)
       st = xo_alloc(p.attn.d, sizeof(double), (void **)&bufs.sum);
     if (st != XO_OK) goto fail;
     /* Q per (batch, head, row); K per (batch, kv-head, key) after
      * centring, or as given (a KV cache: its scales, not centred); V per
      * (batch, kv-head, channel), or as given */
-    st = quantize_rows(bufs.f[0], p.attn.b * p.attn.h * p.attn.lq, p.attn.d,
+    st = quantize_rows(src[0], p.attn.b * p.attn.h * p.attn.lq, p.attn.d,
                        &bufs.q[0], &bufs.scale[0]);
     if (st == XO_OK && (p.attn.kv_quant & 1)) {
       st = take_kv(k, "k", 2, "per key", nkv, p.attn.lk, &bufs.kv[0],
@@ -357,7 +366,7 @@ xo_status xo_attention(xo_device_t dev, xo_precision prec, const xo_tensor *q,
                    &bufs.scale[2]);
       args.in[2] = bufs.kv[1].ptr;
     } else if (st == XO_OK) {
-      st = quantize_channels(bufs.f[2], nkv, p.attn.lk, p.attn.dv, &bufs.q[2],
+      st = quantize_channels(src[2], nkv, p.attn.lk, p.attn.dv, &bufs.q[2],
                              &bufs.scale[2]);
       args.in[2] = bufs.q[2];
     }
