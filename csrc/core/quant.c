@@ -95,7 +95,7 @@ typedef struct quant_ctx {
   int pass;
 } quant_ctx;
 
-enum { QCHUNK = 256 };
+enum { QCHUNK = 256, QL = 16 /* lanes of the vectorized loops */ };
 
 /* Round to nearest, ties to even, for |t| <= 256: adding and subtracting
  * 1.5 * 2^23 leaves an integer in float32's default rounding mode. Exact,
@@ -112,19 +112,46 @@ XO_CLONES static void quant_run(quant_ctx *c, const float *v, int64_t n,
                                 int64_t first, int64_t s0, int64_t step) {
   float qmin = (float)c->qmin, qmax = (float)c->qmax;
   int8_t *q = c->q + first;
-  if (step == 0) { /* one slice: registers, not memory, so it vectorizes */
+  if (step == 0) { /* one slice */
     if (c->pass == 1) {
-      float lo = c->lo[s0], hi = c->hi[s0];
-      for (int64_t i = 0; i < n; i++) {
-        lo = v[i] < lo ? v[i] : lo;
-        hi = v[i] > hi ? v[i] : hi;
+      /* QL lanes of running min and max, element by element (a scalar
+       * reduction with these compares does not vectorize; lanes do), then
+       * folded: the same min and max in any order, the values are finite */
+      float lo[QL], hi[QL];
+      for (int l = 0; l < QL; l++) lo[l] = hi[l] = c->lo[s0];
+      for (int l = 0; l < QL; l++) hi[l] = c->hi[s0];
+      int64_t i = 0;
+      for (; i + QL <= n; i += QL)
+        for (int l = 0; l < QL; l++) {
+          lo[l] = v[i + l] < lo[l] ? v[i + l] : lo[l];
+          hi[l] = v[i + l] > hi[l] ? v[i + l] : hi[l];
+        }
+      for (; i < n; i++) {
+        lo[0] = v[i] < lo[0] ? v[i] : lo[0];
+        hi[0] = v[i] > hi[0] ? v[i] : hi[0];
       }
-      c->lo[s0] = lo;
-      c->hi[s0] = hi;
+      for (int l = 1; l < QL; l++) {
+        lo[0] = lo[l] < lo[0] ? lo[l] : lo[0];
+        hi[0] = hi[l] > hi[0] ? hi[l] : hi[0];
+      }
+      c->lo[s0] = lo[0];
+      c->hi[s0] = hi[0];
       return;
     }
     float scale = c->scale[s0], zp = c->zp ? (float)c->zp[s0] : 0.0f;
-    for (int64_t i = 0; i < n; i++) {
+    int64_t i = 0;
+    /* QL at a time through s32 (the float-to-s8 narrowing does not
+     * vectorize in one step) */
+    for (; i + QL <= n; i += QL) {
+      int32_t t[QL];
+      for (int l = 0; l < QL; l++) {
+        float r = round_small(v[i + l] / scale) + zp;
+        r = r < qmin ? qmin : r > qmax ? qmax : r;
+        t[l] = (int32_t)r;
+      }
+      for (int l = 0; l < QL; l++) q[i + l] = (int8_t)t[l];
+    }
+    for (; i < n; i++) {
       float r = round_small(v[i] / scale) + zp;
       r = r < qmin ? qmin : r > qmax ? qmax : r;
       q[i] = (int8_t)(int32_t)r;
@@ -139,7 +166,30 @@ XO_CLONES static void quant_run(quant_ctx *c, const float *v, int64_t n,
     }
     return;
   }
-  for (int64_t i = 0; i < n; i++) {
+  /* step 1 (the per-scale axis innermost): QL at a time through s32, as
+   * above, with the scales (and zero points) read alongside */
+  const float *sc = c->scale + s0;
+  const int32_t *zq = c->zp ? c->zp + s0 : NULL;
+  int64_t i = 0;
+  if (step == 1)
+    for (; i + QL <= n; i += QL) {
+      int32_t t[QL];
+      if (zq) {
+        for (int l = 0; l < QL; l++) {
+          float r = round_small(v[i + l] / sc[i + l]) + (float)zq[i + l];
+          r = r < qmin ? qmin : r > qmax ? qmax : r;
+          t[l] = (int32_t)r;
+        }
+      } else {
+        for (int l = 0; l < QL; l++) {
+          float r = round_small(v[i + l] / sc[i + l]);
+          r = r < qmin ? qmin : r > qmax ? qmax : r;
+          t[l] = (int32_t)r;
+        }
+      }
+      for (int l = 0; l < QL; l++) q[i + l] = (int8_t)t[l];
+    }
+  for (; i < n; i++) {
     int64_t s = s0 + i * step;
     float r = round_small(v[i] / c->scale[s]);
     if (c->zp) r += (float)c->zp[s];
