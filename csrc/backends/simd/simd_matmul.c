@@ -247,6 +247,18 @@ static xo_status wprep_build(const xo_problem *p, const mm_state *s,
 
 /* The repacked weights for this call: the cache's under the token, else
  * built (and cached when the token allows and the limit leaves room). */
+/* The cached entry of (tok, key), taken (refs + 1, stamped), or NULL;
+ * with wc_lock held. */
+static wprep *wc_take(uint64_t tok, const xo_problem *key) {
+  for (wprep *e = wc_head; e; e = e->next)
+    if (e->token == tok && memcmp(&e->key, key, sizeof *key) == 0) {
+      e->refs++;
+      e->stamp = ++wc_clock;
+      return e;
+    }
+  return NULL;
+}
+
 static xo_status weights_get(const xo_problem *p, const mm_state *s,
                              const xo_args *args, wprep **out) {
   xo_problem key;
@@ -254,15 +266,9 @@ static xo_status weights_get(const xo_problem *p, const mm_state *s,
   uint64_t tok = args->weight_token;
   if (tok) {
     pthread_mutex_lock(&wc_lock);
-    for (wprep *e = wc_head; e; e = e->next)
-      if (e->token == tok && memcmp(&e->key, &key, sizeof key) == 0) {
-        e->refs++;
-        e->stamp = ++wc_clock;
-        *out = e;
-        pthread_mutex_unlock(&wc_lock);
-        return XO_OK;
-      }
+    *out = wc_take(tok, &key);
     pthread_mutex_unlock(&wc_lock);
+    if (*out) return XO_OK;
   }
   wprep *w = NULL;
   xo_status st = wprep_build(p, s, args, &w);
@@ -275,16 +281,13 @@ static xo_status weights_get(const xo_problem *p, const mm_state *s,
     return XO_OK;
   }
   pthread_mutex_lock(&wc_lock);
-  for (wprep *e = wc_head; e; e = e->next)
-    if (e->token == tok && memcmp(&e->key, &key, sizeof key) == 0) {
-      /* another thread built it meanwhile: use that one */
-      e->refs++;
-      e->stamp = ++wc_clock;
-      *out = e;
-      pthread_mutex_unlock(&wc_lock);
-      wprep_free(w);
-      return XO_OK;
-    }
+  wprep *e = wc_take(tok, &key); /* another thread built it meanwhile */
+  if (e) {
+    *out = e;
+    pthread_mutex_unlock(&wc_lock);
+    wprep_free(w);
+    return XO_OK;
+  }
   if (wc_limit == 0) wc_limit = cache_limit();
   /* evict the least recently used entries not in use until w fits */
   while (wc_bytes + w->bytes > wc_limit) {
